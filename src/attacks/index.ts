@@ -1,0 +1,2 @@
+export { fgsm, type FgsmOptions } from './fgsm.js';
+export { pgd, type PgdOptions } from './pgd.js';

@@ -1,0 +1,5 @@
+/**
+ * Backend selection (placeholder until the backend module lands).
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,8 @@
+/**
+ * medrobust: test and harden medical diagnostic image classifiers against adversarial examples.
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export type * from './types.js';
+export { toModelFn, selectOutput } from './model.js';
+export * from './attacks/index.js';

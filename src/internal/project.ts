@@ -1,0 +1,54 @@
+/**
+ * Projections onto the threat model and the valid input range, shared by attacks and defenses.
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ClipRange } from '../types.js';
+
+/** Tiny constant that keeps norms away from 0 in divisions. */
+const TINY = 1e-12;
+
+/** Per-sample budget `[N]` as a `[N,1,1,1]` tensor for broadcasting. */
+export function perSample(values: readonly number[]): tf.Tensor4D {
+  return tf.tensor4d(values as number[], [values.length, 1, 1, 1]);
+}
+
+/** Per-sample L2 norm of a batch, shaped `[N,1,1,1]`. */
+export function l2Norm(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), [1, 2, 3], true)) as tf.Tensor4D);
+}
+
+/** Projects `adv` onto the L∞ ball of radius `eps` ([N,1,1,1]) around `clean`. */
+export function projectLinf(adv: tf.Tensor4D, clean: tf.Tensor4D, eps: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.add(clean, tf.minimum(tf.maximum(tf.sub(adv, clean), tf.neg(eps)), eps)) as tf.Tensor4D);
+}
+
+/** Projects `adv` onto the L2 ball of radius `eps` ([N,1,1,1]) around `clean`. */
+export function projectL2(adv: tf.Tensor4D, clean: tf.Tensor4D, eps: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const delta = tf.sub(adv, clean);
+    const norm = l2Norm(delta as tf.Tensor4D);
+    const factor = tf.minimum(1, tf.div(eps, tf.maximum(norm, TINY)));
+    return tf.add(clean, tf.mul(delta, factor)) as tf.Tensor4D;
+  });
+}
+
+/** The steepest-ascent direction of a gradient for a norm: sign(g) for L∞, g/‖g‖₂ for L2 (0 where g = 0). */
+export function steepestDirection(gradient: tf.Tensor4D, norm: 'linf' | 'l2'): tf.Tensor4D {
+  return tf.tidy(() => (norm === 'linf' ? tf.sign(gradient) : tf.div(gradient, tf.maximum(l2Norm(gradient), TINY))) as tf.Tensor4D);
+}
+
+/** Resolves a {@link ClipRange} to broadcastable lower/upper bounds, or null for no clipping. */
+export function clipBounds(clip: ClipRange, clean: tf.Tensor4D): { lower: tf.Tensor; upper: tf.Tensor } | null {
+  if (clip === null) return null;
+  if (clip === 'batch') return { lower: tf.min(clean), upper: tf.max(clean) };
+  if (Array.isArray(clip)) return { lower: tf.scalar((clip as readonly number[])[0]!), upper: tf.scalar((clip as readonly number[])[1]!) };
+  const perChannel = clip as { min: readonly number[]; max: readonly number[] };
+  return { lower: tf.tensor1d(perChannel.min as number[]), upper: tf.tensor1d(perChannel.max as number[]) };
+}
+
+/** Clips `x` to the bounds from {@link clipBounds} (identity when null). */
+export function clipTo(x: tf.Tensor4D, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null): tf.Tensor4D {
+  if (bounds === null) return tf.clone(x);
+  return tf.tidy(() => tf.minimum(tf.maximum(x, bounds.lower), bounds.upper) as tf.Tensor4D);
+}

@@ -1,0 +1,95 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * A differentiable classifier: NHWC float32 images in, logits `[N, C]` out (never probabilities).
+ * Mean/std normalisation belongs inside this function, so that ε is in the units of `images`.
+ *
+ * @example
+ * ```ts
+ * const mean = tf.tensor1d([0.485, 0.456, 0.406]);
+ * const std = tf.tensor1d([0.229, 0.224, 0.225]);
+ * const model: ModelFn = (images) => net.apply(images.sub(mean).div(std)) as tf.Tensor2D;
+ * ```
+ * @category Core
+ */
+export type ModelFn = (images: tf.Tensor4D) => tf.Tensor2D;
+
+/**
+ * Anything medrobust accepts as a model: a {@link ModelFn} or a `tf.LayersModel` (duck-typed: an
+ * object with `apply` and `predict`), which is then called with `training: false` (inference mode).
+ * A model with several outputs must be wrapped with {@link selectOutput}.
+ * @category Core
+ */
+export type Model = ModelFn | LayersModelLike;
+
+/**
+ * The part of a `tf.LayersModel` medrobust uses; any LayersModel satisfies it.
+ * @category Core
+ */
+export interface LayersModelLike {
+  /** Runs the model symbolically or eagerly (tfjs-layers `apply`). */
+  apply(inputs: tf.Tensor | tf.Tensor[], kwargs?: { training?: boolean }): unknown;
+  /** tfjs-layers `predict`, used only to recognise a LayersModel. */
+  predict(x: tf.Tensor | tf.Tensor[], args?: unknown): unknown;
+}
+
+/**
+ * The classification task.
+ * - `'single-label'`: one class per image; labels are class indices `[N]` or one-hot rows `[N, C]`;
+ *   softmax cross-entropy on the logits.
+ * - `'multi-label'`: any subset of C findings per image; labels are multi-hot `[N, C]` in [0, 1];
+ *   sigmoid binary cross-entropy on the logits, averaged over the C labels.
+ * @category Core
+ */
+export type Task = 'single-label' | 'multi-label';
+
+/**
+ * A per-sample loss on logits: returns `[N]` (one value per image) or a scalar. Attacks ascend the
+ * sum over the batch (descend it when targeted), so per-sample values keep every image's gradient
+ * independent of the batch it is in.
+ * @category Core
+ */
+export type LossFn = (logits: tf.Tensor2D, labels: tf.Tensor) => tf.Tensor;
+
+/**
+ * The valid input range that adversarial images are clipped to.
+ * - `[min, max]`: one range for every value (e.g. `[0, 1]` for pixels).
+ * - `{ min: number[], max: number[] }`: one range per channel (e.g. the normalised range of each
+ *   RGB channel when ε is in normalised units).
+ * - `'batch'`: the paper's quirk (paper.md §4.1): the global min and max of the clean batch.
+ *   Results then depend on the batch; use it only for paper-faithful presets.
+ * - `null`: no clipping.
+ * @category Core
+ */
+export type ClipRange = readonly [number, number] | { readonly min: readonly number[]; readonly max: readonly number[] } | 'batch' | null;
+
+/**
+ * Progress of a long job, given to `onProgress` callbacks.
+ * @category Core
+ */
+export interface Progress {
+  /** What is running, e.g. `'epoch'` or `'iteration'`. */
+  readonly phase: string;
+  /** Units finished so far. */
+  readonly done: number;
+  /** Units in total. */
+  readonly total: number;
+  /** Seconds since the job started. */
+  readonly elapsedSeconds: number;
+  /** Estimated seconds left, from the mean time per finished unit (NaN before the first unit). */
+  readonly etaSeconds: number;
+  /** Job-specific figures (loss, accuracy, ...). */
+  readonly metrics?: Readonly<Record<string, number>>;
+}
+
+/**
+ * Where a long job keeps its checkpoint. `save` must write atomically (see `fileCheckpoint` for a
+ * Node implementation); `load` returns `undefined` when there is nothing to resume from.
+ * @category Core
+ */
+export interface CheckpointStore<State> {
+  /** Persist the state; resolves once it is safely stored. */
+  save(state: State): Promise<void>;
+  /** The last saved state, or undefined. */
+  load(): Promise<State | undefined>;
+}
