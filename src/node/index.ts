@@ -1,0 +1,5 @@
+/**
+ * Node-only parts of medrobust (file IO, image decoding, dataset loaders, checkpoints on disk).
+ * @packageDocumentation
+ */
+export {};
