@@ -1,26 +1,52 @@
 /**
- * Losses on logits, per sample. Written from log-softmax / log-sigmoid so that gradients of
- * confident models (top-1 margins of many logits) stay accurate in float32.
+ * Losses on logits, per sample, with gradients that stay accurate for confident models.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossFn, Task } from '../types.js';
 
 /**
- * Per-sample softmax cross-entropy: −Σ_k y_k log softmax(z)_k, with `labels` either class
- * indices `[N]` or one-hot / probability rows `[N, C]`.
+ * ∂CE/∂z = p − t, computed without cancellation: p_k − t_k = p_k·(1 − t_k) − t_k·(1 − p_k) with
+ * 1 − p_k = Σ_{j≠k} p_j = exp(lse_{j≠k}(z) − lse(z)). The textbook form p_y − 1 rounds to 0 in
+ * float32 once the top-1 margin passes ~17 logits, which masks the gradient of confident models
+ * (a false sense of robustness); this form stays exact until exp underflows (~87 logits).
+ */
+const crossEntropyWithAccurateGradient = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [logits, target, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  const lse = tf.logSumExp(logits, 1, true);
+  const value = tf.sum(tf.mul(target, tf.sub(lse, logits)), 1);
+  save([logits, target, lse]);
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [z, t, l] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+      const c = z.shape[1];
+      const p = tf.exp(tf.sub(z, l));
+      // lse over j ≠ k for every k: mask the diagonal of a [N, C, C] copy of z.
+      const offDiagonal = tf.add(tf.expandDims(z, 1), tf.mul(tf.eye(c), -1e30));
+      const rest = tf.exp(tf.sub(tf.logSumExp(offDiagonal, 2), l));
+      const grad = tf.sub(tf.mul(p, tf.sub(1, t)), tf.mul(t, rest));
+      return [tf.mul(grad, tf.expandDims(dy, 1)), tf.zerosLike(t)];
+    },
+  };
+});
+
+/**
+ * Per-sample softmax cross-entropy: −Σ_k y_k log softmax(z)_k = Σ_k y_k (lse(z) − z_k), with
+ * `labels` either class indices `[N]` or one-hot / probability rows `[N, C]` (rows summing to 1).
  * @returns `[N]`
  */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
     const target = labels.rank === 1 ? tf.cast(tf.oneHot(tf.cast(labels, 'int32'), logits.shape[1]), 'float32') : tf.cast(labels, 'float32');
-    return tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1)) as tf.Tensor1D;
+    return crossEntropyWithAccurateGradient(logits, target) as tf.Tensor1D;
   });
 }
 
 /**
  * Per-sample sigmoid binary cross-entropy, averaged over the C labels:
- * mean_k [max(z,0) − z·y + log(1 + e^{−|z|})], the numerically stable form.
+ * mean_k [max(z,0) − z·y + log(1 + e^{−|z|})], the numerically stable form (its autodiff gradient
+ * is already free of cancellation: step(z) − y cancels exactly for confident, correct labels).
  * @returns `[N]`
  */
 export function sigmoidBinaryCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
