@@ -108,6 +108,17 @@ describe.each(BACKENDS)('fgsm on %s', (backend) => {
     tf.dispose([a, b, oneHot]);
   });
 
+  it('uses a custom per-sample loss: ascending −z₀ steps along −sign(W[:,0]) exactly', () => {
+    const eps = 0.05;
+    const adv = fgsm(lin.model, images, labels, { epsilon: eps, clip: null, loss: (logits) => tf.neg(tf.squeeze(tf.slice(logits, [0, 0], [-1, 1]), [1])) });
+    const x = images.dataSync();
+    const a = adv.dataSync();
+    for (let i = 0; i < 5; i++) {
+      for (let d = 0; d < lin.dims; d++) expect(a[i * lin.dims + d]!).toBeCloseTo(x[i * lin.dims + d]! - eps * Math.sign(lin.weights[d * lin.classes]!), 5);
+    }
+    adv.dispose();
+  });
+
   it('does not leak tensors', async () => {
     await expectNoLeak(() => fgsm(lin.model, images, labels, { epsilon: 0.03 }));
     await expectNoLeak(() => fgsm(lin.model, images, labels, { epsilon: 0.03, norm: 'l2' }));
