@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import type { ClipRange, LossFn } from '../types.js';
+import { gaussianStartPgd } from './gaussianStartPgd.js';
+import { martLoss } from './martLoss.js';
+import {
+  LOOP_KEYS, lossOrDefault, planLoop, rangeOption, runTraining, type LabeledBatchSource, type TrainingLoopOptions,
+  type TrainingReport,
+} from './trainingLoop.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/**
+ * Options of {@link maAdvTrain}: the loop's options plus MART's inner attack and β.
+ * @category Defenses
+ */
+export interface MaAdvTrainOptions extends TrainingLoopOptions {
+  /** The L∞ budget ε of the inner attack, in the units of the images. Required (no default). */
+  epsilon: number;
+  /**
+   * Inner PGD steps: a number, or `[lo, hi]` to draw T uniformly from lo..hi per batch (the
+   * paper's Messidor setting [1, 9]).
+   * @defaultValue 10
+   */
+  steps?: number | readonly [number, number];
+  /**
+   * Inner PGD step α (MART's 0.007 for ε = 0.031).
+   * @defaultValue epsilon / 4
+   */
+  stepSize?: number;
+  /**
+   * β, the weight of the misclassification-aware KL term (see {@link martLoss}).
+   * @defaultValue 6
+   */
+  beta?: number;
+  /**
+   * σ of the Gaussian start x + σ·N(0, I) of the inner attack.
+   * @defaultValue 0.001
+   */
+  startStd?: number;
+  /**
+   * The per-sample loss the inner attack ascends.
+   * @defaultValue the task's loss (cross-entropy, or mean sigmoid BCE for multi-label)
+   */
+  attackLoss?: LossFn;
+}
+
+/**
+ * The MAAdvT settings of the paper's code (paper.md §6.2), for ISIC 2016 and Messidor. ε, α and the
+ * clip are in normalised-input units: with normalised tensors as images (model without its own
+ * normalisation) and `clip: [0, 1]` these reproduce the code's quirk of clipping normalised tensors
+ * to [0, 1], which moves every below-mean value to the mean and lets x' leave the ε-ball. That is
+ * the code's behaviour, not a valid threat model: for a faithful-in-spirit run give [0, 1] pixels,
+ * normalise inside the model and keep `clip: [0, 1]`, or give the valid normalised range per channel.
+ * @category Defenses
+ */
+export const maAdvTrainPaperPresets: Readonly<{
+  isic: Readonly<{ epsilon: number; steps: number; stepSize: number; beta: number; clip: ClipRange }>;
+  messidor: Readonly<{ epsilon: number; steps: readonly [number, number]; stepSize: number; beta: number; clip: ClipRange }>;
+}> = Object.freeze({
+  isic: Object.freeze({ epsilon: 0.031, steps: 4, stepSize: 0.007, beta: 6, clip: [0, 1] as const }),
+  messidor: Object.freeze({ epsilon: 4 / 255, steps: [1, 9] as const, stepSize: 0.007, beta: 8, clip: [0, 1] as const }),
+});
+
+const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 'attackLoss'];
+
+/**
+ * MAAdvT, Misclassification-Aware Adversarial Training = MART (Wang et al., ICLR 2020; paper.md
+ * §6.2). Per batch, the inner attack (model in inference mode) is
+ *
+ * x'⁰ = x + σ·N(0, I),  x'ᵗ⁺¹ = clip(Π_{B∞(x,ε)}(x'ᵗ + α·sign ∇ CE(f(x'ᵗ), y))),
+ *
+ * with the ball around the original x and the clip to `options.clip` (the valid range, [0, 1] by
+ * default); then the model (training mode) minimises {@link martLoss}:
+ * BCE(p(x'), y) + β·KL(p(x) ‖ p(x'))·(1 − p_y(x)), batch mean. With `task: 'multi-label'` both the
+ * inner attack (sigmoid BCE) and the objective (per-label Bernoulli MART, formula in
+ * {@link martLoss}) are multi-label. **It mutates the model's weights.** Every loop option of
+ * {@link advTrain} applies.
+ *
+ * @param model - a `tf.LayersModel` returning logits; trained in place.
+ * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param options - see {@link MaAdvTrainOptions}; unknown keys are rejected.
+ * @returns a {@link TrainingReport}.
+ * @throws {InvalidArgumentError} for an invalid ε, steps, step, β, σ, model, batch source, images
+ *   outside the clip range or an unknown option.
+ * @throws {AbortError} when `signal` aborts.
+ * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
+ *
+ * @example
+ * ```ts
+ * const report = await maAdvTrain(model, batches, { epsilon: 8 / 255, steps: 10, beta: 6, epochs: 20, seed: 1 });
+ * ```
+ * @category Defenses
+ */
+export async function maAdvTrain(model: LayersModel, data: LabeledBatchSource, options: MaAdvTrainOptions): Promise<TrainingReport> {
+  const fn = 'maAdvTrain';
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, KEYS);
+  const plan = planLoop(fn, model, data, o);
+  const inner = innerOptions(fn, o);
+  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
+  const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
+  return runTraining(plan, data, {
+    generate: ({ inference, images, labels, rng, clip }) => {
+      assertImageValues(fn, 'images', images, clip);
+      const steps = inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]);
+      return gaussianStartPgd(inference, images, (logits) => attackLoss(logits, labels), { ...inner, steps, clip, seed: rng.nextSeed() });
+    },
+    objective: (train, images, adv, labels) => martLoss(train(images), train(adv!), labels, { beta, task: plan.task }) as tf.Scalar,
+  }, fn);
+}
+
+/** Validates the inner attack of MART and TRADES: ε, steps, α (default ε/4), σ. */
+export function innerOptions(fn: string, o: Record<string, unknown>): { epsilon: number; steps: [number, number]; stepSize: number; startStd: number } {
+  if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a finite number >= 0 (it has no default: the budget is the experiment)', 'undefined');
+  const epsilon = assertNumber(fn, 'options.epsilon', o.epsilon, { min: 0 });
+  const steps = o.steps === undefined ? ([10, 10] as [number, number]) : rangeOption(fn, 'options.steps', o.steps, { integer: true, min: 1 });
+  const stepSize = o.stepSize === undefined ? epsilon / 4 : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
+  const startStd = o.startStd === undefined ? 0.001 : assertNumber(fn, 'options.startStd', o.startStd, { min: 0 });
+  return { epsilon, steps, stepSize, startStd };
+}

@@ -1,0 +1,128 @@
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { pgd } from '../attacks/pgd.js';
+import { InvalidArgumentError } from '../errors.js';
+import { assertBoolean, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import type { ClipRange, LossFn } from '../types.js';
+import {
+  LOOP_KEYS, lossOrDefault, meanLoss, planLoop, rangeOption, runTraining, type LabeledBatchSource, type TrainingLoopOptions,
+  type TrainingReport,
+} from './trainingLoop.js';
+
+/**
+ * Options of {@link mpAdvTrain}: the loop's options plus the MPAdvT draws.
+ * @category Defenses
+ */
+export interface MpAdvTrainOptions extends TrainingLoopOptions {
+  /**
+   * The budget: `[a, b]` draws ε ~ U(a, b) per adversarial batch; a number fixes it. Required
+   * (the paper: [0.01, 0.04] in normalised units, see {@link mpAdvTrainPaperPreset}).
+   */
+  epsilon: number | readonly [number, number];
+  /**
+   * PGD steps: `[lo, hi]` draws T uniformly from the integers lo..hi per adversarial batch; a number fixes it.
+   * @defaultValue [1, 9]
+   */
+  steps?: number | readonly [number, number];
+  /**
+   * PGD step α.
+   * @defaultValue 1 / 255
+   */
+  stepSize?: number;
+  /**
+   * The probability that a batch is trained clean instead of adversarial.
+   * @defaultValue 0.5
+   */
+  cleanProbability?: number;
+  /**
+   * Start PGD from a uniform random point of the ε-ball, U(−ε, ε).
+   * @defaultValue true
+   */
+  randomStart?: boolean;
+  /**
+   * The per-sample training loss on logits (its batch mean is minimised): the paper uses
+   * {@link focalLoss} (γ = 2) on ISIC, cross-entropy with `l1: 0.01` on Messidor, BCE on ChestX-ray14.
+   * @defaultValue the task's loss
+   */
+  loss?: LossFn;
+  /**
+   * The per-sample loss PGD ascends.
+   * @defaultValue the task's loss
+   */
+  attackLoss?: LossFn;
+}
+
+/**
+ * The MPAdvT settings of the paper's code (paper.md §6.1): ε ~ U(0.01, 0.04), T ~ U{1..9},
+ * α = 1/255, half the batches clean, random start, and the batch-global clip. These ε are in
+ * normalised-input units: the preset reproduces the code when the images given to
+ * {@link mpAdvTrain} are the normalised tensors (model without its own normalisation); `clip:
+ * 'batch'` is the code's batch-min/max quirk (§4.1). With [0, 1] pixels and normalisation inside the
+ * model, use ε in pixel units and `clip: [0, 1]` instead.
+ * @category Defenses
+ */
+export const mpAdvTrainPaperPreset: Readonly<{
+  epsilon: readonly [number, number];
+  steps: readonly [number, number];
+  stepSize: number;
+  cleanProbability: number;
+  randomStart: boolean;
+  clip: ClipRange;
+}> = Object.freeze({ epsilon: [0.01, 0.04] as const, steps: [1, 9] as const, stepSize: 1 / 255, cleanProbability: 0.5, randomStart: true, clip: 'batch' as const });
+
+const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 'randomStart', 'loss', 'attackLoss'];
+
+/**
+ * MPAdvT, Multi-Perturbations Adversarial Training (paper.md §6.1). For each batch (x, y), with
+ * probability `cleanProbability` (½) the batch is trained clean; otherwise ε ~ U(a, b) and
+ * T ~ U{lo..hi} are drawn and the model is trained on x̃ = PGD_{ε, α, T}(x, y) (random start,
+ * clipped). The implied objective:
+ *
+ * min_θ E_{(x,y)} [ ½·L(f_θ(x), y) + ½·E_{ε∼U(a,b), T∼U{lo..hi}} L(f_θ(PGD_{ε,α,T}(x)), y) ].
+ *
+ * All draws (coin, ε, T, PGD seed, in that order) come from the loop's seeded generator.
+ * Adversarial images are made in inference mode and the update runs in training mode (the paper's
+ * Messidor script forgets `train()` and `zero_grad()`; those quirks are not reproduced). **It mutates
+ * the model's weights.** Every loop option of {@link advTrain} applies (checkpoint, resume,
+ * validation on a held-out split, abort, progress).
+ *
+ * @param model - a `tf.LayersModel` returning logits; trained in place.
+ * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param options - see {@link MpAdvTrainOptions}; unknown keys are rejected.
+ * @returns a {@link TrainingReport}; `history[e].adversarialBatches` counts the PGD batches.
+ * @throws {InvalidArgumentError} for an invalid ε range, steps range, step, probability, model,
+ *   batch source or an unknown option.
+ * @throws {AbortError} when `signal` aborts.
+ * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
+ *
+ * @example
+ * ```ts
+ * const report = await mpAdvTrain(model, batches, {
+ *   epsilon: [2 / 255, 10 / 255], steps: [1, 9], stepSize: 1 / 255, epochs: 30, seed: 1,
+ *   loss: (z, y) => focalLoss(z, y, { gamma: 2 }),
+ * });
+ * ```
+ * @category Defenses
+ */
+export async function mpAdvTrain(model: LayersModel, data: LabeledBatchSource, options: MpAdvTrainOptions): Promise<TrainingReport> {
+  const fn = 'mpAdvTrain';
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, KEYS);
+  const plan = planLoop(fn, model, data, o);
+  if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a number or a range [a, b] (it has no default: the budget is the experiment)', 'undefined');
+  const [epsLo, epsHi] = rangeOption(fn, 'options.epsilon', o.epsilon, { min: 0 });
+  const [stepsLo, stepsHi] = o.steps === undefined ? [1, 9] : rangeOption(fn, 'options.steps', o.steps, { integer: true, min: 1 });
+  const stepSize = o.stepSize === undefined ? 1 / 255 : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
+  const cleanProbability = o.cleanProbability === undefined ? 0.5 : assertNumber(fn, 'options.cleanProbability', o.cleanProbability, { min: 0, max: 1 });
+  const randomStart = assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true;
+  const loss = lossOrDefault(fn, 'options.loss', o.loss, plan.task);
+  const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
+  return runTraining(plan, data, {
+    generate: ({ inference, images, labels, rng, task, clip }) => {
+      if (rng.next() < cleanProbability) return null;
+      const epsilon = epsLo === epsHi ? epsLo : rng.uniform(epsLo, epsHi);
+      const steps = stepsLo === stepsHi ? stepsLo : rng.nextInt(stepsLo, stepsHi);
+      return pgd(inference, images, labels, { epsilon, steps, stepSize, randomStart, clip, task, loss: attackLoss, seed: rng.nextSeed() });
+    },
+    objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),
+  }, fn);
+}

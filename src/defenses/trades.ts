@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { bernoulliKl, categoricalKl } from './divergence.js';
+import { gaussianStartPgd } from './gaussianStartPgd.js';
+import { innerOptions } from './maAdvTrain.js';
+import { LOOP_KEYS, planLoop, runTraining, type LabeledBatchSource, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
+import { tradesLoss } from './tradesLoss.js';
+
+/**
+ * Options of {@link trades}: the loop's options plus TRADES' inner attack and β.
+ * @category Defenses
+ */
+export interface TradesOptions extends TrainingLoopOptions {
+  /** The L∞ budget ε of the inner attack, in the units of the images. Required (no default). */
+  epsilon: number;
+  /**
+   * Inner attack steps: a number, or `[lo, hi]` to draw T uniformly from lo..hi per batch.
+   * @defaultValue 10
+   */
+  steps?: number | readonly [number, number];
+  /**
+   * Inner attack step α (TRADES' 0.007 for ε = 0.031).
+   * @defaultValue epsilon / 4
+   */
+  stepSize?: number;
+  /**
+   * β, the weight of the robustness term (see {@link tradesLoss}).
+   * @defaultValue 6
+   */
+  beta?: number;
+  /**
+   * σ of the Gaussian start x + σ·N(0, I) of the inner attack.
+   * @defaultValue 0.001
+   */
+  startStd?: number;
+}
+
+const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd'];
+
+/**
+ * TRADES (Zhang et al., ICML 2019), a baseline for the paper's defenses. Per batch, the inner attack
+ * (model in inference mode) maximises the divergence from the clean output, without labels:
+ *
+ * x'⁰ = x + σ·N(0, I),  x'ᵗ⁺¹ = clip(Π_{B∞(x,ε)}(x'ᵗ + α·sign ∇ KL(p(x) ‖ p(x'ᵗ)))),
+ *
+ * with p(x) fixed; then the model (training mode) minimises {@link tradesLoss}:
+ * CE(p(x), y) + β·KL(p(x) ‖ p(x')), batch mean. Multi-label uses sigmoid BCE and the mean
+ * per-label Bernoulli KL in both places. **It mutates the model's weights.** Every loop option of
+ * {@link advTrain} applies.
+ *
+ * @param model - a `tf.LayersModel` returning logits; trained in place.
+ * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param options - see {@link TradesOptions}; unknown keys are rejected.
+ * @returns a {@link TrainingReport}.
+ * @throws {InvalidArgumentError} for an invalid ε, steps, step, β, σ, model, batch source, images
+ *   outside the clip range or an unknown option.
+ * @throws {AbortError} when `signal` aborts.
+ * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
+ *
+ * @example
+ * ```ts
+ * const report = await trades(model, batches, { epsilon: 8 / 255, steps: 10, beta: 6, epochs: 20, seed: 1 });
+ * ```
+ * @category Defenses
+ */
+export async function trades(model: LayersModel, data: LabeledBatchSource, options: TradesOptions): Promise<TrainingReport> {
+  const fn = 'trades';
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, KEYS);
+  const plan = planLoop(fn, model, data, o);
+  const inner = innerOptions(fn, o);
+  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
+  const multi = plan.task === 'multi-label';
+  return runTraining(plan, data, {
+    generate: ({ inference, images, rng, clip }) => {
+      assertImageValues(fn, 'images', images, clip);
+      const steps = inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]);
+      const clean = tf.tidy(() => inference(images));
+      try {
+        const divergence = (logits: tf.Tensor2D): tf.Tensor => (multi ? tf.mean(bernoulliKl(clean, logits), 1) : categoricalKl(clean, logits));
+        return gaussianStartPgd(inference, images, divergence, { ...inner, steps, clip, seed: rng.nextSeed() });
+      } finally {
+        clean.dispose();
+      }
+    },
+    objective: (train, images, adv, labels) => tradesLoss(train(images), train(adv!), labels, { beta, task: plan.task }) as tf.Scalar,
+  }, fn);
+}
