@@ -6,3 +6,5 @@ export * from './errors.js';
 export type * from './types.js';
 export { toModelFn, selectOutput } from './model.js';
 export * from './attacks/index.js';
+export * from './data/index.js';
+export * from './models/index.js';
