@@ -1,0 +1,380 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { AbortError, InvalidArgumentError } from '../errors.js';
+import { resolveSeed } from '../internal/gradientAttack.js';
+import { createRng } from '../internal/random.js';
+import {
+  assertBoolean, assertFunction, assertImages, assertImageValues, assertKnownKeys, assertLabelsShape, assertNumber,
+  assertOptionsObject, assertSignal, describeValue,
+} from '../internal/validate.js';
+import { toModelFn } from '../model.js';
+import type { CheckpointStore, Model, ModelFn, Progress, Task } from '../types.js';
+import { assertState, restore, snapshot, type GapEpochStats, type TrainGapState } from './gapCheckpoint.js';
+import {
+  assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
+  scalePerturbation, universalNoise, type GapClip, type GapScaling,
+} from './gapCommon.js';
+import { gapDropoutLayers } from './gapLayers.js';
+import { buildTargets, checkObjectiveLogits, foolingCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
+
+/**
+ * One batch of GAP training data. Labels are optional: only the `'untargeted'` objective uses them
+ * (class indices `[N]` or one-hot `[N, C]`); every other objective derives its targets from the
+ * frozen model's clean predictions.
+ * @category Attacks
+ */
+export interface GapBatch {
+  /** NHWC float32 images `[N, H, W, C]` in model units. */
+  images: tf.Tensor4D;
+  /** Optional true labels. */
+  labels?: tf.Tensor;
+}
+
+/**
+ * Training data for {@link trainGap}, with its ownership rule:
+ * - an array of batches: borrowed; trainGap never disposes them (the caller does, after the call);
+ * - a factory of async iterables (called once per epoch): each batch it yields is fresh and
+ *   trainGap disposes it after its step (as tfjs-layers `fitDataset` does), also on abort or error.
+ * @category Attacks
+ */
+export type GapData = readonly GapBatch[] | (() => AsyncIterable<GapBatch>);
+
+/**
+ * Options of {@link trainGap}.
+ * @category Attacks
+ */
+export interface TrainGapOptions {
+  /** m, the L∞ budget in 0–255 pixel units: ‖δ_c‖∞ ≤ m/255 per image and channel in pixels. Required. */
+  magnitude: number;
+  /**
+   * Epochs in total (a resumed run continues up to this count).
+   * @defaultValue 10
+   */
+  epochs?: number;
+  /**
+   * At most this many batches per epoch (the paper's `MaxIter` = 100 for ISIC and Messidor).
+   * @defaultValue Infinity
+   */
+  maxBatchesPerEpoch?: number;
+  /**
+   * Universal GAP: the generator maps one fixed noise pattern (drawn from `report.noiseSeed`) to one
+   * perturbation added to every image. Pass `noiseSeed` to {@link gap} to apply it.
+   * @defaultValue false (image-dependent, the paper's variant)
+   */
+  universal?: boolean;
+  /**
+   * The task, which picks the objectives allowed and the default.
+   * @defaultValue 'single-label'
+   */
+  task?: Task;
+  /**
+   * What the generator is trained toward, see {@link GapObjective}.
+   * @defaultValue 'least-likely' (single-label), 'flip' (multi-label)
+   */
+  objective?: GapObjective;
+  /** For `objective: 'targeted'`: a class index (single-label) or a multi-hot array (multi-label). */
+  target?: number | readonly number[];
+  /**
+   * Multi-label decision threshold on sigmoid probabilities.
+   * @defaultValue 0.5
+   */
+  threshold?: number;
+  /**
+   * Descend log(mean loss), as the official GAP code does; the paper's code descends the mean loss.
+   * @defaultValue false
+   */
+  logLoss?: boolean;
+  /**
+   * Per-channel mean μ of the model's normalisation (model units = (pixel − μ)/σ), one number or one
+   * per channel. The default says the images are pixels in [0, 1].
+   * @defaultValue 0
+   */
+  mean?: number | readonly number[];
+  /**
+   * Per-channel std σ of the model's normalisation.
+   * @defaultValue 1
+   */
+  std?: number | readonly number[];
+  /**
+   * κ, the value of u = (G(x) + 1)/2 that means "no perturbation": d_c = (u_c − κ_c)/σ_c before the
+   * L∞ scaling. The official GAP code and the paper use the normalisation mean (`'mean'`), which
+   * with pixel inputs (μ = 0) would allow only brightening; the default 0.5 centres the perturbation.
+   * One number, one per channel, or `'mean'`.
+   * @defaultValue 0.5
+   */
+  center?: number | readonly number[] | 'mean';
+  /**
+   * Where x + δ is clipped: a {@link ClipRange} in model units, or `'batch-per-channel'`, the
+   * per-channel min/max of the clean batch (paper.md §4.2, the paper's and the official code).
+   * @defaultValue the valid pixel range [0, 1] per channel, in model units
+   */
+  clip?: GapClip;
+  /**
+   * The paper's code: scaling and clip are applied to `tensor.data`, so gradients reach the
+   * generator as if x' = x + G(x). When false, the official GAP: gradients go through the scaling
+   * (its norm detached) and the clip.
+   * @defaultValue false
+   */
+  straightThrough?: boolean;
+  /**
+   * Adam learning rate.
+   * @defaultValue 2e-4
+   */
+  learningRate?: number;
+  /**
+   * Adam β₁ (the paper's final code 0.9; an earlier notebook and pix2pix 0.5).
+   * @defaultValue 0.9
+   */
+  beta1?: number;
+  /**
+   * Adam β₂.
+   * @defaultValue 0.999
+   */
+  beta2?: number;
+  /**
+   * Seed of the dropout masks and of the universal noise (the generator's initial weights come
+   * from its builder's seed). Ignored when resuming: the checkpoint's seed and state continue.
+   * @defaultValue drawn at random and returned as `report.seed`
+   */
+  seed?: number;
+  /** Cancels training between steps; finished epochs stay in the checkpoint. */
+  signal?: AbortSignal;
+  /** Called after every step (`phase: 'step'`) and every epoch (`phase: 'epoch'`, with metrics). */
+  onProgress?: (progress: Progress) => void;
+  /** Saves after each epoch and resumes from its last state (see {@link TrainGapState}). */
+  checkpoint?: CheckpointStore<TrainGapState>;
+}
+
+/**
+ * What {@link trainGap} returns.
+ * @category Attacks
+ */
+export interface TrainGapReport {
+  /** The seed of the run (drawn when none was given), to replay it. */
+  seed: number;
+  /** Universal mode: the seed of the fixed noise input, to pass to {@link gap}; null otherwise. */
+  noiseSeed: number | null;
+  /** Every epoch's statistics, including those restored from a checkpoint. */
+  epochs: GapEpochStats[];
+  /** Epochs restored from the checkpoint (0 for a fresh run). */
+  resumedFrom: number;
+}
+
+const KEYS = [
+  'magnitude', 'epochs', 'maxBatchesPerEpoch', 'universal', 'task', 'objective', 'target', 'threshold', 'logLoss', 'mean', 'std', 'center', 'clip',
+  'straightThrough', 'learningRate', 'beta1', 'beta2', 'seed', 'signal', 'onProgress', 'checkpoint',
+] as const;
+
+interface Plan {
+  modelFn: ModelFn;
+  generator: tfl.LayersModel;
+  shape: [number, number, number];
+  scaling: GapScaling;
+  objective: ObjectivePlan;
+  universal: boolean;
+  straightThrough: boolean;
+}
+
+function validateBatch(fn: string, at: string, batch: unknown, plan: Pick<Plan, 'shape' | 'scaling' | 'objective'>): GapBatch {
+  if (typeof batch !== 'object' || batch === null || !('images' in batch)) throw new InvalidArgumentError(fn, at, 'a batch { images, labels? }', describeValue(batch));
+  const b = batch as GapBatch;
+  const images = assertImages(fn, `${at}.images`, b.images);
+  if (images.shape.slice(1).join(',') !== plan.shape.join(',')) throw new InvalidArgumentError(fn, `${at}.images`, `images [N, ${plan.shape.join(', ')}] (the generator's shape)`, `shape [${images.shape.join(',')}]`);
+  if (b.labels !== undefined) assertLabelsShape(fn, `${at}.labels`, b.labels, images.shape[0], 'single-label');
+  assertImageValues(fn, `${at}.images`, images, fixedClip(plan.scaling));
+  return b;
+}
+
+/**
+ * Trains a GAP generator (Poursaeed et al., CVPR 2018; the paper's second attack, paper.md §4.2)
+ * against a frozen classifier f: for each batch, δ = scale(G(x)) (or G(z) for one fixed noise z in
+ * universal mode) with GAP's per-image, per-channel L∞ scaling to m/255 in pixel units, x' = clip(x + δ),
+ * and one Adam step on the generator's weights only, descending the objective's loss on f(x')
+ * (default: CE toward the clean least-likely class; multi-label: BCE toward the flipped clean decisions).
+ *
+ * The classifier runs in inference mode and its weights are never updated (the optimizer's var list
+ * is the generator's trainable weights); the generator runs in training mode (batch statistics,
+ * dropout) and its weights and batch-norm statistics are updated in place. Data ownership: see
+ * {@link GapData}.
+ *
+ * @param model - the frozen classifier: a {@link ModelFn} returning logits or a single-output LayersModel.
+ * @param generator - a `tf.LayersModel` from images to `[N, H, W, C]` in [−1, 1] (tanh), e.g. {@link gapUnet}; trained in place.
+ * @param data - batches or a batch-iterable factory, see {@link GapData}.
+ * @param options - see {@link TrainGapOptions}; unknown keys are rejected.
+ * @returns a report with each epoch's loss and fooling rate and the seed (no tensors).
+ * @throws {InvalidArgumentError} for a generator whose input or output does not match the images,
+ *   a magnitude outside (0, 255], mismatched batch shapes or labels, an objective the task does not
+ *   allow, a missing or out-of-range target, or an unknown option (before any tensor is made;
+ *   batches from an iterable are checked as they arrive).
+ * @throws {AbortError} when `signal` aborts; finished epochs are in the checkpoint.
+ * @throws {FormatError} when the checkpoint does not fit the generator.
+ *
+ * @example
+ * ```ts
+ * const generator = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3 });
+ * const report = await trainGap(model, generator, [{ images }], { magnitude: 48, epochs: 40, learningRate: 0.01, seed: 1 });
+ * const { images: adv, perturbation } = gap(generator, images, { magnitude: 48 });
+ * ```
+ * @category Attacks
+ */
+export async function trainGap(model: Model, generator: tfl.LayersModel, data: GapData, options: TrainGapOptions): Promise<TrainGapReport> {
+  const fn = 'trainGap';
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, KEYS);
+  const modelFn = toModelFn(model, fn);
+  const gen = assertGenerator(fn, generator);
+  const outShape = gen.outputs[0]!.shape;
+  const channels = outShape[3];
+  if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
+  const objective = parseObjective(fn, o);
+  const scaling = parseScaling(fn, o, channels);
+  const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
+  const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
+  const universal = assertBoolean(fn, 'options.universal', o.universal) ?? false;
+  const straightThrough = assertBoolean(fn, 'options.straightThrough', o.straightThrough) ?? false;
+  const lr = o.learningRate === undefined ? 2e-4 : assertNumber(fn, 'options.learningRate', o.learningRate, { min: 0, minExclusive: true });
+  const beta1 = o.beta1 === undefined ? 0.9 : assertNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1, maxExclusive: true });
+  const beta2 = o.beta2 === undefined ? 0.999 : assertNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1, maxExclusive: true });
+  const signal = assertSignal(fn, 'options.signal', o.signal);
+  assertFunction(fn, 'options.onProgress', o.onProgress);
+  const onProgress = o.onProgress as TrainGapOptions['onProgress'];
+  const store = o.checkpoint as CheckpointStore<TrainGapState> | undefined;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.save !== 'function' || typeof store.load !== 'function')) {
+    throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(store));
+  }
+  let seed = resolveSeed(fn, o.seed);
+
+  let shape: [number, number, number];
+  let batches: readonly GapBatch[] | null = null;
+  if (Array.isArray(data)) {
+    if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches or a function returning an AsyncIterable of batches', 'an empty array');
+    const first = data[0] as GapBatch;
+    const img = assertImages(fn, 'data[0].images', first?.images);
+    shape = img.shape.slice(1) as [number, number, number];
+    assertGeneratorShapes(fn, gen, shape);
+    data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, objective }));
+    batches = data;
+  } else if (typeof data === 'function') {
+    const inShape = gen.inputs[0]!.shape;
+    if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable factory', `input shape [${inShape.join(',')}]`);
+    shape = [inShape[1] as number, inShape[2] as number, channels];
+    assertGeneratorShapes(fn, gen, shape);
+  } else {
+    throw new InvalidArgumentError(fn, 'data', 'an array of { images, labels? } batches or a function returning an AsyncIterable of them', describeValue(data));
+  }
+  if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
+    throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
+  }
+  const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
+  const plan: Plan = { modelFn, generator: gen, shape, scaling, objective, universal, straightThrough };
+
+  const state = store ? await store.load() : undefined;
+  const restored = state === undefined ? undefined : assertState(state, gen);
+  const optimizer = tf.train.adam(lr, beta1, beta2, 1e-8);
+  const dropouts = gapDropoutLayers(gen);
+  let noise: tf.Tensor4D | null = null;
+  try {
+    if (restored) {
+      await restore(restored, gen, optimizer);
+      seed = restored.seed;
+    }
+    const rng = createRng(restored ? restored.rngState : seed);
+    const noiseSeed = restored ? restored.noiseSeed : universal ? rng.nextSeed() : null;
+    if (universal && noiseSeed === null) throw new InvalidArgumentError(fn, 'options.universal', 'the mode the checkpoint was trained in (image-dependent)', 'true');
+    noise = universal ? universalNoise(shape, noiseSeed!, scaling) : null;
+    dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); });
+    const history: GapEpochStats[] = restored ? [...restored.history] : [];
+    const start = restored ? restored.epochsDone : 0;
+    const t0 = Date.now();
+    let stepsDone = 0;
+    const stepsPerEpoch = batches ? Math.min(batches.length, maxBatches) : NaN;
+    const progress = (phase: string, done: number, total: number, perUnit: number, metrics?: Record<string, number>): void => {
+      if (!onProgress) return;
+      const elapsedSeconds = (Date.now() - t0) / 1000;
+      onProgress({ phase, done, total, elapsedSeconds, etaSeconds: done > 0 ? (total - done) * perUnit : NaN, ...(metrics ? { metrics } : {}) });
+    };
+    for (let epoch = start; epoch < epochs; epoch++) {
+      const e0 = Date.now();
+      let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0;
+      for await (const { batch, owned } of iterate(fn, data, batches, maxBatches, plan)) {
+        try {
+          if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
+          const r = step(fn, plan, optimizer, batch, noise);
+          lossSum += r.loss; fooled += r.fooled; flipped += r.flipped;
+          images += batch.images.shape[0]; labelsSeen += r.labels; count++;
+        } finally {
+          if (owned) tf.dispose([batch.images, ...(batch.labels ? [batch.labels] : [])]);
+        }
+        stepsDone++;
+        const elapsed = (Date.now() - t0) / 1000;
+        progress('step', stepsDone, (epochs - start) * stepsPerEpoch, elapsed / stepsDone);
+      }
+      if (count === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', 'no batches');
+      const stats: GapEpochStats = { epoch, loss: lossSum / count, foolingRate: fooled / images, flipRate: labelsSeen > 0 ? flipped / labelsSeen : 0, images, batches: count, seconds: (Date.now() - e0) / 1000 };
+      history.push(stats);
+      if (store) {
+        const snap = await snapshot(gen, optimizer);
+        await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, generator: snap.generator, optimizer: snap.optimizer, history: [...history] });
+      }
+      progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
+      if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
+    }
+    return { seed, noiseSeed, epochs: history, resumedFrom: start };
+  } finally {
+    dropouts.forEach((d) => { d.seedSource = null; });
+    noise?.dispose();
+    optimizer.dispose();
+  }
+}
+
+async function* iterate(fn: string, data: GapData, batches: readonly GapBatch[] | null, max: number, plan: Plan): AsyncGenerator<{ batch: GapBatch; owned: boolean }> {
+  if (batches) {
+    for (let i = 0; i < Math.min(batches.length, max); i++) yield { batch: batches[i]!, owned: false };
+    return;
+  }
+  let i = 0;
+  for await (const raw of (data as () => AsyncIterable<GapBatch>)()) {
+    try {
+      validateBatch(fn, `data batch ${i}`, raw, plan);
+    } catch (err) {
+      const b = raw as Partial<GapBatch> | null;
+      tf.dispose([b?.images, b?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+      throw err;
+    }
+    yield { batch: raw, owned: true };
+    if (++i >= max) return;
+  }
+}
+
+/** One generator update; returns the loss and the fooling counts of the step. */
+function step(fn: string, plan: Plan, optimizer: tf.Optimizer, batch: GapBatch, noise: tf.Tensor4D | null): { loss: number; fooled: number; flipped: number; labels: number } {
+  const x = batch.images;
+  const n = x.shape[0];
+  const { modelFn, generator, scaling, objective, shape } = plan;
+  const clean = tf.tidy(() => modelFn(x));
+  let targets: tf.Tensor | null = null;
+  let bounds: { lower: tf.Tensor; upper: tf.Tensor } | null = null;
+  const kept: { logits: tf.Tensor2D | null } = { logits: null };
+  let cost: tf.Scalar | null = null;
+  try {
+    checkObjectiveLogits(fn, objective, clean, batch.labels);
+    targets = buildTargets(objective, clean, batch.labels);
+    bounds = gapClipBounds(scaling, x);
+    cost = optimizer.minimize(() => {
+      const input = noise ?? x;
+      const raw = checkGeneratorOutput(fn, generator.apply(input, { training: true }), input.shape[0], shape);
+      const delta = scalePerturbation(raw, scaling);
+      const adv = composeAdversarial(x, raw, delta, bounds, plan.straightThrough);
+      const logits = modelFn(adv);
+      kept.logits = tf.keep(logits);
+      return objectiveLoss(objective, logits, targets!);
+    }, true, generator.trainableWeights.map((w) => w.read() as tf.Variable));
+    const summary = tf.tidy(() => tf.concat([tf.reshape(cost!, [1]), foolingCounts(objective, clean, kept.logits!)]));
+    const v = summary.dataSync();
+    summary.dispose();
+    return { loss: v[0]!, fooled: v[1]!, flipped: v[2]!, labels: objective.task === 'multi-label' ? n * clean.shape[1] : 0 };
+  } finally {
+    tf.dispose([clean, ...(targets ? [targets] : []), ...(bounds ? [bounds.lower, bounds.upper] : []), ...(kept.logits ? [kept.logits] : []), ...(cost ? [cost] : [])]);
+  }
+}
