@@ -61,9 +61,17 @@ export interface TrainGapState {
   generator: GapSavedTensor[];
   /** The Adam state: iteration count, then first and second moments (tfjs `getWeights` order). */
   optimizer: GapSavedTensor[];
+  /**
+   * Adam's running powers β₁ᵗ and β₂ᵗ (float32), so that a resumed run continues bit for bit (tfjs
+   * recomputes them as powers on restore, which differs in the last bits from the running product).
+   */
+  adamPowers?: [number, number];
   /** The finished epochs' statistics. */
   history: GapEpochStats[];
 }
+
+/** tfjs 4.x Adam keeps β₁ᵗ, β₂ᵗ in these (undocumented) variables; absent elsewhere. */
+interface AdamPowers { accBeta1?: tf.Variable; accBeta2?: tf.Variable }
 
 async function save(name: string, t: tf.Tensor): Promise<GapSavedTensor> {
   const data = await t.data();
@@ -72,12 +80,14 @@ async function save(name: string, t: tf.Tensor): Promise<GapSavedTensor> {
 }
 
 /** Snapshot of the generator and optimizer (tensors are read, never held). */
-export async function snapshot(generator: tfl.LayersModel, optimizer: tf.Optimizer): Promise<{ generator: GapSavedTensor[]; optimizer: GapSavedTensor[] }> {
+export async function snapshot(generator: tfl.LayersModel, optimizer: tf.Optimizer): Promise<Pick<TrainGapState, 'generator' | 'optimizer' | 'adamPowers'>> {
   const g = await Promise.all(generator.weights.map((w) => save(w.name, w.read())));
   const named = await optimizer.getWeights();
   try {
     const opt = await Promise.all(named.map((nt) => save(nt.name, nt.tensor)));
-    return { generator: g, optimizer: opt };
+    const { accBeta1, accBeta2 } = optimizer as unknown as AdamPowers;
+    const powers = accBeta1 instanceof tf.Tensor && accBeta2 instanceof tf.Tensor ? ([(await accBeta1.data())[0]!, (await accBeta2.data())[0]!] as [number, number]) : undefined;
+    return { generator: g, optimizer: opt, ...(powers ? { adamPowers: powers } : {}) };
   } finally {
     // getWeights makes a fresh scalar for the iteration count; the moments are the optimizer's own.
     named[0]?.tensor.dispose();
@@ -120,5 +130,12 @@ export async function restore(state: TrainGapState, generator: tfl.LayersModel, 
   } finally {
     // setWeights wraps each moment in a new variable sharing the data; ours can go.
     tf.dispose(named.map((n) => n.tensor));
+  }
+  const { accBeta1, accBeta2 } = optimizer as unknown as AdamPowers;
+  if (state.adamPowers && accBeta1 instanceof tf.Variable && accBeta2 instanceof tf.Variable) {
+    tf.tidy(() => {
+      accBeta1.assign(tf.scalar(state.adamPowers![0]));
+      accBeta2.assign(tf.scalar(state.adamPowers![1]));
+    });
   }
 }

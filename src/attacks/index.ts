@@ -1,7 +1,8 @@
 export { fgsm, type FgsmOptions } from './fgsm.js';
 export { pgd, type PgdOptions } from './pgd.js';
 export { gap, type GapOptions, type GapResult } from './gap.js';
-export { trainGap, type TrainGapOptions, type TrainGapReport, type GapBatch, type GapData } from './trainGap.js';
+export { trainGap, type TrainGapOptions, type TrainGapReport } from './trainGap.js';
+export type { GapBatch, GapData } from './gapData.js';
 export { gapUnet, gapResnet, type GapUnetOptions, type GapResnetOptions } from './gapGenerators.js';
 export type { GapObjective } from './gapObjective.js';
 export type { GapClip } from './gapCommon.js';

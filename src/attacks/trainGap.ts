@@ -14,30 +14,9 @@ import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
   scalePerturbation, universalNoise, type GapClip, type GapScaling,
 } from './gapCommon.js';
+import { iterate, validateBatch, type GapBatch, type GapData } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
 import { buildTargets, checkObjectiveLogits, foolingCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
-
-/**
- * One batch of GAP training data. Labels are optional: only the `'untargeted'` objective uses them
- * (class indices `[N]` or one-hot `[N, C]`); every other objective derives its targets from the
- * frozen model's clean predictions.
- * @category Attacks
- */
-export interface GapBatch {
-  /** NHWC float32 images `[N, H, W, C]` in model units. */
-  images: tf.Tensor4D;
-  /** Optional true labels. */
-  labels?: tf.Tensor;
-}
-
-/**
- * Training data for {@link trainGap}, with its ownership rule:
- * - an array of batches: borrowed; trainGap never disposes them (the caller does, after the call);
- * - a factory of async iterables (called once per epoch): each batch it yields is fresh and
- *   trainGap disposes it after its step (as tfjs-layers `fitDataset` does), also on abort or error.
- * @category Attacks
- */
-export type GapData = readonly GapBatch[] | (() => AsyncIterable<GapBatch>);
 
 /**
  * Options of {@link trainGap}.
@@ -175,16 +154,6 @@ interface Plan {
   straightThrough: boolean;
 }
 
-function validateBatch(fn: string, at: string, batch: unknown, plan: Pick<Plan, 'shape' | 'scaling' | 'objective'>): GapBatch {
-  if (typeof batch !== 'object' || batch === null || !('images' in batch)) throw new InvalidArgumentError(fn, at, 'a batch { images, labels? }', describeValue(batch));
-  const b = batch as GapBatch;
-  const images = assertImages(fn, `${at}.images`, b.images);
-  if (images.shape.slice(1).join(',') !== plan.shape.join(',')) throw new InvalidArgumentError(fn, `${at}.images`, `images [N, ${plan.shape.join(', ')}] (the generator's shape)`, `shape [${images.shape.join(',')}]`);
-  if (b.labels !== undefined) assertLabelsShape(fn, `${at}.labels`, b.labels, images.shape[0], 'single-label');
-  assertImageValues(fn, `${at}.images`, images, fixedClip(plan.scaling));
-  return b;
-}
-
 /**
  * Trains a GAP generator (Poursaeed et al., CVPR 2018; the paper's second attack, paper.md §4.2)
  * against a frozen classifier f: for each batch, δ = scale(G(x)) (or G(z) for one fixed noise z in
@@ -252,7 +221,7 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: G
     const img = assertImages(fn, 'data[0].images', first?.images);
     shape = img.shape.slice(1) as [number, number, number];
     assertGeneratorShapes(fn, gen, shape);
-    data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, objective }));
+    data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling }));
     batches = data;
   } else if (typeof data === 'function') {
     const inShape = gen.inputs[0]!.shape;
@@ -315,7 +284,7 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: G
       history.push(stats);
       if (store) {
         const snap = await snapshot(gen, optimizer);
-        await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, generator: snap.generator, optimizer: snap.optimizer, history: [...history] });
+        await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, ...snap, history: [...history] });
       }
       progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
       if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
@@ -325,25 +294,6 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: G
     dropouts.forEach((d) => { d.seedSource = null; });
     noise?.dispose();
     optimizer.dispose();
-  }
-}
-
-async function* iterate(fn: string, data: GapData, batches: readonly GapBatch[] | null, max: number, plan: Plan): AsyncGenerator<{ batch: GapBatch; owned: boolean }> {
-  if (batches) {
-    for (let i = 0; i < Math.min(batches.length, max); i++) yield { batch: batches[i]!, owned: false };
-    return;
-  }
-  let i = 0;
-  for await (const raw of (data as () => AsyncIterable<GapBatch>)()) {
-    try {
-      validateBatch(fn, `data batch ${i}`, raw, plan);
-    } catch (err) {
-      const b = raw as Partial<GapBatch> | null;
-      tf.dispose([b?.images, b?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
-      throw err;
-    }
-    yield { batch: raw, owned: true };
-    if (++i >= max) return;
   }
 }
 
