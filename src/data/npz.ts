@@ -33,6 +33,56 @@ export interface WriteNpzOptions {
   compress?: boolean;
 }
 
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (IEEE 802.3), as zip stores it for each member. */
+function crc32(data: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * The CRC-32 of each member, from the zip's central directory (fflate does not check them, so a
+ * corrupted member would otherwise decode silently to wrong values). Handles Zip64 archives.
+ */
+function centralCrcs(b: Uint8Array, name: string): Map<string, number> {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let eocd = -1;
+  for (let i = b.length - 22; i >= Math.max(0, b.length - 22 - 65535); i--) {
+    if (view.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+  }
+  if (eocd < 0) throw new FormatError(`readNpz: ${name} is truncated or not a zip archive (no end-of-central-directory record)`);
+  let count = view.getUint16(eocd + 10, true);
+  let offset = view.getUint32(eocd + 16, true);
+  if ((count === 0xffff || offset === 0xffffffff) && eocd >= 20 && view.getUint32(eocd - 20, true) === 0x07064b50) {
+    const z = Number(view.getBigUint64(eocd - 12, true));
+    if (z + 56 > b.length || view.getUint32(z, true) !== 0x06064b50) throw new FormatError(`readNpz: ${name} has a corrupt Zip64 directory`);
+    count = Number(view.getBigUint64(z + 32, true));
+    offset = Number(view.getBigUint64(z + 48, true));
+  }
+  const crcs = new Map<string, number>();
+  let p = offset;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > b.length || view.getUint32(p, true) !== 0x02014b50) throw new FormatError(`readNpz: ${name} has a corrupt central directory (entry ${i})`);
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    if (p + 46 + nameLen > b.length) throw new FormatError(`readNpz: ${name} has a corrupt central directory (entry ${i})`);
+    crcs.set(new TextDecoder().decode(b.subarray(p + 46, p + 46 + nameLen)), view.getUint32(p + 16, true));
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return crcs;
+}
+
 function fail(name: string, what: string, cause: unknown): FormatError {
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
   return new FormatError(`readNpz: ${name} ${what}${detail}`);
@@ -71,6 +121,7 @@ export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   // A zip ends with its end-of-central-directory record (signature PK\x05\x06), at most 64 kB + 22 from the end.
   if (b.length < 22 || b[0] !== 0x50 || b[1] !== 0x4b) throw new FormatError(`readNpz: ${name} is not a zip archive (.npz files are zip archives; ${b.length} bytes)`);
+  const crcs = centralCrcs(b, name);
   let files: Record<string, Uint8Array>;
   try {
     files = unzipSync(b, { filter: (f) => f.name.endsWith('.npy') && (keys === undefined || keys.includes(f.name.slice(0, -4))) });
@@ -79,6 +130,7 @@ export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions
   }
   const out: Record<string, NpyArray> = {};
   for (const [member, data] of Object.entries(files)) {
+    if (crcs.get(member) !== crc32(data)) throw new FormatError(`readNpz: ${name} member '${member}' is corrupt (its CRC-32 does not match the zip directory)`);
     out[member.slice(0, -4)] = readNpy(data, { name: `${name} member '${member}'` });
   }
   for (const k of keys ?? []) {
