@@ -35,7 +35,8 @@ export interface LabeledBatch {
  * - A factory `(epoch) => iterable`: called once per epoch (0-based); the loop disposes each
  *   yielded batch after its step (design rule 6, as tfjs-layers `fitDataset`). Shuffling is the
  *   factory's business; for an exact resume in the middle of an epoch it must yield the same
- *   batches for the same epoch.
+ *   batches for the same epoch. Make batches lazily (a generator): after an abort or an error the
+ *   loop stops asking, and batches made but never yielded stay the factory's.
  * @category Defenses
  */
 export type LabeledBatchSource =
