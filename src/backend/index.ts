@@ -1,5 +1,9 @@
 /**
- * Backend selection (placeholder until the backend module lands).
+ * Backend selection and the gradient kernels the wasm backend lacks: the only part of medrobust that
+ * imports a TensorFlow.js backend, so the core stays backend-agnostic.
  * @packageDocumentation
  */
-export {};
+export { useBackend } from './useBackend.js';
+export type { BackendChoice, BackendName, UseBackendOptions } from './useBackend.js';
+export { registerCpuGradients, registerWasmGradients } from './registerWasmGradients.js';
+export type { GradientRegistration } from './registerWasmGradients.js';

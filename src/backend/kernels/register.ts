@@ -1,0 +1,56 @@
+/**
+ * Installs composed kernels for a backend, replacing any registered under the same name.
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { batchNormGradConfig } from './batchNormGrad.js';
+import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
+import { batchMatMul, saveOriginalMatMul } from './matMul.js';
+import { maxPoolGrad } from './maxPoolGrad.js';
+
+type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo;
+
+/** Every composed kernel, by the tfjs kernel name it implements. */
+export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+  Conv2DBackpropInput: conv2dBackpropInput,
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
+  MaxPoolGrad: maxPoolGrad,
+  BatchMatMul: batchMatMul,
+};
+
+/** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
+export function installKernels(backendName: string, names: readonly string[]): string[] {
+  const done: string[] = [];
+  for (const name of names) {
+    const impl = COMPOSED_KERNELS[name];
+    if (!impl) throw new Error(`medrobust: no composed kernel named ${name}`);
+    const existing = tf.getKernel(name, backendName);
+    if (existing && (existing as { medrobust?: boolean }).medrobust) continue;
+    if (name === 'BatchMatMul' && !saveOriginalMatMul(backendName)) continue;
+    if (existing) tf.unregisterKernel(name, backendName);
+    const config: tf.KernelConfig & { medrobust: boolean } = {
+      kernelName: name,
+      backendName,
+      // Keep the stock kernel's setup (wasm binds its C function there); the wrapper calls it.
+      ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}),
+      ...(existing?.disposeFunc ? { disposeFunc: existing.disposeFunc } : {}),
+      kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }) => impl(args, backendName)) as unknown as tf.KernelFunc,
+      medrobust: true,
+    };
+    tf.registerKernel(config);
+    done.push(name);
+  }
+  return done;
+}
+
+let batchNormGradInstalled = false;
+
+/** Replaces tfjs-core's FusedBatchNorm gradient (global: it applies to every backend). */
+export function installBatchNormGradient(): boolean {
+  if (batchNormGradInstalled && tf.getGradient(tf.FusedBatchNorm) === batchNormGradConfig) return false;
+  tf.registerGradient(batchNormGradConfig);
+  batchNormGradInstalled = true;
+  return true;
+}

@@ -1,0 +1,79 @@
+import { COMPOSED_KERNELS, installBatchNormGradient, installKernels } from './kernels/register.js';
+
+/**
+ * What {@link registerWasmGradients} or {@link registerCpuGradients} installed.
+ * @category Backend
+ */
+export interface GradientRegistration {
+  /** The tfjs backend name the kernels were registered for (`'wasm'` or `'cpu'`). */
+  backend: string;
+  /** Kernel names newly registered by this call (empty when a previous call already did it). */
+  kernels: string[];
+  /** Whether this call replaced tfjs-core's FusedBatchNorm gradient (a global change, see below). */
+  batchNormGradient: boolean;
+}
+
+/**
+ * Registers the gradient kernels that `@tensorflow/tfjs-backend-wasm` 4.22 lacks or gets wrong, so that
+ * every layer type of the paper's models trains on wasm, and attacks run through strided and depthwise
+ * convolutions. Each kernel is composed from kernels wasm runs natively (XNNPACK conv and matmul,
+ * transpose, pad, slice) and equals tfjs-backend-cpu's reference (relative error ≤ 1e-5):
+ *
+ * - `Conv2DBackpropFilter` (missing): a forward conv with the input's channels as the batch and dy as
+ *   the filter, dilated by the stride; a matmul for 1×1 filters.
+ * - `Conv2DBackpropInput` (stock kernel ~10× slower than the forward conv): a forward conv of the
+ *   zero-inserted dy with the flipped, channel-swapped filter; a matmul for 1×1 filters. Also the
+ *   forward pass of `conv2dTranspose`.
+ * - `DepthwiseConv2dNativeBackpropInput` / `…Filter` (missing): a depthwise conv of the zero-inserted dy
+ *   with the flipped filter; one strided window product per filter tap.
+ * - `MaxPoolGrad` (stock kernel wrong): the stock wasm kernel drops the gradient of every window whose
+ *   maximum is ≤ 0 and sends ties to the last maximum; this one follows tfjs-backend-cpu and TensorFlow
+ *   (first maximum, any sign).
+ *
+ * It also replaces tfjs-core's `FusedBatchNorm` gradient — globally, for every backend, with the same
+ * values — by one that keeps the per-channel factors as `[C]` vectors instead of tiling them to the input's
+ * size (wasm's `Tile` is a slow scalar loop) and computes each input's gradient only when asked.
+ *
+ * Call it after `@tensorflow/tfjs-layers` is imported (its Node bundle registers tfjs-core's stock
+ * gradients when it loads and would replace the batch-norm one). Calling it again is harmless.
+ * {@link useBackend} calls it for you; call it yourself only if you set tfjs up yourself.
+ *
+ * @returns what this call installed.
+ * @example
+ * ```ts
+ *  * import '@tensorflow/tfjs-layers';
+ * import '@tensorflow/tfjs-backend-wasm';
+ * import { registerWasmGradients } from 'medrobust/backend';
+ * registerWasmGradients();
+ * await tf.setBackend('wasm');
+ * ```
+ * @category Backend
+ */
+export function registerWasmGradients(): GradientRegistration {
+  const kernels = installKernels('wasm', Object.keys(COMPOSED_KERNELS));
+  return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient() };
+}
+
+/**
+ * Registers a composed `Conv2DBackpropFilter` for tfjs-backend-cpu, whose own is pathological (a training
+ * step of a 4-conv net at batch 32 spends ~99% of ~90 s in it): the composed kernel runs the cpu
+ * backend's forward conv instead. The result equals the stock kernel (relative error ≤ 1e-5). The cpu
+ * backend stays a reference and a last resort; prefer wasm for real work.
+ *
+ * @returns what this call installed.
+ * @example
+ * ```ts
+ * import '@tensorflow/tfjs-backend-cpu';
+ * import { registerCpuGradients } from 'medrobust/backend';
+ * registerCpuGradients();
+ * ```
+ * @category Backend
+ */
+export function registerCpuGradients(): GradientRegistration {
+  const kernels = installKernels('cpu', CPU_KERNELS);
+  return { backend: 'cpu', kernels, batchNormGradient: false };
+}
+
+/** The composed kernels worth installing on cpu (measured: see BENCHMARKS.md). */
+const CPU_KERNELS = ['Conv2DBackpropFilter'] as const;
+

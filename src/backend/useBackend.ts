@@ -1,0 +1,184 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../errors.js';
+import { assertBoolean, assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject } from '../internal/validate.js';
+import { registerCpuGradients, registerWasmGradients } from './registerWasmGradients.js';
+import { importWasmPackage, registerThreadedWasm } from './wasmThreads.js';
+
+/**
+ * A backend {@link useBackend} can start: the GPU builds of TensorFlow (`'node-gpu'`: `@tensorflow/tfjs-node-gpu`,
+ * CUDA), native TensorFlow on CPU (`'node'`: `@tensorflow/tfjs-node`), WebAssembly (`'wasm'`:
+ * `@tensorflow/tfjs-backend-wasm`, XNNPACK, no native addon), plain JavaScript (`'cpu'`:
+ * `@tensorflow/tfjs-backend-cpu`), or a WebGPU backend the caller registered (`'webgpu'`).
+ * @category Backend
+ */
+export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu' | 'webgpu';
+
+/**
+ * Options of {@link useBackend}.
+ * @category Backend
+ */
+export interface UseBackendOptions {
+  /**
+   * Threads of the wasm backend (XNNPACK's pool; at most 8). Above 1, the threaded SIMD build is started
+   * (in Node through `worker_threads`). Applies only when this call starts wasm; a wasm backend that is
+   * already running keeps its thread count (tfjs cannot restart it without losing its tensors).
+   * @defaultValue the number of logical CPUs (`os.availableParallelism()`), at most 8
+   */
+  threads?: number;
+  /**
+   * Register the composed gradient kernels ({@link registerWasmGradients} on wasm,
+   * {@link registerCpuGradients} on cpu).
+   * @defaultValue true
+   */
+  registerGradients?: boolean;
+}
+
+/**
+ * What {@link useBackend} chose and why.
+ * @category Backend
+ */
+export interface BackendChoice {
+  /** The backend chosen. */
+  name: BackendName;
+  /** The tfjs backend name now active (`tf.getBackend()`): `'tensorflow'`, `'wasm'`, `'cpu'` or `'webgpu'`. */
+  tfjsBackend: string;
+  /** Threads of the wasm backend (its actual pool size); 1 for cpu; `undefined` for the others. */
+  threads: number | undefined;
+  /** Composed kernels registered for this backend by this call (kernel names). */
+  kernels: string[];
+  /** Why this backend, in words. */
+  reason: string;
+  /** Every backend tried before it, with why it was not used. */
+  skipped: Array<{ name: BackendName; reason: string }>;
+}
+
+/** The order of `'auto'`. `'webgpu'` is tried first, but only when the caller registered it. */
+export const AUTO_ORDER: readonly BackendName[] = ['webgpu', 'node-gpu', 'node', 'wasm', 'cpu'];
+
+const NAMES: readonly (BackendName | 'auto')[] = ['auto', ...AUTO_ORDER];
+const FN = 'useBackend';
+
+/** The dynamic import used to load backend packages (a seam for tests). @internal */
+export type Importer = (specifier: string) => Promise<unknown>;
+
+const nodeImport: Importer = (specifier) => import(/* @vite-ignore */ specifier);
+
+/**
+ * Picks and starts a TensorFlow.js backend — the only place medrobust imports one. With `'auto'` it takes
+ * the first that starts among a WebGPU backend the caller registered, `@tensorflow/tfjs-node-gpu`,
+ * `@tensorflow/tfjs-node`, `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu` (all optional
+ * peer dependencies, loaded with a dynamic `import`, none required), and says why the others were skipped.
+ * On wasm it starts the threaded SIMD build with `threads` threads and registers the gradient kernels wasm
+ * lacks ({@link registerWasmGradients}); on cpu, a fast filter gradient ({@link registerCpuGradients}).
+ *
+ * Tensors made before the switch stay usable (tfjs moves them on first use), but a running wasm
+ * backend is never restarted, so its tensors are never lost; create models and data after choosing.
+ *
+ * @param name - a backend, or `'auto'` for the fastest one installed.
+ * @param options - see {@link UseBackendOptions}.
+ * @returns what was chosen and why.
+ * @throws {InvalidArgumentError} when `name` or an option is invalid.
+ * @throws {Error} when the named backend (or, for `'auto'`, every backend) cannot start; the message
+ *   lists each reason.
+ * @example
+ * ```ts
+ * import { useBackend } from 'medrobust/backend';
+ * const choice = await useBackend('auto', { threads: 2 });
+ * console.log(choice.name, choice.threads, choice.reason); // e.g. 'wasm' 2 '…'
+ * ```
+ * @category Backend
+ */
+export async function useBackend(name: BackendName | 'auto' = 'auto', options: UseBackendOptions = {}): Promise<BackendChoice> {
+  return selectBackend(name, options, nodeImport);
+}
+
+/** {@link useBackend} with the package loader injected. @internal */
+export async function selectBackend(name: unknown, rawOptions: unknown, importer: Importer): Promise<BackendChoice> {
+  const choice = assertOneOf(FN, 'name', name, NAMES);
+  if (choice === undefined) throw new InvalidArgumentError(FN, 'name', `one of ${NAMES.map((n) => `'${n}'`).join(', ')}`, 'undefined');
+  const o = assertOptionsObject(FN, rawOptions);
+  assertKnownKeys(FN, o, ['threads', 'registerGradients']);
+  const threads = o.threads === undefined ? await defaultThreads() : assertNumber(FN, 'options.threads', o.threads, { integer: true, min: 1, max: 8 });
+  const registerGradients = assertBoolean(FN, 'options.registerGradients', o.registerGradients) ?? true;
+
+  const candidates = choice === 'auto' ? AUTO_ORDER : [choice];
+  const skipped: BackendChoice['skipped'] = [];
+  for (const candidate of candidates) {
+    if (choice === 'auto' && candidate === 'webgpu' && !tf.engine().registryFactory['webgpu']) {
+      skipped.push({ name: candidate, reason: 'no WebGPU backend registered (import @tensorflow/tfjs-backend-webgpu and set it up to use it)' });
+      continue;
+    }
+    try {
+      const started = await start(candidate, threads, registerGradients, importer);
+      const reason = choice === 'auto'
+        ? `the first backend that started in the order ${AUTO_ORDER.join(' > ')}${skipped.length ? ` (skipped: ${skipped.map((s) => s.name).join(', ')})` : ''}`
+        : 'requested by name';
+      return { name: candidate, tfjsBackend: tf.getBackend(), ...started, reason: started.note ? `${reason}; ${started.note}` : reason, skipped };
+    } catch (err) {
+      skipped.push({ name: candidate, reason: describeFailure(err) });
+    }
+  }
+  throw new Error(`${FN}: no backend could be started: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+async function defaultThreads(): Promise<number> {
+  try {
+    const os = await import('node:os');
+    return Math.max(1, Math.min(8, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
+  } catch {
+    const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+    return Math.max(1, Math.min(8, hc ?? 1));
+  }
+}
+
+function describeFailure(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') return `not installed (${e.message?.split('\n')[0] ?? e.code})`;
+  return e?.message?.split('\n')[0] ?? String(err);
+}
+
+const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+async function activate(tfjsName: string): Promise<void> {
+  const ok = await tf.setBackend(tfjsName);
+  if (!ok) throw new Error(`tf.setBackend('${tfjsName}') failed to initialise it`);
+  await tf.ready();
+}
+
+async function start(candidate: BackendName, threads: number, registerGradients: boolean, importer: Importer): Promise<{ threads: number | undefined; kernels: string[]; note?: string }> {
+  switch (candidate) {
+    case 'webgpu':
+      if (!tf.engine().registryFactory['webgpu']) await importer('@tensorflow/tfjs-backend-webgpu');
+      await activate('webgpu');
+      return { threads: undefined, kernels: [] };
+    case 'node-gpu':
+    case 'node':
+      await importer(candidate === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu');
+      await activate('tensorflow');
+      return { threads: undefined, kernels: [] };
+    case 'wasm': {
+      // tfjs-layers' Node bundle registers tfjs-core's gradients when it loads: load it first, so that
+      // the batch-norm gradient registered below is not replaced afterwards.
+      await importer('@tensorflow/tfjs-layers').catch(() => undefined);
+      const pkg = await importWasmPackage(importer);
+      let note: string | undefined;
+      const running = tf.engine().registry['wasm'] !== undefined;
+      if (running) {
+        note = `wasm was already running with ${pkg.getThreadsCount()} thread(s); it keeps them`;
+      } else if (threads > 1 && isNode()) {
+        await registerThreadedWasm(pkg, threads, importer);
+      } else {
+        pkg.setThreadsCount(threads);
+      }
+      const kernels = registerGradients ? registerWasmGradients().kernels : [];
+      await activate('wasm');
+      return { threads: pkg.getThreadsCount(), kernels, ...(note ? { note } : {}) };
+    }
+    case 'cpu': {
+      await importer('@tensorflow/tfjs-backend-cpu');
+      const kernels = registerGradients ? registerCpuGradients().kernels : [];
+      await activate('cpu');
+      return { threads: 1, kernels };
+    }
+  }
+}
