@@ -168,17 +168,24 @@ export function gapUnet(options: GapUnetOptions): tfl.LayersModel {
   const depth = assertOptionalNumber(fn, 'options.depth', o.depth, { integer: true, min: 1 }) ?? autoDepth(Math.min(h0, w0));
 
   // Encoder sizes: kernel 4 at every level but the innermost (3), as in the paper's generators.
-  const kernels = Array.from({ length: depth }, (_, i) => (i === depth - 1 ? 3 : 4));
-  const hs = [h0];
-  const ws = [w0];
-  for (let i = 0; i < depth; i++) {
-    const k = kernels[i]!;
-    if (hs[i]! + 2 < k || ws[i]! + 2 < k) {
-      throw new InvalidArgumentError(fn, 'options.depth', `at most ${i} for a ${h0}×${w0} image (a level would shrink below 1 pixel)`, String(depth));
+  const sizes = (d: number): { kernels: number[]; hs: number[]; ws: number[] } | null => {
+    const kernels = Array.from({ length: d }, (_, i) => (i === d - 1 ? 3 : 4));
+    const hs = [h0];
+    const ws = [w0];
+    for (let i = 0; i < d; i++) {
+      if (hs[i]! + 2 < kernels[i]! || ws[i]! + 2 < kernels[i]!) return null;
+      hs.push(down(hs[i]!, kernels[i]!));
+      ws.push(down(ws[i]!, kernels[i]!));
     }
-    hs.push(down(hs[i]!, k));
-    ws.push(down(ws[i]!, k));
+    return { kernels, hs, ws };
+  };
+  const plan = sizes(depth);
+  if (plan === null) {
+    let max = 1;
+    while (sizes(max + 1) !== null) max++;
+    throw new InvalidArgumentError(fn, 'options.depth', `at most ${max} for a ${h0}×${w0} image (a level would shrink below 1 pixel)`, String(depth));
   }
+  const { kernels, hs, ws } = plan;
 
   let s = seed;
   const kernelInit = (): Initializer =>
