@@ -1,11 +1,15 @@
 /**
  * The backends every suite runs on (TensorFlow.js's describeWithFlags habit): cpu and wasm.
- * Importing this file registers both, plus the gradients of tfjs-layers.
+ * Importing this file registers both, plus the gradients of tfjs-layers and medrobust's wasm gradient kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
+import { registerWasmGradients } from '../../src/backend/index.js';
+
+// The gradient kernels wasm lacks (conv filter, depthwise, a correct MaxPoolGrad): see src/backend.
+registerWasmGradients();
 
 export const BACKENDS = ['cpu', 'wasm'] as const;
 export type BackendName = (typeof BACKENDS)[number];
