@@ -8,3 +8,4 @@ export { toModelFn, selectOutput } from './model.js';
 export * from './attacks/index.js';
 export * from './data/index.js';
 export * from './models/index.js';
+export * from './defenses/index.js';
