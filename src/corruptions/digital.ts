@@ -1,0 +1,93 @@
+/**
+ * The digital corruptions of ImageNet-C (paper.md §9.1): contrast, saturate, JPEG, pixelate and
+ * the elastic transform.
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { scaleSaturation } from './color.js';
+import { level, type CorruptionFn } from './context.js';
+import { jpegRoundTrip } from './jpeg.js';
+import { applySeparable, boxResizeMatrix, gaussianMatrix } from './linear.js';
+import { invert3, sampleBilinear, warp } from './sample.js';
+
+/** contrast factor per severity. */
+export const CONTRAST = [0.4, 0.3, 0.2, 0.1, 0.05] as const;
+/** saturate (scale, offset) of S in HSV per severity. */
+export const SATURATE = [[0.3, 0], [0.1, 0], [2, 0], [5, 0.1], [20, 0.2]] as const;
+/** JPEG quality per severity. */
+export const JPEG_QUALITY = [25, 18, 15, 10, 7] as const;
+/** pixelate: relative size of the down-sampled image per severity. */
+export const PIXELATE = [0.6, 0.5, 0.4, 0.3, 0.25] as const;
+/**
+ * elastic_transform (α, σ, affine jitter) per severity, as multiples of S = 244·side/224 (ImageNet-C
+ * writes them as multiples of 244 for 224-px images: "244 should have been 224").
+ */
+export const ELASTIC = [[2, 0.7, 0.1], [2, 0.08, 0.2], [0.05, 0.01, 0.02], [0.07, 0.01, 0.02], [0.12, 0.01, 0.02]] as const;
+
+/** contrast: (x − mean)·c + mean, the mean per image and channel. */
+export const contrast: CorruptionFn = (x, s) =>
+  tf.tidy(() => {
+    const mean = tf.mean(x, [1, 2], true);
+    return tf.clipByValue(tf.add(tf.mul(tf.sub(x, mean), level(CONTRAST, s)), mean), 0, 1) as tf.Tensor4D;
+  });
+
+/** saturate: S ← clip(S·a + b) in HSV. */
+export const saturate: CorruptionFn = (x, s) => {
+  const [a, b] = level(SATURATE, s);
+  return scaleSaturation(x, a, b);
+};
+
+/** jpeg_compression: the 8×8 DCT quantisation round trip at the severity's quality. */
+export const jpegCompression: CorruptionFn = (x, s) => jpegRoundTrip(x, level(JPEG_QUALITY, s));
+
+/** pixelate: PIL BOX resize to ⌊c·H⌋ × ⌊c·W⌋ and BOX resize back. */
+export const pixelate: CorruptionFn = (x, s) => {
+  const c = level(PIXELATE, s);
+  const [, h, w] = x.shape;
+  const hs = Math.max(1, Math.floor(h * c));
+  const ws = Math.max(1, Math.floor(w * c));
+  return tf.tidy(() => {
+    const small = applySeparable(x, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
+    return tf.clipByValue(applySeparable(small, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w)), 0, 1) as tf.Tensor4D;
+  });
+};
+
+/**
+ * elastic_transform: a random affine warp (three points around the centre moved by U(−a, a);
+ * bilinear, reflect-101 borders as cv2.warpAffine), then a displacement field (uniform noise
+ * smoothed by a Gaussian of σ, truncate 3, times α) sampled bilinearly with symmetric borders
+ * (scipy map_coordinates, mode 'reflect').
+ */
+export const elasticTransform: CorruptionFn = (x, s, ctx) => {
+  const [n, h, w] = x.shape;
+  const unit = (244 * Math.min(h, w)) / 224;
+  const [alphaK, sigmaK, affineK] = level(ELASTIC, s);
+  const alpha = alphaK * unit;
+  const sigma = sigmaK * unit;
+  const jitter = affineK * unit;
+  const cx = Math.floor(w / 2);
+  const cy = Math.floor(h / 2);
+  const sq = Math.floor(Math.min(h, w) / 3);
+  const from = [[cx + sq, cy + sq], [cx + sq, cy - sq], [cx - sq, cy - sq]] as const;
+  const pinv = invert3(from.flatMap(([px, py]) => [px, py, 1]));
+  const maps = Array.from({ length: n }, () => {
+    const to = from.map(([px, py]) => [px + ctx.rng.uniform(-jitter, jitter), py + ctx.rng.uniform(-jitter, jitter)] as const);
+    const solve = (k: 0 | 1) => [0, 1, 2].map((r) => pinv[r * 3]! * to[0]![k] + pinv[r * 3 + 1]! * to[1]![k] + pinv[r * 3 + 2]! * to[2]![k]);
+    const forward = [...solve(0), ...solve(1), 0, 0, 1];
+    return invert3(forward);
+  });
+  const seedX = ctx.rng.nextSeed();
+  const seedY = ctx.rng.nextSeed();
+  return tf.tidy(() => {
+    const affine = warp(x, maps, 'reflect');
+    const mh = gaussianMatrix(h, sigma, 'symmetric', 3);
+    const mw = gaussianMatrix(w, sigma, 'symmetric', 3);
+    const field = (seed: number) => tf.reshape(tf.mul(applySeparable(tf.randomUniform([n, h, w, 1], -1, 1, 'float32', seed) as tf.Tensor4D, mh, mw), alpha), [n, h, w]);
+    const dx = field(seedX);
+    const dy = field(seedY);
+    const cols = tf.broadcastTo(tf.reshape(tf.range(0, w, 1, 'float32'), [1, 1, w]), [n, h, w]);
+    const rows = tf.broadcastTo(tf.reshape(tf.range(0, h, 1, 'float32'), [1, h, 1]), [n, h, w]);
+    const out = sampleBilinear(affine, tf.add(rows, dy) as tf.Tensor3D, tf.add(cols, dx) as tf.Tensor3D, 'symmetric');
+    return tf.clipByValue(out, 0, 1) as tf.Tensor4D;
+  });
+};

@@ -1,0 +1,53 @@
+/**
+ * The four noise corruptions of ImageNet-C (paper.md §9.1), on NHWC batches in [0, 1], and the
+ * noise primitives the perturbation sequences reuse (§9.2).
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '../internal/random.js';
+import { level, type CorruptionFn } from './context.js';
+import { poisson } from './randomFields.js';
+
+/** clip(x + N(0, σ²)), one fresh draw per value. */
+export function addGaussianNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed())), 0, 1) as tf.Tensor4D);
+}
+
+/** clip(Poisson(λ·x)/λ): photon-counting noise with λ photons at full intensity (JS sampler). */
+export function addPoissonNoise(x: tf.Tensor4D, lambda: number, rng: Rng): tf.Tensor4D {
+  const values = x.dataSync();
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.min(1, Math.max(0, poisson(rng, values[i]! * lambda) / lambda));
+  return tf.tensor4d(out, x.shape);
+}
+
+/** clip(x + x·N(0, σ²)): multiplicative (speckle) noise. */
+export function addSpeckleNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed()))), 0, 1) as tf.Tensor4D);
+}
+
+/** Salt and pepper on a fraction `amount` of the values (each value independently, half salt). */
+export function addImpulseNoise(x: tf.Tensor4D, amount: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => {
+    const u = tf.randomUniform(x.shape, 0, 1, 'float32', rng.nextSeed());
+    return tf.where(tf.less(u, amount / 2), tf.zerosLike(x), tf.where(tf.less(u, amount), tf.onesLike(x), x)) as tf.Tensor4D;
+  });
+}
+
+/** ImageNet-C gaussian_noise σ per severity. */
+export const GAUSSIAN_NOISE = [0.08, 0.12, 0.18, 0.26, 0.38] as const;
+/** ImageNet-C shot_noise λ per severity. */
+export const SHOT_NOISE = [60, 25, 12, 5, 3] as const;
+/** ImageNet-C impulse_noise amount per severity. */
+export const IMPULSE_NOISE = [0.03, 0.06, 0.09, 0.17, 0.27] as const;
+/** ImageNet-C speckle_noise σ per severity. */
+export const SPECKLE_NOISE = [0.15, 0.2, 0.35, 0.45, 0.6] as const;
+
+/** gaussian_noise: clip(x + N(0, σ²)). */
+export const gaussianNoise: CorruptionFn = (x, s, ctx) => addGaussianNoise(x, level(GAUSSIAN_NOISE, s), ctx.rng);
+/** shot_noise: clip(Poisson(λx)/λ). */
+export const shotNoise: CorruptionFn = (x, s, ctx) => addPoissonNoise(x, level(SHOT_NOISE, s), ctx.rng);
+/** impulse_noise: salt and pepper. */
+export const impulseNoise: CorruptionFn = (x, s, ctx) => addImpulseNoise(x, level(IMPULSE_NOISE, s), ctx.rng);
+/** speckle_noise: clip(x + x·N(0, σ²)). */
+export const speckleNoise: CorruptionFn = (x, s, ctx) => addSpeckleNoise(x, level(SPECKLE_NOISE, s), ctx.rng);
