@@ -39,7 +39,10 @@ export function gaussianStartPgd(model: ModelFn, images: tf.Tensor4D, objective:
     });
     for (let t = 0; t < s.steps; t++) {
       const next = tf.tidy(() => {
-        const step = tf.mul(s.stepSize, tf.sign(gradient(adv)));
+        const g = gradient(adv);
+        // sign(g) from comparisons: the wasm Sign kernel (tfjs 4.22) returns 0 for |g| <= ~1e-7,
+        // which stalls the attack on confident models.
+        const step = tf.mul(s.stepSize, tf.sub(tf.cast(tf.greater(g, 0), 'float32'), tf.cast(tf.less(g, 0), 'float32')));
         return clipTo(projectLinf(tf.add(adv, step) as tf.Tensor4D, images, eps), bounds);
       });
       adv.dispose();
