@@ -118,7 +118,7 @@ export interface TrainGapOptions {
   seed?: number;
   /** Cancels training between steps; finished epochs stay in the checkpoint. */
   signal?: AbortSignal;
-  /** Called after every step (`phase: 'step'`) and every epoch (`phase: 'epoch'`, with metrics). */
+  /** Called after every step (`phase: 'step'`; `total` is NaN for an iterable source) and every epoch (`phase: 'epoch'`, with loss, foolingRate and flipRate). */
   onProgress?: (progress: Progress) => void;
   /** Saves after each epoch and resumes from its last state (see {@link TrainGapState}). */
   checkpoint?: CheckpointStore<TrainGapState>;
