@@ -25,8 +25,8 @@ describe.each(BACKENDS)('generateLesions (%s)', (backend) => {
     const d = generateLesions({ count: 200, seed: 3, size: 20 });
     expect(d.images.shape).toEqual([200, 20, 20, 3]);
     const px = await d.images.data();
-    expect(px.reduce((m, v) => Math.min(m, v), 1)).toBeGreaterThanOrEqual(0);
-    expect(px.reduce((m, v) => Math.max(m, v), 0)).toBeLessThanOrEqual(1);
+    expect(Array.from(px).reduce((m, v) => Math.min(m, v), 1)).toBeGreaterThanOrEqual(0);
+    expect(Array.from(px).reduce((m, v) => Math.max(m, v), 0)).toBeLessThanOrEqual(1);
     const labels = Array.from(await d.labels.data());
     const malignant = labels.filter((l) => l === 1).length;
     expect(labels.every((l) => l === 0 || l === 1)).toBe(true);
