@@ -9,3 +9,4 @@ export * from './attacks/index.js';
 export * from './data/index.js';
 export * from './models/index.js';
 export * from './defenses/index.js';
+export * from './corruptions/index.js';
