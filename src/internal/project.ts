@@ -33,9 +33,23 @@ export function projectL2(adv: tf.Tensor4D, clean: tf.Tensor4D, eps: tf.Tensor4D
   });
 }
 
+/**
+ * sign(x) from two comparisons. The stock wasm `Sign` kernel (tfjs 4.22) returns 0 for |x| below
+ * ~1e-7, which stalls L∞ attacks on confident models, whose input gradients are that small.
+ */
+export function exactSign(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32')));
+}
+
 /** The steepest-ascent direction of a gradient for a norm: sign(g) for L∞, g/‖g‖₂ for L2 (0 where g = 0). */
 export function steepestDirection(gradient: tf.Tensor4D, norm: 'linf' | 'l2'): tf.Tensor4D {
-  return tf.tidy(() => (norm === 'linf' ? tf.sign(gradient) : tf.div(gradient, tf.maximum(l2Norm(gradient), TINY))) as tf.Tensor4D);
+  return tf.tidy(() => {
+    if (norm === 'linf') return exactSign(gradient) as tf.Tensor4D;
+    // Rescale by the per-sample max first, so squares of tiny gradients cannot underflow.
+    const scale = tf.max(tf.abs(gradient), [1, 2, 3], true);
+    const unit = tf.div(gradient, tf.maximum(scale, 1e-30)) as tf.Tensor4D;
+    return tf.div(unit, tf.maximum(l2Norm(unit), TINY)) as tf.Tensor4D;
+  });
 }
 
 /** Resolves a {@link ClipRange} to broadcastable lower/upper bounds, or null for no clipping. */

@@ -119,6 +119,24 @@ describe.each(BACKENDS)('fgsm on %s', (backend) => {
     adv.dispose();
   });
 
+  it('steps by the exact sign and direction of tiny gradients (a confident model), on every backend', () => {
+    // Logits scaled by 1e-9: input gradients are ~1e-9, below where the stock wasm Sign kernel returns 0.
+    const tiny = (x: tf.Tensor4D) => tf.mul(lin.model(x), 1e-9) as tf.Tensor2D;
+    const ref = fgsm(lin.model, images, labels, { epsilon: 0.05, clip: null });
+    const adv = fgsm(tiny, images, labels, { epsilon: 0.05, clip: null });
+    const refL2 = fgsm(lin.model, images, labels, { epsilon: 0.3, norm: 'l2', clip: null });
+    const advL2 = fgsm((x) => tf.mul(lin.model(x), 1e-25) as tf.Tensor2D, images, labels, { epsilon: 0.3, norm: 'l2', clip: null });
+    // Softmax of near-zero logits is uniform, so the direction is W·(1/3 − y), not the reference's; compare
+    // the achieved norms instead, which a zero step would fail.
+    const dmax = tf.tidy(() => tf.max(tf.abs(tf.sub(adv, images))).dataSync()[0]!);
+    const dmin = tf.tidy(() => tf.min(tf.abs(tf.sub(adv, images))).dataSync()[0]!);
+    expect(dmax).toBeCloseTo(0.05, 6);
+    expect(dmin).toBeCloseTo(0.05, 6);
+    const l2 = tf.tidy(() => tf.norm(tf.reshape(tf.sub(advL2, images), [5, -1]), 'euclidean', 1).dataSync());
+    l2.forEach((v) => expect(v).toBeCloseTo(0.3, 4));
+    tf.dispose([ref, adv, refL2, advL2]);
+  });
+
   it('does not leak tensors', async () => {
     await expectNoLeak(() => fgsm(lin.model, images, labels, { epsilon: 0.03 }));
     await expectNoLeak(() => fgsm(lin.model, images, labels, { epsilon: 0.03, norm: 'l2' }));
