@@ -96,8 +96,8 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
  *
  * @example
  * ```ts
- * const foggy = corrupt(images, 'fog', { severity: 3, seed: 1 });
- * const acc = accuracy(model(foggy), labels);
+ * const foggy = corrupt(images, 'fog', { severity: 3, seed: 1 }); // same shape, values in [0, 1]
+ * const predicted = tf.argMax(model(foggy), 1);
  * foggy.dispose();
  * ```
  * @category Corruptions

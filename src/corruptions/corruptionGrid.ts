@@ -50,8 +50,8 @@ const KEYS = ['types', 'severities', 'includeClean', 'seed', 'referenceSize'] as
  *
  * @example
  * ```ts
- * const grid = corruptionGrid(image, { seed: 1 }); // [18·H, 6·W, C]
- * await writePng(grid, 'benchmark.png');
+ * const grid = corruptionGrid(image, { seed: 1 }); // [18·H, 6·W, C]: 18 types × (clean + 5 severities)
+ * const pixels = await tf.browser.toPixels(grid); // or encode it with the report's PNG writer
  * grid.dispose();
  * ```
  * @category Corruptions
