@@ -1,0 +1,325 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { fgsm, type FgsmOptions } from '../attacks/fgsm.js';
+import { pgd, type PgdOptions } from '../attacks/pgd.js';
+import { AbortError, InvalidArgumentError } from '../errors.js';
+import { toModelFn } from '../model.js';
+import { createRng, drawSeed } from '../internal/random.js';
+import {
+  assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
+} from '../internal/validate.js';
+import type { Model, ModelFn, Progress, Task } from '../types.js';
+import { accuracy } from './accuracy.js';
+import { foolingRate } from './foolingRate.js';
+import { classProbabilities, labelProbabilities } from './labels.js';
+import { rocAuc } from './rocAuc.js';
+
+/**
+ * One batch of a robustness evaluation.
+ * @category Metrics
+ */
+export interface RobustnessBatch {
+  /** NHWC float32 images `[B, H, W, C]`. */
+  readonly images: tf.Tensor4D;
+  /** Class indices `[B]` or one-hot `[B, C]` (single-label), multi-hot `[B, C]` (multi-label). */
+  readonly labels: tf.Tensor;
+}
+
+/**
+ * The data of {@link evaluateRobustness}: an array of batches, or any (async) iterable of them (a
+ * generator reading files, a tfjs-data dataset's iterator), so a large set never sits in memory.
+ * @category Metrics
+ */
+export type RobustnessData = Iterable<RobustnessBatch> | AsyncIterable<RobustnessBatch>;
+
+/**
+ * An attack of {@link evaluateRobustness}: a built-in one (`attack: 'fgsm' | 'pgd'` with its
+ * options, ε taken from `epsilons`) or any function `run(model, images, labels, epsilon)` returning
+ * new adversarial images (e.g. a trained GAP generator). The task is passed to built-in attacks.
+ * @category Metrics
+ */
+export type RobustnessAttack =
+  | { readonly name: string; readonly attack: 'fgsm'; readonly epsilons: readonly number[]; readonly options?: Omit<FgsmOptions, 'epsilon' | 'task'> }
+  | { readonly name: string; readonly attack: 'pgd'; readonly epsilons: readonly number[]; readonly options?: Omit<PgdOptions, 'epsilon' | 'task'> }
+  | {
+      readonly name: string;
+      /** Returns adversarial images `[B, H, W, C]` owned by the caller (they are disposed after use). */
+      readonly run: (model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, epsilon: number) => tf.Tensor4D | Promise<tf.Tensor4D>;
+      /** The budgets to run; omitted: one run, reported with ε = NaN. */
+      readonly epsilons?: readonly number[];
+    };
+
+/**
+ * Options of {@link evaluateRobustness}.
+ * @category Metrics
+ */
+export interface EvaluateRobustnessOptions {
+  /**
+   * The task: it picks the label format, the accuracy (argmax or thresholded per label), the AUC
+   * scores (softmax or sigmoid) and the loss of the built-in attacks.
+   * @defaultValue 'single-label'
+   */
+  task?: Task;
+  /**
+   * Multi-label decision threshold on sigmoid probabilities (paper: 0.5, or 0.7 in one script).
+   * @defaultValue 0.5
+   */
+  threshold?: number;
+  /**
+   * The AUC averaging (see {@link RocAucOptions}).
+   * @defaultValue 'macro'
+   */
+  aucAverage?: 'macro' | 'micro' | 'weighted';
+  /**
+   * Seed from which a fresh seed is drawn for every PGD call that has none of its own.
+   * @defaultValue drawn at random
+   */
+  seed?: number;
+  /**
+   * Dispose each batch's tensors after use. Default: false for an array (the caller keeps it),
+   * true for any other iterable (a stream hands over fresh tensors, as in tfjs `fitDataset`).
+   * @defaultValue Array.isArray(data) ? false : true
+   */
+  disposeBatches?: boolean;
+  /**
+   * Cancels the evaluation between attack runs with an {@link AbortError}.
+   * @defaultValue none
+   */
+  signal?: AbortSignal;
+  /**
+   * Called after every batch (phase `'batch'`; `total` is NaN for a stream of unknown length).
+   * @defaultValue none
+   */
+  onProgress?: (progress: Progress) => void;
+}
+
+/**
+ * One row of the robustness table: an attack at one ε.
+ * @category Metrics
+ */
+export interface RobustnessRow {
+  /** The attack's name. */
+  attack: string;
+  /** The budget ε (NaN for a custom attack without epsilons). */
+  epsilon: number;
+  /** Accuracy on the adversarial images (robust accuracy). */
+  accuracy: number;
+  /** ROC AUC on the adversarial images. */
+  auc: number;
+  /** Clean accuracy minus robust accuracy. */
+  accuracyDrop: number;
+  /** Fraction of predictions changed by the attack (§5a). */
+  foolingRate: number;
+  /** Mean over images of max |δ|. */
+  meanLinf: number;
+  /** Largest max |δ| of any image (compare with ε). */
+  maxLinf: number;
+  /** Mean over images of ‖δ‖₂. */
+  meanL2: number;
+}
+
+/**
+ * The result of {@link evaluateRobustness}.
+ * @category Metrics
+ */
+export interface RobustnessReport {
+  /** Metrics on the clean images. */
+  clean: { accuracy: number; auc: number };
+  /** One row per attack and ε, in the order given. */
+  rows: RobustnessRow[];
+  /** Number of images evaluated. */
+  n: number;
+  /** The seed used, to replay the PGD random starts. */
+  seed: number;
+}
+
+const KEYS = ['task', 'threshold', 'aucAverage', 'seed', 'disposeBatches', 'signal', 'onProgress'] as const;
+
+interface Run { attack: RobustnessAttack; epsilon: number; logits: number[]; linf: number[]; l2: number[] }
+
+/**
+ * Clean versus adversarial metrics for every attack and ε (paper.md §5a's tables): accuracy, AUC,
+ * fooling rate and the achieved perturbation norms, streamed batch by batch (only logits and norms
+ * are kept, never images). The model runs in inference mode; built-in attacks are {@link fgsm} and
+ * {@link pgd}, called with `task` and, for PGD without its own seed, a fresh seed per batch drawn
+ * from `seed`.
+ *
+ * @param model - a {@link ModelFn} returning logits or a single-output `tf.LayersModel`.
+ * @param data - batches `{ images, labels }`: an array or an (async) iterable (see `disposeBatches`).
+ * @param attacks - the attacks to run (see {@link RobustnessAttack}); names must be distinct.
+ * @param options - see {@link EvaluateRobustnessOptions}.
+ * @returns the clean metrics, one row per attack and ε, the image count and the seed.
+ * @throws {InvalidArgumentError} for an empty or malformed attack list, no batches, bad options,
+ *   or (from the attacks) bad images or labels.
+ * @throws {AbortError} when `signal` fires.
+ *
+ * @example
+ * ```ts
+ * const report = await evaluateRobustness(model, [{ images, labels }], [
+ *   { name: 'FGSM', attack: 'fgsm', epsilons: [2 / 255, 8 / 255] },
+ *   { name: 'PGD-10', attack: 'pgd', epsilons: [8 / 255], options: { steps: 10 } },
+ * ], { seed: 1 });
+ * console.table(report.rows);
+ * ```
+ * @category Metrics
+ */
+export async function evaluateRobustness(model: Model, data: RobustnessData, attacks: readonly RobustnessAttack[], options: EvaluateRobustnessOptions = {}): Promise<RobustnessReport> {
+  const fn = 'evaluateRobustness';
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, KEYS);
+  const modelFn = toModelFn(model, fn);
+  const isIterable = data !== null && typeof data === 'object' && (Symbol.iterator in data || Symbol.asyncIterator in data);
+  if (!isIterable) throw new InvalidArgumentError(fn, 'data', 'an array or (async) iterable of { images, labels } batches', describeValue(data));
+  validateAttacks(fn, attacks);
+  const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
+  const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1 });
+  const aucAverage = assertOneOf(fn, 'options.aucAverage', o.aucAverage, ['macro', 'micro', 'weighted'] as const) ?? 'macro';
+  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+  const disposeBatches = assertBoolean(fn, 'options.disposeBatches', o.disposeBatches) ?? !Array.isArray(data);
+  const signal = assertSignal(fn, 'options.signal', o.signal);
+  assertFunction(fn, 'options.onProgress', o.onProgress);
+  const onProgress = o.onProgress as ((p: Progress) => void) | undefined;
+  const rng = createRng(seed);
+
+  const runs: Run[] = [];
+  for (const attack of attacks) {
+    const eps = attack.epsilons ?? [Number.NaN];
+    for (const epsilon of eps) runs.push({ attack, epsilon, logits: [], linf: [], l2: [] });
+  }
+  const cleanLogits: number[] = [];
+  const labelRows: number[] = [];
+  let classes = -1;
+  let labelCols = -1;
+  let n = 0;
+  let batches = 0;
+  const total = Array.isArray(data) ? data.length : Number.NaN;
+  const t0 = Date.now();
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new AbortError('evaluateRobustness was aborted');
+  };
+  checkAbort();
+
+  for await (const batch of data as AsyncIterable<RobustnessBatch>) {
+    try {
+      if (typeof batch !== 'object' || batch === null || !(batch.images instanceof tf.Tensor) || !(batch.labels instanceof tf.Tensor)) {
+        throw new InvalidArgumentError(fn, `data[${batches}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
+      }
+      const { images, labels } = batch;
+      const logits = tf.tidy(() => modelFn(images));
+      const c = logits.shape[1];
+      const values = logits.dataSync();
+      logits.dispose();
+      if (classes === -1) classes = c;
+      else if (classes !== c) throw new InvalidArgumentError(fn, 'model', `the same number of logits for every batch (${classes})`, `${c} in batch ${batches}`);
+      for (const v of values) cleanLogits.push(v);
+      const lab = labels.dataSync();
+      const cols = labels.rank === 1 ? 1 : labels.shape[1]!;
+      if (labelCols === -1) labelCols = cols;
+      else if (labelCols !== cols) throw new InvalidArgumentError(fn, `data[${batches}].labels`, `labels with ${labelCols} column(s) like the first batch`, `shape [${labels.shape.join(',')}]`);
+      for (const v of lab) labelRows.push(v);
+      const bn = images.shape[0];
+      for (const run of runs) {
+        checkAbort();
+        const adv = await runAttack(run, model, modelFn, images, labels, task, rng);
+        try {
+          const stats = tf.tidy(() => {
+            const advLogits = modelFn(adv);
+            const delta = tf.reshape(tf.sub(adv, images), [bn, -1]);
+            return tf.concat([tf.reshape(advLogits, [-1]), tf.max(tf.abs(delta), 1), tf.sqrt(tf.sum(tf.square(delta), 1))]);
+          });
+          const v = stats.dataSync();
+          stats.dispose();
+          for (let i = 0; i < bn * c; i++) run.logits.push(v[i]!);
+          for (let i = 0; i < bn; i++) {
+            run.linf.push(v[bn * c + i]!);
+            run.l2.push(v[bn * c + bn + i]!);
+          }
+        } finally {
+          adv.dispose();
+        }
+      }
+      n += bn;
+      batches++;
+      const elapsedSeconds = (Date.now() - t0) / 1000;
+      onProgress?.({ phase: 'batch', done: batches, total, elapsedSeconds, etaSeconds: Number.isNaN(total) ? Number.NaN : (elapsedSeconds / batches) * (total - batches) });
+    } finally {
+      if (disposeBatches && batch && typeof batch === 'object') {
+        if (batch.images instanceof tf.Tensor) batch.images.dispose();
+        if (batch.labels instanceof tf.Tensor) batch.labels.dispose();
+      }
+    }
+  }
+  if (n === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'no batches');
+
+  const labelsMat = { data: labelRows, shape: [n, labelCols] as [number, number] };
+  const scoreOf = (logits: number[]): { data: Float64Array; shape: [number, number] } => {
+    const mat = { data: Float64Array.from(logits), rows: n, cols: classes };
+    return { data: task === 'multi-label' ? labelProbabilities(mat, 'logits') : classProbabilities(mat, 'logits'), shape: [n, classes] };
+  };
+  const metricOptions = { task, threshold };
+  const cleanMat = { data: cleanLogits, shape: [n, classes] as [number, number] };
+  const cleanAcc = accuracy(cleanMat, labelsMat, metricOptions);
+  const cleanAuc = rocAuc(scoreOf(cleanLogits), labelsMat, { average: aucAverage, task });
+  const rows: RobustnessRow[] = runs.map((run) => {
+    const advMat = { data: run.logits, shape: [n, classes] as [number, number] };
+    const acc = accuracy(advMat, labelsMat, metricOptions);
+    return {
+      attack: run.attack.name,
+      epsilon: run.epsilon,
+      accuracy: acc,
+      auc: rocAuc(scoreOf(run.logits), labelsMat, { average: aucAverage, task }),
+      accuracyDrop: cleanAcc - acc,
+      foolingRate: foolingRate(cleanMat, advMat, metricOptions),
+      meanLinf: run.linf.reduce((a, b) => a + b, 0) / n,
+      maxLinf: run.linf.reduce((a, b) => Math.max(a, b), 0),
+      meanL2: run.l2.reduce((a, b) => a + b, 0) / n,
+    };
+  });
+  return { clean: { accuracy: cleanAcc, auc: cleanAuc }, rows, n, seed };
+}
+
+async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, rng: ReturnType<typeof createRng>): Promise<tf.Tensor4D> {
+  const a = run.attack;
+  if ('run' in a) {
+    const adv = await a.run(modelFn, images, labels, run.epsilon);
+    if (!(adv instanceof tf.Tensor) || adv.rank !== 4 || adv.shape.some((d, i) => d !== images.shape[i])) {
+      if (adv instanceof tf.Tensor) adv.dispose();
+      throw new InvalidArgumentError('evaluateRobustness', `attacks['${a.name}'].run`, `a function returning adversarial images of shape [${images.shape.join(',')}]`, `a function that returned ${describeValue(adv)}`);
+    }
+    return adv;
+  }
+  if (a.attack === 'fgsm') return fgsm(model, images, labels, { ...a.options, epsilon: run.epsilon, task });
+  const opts = a.options ?? {};
+  return pgd(model, images, labels, { ...opts, epsilon: run.epsilon, task, seed: opts.seed ?? rng.nextSeed() });
+}
+
+function validateAttacks(fn: string, attacks: unknown): void {
+  if (!Array.isArray(attacks) || attacks.length === 0) throw new InvalidArgumentError(fn, 'attacks', 'a non-empty array of attacks', describeValue(attacks));
+  const names = new Set<string>();
+  attacks.forEach((a: unknown, i) => {
+    const arg = `attacks[${i}]`;
+    if (typeof a !== 'object' || a === null) throw new InvalidArgumentError(fn, arg, "{ name, attack: 'fgsm' | 'pgd', epsilons, options? } or { name, run, epsilons? }", describeValue(a));
+    const r = a as Record<string, unknown>;
+    if (typeof r.name !== 'string' || r.name.length === 0) throw new InvalidArgumentError(fn, `${arg}.name`, 'a non-empty string', describeValue(r.name));
+    if (names.has(r.name)) throw new InvalidArgumentError(fn, `${arg}.name`, 'a name no other attack uses', JSON.stringify(r.name));
+    names.add(r.name);
+    if ('run' in r) {
+      assertKnownKeys(fn, r, ['name', 'run', 'epsilons'], arg);
+      if (typeof r.run !== 'function') throw new InvalidArgumentError(fn, `${arg}.run`, 'a function (model, images, labels, epsilon) => adversarial images', describeValue(r.run));
+      if (r.epsilons !== undefined) checkEpsilons(fn, `${arg}.epsilons`, r.epsilons);
+      return;
+    }
+    assertKnownKeys(fn, r, ['name', 'attack', 'epsilons', 'options'], arg);
+    assertOneOf(fn, `${arg}.attack`, r.attack, ['fgsm', 'pgd'] as const);
+    if (r.attack === undefined) throw new InvalidArgumentError(fn, `${arg}.attack`, "'fgsm' or 'pgd' (or give a run function)", 'undefined');
+    checkEpsilons(fn, `${arg}.epsilons`, r.epsilons);
+    if (r.options !== undefined) {
+      const opts = assertOptionsObject(fn, r.options);
+      if ('epsilon' in opts || 'task' in opts) throw new InvalidArgumentError(fn, `${arg}.options`, 'attack options without epsilon and task (they come from epsilons and options.task)', `an object with keys {${Object.keys(opts).join(', ')}}`);
+    }
+  });
+}
+
+function checkEpsilons(fn: string, arg: string, value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidArgumentError(fn, arg, 'a non-empty array of budgets ε ≥ 0', describeValue(value));
+  value.forEach((e, i) => assertNumber(fn, `${arg}[${i}]`, e, { min: 0 }));
+}

@@ -1,0 +1,20 @@
+/**
+ * Metrics: classification and robustness metrics, t-SNE and discriminability scores.
+ * @module
+ */
+export type { FlatMatrix, MatrixLike, VectorLike } from './matrix.js';
+export { accuracy, type ThresholdOptions } from './accuracy.js';
+export { rocAuc, rocAucPerClass, paperAuc, type RocAucOptions, type PaperAucOptions } from './rocAuc.js';
+export { foolingRate } from './foolingRate.js';
+export { sensitivitySpecificity, type SensitivitySpecificity } from './sensitivitySpecificity.js';
+export { perturbationNorms, type PerturbationNorms } from './perturbationNorms.js';
+export {
+  evaluateRobustness, type EvaluateRobustnessOptions, type RobustnessAttack, type RobustnessBatch, type RobustnessData, type RobustnessReport, type RobustnessRow,
+} from './evaluateRobustness.js';
+export { tsne, type TsneOptions, type TsneResult } from './tsne.js';
+export { tsneTransform, type TsneMap, type TsneTransformOptions } from './tsneTransform.js';
+export { trustworthiness, type TrustworthinessOptions } from './trustworthiness.js';
+export { knnAccuracy, type KnnAccuracyOptions } from './knnAccuracy.js';
+export {
+  discriminability, compareDiscriminability, type DiscriminabilityOptions, type DiscriminabilityScores, type DiscriminabilityComparison,
+} from './discriminability.js';
