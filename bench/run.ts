@@ -3,8 +3,9 @@
  * (with medrobust's kernels, `--threads` threads) and PyTorch CPU (same nets, same thread count), in one run,
  * with ratios. Timings are medians of repeated runs after two warm-up runs; never run by `npm test`.
  *
- *   npm run bench -- [--threads 2] [--backends cpu,wasm] [--models small,resnet] [--seconds 3] [--no-torch] [--profile]
+ *   npm run bench -- [--threads 2] [--backends cpu,wasm] [--models small,resnet] [--cpu-models small] [--seconds 3] [--no-torch] [--profile]
  *
+ * `--cpu-models` limits the (slow) cpu backend to some of the models (default: small only).
  * `--models` also accepts `densenet121` (224×224, batch 8). `--profile` prints wasm's per-kernel times of a
  * PGD step and a training step (tf.profile).
  */
@@ -34,6 +35,7 @@ const threads = Number(arg('threads', '2'));
 const seconds = Number(arg('seconds', '3'));
 const backends = arg('backends', 'cpu,wasm').split(',') as BackendName[];
 const cases = arg('models', 'small,resnet').split(',').map((m) => CASES[m]!);
+const cpuCases = new Set(arg('cpu-models', 'small').split(',').map((m) => CASES[m]!.label));
 const withTorch = !process.argv.includes('--no-torch');
 const profile = process.argv.includes('--profile');
 
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     const choice = await useBackend(b, { threads });
     console.log(`${b}: tfjs '${choice.tfjsBackend}', threads ${choice.threads}, composed kernels ${choice.kernels.join(', ') || '(already registered)'}`);
     for (const c of cases) {
+      if (b === 'cpu' && !cpuCases.has(c.label)) continue;
       const row = await measure(b, c);
       console.log(`  ${c.label}: forward ${fmt(row.forward)}, input gradient ${fmt(row.grad)}, PGD step ${fmt(row.pgd)}, training step ${fmt(row.train)}`);
       rows.push(row);
