@@ -170,13 +170,21 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
       return make((t) => (t === 0 ? tf.clone(x) : addSpeckleNoise(x, 0.05, rng)));
     case 'motion_blur':
       return make((_t, i) => tf.tidy(() => tf.clipByValue(motionBlur(x, 10 * pixelScale, 3 * pixelScale, new Array<number>(n).fill((i - 30) * 4)), 0, 1) as tf.Tensor4D));
-    case 'zoom_blur':
-      return make((t) =>
-        tf.tidy(() => {
-          let acc: tf.Tensor4D = x;
-          for (let k = 1; k <= t; k++) acc = tf.add(acc, geometric(x, affineSource(h, w, 0, 0, 0, 1 + 0.004 * k, 0), 'edge'));
-          return tf.clipByValue(tf.div(acc, t + 1), 0, 1) as tf.Tensor4D;
-        }));
+    case 'zoom_blur': {
+      // running sum of the zooms 1 + 0.004k, k = 0…t (frames are built in order)
+      let sum: tf.Tensor4D = tf.clone(x);
+      return {
+        frame: (t) => {
+          if (t > 0) {
+            const next = tf.tidy(() => tf.add(sum, geometric(x, affineSource(h, w, 0, 0, 0, 1 + 0.004 * t, 0), 'edge')) as tf.Tensor4D);
+            sum.dispose();
+            sum = next;
+          }
+          return tf.tidy(() => tf.clipByValue(tf.div(sum, t + 1), 0, 1) as tf.Tensor4D);
+        },
+        dispose: () => sum.dispose(),
+      };
+    }
     case 'snow': {
       const still = snowLayer(n, h, w, 0.05, 0.3, 3, 0.5, rng);
       return {
