@@ -82,8 +82,9 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
  * the image itself as grey level; frost is untinted; JPEG codes a greyscale JPEG.
  *
  * Severity is monotone for most types, but not all, as in ImageNet-C: saturate desaturates at
- * 1–2 and oversaturates at 3–5, and elastic_transform uses large affine jitter at 1–2 and a
- * local displacement field at 3–5.
+ * 1–2 and oversaturates at 3–5, elastic_transform uses large affine jitter at 1–2 and a
+ * local displacement field at 3–5, and snow at 3 (fewer, larger flakes: threshold .9) can be
+ * closer to the clean image than at 2.
  *
  * @param images - NHWC float32 `[N, H, W, C]` in [0, 1] with C = 1 or 3, any size (the paper
  *   uses 224×224). Borrowed: never disposed nor modified.
