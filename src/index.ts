@@ -10,3 +10,5 @@ export * from './data/index.js';
 export * from './models/index.js';
 export * from './defenses/index.js';
 export * from './corruptions/index.js';
+export * from './metrics/index.js';
+export * from './analysis/index.js';
