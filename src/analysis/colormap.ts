@@ -45,17 +45,23 @@ let lut: Uint8Array | undefined;
 function jetLut(): Uint8Array {
   if (lut) return lut;
   const table = new Uint8Array(256 * 3);
+  // as matplotlib's _create_lookup_table: positions in index units, xind = 255·(i·(1/255))
+  const step = 1 / 255;
   for (let i = 0; i < 256; i++) {
-    const x = i / 255;
+    const xind = i === 255 ? 255 : 255 * (i * step);
     for (let ch = 0; ch < 3; ch++) {
       const seg = JET[ch]!;
       let v = seg[seg.length - 1]![1];
-      for (let s = 1; s < seg.length; s++) {
-        const [x0, y0] = seg[s - 1]!;
-        const [x1, y1] = seg[s]!;
-        if (x <= x1) {
-          v = y0 + ((x - x0) / (x1 - x0)) * (y1 - y0);
-          break;
+      if (i === 0) v = seg[0]![1];
+      else if (i < 255) {
+        for (let s = 1; s < seg.length; s++) {
+          const x0 = seg[s - 1]![0] * 255;
+          const x1 = seg[s]![0] * 255;
+          if (xind <= x1) {
+            const distance = (xind - x0) / (x1 - x0);
+            v = distance * (seg[s]![1] - seg[s - 1]![1]) + seg[s - 1]![1];
+            break;
+          }
         }
       }
       table[i * 3 + ch] = Math.floor(Math.min(1, Math.max(0, v)) * 255);

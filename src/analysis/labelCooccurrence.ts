@@ -14,7 +14,8 @@ export interface LabelMatrixOptions {
    */
   threshold?: number;
   /**
-   * Keep only the first k labels (the paper crops ChestX-ray14's 14 findings to the 8 of ChestX-ray8).
+   * Keep only the first k labels of the result (the paper crops ChestX-ray14's 14 findings to the 8
+   * of ChestX-ray8, after counting: an image with findings 2 and 10 has no "only label" at k = 8).
    * @defaultValue every label
    */
   classes?: number;
@@ -33,10 +34,12 @@ export interface LabelCooccurrenceOptions extends LabelMatrixOptions {
   diagonal?: 'only-label' | 'count';
 }
 
-function readBinary(fn: string, argument: string, value: unknown, o: Record<string, unknown>): { y: Uint8Array; n: number; c: number } {
+/** Reads the 0/1 matrix (all columns) and the number of labels to keep (`classes`). */
+function readBinary(fn: string, argument: string, value: unknown, o: Record<string, unknown>): { y: Uint8Array; n: number; c: number; keep: number } {
   const m = readMatrix(fn, argument, value);
   const threshold = o.threshold === undefined ? undefined : assertNumber(fn, 'options.threshold', o.threshold);
-  const c = o.classes === undefined ? m.cols : assertNumber(fn, 'options.classes', o.classes, { integer: true, min: 1, max: m.cols });
+  const keep = o.classes === undefined ? m.cols : assertNumber(fn, 'options.classes', o.classes, { integer: true, min: 1, max: m.cols });
+  const c = m.cols;
   const y = new Uint8Array(m.rows * c);
   for (let i = 0; i < m.rows; i++) {
     for (let k = 0; k < c; k++) {
@@ -47,7 +50,12 @@ function readBinary(fn: string, argument: string, value: unknown, o: Record<stri
       } else y[i * c + k] = v > threshold ? 1 : 0;
     }
   }
-  return { y, n: m.rows, c };
+  return { y, n: m.rows, c, keep };
+}
+
+/** The top-left k×k block (the paper crops after counting, so that 'only label' sees every label). */
+function crop(m: number[][], k: number): number[][] {
+  return m.slice(0, k).map((row) => row.slice(0, k));
 }
 
 function cooccurrence(y: Uint8Array, n: number, c: number, diagonal: 'only-label' | 'count'): number[][] {
@@ -108,8 +116,8 @@ export function labelCooccurrence(multiHot: MatrixLike, options: LabelCooccurren
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['threshold', 'classes', 'diagonal']);
   const diagonal = assertOneOf(fn, 'options.diagonal', o.diagonal, ['only-label', 'count'] as const) ?? 'only-label';
-  const { y, n, c } = readBinary(fn, 'multiHot', multiHot, o);
-  return cooccurrence(y, n, c, diagonal);
+  const { y, n, c, keep } = readBinary(fn, 'multiHot', multiHot, o);
+  return crop(cooccurrence(y, n, c, diagonal), keep);
 }
 
 /**
@@ -132,8 +140,8 @@ export function labelCorrelation(multiHot: MatrixLike, options: LabelMatrixOptio
   const fn = 'labelCorrelation';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['threshold', 'classes']);
-  const { y, n, c } = readBinary(fn, 'multiHot', multiHot, o);
-  return phi(y, n, c);
+  const { y, n, c, keep } = readBinary(fn, 'multiHot', multiHot, o);
+  return crop(phi(y, n, c), keep);
 }
 
 /**
@@ -210,12 +218,13 @@ export function labelCorrelationShift(clean: MatrixLike, adversarial: MatrixLike
   const a = readBinary(fn, 'clean', clean, o);
   const b = readBinary(fn, 'adversarial', adversarial, o);
   if (a.c !== b.c) throw new InvalidArgumentError(fn, 'adversarial', `${a.c} labels per row like clean`, `${b.c} labels`);
-  const co = shift(cooccurrence(a.y, a.n, a.c, 'only-label'), cooccurrence(b.y, b.n, b.c, 'only-label'));
-  const corr = shift(phi(a.y, a.n, a.c), phi(b.y, b.n, b.c));
+  const k = a.keep;
+  const co = shift(crop(cooccurrence(a.y, a.n, a.c, 'only-label'), k), crop(cooccurrence(b.y, b.n, b.c, 'only-label'), k));
+  const corr = shift(crop(phi(a.y, a.n, a.c), k), crop(phi(b.y, b.n, b.c), k));
   const changes: { i: number; j: number; change: number }[] = [];
   let sum = 0;
-  for (let i = 0; i < a.c; i++) {
-    for (let j = i + 1; j < a.c; j++) {
+  for (let i = 0; i < k; i++) {
+    for (let j = i + 1; j < k; j++) {
       const d = corr.difference[i]![j]!;
       if (Number.isNaN(d)) continue;
       changes.push({ i, j, change: d });

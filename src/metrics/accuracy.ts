@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Task } from '../types.js';
 import { argmaxRows, hardPredictions, parseThreshold, readLabels, readScores } from './labels.js';
-import type { MatrixLike } from './matrix.js';
+import type { MatrixLike, VectorLike } from './matrix.js';
 
 /**
  * Options of {@link accuracy}, {@link foolingRate} and {@link sensitivitySpecificity}.
@@ -47,7 +47,7 @@ export interface ThresholdOptions {
  * ```
  * @category Metrics
  */
-export function accuracy(logits: MatrixLike, labels: MatrixLike | readonly number[], options: ThresholdOptions = {}): number {
+export function accuracy(logits: MatrixLike, labels: MatrixLike | VectorLike, options: ThresholdOptions = {}): number {
   const fn = 'accuracy';
   const settings = parseThreshold(fn, options);
   const s = readScores(fn, 'logits', logits);

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys, assertOneOf, assertOptionsObject } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { readLabels, readScores } from './labels.js';
-import type { MatrixLike } from './matrix.js';
+import type { MatrixLike, VectorLike } from './matrix.js';
 
 /**
  * Options of {@link rocAuc}.
@@ -56,7 +56,7 @@ export function binaryAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, 
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
-function perClass(fn: string, scores: MatrixLike, labels: MatrixLike | readonly number[], task: Task): { auc: number[]; positives: number[]; scores: Float64Array; indicator: Float64Array } {
+function perClass(fn: string, scores: MatrixLike | VectorLike, labels: MatrixLike | VectorLike, task: Task): { auc: number[]; positives: number[]; scores: Float64Array; indicator: Float64Array } {
   const s = readScores(fn, 'scores', scores);
   const { indicator } = readLabels(fn, 'labels', labels, s.rows, s.cols, task);
   const auc: number[] = [];
@@ -92,7 +92,7 @@ function perClass(fn: string, scores: MatrixLike, labels: MatrixLike | readonly 
  * ```
  * @category Metrics
  */
-export function rocAuc(scores: MatrixLike, labels: MatrixLike | readonly number[], options: RocAucOptions = {}): number {
+export function rocAuc(scores: MatrixLike | VectorLike, labels: MatrixLike | VectorLike, options: RocAucOptions = {}): number {
   const fn = 'rocAuc';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['average', 'task']);
@@ -127,7 +127,7 @@ export function rocAuc(scores: MatrixLike, labels: MatrixLike | readonly number[
  * ```
  * @category Metrics
  */
-export function rocAucPerClass(scores: MatrixLike, labels: MatrixLike | readonly number[], options: Pick<RocAucOptions, 'task'> = {}): number[] {
+export function rocAucPerClass(scores: MatrixLike | VectorLike, labels: MatrixLike | VectorLike, options: Pick<RocAucOptions, 'task'> = {}): number[] {
   const fn = 'rocAucPerClass';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['task']);
@@ -169,7 +169,7 @@ export interface PaperAucOptions {
  * ```
  * @category Metrics
  */
-export function paperAuc(logits: MatrixLike, labels: MatrixLike | readonly number[], options: PaperAucOptions): number {
+export function paperAuc(logits: MatrixLike, labels: MatrixLike | VectorLike, options: PaperAucOptions): number {
   const fn = 'paperAuc';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['variant']);

@@ -1,5 +1,5 @@
 import { classProbabilities, labelProbabilities, parseThreshold, readLabels, readScores } from './labels.js';
-import type { MatrixLike } from './matrix.js';
+import type { MatrixLike, VectorLike } from './matrix.js';
 import type { ThresholdOptions } from './accuracy.js';
 
 /**
@@ -36,7 +36,7 @@ export interface SensitivitySpecificity {
  * ```
  * @category Metrics
  */
-export function sensitivitySpecificity(logits: MatrixLike, labels: MatrixLike | readonly number[], options: ThresholdOptions = {}): SensitivitySpecificity {
+export function sensitivitySpecificity(logits: MatrixLike | VectorLike, labels: MatrixLike | VectorLike, options: ThresholdOptions = {}): SensitivitySpecificity {
   const fn = 'sensitivitySpecificity';
   const settings = parseThreshold(fn, options);
   const s = readScores(fn, 'logits', logits);
