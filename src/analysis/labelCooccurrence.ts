@@ -176,7 +176,14 @@ export interface LabelCorrelationShift {
    */
   score: number;
   /** Label pairs i < j ordered by |Δφ|, largest first. */
-  largestChanges: { i: number; j: number; change: number }[];
+  largestChanges: {
+    /** First label index. */
+    i: number;
+    /** Second label index. */
+    j: number;
+    /** φ_adv − φ_clean of the pair. */
+    change: number;
+  }[];
 }
 
 function shift(a: number[][], b: number[][]): MatrixShift {

@@ -38,9 +38,28 @@ export type RobustnessData = Iterable<RobustnessBatch> | AsyncIterable<Robustnes
  * @category Metrics
  */
 export type RobustnessAttack =
-  | { readonly name: string; readonly attack: 'fgsm'; readonly epsilons: readonly number[]; readonly options?: Omit<FgsmOptions, 'epsilon' | 'task'> }
-  | { readonly name: string; readonly attack: 'pgd'; readonly epsilons: readonly number[]; readonly options?: Omit<PgdOptions, 'epsilon' | 'task'> }
   | {
+      /** The row label; unique among the attacks. */
+      readonly name: string;
+      /** The built-in FGSM. */
+      readonly attack: 'fgsm';
+      /** The budgets ε to run. */
+      readonly epsilons: readonly number[];
+      /** FGSM's other options (norm, clip, loss, targeted). */
+      readonly options?: Omit<FgsmOptions, 'epsilon' | 'task'>;
+    }
+  | {
+      /** The row label; unique among the attacks. */
+      readonly name: string;
+      /** The built-in PGD. */
+      readonly attack: 'pgd';
+      /** The budgets ε to run. */
+      readonly epsilons: readonly number[];
+      /** PGD's other options (steps, stepSize, restarts, clip, seed, ...). */
+      readonly options?: Omit<PgdOptions, 'epsilon' | 'task'>;
+    }
+  | {
+      /** The row label; unique among the attacks. */
       readonly name: string;
       /** Returns adversarial images `[B, H, W, C]` owned by the caller (they are disposed after use). */
       readonly run: (model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, epsilon: number) => tf.Tensor4D | Promise<tf.Tensor4D>;
@@ -123,7 +142,12 @@ export interface RobustnessRow {
  */
 export interface RobustnessReport {
   /** Metrics on the clean images. */
-  clean: { accuracy: number; auc: number };
+  clean: {
+    /** Clean accuracy. */
+    accuracy: number;
+    /** Clean ROC AUC. */
+    auc: number;
+  };
   /** One row per attack and ε, in the order given. */
   rows: RobustnessRow[];
   /** Number of images evaluated. */
