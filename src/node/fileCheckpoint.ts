@@ -94,7 +94,7 @@ function decode(value: unknown, files: Record<string, Uint8Array>, file: string)
  * ```
  * @category Node
  */
-export function fileCheckpoint<State extends CheckpointState = CheckpointState>(file: string): CheckpointStore<State> {
+export function fileCheckpoint<State extends object = CheckpointState>(file: string): CheckpointStore<State> {
   if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('fileCheckpoint', 'file', 'a file path', describeValue(file));
   return {
     async save(state: State): Promise<void> {

@@ -24,7 +24,7 @@ async function trainAndScore(train: LabeledImages, test: LabeledImages, epochs: 
   const source = batchesFromTensors(train.images, train.labels, { batchSize: 32, shuffle: true, seed: 2 });
   for (let e = 0; e < epochs; e++) {
     for await (const { images, labels } of source) {
-      tf.dispose(opt.minimize(() => loss(images, labels), true, vars));
+      opt.minimize(() => loss(images, labels), true, vars)?.dispose();
       tf.dispose([images, labels]);
     }
   }
