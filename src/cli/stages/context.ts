@@ -1,0 +1,25 @@
+/** What every pipeline stage receives. @internal */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { LabeledImages } from '../../data/batchesFromTensors.js';
+import type { ExperimentConfig, DemoTask } from '../config.js';
+import type { ProgressLine } from '../progress.js';
+import type { RunState } from '../runState.js';
+
+export interface StageContext {
+  config: ExperimentConfig;
+  state: RunState;
+  dir: string;
+  progress: ProgressLine;
+  signal: AbortSignal;
+}
+
+export interface TaskData {
+  name: DemoTask;
+  train: LabeledImages;
+  validation: LabeledImages;
+  test: LabeledImages;
+}
+
+export interface TrainedTask extends TaskData {
+  model: tfl.LayersModel;
+}

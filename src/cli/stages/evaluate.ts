@@ -1,0 +1,57 @@
+/** Batched prediction and the metric row of one evaluation. @internal */
+import * as tf from '@tensorflow/tfjs-core';
+import { accuracy } from '../../metrics/accuracy.js';
+import { foolingRate } from '../../metrics/foolingRate.js';
+import { rocAuc } from '../../metrics/rocAuc.js';
+import type { ModelFn, Task } from '../../types.js';
+
+/** Runs `model` over `images` in batches; returns the logits [N, C] (caller disposes). */
+export function predictLogits(model: ModelFn, images: tf.Tensor4D, batch: number): tf.Tensor2D {
+  const n = images.shape[0];
+  const parts: tf.Tensor2D[] = [];
+  for (let start = 0; start < n; start += batch) {
+    const size = Math.min(batch, n - start);
+    parts.push(tf.tidy(() => model(tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]))));
+  }
+  const all = tf.concat(parts, 0);
+  tf.dispose(parts);
+  return all;
+}
+
+/** Applies `attack` batch by batch; returns the adversarial images (caller disposes). */
+export function attackInBatches(images: tf.Tensor4D, labels: tf.Tensor, batch: number, attack: (x: tf.Tensor4D, y: tf.Tensor) => tf.Tensor4D, onBatch?: (done: number) => void): tf.Tensor4D {
+  const n = images.shape[0];
+  const parts: tf.Tensor4D[] = [];
+  for (let start = 0; start < n; start += batch) {
+    const size = Math.min(batch, n - start);
+    const x = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]);
+    const y = tf.slice(labels, [start, ...new Array(labels.rank - 1).fill(0)], [size, ...new Array(labels.rank - 1).fill(-1)]);
+    parts.push(attack(x, y));
+    tf.dispose([x, y]);
+    onBatch?.(start + size);
+  }
+  const all = tf.concat(parts, 0);
+  tf.dispose(parts);
+  return all;
+}
+
+export interface MetricRow {
+  accuracy: number;
+  auc: number;
+  foolingRate?: number;
+}
+
+/** Accuracy and ROC AUC (macro over classes; probabilities) of logits against labels. */
+export function scoreLogits(logits: tf.Tensor2D, labels: tf.Tensor, task: Task, cleanLogits?: tf.Tensor2D): MetricRow {
+  const probabilities = tf.tidy(() => (task === 'multi-label' ? tf.sigmoid(logits) : tf.softmax(logits)));
+  try {
+    const row: MetricRow = {
+      accuracy: accuracy(logits, labels, { task }),
+      auc: rocAuc(probabilities, labels, { task }),
+    };
+    if (cleanLogits) row.foolingRate = foolingRate(cleanLogits, logits, { task });
+    return row;
+  } finally {
+    probabilities.dispose();
+  }
+}

@@ -1,0 +1,72 @@
+/** A table row: column name to a number, string or boolean (undefined prints as empty). */
+export type Row = Readonly<Record<string, number | string | boolean | undefined>>;
+
+/**
+ * Formats a cell: numbers with at most `digits` significant decimals (integers as they are).
+ */
+function formatCell(value: Row[string], digits: number): string {
+  if (value === undefined) return '';
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'NaN';
+    return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+  }
+  return String(value);
+}
+
+function columnsOf(rows: readonly Row[], columns?: readonly string[]): string[] {
+  if (columns) return [...columns];
+  const seen: string[] = [];
+  for (const row of rows) for (const key of Object.keys(row)) if (!seen.includes(key)) seen.push(key);
+  return seen;
+}
+
+/**
+ * A GitHub-flavoured Markdown table of `rows`. Numbers are right-aligned and printed with `digits`
+ * decimals; pipes inside cells are escaped.
+ *
+ * @param rows - the table rows.
+ * @param options - `columns` (order and subset; default: keys in first-seen order), `digits` (default 4).
+ * @returns the Markdown text, one line per row plus header and separator.
+ * @example
+ * ```ts
+ * markdownTable([{ attack: 'pgd', epsilon: 2, accuracy: 0.125 }]);
+ * // | attack | epsilon | accuracy |
+ * // |---|---:|---:|
+ * // | pgd | 2 | 0.1250 |
+ * ```
+ * @category Report
+ */
+export function markdownTable(rows: readonly Row[], options: { columns?: readonly string[]; digits?: number } = {}): string {
+  const { digits = 4 } = options;
+  const columns = columnsOf(rows, options.columns);
+  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === undefined || typeof r[c] === 'number'));
+  const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const lines = [
+    `| ${columns.map(esc).join(' | ')} |`,
+    `|${numeric.map((n) => (n ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${columns.map((c) => esc(formatCell(r[c], digits))).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * RFC 4180 CSV of `rows` (header line first; fields with commas, quotes or newlines are quoted).
+ * Numbers keep full precision.
+ *
+ * @param rows - the table rows.
+ * @param options - `columns`: order and subset (default: keys in first-seen order).
+ * @returns the CSV text, ending with a newline.
+ * @example
+ * ```ts
+ * toCsv([{ name: 'a,b', value: 1 }]); // 'name,value\n"a,b",1\n'
+ * ```
+ * @category Report
+ */
+export function toCsv(rows: readonly Row[], options: { columns?: readonly string[] } = {}): string {
+  const columns = columnsOf(rows, options.columns);
+  const field = (v: Row[string]) => {
+    const s = v === undefined ? '' : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns.map(field).join(','), ...rows.map((r) => columns.map((c) => field(r[c])).join(','))].join('\n') + '\n';
+}
