@@ -22,7 +22,7 @@ export interface ExperimentConfig {
   model: { width: number; epochs: number; batchSize: number; learningRate: number };
   attacks: { epsilons: number[]; pgdSteps: number; gapMagnitudes: number[]; gapEpochs: number; gapLearningRate: number; evalBatch: number };
   analyses: { points: number; perplexity: number; tsneIterations: number };
-  defenses: { methods: DefenseName[]; tasks: DemoTask[]; epsilon: number; steps: number; epochs: number; train: number; evalEpsilons: number[] };
+  defenses: { methods: DefenseName[]; tasks: DemoTask[]; epsilon: number; steps: number; epochs: number; learningRate: number; train: number; evalEpsilons: number[] };
 }
 
 /** The demo: small enough for about 10 minutes on 2 cores with the wasm backend. ε in 1/255 units. */
@@ -35,7 +35,7 @@ export const DEMO_CONFIG: ExperimentConfig = {
   model: { width: 0.5, epochs: 6, batchSize: 32, learningRate: 2e-3 },
   attacks: { epsilons: [1, 2, 4, 8], pgdSteps: 10, gapMagnitudes: [8, 16], gapEpochs: 4, gapLearningRate: 1e-3, evalBatch: 128 },
   analyses: { points: 200, perplexity: 30, tsneIterations: 750 },
-  defenses: { methods: ['pgd-at', 'mpadvt', 'maadvt'], tasks: ['lesion'], epsilon: 8, steps: 3, epochs: 4, train: 512, evalEpsilons: [2, 4, 8] },
+  defenses: { methods: ['pgd-at', 'mpadvt', 'maadvt'], tasks: ['lesion'], epsilon: 4, steps: 3, epochs: 3, learningRate: 5e-4, train: 512, evalEpsilons: [2, 4, 8] },
 };
 
 const SECTIONS: Record<string, readonly string[]> = {
@@ -43,7 +43,7 @@ const SECTIONS: Record<string, readonly string[]> = {
   model: ['width', 'epochs', 'batchSize', 'learningRate'],
   attacks: ['epsilons', 'pgdSteps', 'gapMagnitudes', 'gapEpochs', 'gapLearningRate', 'evalBatch'],
   analyses: ['points', 'perplexity', 'tsneIterations'],
-  defenses: ['methods', 'tasks', 'epsilon', 'steps', 'epochs', 'train', 'evalEpsilons'],
+  defenses: ['methods', 'tasks', 'epsilon', 'steps', 'epochs', 'learningRate', 'train', 'evalEpsilons'],
 };
 
 function numberList(value: unknown, argument: string): number[] {

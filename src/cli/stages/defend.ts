@@ -34,7 +34,7 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
     const common: TrainingLoopOptions = {
       epochs: d.epochs,
       task: t.train.task,
-      optimizer: tf.train.adam(ctx.config.model.learningRate),
+      optimizer: tf.train.adam(d.learningRate),
       seed: ctx.config.seed,
       validation: { images: t.validation.images, labels: t.validation.labels, epsilon: d.epsilon / 255, steps: d.steps },
       restoreBest: true,

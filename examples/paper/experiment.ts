@@ -1,0 +1,143 @@
+/**
+ * Shared runner of the paper's experiments (examples/paper/*.ts): loads the user's copy of the data set
+ * with the paper's preprocessing, builds or loads the paper's network, optionally trains it, and evaluates
+ * it clean, under PGD at the paper's settings and (with --gap) under GAP, in one of two presets:
+ *
+ * - `paper`: the authors' code (paper.md §4.1): ε and α applied to *normalised* tensors, clip to the
+ *   batch's global min/max, the paper's thresholds and AUC variants.
+ * - `corrected` (default): ε in pixel units on [0, 1] images, normalisation inside the model, clip [0, 1].
+ *
+ * Nothing is downloaded: when the data are missing the script prints where to get them and where to put
+ * them, and exits with code 2.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { useBackend } from '../../src/backend/index.js';
+import { accuracy, advTrain, foolingRate, gap, gapUnet, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task } from '../../src/index.js';
+import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../src/node/index.js';
+import { writeFileAtomic } from '../../src/node/atomic.js';
+
+export interface PaperExperiment {
+  id: string;
+  title: string;
+  task: Task;
+  preset: PaperPreset;
+  /** Exact instructions printed when the data are missing. */
+  howToGetData: string;
+  /** Loads the splits, or returns the path that is missing. */
+  load(root: string): Promise<{ train: ImageFileDataset; test: ImageFileDataset } | { missing: string }>;
+  /** Builds the network (input: normalised images; output 0 = logits). */
+  build(): tfl.LayersModel;
+  /** The network's input shape (also the GAP generator's). */
+  inputShape: [number, number, number];
+  /** Index of the logits among the outputs (AttnVGG returns [logits, a1, a2]). */
+  logitsOutput: number;
+  pgd: { epsilon: number; stepSize: number; steps: number };
+  gap: { magnitude: number; epochs: number; batchSize: number };
+  aucVariant: 'hard-label' | 'micro-sigmoid' | 'mean-per-class';
+  threshold: number;
+}
+
+const USAGE = (e: PaperExperiment) => `usage: npx tsx examples/paper/${e.id}.ts <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--out runs/paper]`;
+
+export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv], allowPositionals: true,
+    options: {
+      preset: { type: 'string', default: 'corrected' }, model: { type: 'string' }, 'train-epochs': { type: 'string', default: '0' },
+      limit: { type: 'string', default: '64' }, gap: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/paper' },
+    },
+  });
+  const root = positionals[0];
+  if (!root) { console.error(USAGE(e)); return 2; }
+  if (values.preset !== 'paper' && values.preset !== 'corrected') { console.error(`--preset must be 'paper' or 'corrected', received '${values.preset}'`); return 2; }
+  const loaded = await e.load(root);
+  if ('missing' in loaded) {
+    console.error(`${e.title}: ${loaded.missing} not found.\n\n${e.howToGetData}`);
+    return 2;
+  }
+  const backend = await useBackend('auto');
+  console.log(`${e.title} — preset ${values.preset}, backend ${backend.name} (${backend.reason})`);
+  const { mean, std } = e.preset.normalization;
+  const meanT = tf.tensor1d([...mean]);
+  const stdT = tf.tensor1d([...std]);
+  const normalise = (x: tf.Tensor4D) => tf.div(tf.sub(x, meanT), stdT) as tf.Tensor4D;
+
+  const dir = join(values.out!, `${e.id}-${values.preset}`);
+  const net = values.model ? await loadModel(values.model) : e.build();
+  const trainEpochs = Number(values['train-epochs']);
+  if (trainEpochs > 0) {
+    const source = loaded.train.batches({ batchSize: 16, shuffle: true, seed: 1, preprocess: e.preset.train });
+    const normalised = { async *[Symbol.asyncIterator]() { for await (const b of source) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } };
+    await advTrain(net, () => normalised, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${p.total}`) });
+    await saveModel(net, join(dir, 'model'));
+  } else if (!values.model) {
+    console.warn('warning: no --model and no --train-epochs: evaluating an untrained network (see docs/guides/weights.md to bring trained weights).');
+  }
+  const logits = selectOutput(net, e.logitsOutput);
+  // corrected: the model takes [0,1] pixels and normalises inside; paper: it takes normalised tensors.
+  const model: ModelFn = values.preset === 'corrected' ? (x) => logits(normalise(x)) : logits;
+  const attackOptions = values.preset === 'corrected'
+    ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: [0, 1] as const }
+    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const };
+
+  const limit = Number(values.limit);
+  const rows: Record<string, number | string>[] = [];
+  const cleanAll: tf.Tensor2D[] = [];
+  const advAll: tf.Tensor2D[] = [];
+  const labelsAll: tf.Tensor[] = [];
+  let seen = 0;
+  for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
+    if (seen >= limit) { tf.dispose([batch.images, batch.labels]); break; }
+    const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
+    const adv = pgd(model, images, batch.labels, { ...attackOptions, task: e.task, seed: seen });
+    cleanAll.push(tf.tidy(() => model(images)));
+    advAll.push(tf.tidy(() => model(adv)));
+    labelsAll.push(batch.labels);
+    tf.dispose([adv, ...(images === batch.images ? [] : [images]), batch.images]);
+    seen += batch.labels.shape[0];
+    process.stderr.write(`\rPGD ${seen} images`);
+  }
+  process.stderr.write('\n');
+  const [clean, adv, labels] = [tf.concat(cleanAll), tf.concat(advAll), tf.concat(labelsAll)];
+  tf.dispose([...cleanAll, ...advAll, ...labelsAll]);
+  const score = (l: tf.Tensor2D) => ({
+    accuracy: accuracy(l, labels, { task: e.task, threshold: e.threshold, from: 'logits' }),
+    auc: paperAuc(l, labels, { variant: e.aucVariant }),
+  });
+  rows.push({ attack: 'none', ...score(clean) });
+  rows.push({ attack: `PGD ε=${e.pgd.epsilon}/255 α=${e.pgd.stepSize}/255 T=${e.pgd.steps}`, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold }) });
+
+  if (values.gap) {
+    const side = e.inputShape[0];
+    const generator = gapUnet({ inputShape: e.inputShape, preset: side === 224 ? 'isic' : side === 299 ? 'messidor' : 'small', seed: 1 });
+    const source = loaded.train.batches({ batchSize: e.gap.batchSize, shuffle: true, seed: 2, preprocess: e.preset.test });
+    await trainGap(model, generator, () => source, { magnitude: e.gap.magnitude, epochs: e.gap.epochs, task: e.task, maxBatchesPerEpoch: 100, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, straightThrough: true, center: 'mean' as const } : {}), onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`) });
+    const gapLogits: tf.Tensor2D[] = [];
+    let n = 0;
+    for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
+      if (n >= limit) { tf.dispose([batch.images, batch.labels]); break; }
+      const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
+      const out = gap(generator, images, { magnitude: e.gap.magnitude, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, center: 'mean' as const } : {}) });
+      gapLogits.push(tf.tidy(() => model(out.images)));
+      tf.dispose([out.images, out.perturbation, batch.labels, batch.images, ...(images === batch.images ? [] : [images])]);
+      n += out.images.shape[0];
+    }
+    const g = tf.concat(gapLogits);
+    tf.dispose(gapLogits);
+    rows.push({ attack: `GAP m=${e.gap.magnitude}`, ...score(g), foolingRate: foolingRate(clean, g, { task: e.task, threshold: e.threshold }) });
+    g.dispose();
+    generator.dispose();
+  }
+  console.table(rows);
+  await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ experiment: e.id, preset: values.preset, backend: backend.name, images: seen, rows }, null, 1));
+  tf.dispose([clean, adv, labels, meanT, stdT]);
+  net.dispose();
+  return 0;
+}
+
+/** True when `path` exists; for the data checks. */
+export const present = (path: string): boolean => existsSync(path);

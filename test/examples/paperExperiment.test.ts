@@ -1,0 +1,74 @@
+/**
+ * The paper-experiment runner end to end on a tiny class-folder data set made here (PNG files), with a
+ * small network in place of AttnVGG: data check, preprocessing, both presets, PGD and GAP, results file.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runPaperExperiment, type PaperExperiment } from '../../examples/paper/experiment.js';
+import { smallCnn } from '../../src/models/smallCnn.js';
+import { imageFolder } from '../../src/node/images.js';
+import { useTestBackend } from '../helpers/backends.js';
+
+const root = mkdtempSync(join(tmpdir(), 'medrobust-paper-'));
+const out = join(root, 'runs');
+
+const tiny: PaperExperiment = {
+  id: 'tiny', title: 'tiny ISIC-like', task: 'single-label',
+  preset: { test: { resize: 16 }, train: { resize: 16, horizontalFlip: true }, normalization: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } },
+  howToGetData: 'put class folders under <data-root>/Train and <data-root>/Test',
+  async load(dataRoot) {
+    try {
+      return { train: await imageFolder(join(dataRoot, 'Train')), test: await imageFolder(join(dataRoot, 'Test')) };
+    } catch {
+      return { missing: join(dataRoot, 'Train') };
+    }
+  },
+  build: () => smallCnn({ inputShape: [16, 16, 3], classes: 2, width: 0.25, seed: 1 }),
+  inputShape: [16, 16, 3], logitsOutput: 0,
+  pgd: { epsilon: 8, stepSize: 2, steps: 3 },
+  gap: { magnitude: 8, epochs: 1, batchSize: 4 },
+  aucVariant: 'hard-label', threshold: 0.5,
+};
+
+describe('paper experiment runner', () => {
+  beforeAll(async () => {
+    await useTestBackend('wasm');
+    for (const split of ['Train', 'Test']) {
+      for (const [k, name] of ['benign', 'malignant'].entries()) {
+        await mkdir(join(root, 'data', split, name), { recursive: true });
+        for (let i = 0; i < 4; i++) {
+          const px = Buffer.alloc(20 * 24 * 3, k === 0 ? 60 + 10 * i : 190 - 10 * i);
+          await writeFile(join(root, 'data', split, name, `${i}.png`), await sharp(px, { raw: { width: 24, height: 20, channels: 3 } }).png().toBuffer());
+        }
+      }
+    }
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('prints where to put missing data and exits with 2', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await runPaperExperiment(tiny, [join(root, 'nothing')])).toBe(2);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/not found[\s\S]*put class folders/);
+    err.mockRestore();
+  });
+
+  it.each(['corrected', 'paper'])('runs the %s preset with PGD and GAP and writes results.json', async (preset) => {
+    const log = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const code = await runPaperExperiment(tiny, [join(root, 'data'), '--preset', preset, '--train-epochs', '2', '--gap', '--out', out, '--limit', '8']);
+    expect(code).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, `tiny-${preset}`, 'results.json'), 'utf8'));
+    expect(results.images).toBe(8);
+    expect(results.rows.map((r: { attack: string }) => r.attack)).toEqual(['none', 'PGD ε=8/255 α=2/255 T=3', 'GAP m=8']);
+    for (const r of results.rows) {
+      expect(r.accuracy).toBeGreaterThanOrEqual(0);
+      expect(r.accuracy).toBeLessThanOrEqual(1);
+    }
+    log.mockRestore();
+    warn.mockRestore();
+  });
+});
