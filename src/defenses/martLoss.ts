@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError } from '../errors.js';
-import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { bernoulliKl, categoricalKl, labelRows, logSigmoidPair } from './divergence.js';
-import { assertLogitsAndLabels } from './taskLosses.js';
+import { pairedLossArgs } from './pairedLossArgs.js';
 
 /**
  * Options of {@link martLoss}.
@@ -69,17 +67,7 @@ export interface MartLossOptions {
  * @category Defenses
  */
 export function martLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, labels: tf.Tensor, options: MartLossOptions = {}): tf.Tensor {
-  const fn = 'martLoss';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['beta', 'task', 'reduction']);
-  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
-  const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
-  const reduction = assertOneOf(fn, 'options.reduction', o.reduction, ['mean', 'none'] as const) ?? 'mean';
-  const clean = assertLogitsAndLabels(fn, cleanLogits, labels, task, 'cleanLogits');
-  const adv = assertLogitsAndLabels(fn, advLogits, labels, task, 'advLogits');
-  if (clean.shape[0] !== adv.shape[0] || clean.shape[1] !== adv.shape[1]) {
-    throw new InvalidArgumentError(fn, 'advLogits', `a tensor of the shape of cleanLogits [${clean.shape.join(',')}]`, `shape [${adv.shape.join(',')}]`);
-  }
+  const { beta, task, reduction, clean, adv } = pairedLossArgs('martLoss', cleanLogits, advLogits, labels, options);
   return tf.tidy(() => {
     const perSample = task === 'single-label' ? martSingle(clean, adv, labels, beta) : martMulti(clean, adv, labels, beta);
     return reduction === 'mean' ? tf.mean(perSample) : perSample;

@@ -1,10 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError } from '../errors.js';
 import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss.js';
-import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { bernoulliKl, categoricalKl } from './divergence.js';
-import { assertLogitsAndLabels } from './taskLosses.js';
+import { pairedLossArgs } from './pairedLossArgs.js';
 
 /**
  * Options of {@link tradesLoss}.
@@ -52,17 +50,7 @@ export interface TradesLossOptions {
  * @category Defenses
  */
 export function tradesLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, labels: tf.Tensor, options: TradesLossOptions = {}): tf.Tensor {
-  const fn = 'tradesLoss';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['beta', 'task', 'reduction']);
-  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
-  const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
-  const reduction = assertOneOf(fn, 'options.reduction', o.reduction, ['mean', 'none'] as const) ?? 'mean';
-  const clean = assertLogitsAndLabels(fn, cleanLogits, labels, task, 'cleanLogits');
-  const adv = assertLogitsAndLabels(fn, advLogits, labels, task, 'advLogits');
-  if (clean.shape[0] !== adv.shape[0] || clean.shape[1] !== adv.shape[1]) {
-    throw new InvalidArgumentError(fn, 'advLogits', `a tensor of the shape of cleanLogits [${clean.shape.join(',')}]`, `shape [${adv.shape.join(',')}]`);
-  }
+  const { beta, task, reduction, clean, adv } = pairedLossArgs('tradesLoss', cleanLogits, advLogits, labels, options);
   return tf.tidy(() => {
     const perSample =
       task === 'single-label'
