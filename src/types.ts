@@ -61,7 +61,10 @@ export type LossFn = (logits: tf.Tensor2D, labels: tf.Tensor) => tf.Tensor;
  * - `null`: no clipping.
  * @category Core
  */
-export type ClipRange = readonly [number, number] | { readonly min: readonly number[]; readonly max: readonly number[] } | 'batch' | null;
+export type ClipRange = readonly [number, number] | {
+  /** Lower bound per channel. */ readonly min: readonly number[];
+  /** Upper bound per channel. */ readonly max: readonly number[]
+} | 'batch' | null;
 
 /**
  * Progress of a long job, given to `onProgress` callbacks.

@@ -49,7 +49,10 @@ export interface BackendChoice {
   /** Why this backend, in words. */
   reason: string;
   /** Every backend tried before it, with why it was not used. */
-  skipped: Array<{ name: BackendName; reason: string }>;
+  skipped: Array<{
+    /** The backend passed over. */ name: BackendName;
+    /** Why (e.g. not installed). */ reason: string
+  }>;
 }
 
 /** The order of `'auto'`. `'webgpu'` is tried first, but only when the caller registered it. */

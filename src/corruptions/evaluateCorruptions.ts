@@ -103,7 +103,10 @@ export interface CorruptionTable {
   /** The severities evaluated. */
   readonly severities: readonly Severity[];
   /** Accuracy and error on the clean images. */
-  readonly clean: { readonly accuracy: number; readonly error: number };
+  readonly clean: {
+    /** Clean accuracy. */ readonly accuracy: number;
+    /** 1 − accuracy. */ readonly error: number
+  };
   /** One row per type and severity, types in the requested order, severities ascending. */
   readonly rows: readonly CorruptionTableRow[];
   /** One summary per type. */

@@ -42,7 +42,10 @@ export interface PaperPreset {
   /** The test/attack pipeline (deterministic). */
   readonly test: PreprocessSpec;
   /** Per-channel mean and std, to build into the model (e.g. `denseNet121({ normalization })`). */
-  readonly normalization: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  readonly normalization: {
+    /** Per-channel mean. */ readonly mean: readonly number[];
+    /** Per-channel standard deviation. */ readonly std: readonly number[]
+  };
 }
 
 /**

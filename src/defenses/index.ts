@@ -1,6 +1,6 @@
 export { advTrain, type AdvTrainOptions, type AdversarialGenerator } from './advTrain.js';
 export { mpAdvTrain, mpAdvTrainPaperPreset, type MpAdvTrainOptions } from './mpAdvTrain.js';
-export { maAdvTrain, maAdvTrainPaperPresets, type MaAdvTrainOptions } from './maAdvTrain.js';
+export { maAdvTrain, maAdvTrainPaperPresets, type MaAdvTrainOptions, type MaAdvTrainPreset } from './maAdvTrain.js';
 export { trades, type TradesOptions } from './trades.js';
 export { martLoss, type MartLossOptions } from './martLoss.js';
 export { tradesLoss, type TradesLossOptions } from './tradesLoss.js';

@@ -46,6 +46,21 @@ export interface MaAdvTrainOptions extends TrainingLoopOptions {
 }
 
 /**
+ * The fields of a MAAdvT preset shared by the paper's data sets (normalised-input units).
+ * @category Defenses
+ */
+export interface MaAdvTrainPreset {
+  /** Inner-attack budget ε. */
+  epsilon: number;
+  /** Inner-attack step α. */
+  stepSize: number;
+  /** β of the KL term. */
+  beta: number;
+  /** Clip range of the inner attack. */
+  clip: ClipRange;
+}
+
+/**
  * The MAAdvT settings of the paper's code (paper.md §6.2), for ISIC 2016 and Messidor. ε, α and the
  * clip are in normalised-input units: with normalised tensors as images (model without its own
  * normalisation) and `clip: [0, 1]` these reproduce the code's quirk of clipping normalised tensors
@@ -55,8 +70,14 @@ export interface MaAdvTrainOptions extends TrainingLoopOptions {
  * @category Defenses
  */
 export const maAdvTrainPaperPresets: Readonly<{
-  isic: Readonly<{ epsilon: number; steps: number; stepSize: number; beta: number; clip: ClipRange }>;
-  messidor: Readonly<{ epsilon: number; steps: readonly [number, number]; stepSize: number; beta: number; clip: ClipRange }>;
+  /** ISIC 2016 / AttnVGG: ε 0.031, T 4, α 0.007, β 6. */
+  isic: Readonly<MaAdvTrainPreset & {
+    /** Inner PGD steps. */ steps: number
+  }>;
+  /** Messidor / Inception-v3: ε 4/255, T ~ U{1..9}, α 0.007, β 8. */
+  messidor: Readonly<MaAdvTrainPreset & {
+    /** Inner PGD steps, drawn per batch. */ steps: readonly [number, number]
+  }>;
 }> = Object.freeze({
   isic: Object.freeze({ epsilon: 0.031, steps: 4, stepSize: 0.007, beta: 6, clip: [0, 1] as const }),
   messidor: Object.freeze({ epsilon: 4 / 255, steps: [1, 9] as const, stepSize: 0.007, beta: 8, clip: [0, 1] as const }),

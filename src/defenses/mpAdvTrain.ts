@@ -61,11 +61,17 @@ export interface MpAdvTrainOptions extends TrainingLoopOptions {
  * @category Defenses
  */
 export const mpAdvTrainPaperPreset: Readonly<{
+  /** ε ~ U(0.01, 0.04), normalised units. */
   epsilon: readonly [number, number];
+  /** T ~ U{1..9}. */
   steps: readonly [number, number];
+  /** α = 1/255. */
   stepSize: number;
+  /** Probability of a clean batch (½). */
   cleanProbability: number;
+  /** PGD random start U(−ε, ε). */
   randomStart: boolean;
+  /** The batch's global min/max. */
   clip: ClipRange;
 }> = Object.freeze({ epsilon: [0.01, 0.04] as const, steps: [1, 9] as const, stepSize: 1 / 255, cleanProbability: 0.5, randomStart: true, clip: 'batch' as const });
 

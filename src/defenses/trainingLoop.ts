@@ -200,11 +200,19 @@ export interface TrainingCheckpoint {
   /** The optimizer's state (`optimizer.getWeights()`). */
   readonly optimizerWeights: readonly SavedTensor[];
   /** The best validation epoch so far, with its score and weights, or null. */
-  readonly best: { readonly epoch: number; readonly score: number; readonly weights: readonly SavedTensor[] } | null;
+  readonly best: {
+    /** The best epoch so far. */ readonly epoch: number;
+    /** Its validation score. */ readonly score: number;
+    /** Its weights. */ readonly weights: readonly SavedTensor[]
+  } | null;
   /** The finished epochs' records. */
   readonly history: readonly EpochRecord[];
   /** Sums over the unfinished epoch's done batches. */
-  readonly partial: { readonly lossSum: number; readonly batches: number; readonly adversarialBatches: number };
+  readonly partial: {
+    /** Sum of batch losses in the unfinished epoch. */ readonly lossSum: number;
+    /** Batches finished in it. */ readonly batches: number;
+    /** How many of them were adversarial. */ readonly adversarialBatches: number
+  };
 }
 
 /**
@@ -221,7 +229,10 @@ export interface EpochRecord {
   /** Batches trained on adversarial images (MPAdvT trains the rest clean). */
   readonly adversarialBatches: number;
   /** Accuracy on the validation split, clean and under the validation PGD, when validating. */
-  readonly validation?: { readonly clean: number; readonly robust: number };
+  readonly validation?: {
+    /** Clean validation accuracy. */ readonly clean: number;
+    /** Validation accuracy under the validation PGD. */ readonly robust: number
+  };
 }
 
 /**
@@ -236,7 +247,10 @@ export interface TrainingReport {
   /** Epochs finished in total, including resumed ones. */
   readonly epochs: number;
   /** Where this call resumed from, or null for a fresh start. */
-  readonly resumedFrom: { readonly epoch: number; readonly batch: number } | null;
+  readonly resumedFrom: {
+    /** Epoch the run resumed in. */ readonly epoch: number;
+    /** Batch index within it. */ readonly batch: number
+  } | null;
   /** One record per finished epoch. */
   readonly history: readonly EpochRecord[];
   /** The epoch with the highest robust validation accuracy, or null without validation. */

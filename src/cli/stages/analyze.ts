@@ -114,9 +114,9 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
         const c2 = t.test.classNames.length;
         const asRows = (v: ArrayLike<number>) => ({ data: Float64Array.from(v as ArrayLike<number>), shape: [n, c2] as [number, number] });
         const mTruth = labelCooccurrence(asRows(truth));
-        const mClean = labelCooccurrence(asRows(cleanProb));
-        const mAdv = labelCooccurrence(asRows(advProb));
-        const shift = labelCorrelationShift(asRows(cleanProb), asRows(advProb));
+        const mClean = labelCooccurrence(asRows(cleanProb), { threshold: 0.5 });
+        const mAdv = labelCooccurrence(asRows(advProb), { threshold: 0.5 });
+        const shift = labelCorrelationShift(asRows(cleanProb), asRows(advProb), { threshold: 0.5 });
         const names = [...t.test.classNames];
         result.cooccurrence = { names, truth: mTruth, clean: mClean, adversarial: mAdv, shiftCleanToAdversarial: shift.score };
         const plots = [];
