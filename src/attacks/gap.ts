@@ -4,40 +4,14 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertImages, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
-  scalePerturbation, universalNoise, type GapClip,
+  scalePerturbation, universalNoise, type GapScalingOptions,
 } from './gapCommon.js';
 
 /**
  * Options of {@link gap}.
  * @category Attacks
  */
-export interface GapOptions {
-  /** m, the L∞ budget in 0–255 pixel units (use the value the generator was trained with). Required. */
-  magnitude: number;
-  /**
-   * Per-channel mean μ of the model's normalisation (model units = (pixel − μ)/σ).
-   * @defaultValue 0
-   */
-  mean?: number | readonly number[];
-  /**
-   * Per-channel std σ of the model's normalisation.
-   * @defaultValue 1
-   */
-  std?: number | readonly number[];
-  /**
-   * κ, the value of u = (G(x) + 1)/2 that means "no perturbation": d_c = (u_c − κ_c)/σ_c before the
-   * L∞ scaling. The official GAP code and the paper use the normalisation mean (`'mean'`), which
-   * with pixel inputs (μ = 0) would allow only brightening; the default 0.5 centres the perturbation.
-   * One number, one per channel, or `'mean'`.
-   * @defaultValue 0.5
-   */
-  center?: number | readonly number[] | 'mean';
-  /**
-   * Where x + δ is clipped: a {@link ClipRange} in model units, or `'batch-per-channel'` (the
-   * clean batch's per-channel min/max, paper.md §4.2).
-   * @defaultValue the valid pixel range [0, 1] per channel, in model units
-   */
-  clip?: GapClip;
+export interface GapOptions extends GapScalingOptions {
   /**
    * Universal mode: apply the one perturbation the generator makes from its fixed noise input
    * (`report.noiseSeed` of {@link trainGap}, required then) to every image.

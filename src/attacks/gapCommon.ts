@@ -12,6 +12,42 @@ import type { ClipRange } from '../types.js';
 /** The clip choices of GAP: a {@link ClipRange}, or the per-channel range of the clean batch. */
 export type GapClip = ClipRange | 'batch-per-channel';
 
+/**
+ * The pixel-space scaling options {@link gap} and {@link trainGap} share: the budget, the model's
+ * normalisation, the centre of "no perturbation" and the clip (paper.md §4.2). Use the same values
+ * for `gap` as for the `trainGap` run that produced the generator.
+ * @category Attacks
+ */
+export interface GapScalingOptions {
+  /** m, the L∞ budget in 0–255 pixel units: ‖δ_c‖∞ ≤ m/255 per image and channel in pixels. Required. */
+  magnitude: number;
+  /**
+   * Per-channel mean μ of the model's normalisation (model units = (pixel − μ)/σ), one number or one
+   * per channel. The default says the images are pixels in [0, 1].
+   * @defaultValue 0
+   */
+  mean?: number | readonly number[];
+  /**
+   * Per-channel std σ of the model's normalisation.
+   * @defaultValue 1
+   */
+  std?: number | readonly number[];
+  /**
+   * κ, the value of u = (G(x) + 1)/2 that means "no perturbation": d_c = (u_c − κ_c)/σ_c before the
+   * L∞ scaling. The official GAP code and the paper use the normalisation mean (`'mean'`), which
+   * with pixel inputs (μ = 0) would allow only brightening; the default 0.5 centres the perturbation.
+   * One number, one per channel, or `'mean'`.
+   * @defaultValue 0.5
+   */
+  center?: number | readonly number[] | 'mean';
+  /**
+   * Where x + δ is clipped: a {@link ClipRange} in model units, or `'batch-per-channel'`, the
+   * per-channel min/max of the clean batch (paper.md §4.2, the paper's and the official code).
+   * @defaultValue the valid pixel range [0, 1] per channel, in model units
+   */
+  clip?: GapClip;
+}
+
 /** Validated pixel-space settings. */
 export interface GapScaling {
   /** m, the L∞ budget in 0–255 pixel units. */

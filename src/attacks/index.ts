@@ -5,5 +5,5 @@ export { trainGap, type TrainGapOptions, type TrainGapReport } from './trainGap.
 export type { GapBatch, GapData } from './gapData.js';
 export { gapUnet, gapResnet, type GapUnetOptions, type GapResnetOptions } from './gapGenerators.js';
 export type { GapObjective } from './gapObjective.js';
-export type { GapClip } from './gapCommon.js';
+export type { GapClip, GapScalingOptions } from './gapCommon.js';
 export type { TrainGapState, GapEpochStats, GapSavedTensor } from './gapCheckpoint.js';

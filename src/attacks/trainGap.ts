@@ -12,7 +12,7 @@ import type { CheckpointStore, Model, ModelFn, Progress, Task } from '../types.j
 import { assertState, restore, snapshot, type GapEpochStats, type TrainGapState } from './gapCheckpoint.js';
 import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
-  scalePerturbation, universalNoise, type GapClip, type GapScaling,
+  scalePerturbation, universalNoise, type GapScaling, type GapScalingOptions,
 } from './gapCommon.js';
 import { iterate, validateBatch, type GapBatch, type GapData } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
@@ -22,9 +22,7 @@ import { buildTargets, checkObjectiveLogits, foolingCounts, objectiveLoss, parse
  * Options of {@link trainGap}.
  * @category Attacks
  */
-export interface TrainGapOptions {
-  /** m, the L∞ budget in 0–255 pixel units: ‖δ_c‖∞ ≤ m/255 per image and channel in pixels. Required. */
-  magnitude: number;
+export interface TrainGapOptions extends GapScalingOptions {
   /**
    * Epochs in total (a resumed run continues up to this count).
    * @defaultValue 10
@@ -63,31 +61,6 @@ export interface TrainGapOptions {
    * @defaultValue false
    */
   logLoss?: boolean;
-  /**
-   * Per-channel mean μ of the model's normalisation (model units = (pixel − μ)/σ), one number or one
-   * per channel. The default says the images are pixels in [0, 1].
-   * @defaultValue 0
-   */
-  mean?: number | readonly number[];
-  /**
-   * Per-channel std σ of the model's normalisation.
-   * @defaultValue 1
-   */
-  std?: number | readonly number[];
-  /**
-   * κ, the value of u = (G(x) + 1)/2 that means "no perturbation": d_c = (u_c − κ_c)/σ_c before the
-   * L∞ scaling. The official GAP code and the paper use the normalisation mean (`'mean'`), which
-   * with pixel inputs (μ = 0) would allow only brightening; the default 0.5 centres the perturbation.
-   * One number, one per channel, or `'mean'`.
-   * @defaultValue 0.5
-   */
-  center?: number | readonly number[] | 'mean';
-  /**
-   * Where x + δ is clipped: a {@link ClipRange} in model units, or `'batch-per-channel'`, the
-   * per-channel min/max of the clean batch (paper.md §4.2, the paper's and the official code).
-   * @defaultValue the valid pixel range [0, 1] per channel, in model units
-   */
-  clip?: GapClip;
   /**
    * The paper's code: scaling and clip are applied to `tensor.data`, so gradients reach the
    * generator as if x' = x + G(x). When false, the official GAP: gradients go through the scaling
