@@ -96,3 +96,48 @@ export interface CheckpointStore<State> {
   /** The last saved state, or undefined. */
   load(): Promise<State | undefined>;
 }
+
+/**
+ * One batch of images with their labels: the unit of every {@link BatchInput}.
+ * @category Core
+ */
+export interface Batch {
+  /** NHWC float32 images `[B, H, W, C]`. */
+  readonly images: tf.Tensor4D;
+  /**
+   * Class indices int32 `[B]` or one-hot rows `[B, K]` (single-label), multi-hot float32 `[B, K]`
+   * (multi-label).
+   */
+  readonly labels: tf.Tensor;
+}
+
+/**
+ * The one way to pass batches to medrobust: training loops (`advTrain`, `mpAdvTrain`,
+ * `maAdvTrain`, `trades`), `trainGap`, `evaluateRobustness` and the corruption evaluations all
+ * accept it. Four forms, one ownership rule:
+ * - `readonly B[]`: an array of batches. **Borrowed**: medrobust never disposes them; the caller
+ *   does, after the call. Every epoch visits them in order.
+ * - `Iterable<B>` or `AsyncIterable<B>` (a generator, a {@link BatchSource} such as
+ *   `batchesFromTensors(...)`): iterated once per epoch. Each yielded batch is **fresh**: the
+ *   consumer disposes it after use, also on abort or error (design rule 6, as tfjs-layers
+ *   `fitDataset` does). For several epochs it must be re-iterable (each `[Symbol.asyncIterator]()`
+ *   call starts a new pass), as the sources of `batchesFromTensors` and `medrobust/node` are; a
+ *   one-shot generator supports a single epoch.
+ * - `(epoch) => Iterable<B> | AsyncIterable<B>`: a factory called once per epoch with the 0-based
+ *   epoch index; its batches are fresh and disposed by the consumer, as above. Shuffling is the
+ *   factory's business. Make batches lazily: after an abort or an error the consumer stops asking,
+ *   and batches made but never yielded stay the factory's.
+ *
+ * @example
+ * ```ts
+ * await advTrain(net, batchesFromTensors(x, y, { batchSize: 32, shuffle: true, seed: 1 }), { epsilon: 4 / 255 });
+ * await evaluateRobustness(model, [{ images: xTest, labels: yTest }], attacks); // borrowed
+ * ```
+ * @typeParam B - the batch type ({@link Batch} unless a consumer needs another, like `GapBatch`).
+ * @category Core
+ */
+export type BatchInput<B = Batch> =
+  | readonly B[]
+  | Iterable<B>
+  | AsyncIterable<B>
+  | ((epoch: number) => Iterable<B> | AsyncIterable<B>);

@@ -2,19 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertImages, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
-import type { Task } from '../types.js';
-
-/**
- * One batch of a {@link BatchSource}: fresh tensors that the consumer owns and disposes after its
- * step (as tfjs-layers `fitDataset` does).
- * @category Data
- */
-export interface Batch {
-  /** NHWC float32 images `[B, H, W, C]`. */
-  readonly images: tf.Tensor4D;
-  /** Class indices int32 `[B]` (single-label) or multi-hot float32 `[B, K]` (multi-label). */
-  readonly labels: tf.Tensor;
-}
+import type { Batch, Task } from '../types.js';
 
 /**
  * A stream of batches, the input of every training loop and of dataset-wide evaluation. It is an
@@ -22,7 +10,8 @@ export interface Batch {
  * the consumer disposes. The sources medrobust builds ({@link batchesFromTensors}, the folder and
  * MedMNIST loaders of `medrobust/node`) can be iterated again for the next epoch; with shuffling,
  * pass k uses its own permutation derived from the seed and k. Any async generator of batches is a
- * valid BatchSource too (it then supports a single pass).
+ * valid BatchSource too (it then supports a single pass). Every BatchSource is a {@link BatchInput}:
+ * pass it directly to the training loops and evaluations.
  *
  * @example
  * ```ts

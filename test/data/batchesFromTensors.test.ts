@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { batchesFromTensors, type Batch } from '../../src/data/batchesFromTensors.js';
+import { batchesFromTensors } from '../../src/data/batchesFromTensors.js';
+import type { Batch } from '../../src/types.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 
 async function pass(source: AsyncIterable<Batch>): Promise<{ ids: number[]; sizes: number[] }> {
