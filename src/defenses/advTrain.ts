@@ -3,9 +3,9 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
-import type { LossFn, ModelFn } from '../types.js';
+import type { LossFn, ModelFn, BatchInput } from '../types.js';
 import {
-  LOOP_KEYS, lossOrDefault, meanLoss, planLoop, runTraining, type LabeledBatchSource, type TrainingLoopOptions,
+  LOOP_KEYS, lossOrDefault, meanLoss, planLoop, runTraining, type TrainingLoopOptions,
   type TrainingReport,
 } from './trainingLoop.js';
 
@@ -83,7 +83,7 @@ const KEYS = [...LOOP_KEYS, ...PGD_KEYS, 'loss', 'generator'];
  * an abort leaves the model with the weights of the last finished batch.
  *
  * @param model - a single-output `tf.LayersModel` returning logits (see `options.output` otherwise); trained in place.
- * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param data - the training batches, see {@link BatchInput}: an array (borrowed), or an (async) iterable or a factory `(epoch) => iterable` whose batches the loop disposes.
  * @param options - see {@link AdvTrainOptions}; unknown keys are rejected.
  * @returns a {@link TrainingReport} (seed, per-epoch loss and validation accuracies, best epoch).
  * @throws {InvalidArgumentError} for a model that is not a LayersModel, an empty or malformed
@@ -100,7 +100,7 @@ const KEYS = [...LOOP_KEYS, ...PGD_KEYS, 'loss', 'generator'];
  * ```
  * @category Defenses
  */
-export async function advTrain(model: LayersModel, data: LabeledBatchSource, options: AdvTrainOptions): Promise<TrainingReport> {
+export async function advTrain(model: LayersModel, data: BatchInput, options: AdvTrainOptions): Promise<TrainingReport> {
   const fn = 'advTrain';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);

@@ -6,6 +6,6 @@ export { martLoss, type MartLossOptions } from './martLoss.js';
 export { tradesLoss, type TradesLossOptions } from './tradesLoss.js';
 export { crossEntropy, binaryCrossEntropy, focalLoss, l1Penalty, type FocalLossOptions } from './taskLosses.js';
 export type {
-  LabeledBatch, LabeledBatchSource, ValidationOptions, TrainingLoopOptions, TrainingCheckpoint, EpochRecord, TrainingReport,
+  ValidationOptions, TrainingLoopOptions, TrainingCheckpoint, EpochRecord, TrainingReport,
 } from './trainingLoop.js';
 export type { SavedTensor } from './trainingState.js';

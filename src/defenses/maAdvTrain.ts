@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
-import type { ClipRange, LossFn } from '../types.js';
+import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import { gaussianStartPgd } from './gaussianStartPgd.js';
 import { martLoss } from './martLoss.js';
 import {
-  LOOP_KEYS, lossOrDefault, planLoop, rangeOption, runTraining, type LabeledBatchSource, type TrainingLoopOptions,
+  LOOP_KEYS, lossOrDefault, planLoop, rangeOption, runTraining, type TrainingLoopOptions,
   type TrainingReport,
 } from './trainingLoop.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -99,7 +99,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * {@link advTrain} applies.
  *
  * @param model - a `tf.LayersModel` returning logits; trained in place.
- * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param data - the training batches, see {@link BatchInput}: an array (borrowed), or an (async) iterable or a factory `(epoch) => iterable` whose batches the loop disposes.
  * @param options - see {@link MaAdvTrainOptions}; unknown keys are rejected.
  * @returns a {@link TrainingReport}.
  * @throws {InvalidArgumentError} for an invalid ε, steps, step, β, σ, model, batch source, images
@@ -113,7 +113,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * ```
  * @category Defenses
  */
-export async function maAdvTrain(model: LayersModel, data: LabeledBatchSource, options: MaAdvTrainOptions): Promise<TrainingReport> {
+export async function maAdvTrain(model: LayersModel, data: BatchInput, options: MaAdvTrainOptions): Promise<TrainingReport> {
   const fn = 'maAdvTrain';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);

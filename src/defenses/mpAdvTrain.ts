@@ -2,9 +2,9 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
-import type { ClipRange, LossFn } from '../types.js';
+import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import {
-  LOOP_KEYS, lossOrDefault, meanLoss, planLoop, rangeOption, runTraining, type LabeledBatchSource, type TrainingLoopOptions,
+  LOOP_KEYS, lossOrDefault, meanLoss, planLoop, rangeOption, runTraining, type TrainingLoopOptions,
   type TrainingReport,
 } from './trainingLoop.js';
 
@@ -92,7 +92,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 
  * validation on a held-out split, abort, progress).
  *
  * @param model - a `tf.LayersModel` returning logits; trained in place.
- * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param data - the training batches, see {@link BatchInput}: an array (borrowed), or an (async) iterable or a factory `(epoch) => iterable` whose batches the loop disposes.
  * @param options - see {@link MpAdvTrainOptions}; unknown keys are rejected.
  * @returns a {@link TrainingReport}; `history[e].adversarialBatches` counts the PGD batches.
  * @throws {InvalidArgumentError} for an invalid ε range, steps range, step, probability, model,
@@ -109,7 +109,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 
  * ```
  * @category Defenses
  */
-export async function mpAdvTrain(model: LayersModel, data: LabeledBatchSource, options: MpAdvTrainOptions): Promise<TrainingReport> {
+export async function mpAdvTrain(model: LayersModel, data: BatchInput, options: MpAdvTrainOptions): Promise<TrainingReport> {
   const fn = 'mpAdvTrain';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);

@@ -4,7 +4,8 @@ import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject }
 import { bernoulliKl, categoricalKl } from './divergence.js';
 import { gaussianStartPgd } from './gaussianStartPgd.js';
 import { innerOptions } from './maAdvTrain.js';
-import { LOOP_KEYS, planLoop, runTraining, type LabeledBatchSource, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
+import type { BatchInput } from '../types.js';
+import { LOOP_KEYS, planLoop, runTraining, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
 import { tradesLoss } from './tradesLoss.js';
 
 /**
@@ -50,7 +51,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd'];
  * {@link advTrain} applies.
  *
  * @param model - a `tf.LayersModel` returning logits; trained in place.
- * @param data - an array of batches (borrowed) or a factory `(epoch) => iterable` whose batches the loop disposes.
+ * @param data - the training batches, see {@link BatchInput}: an array (borrowed), or an (async) iterable or a factory `(epoch) => iterable` whose batches the loop disposes.
  * @param options - see {@link TradesOptions}; unknown keys are rejected.
  * @returns a {@link TrainingReport}.
  * @throws {InvalidArgumentError} for an invalid ε, steps, step, β, σ, model, batch source, images
@@ -64,7 +65,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd'];
  * ```
  * @category Defenses
  */
-export async function trades(model: LayersModel, data: LabeledBatchSource, options: TradesOptions): Promise<TrainingReport> {
+export async function trades(model: LayersModel, data: BatchInput, options: TradesOptions): Promise<TrainingReport> {
   const fn = 'trades';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);

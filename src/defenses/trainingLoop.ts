@@ -15,33 +15,9 @@ import {
   assertBoolean, assertClip, assertFunction, assertImages, assertLabelsShape, assertNumber, assertOneOf,
   assertOptionalNumber, assertSignal, describeValue,
 } from '../internal/validate.js';
-import type { CheckpointStore, ClipRange, LossFn, ModelFn, Progress, Task } from '../types.js';
+import { assertBatchInput, iterateBatches } from '../internal/batches.js';
+import type { Batch, BatchInput, CheckpointStore, ClipRange, LossFn, ModelFn, Progress, Task } from '../types.js';
 import { restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor } from './trainingState.js';
-
-/**
- * One batch of training data: images and their labels.
- * @category Defenses
- */
-export interface LabeledBatch {
-  /** NHWC float32 `[N, H, W, C]`. */
-  readonly images: tf.Tensor4D;
-  /** Class indices `[N]` or one-hot `[N, C]` (single-label); multi-hot `[N, C]` (multi-label). */
-  readonly labels: tf.Tensor;
-}
-
-/**
- * Where the training batches come from.
- * - An array of batches: borrowed; the loop never disposes them. Every epoch visits them in order.
- * - A factory `(epoch) => iterable`: called once per epoch (0-based); the loop disposes each
- *   yielded batch after its step (design rule 6, as tfjs-layers `fitDataset`). Shuffling is the
- *   factory's business; for an exact resume in the middle of an epoch it must yield the same
- *   batches for the same epoch. Make batches lazily (a generator): after an abort or an error the
- *   loop stops asking, and batches made but never yielded stay the factory's.
- * @category Defenses
- */
-export type LabeledBatchSource =
-  | readonly LabeledBatch[]
-  | ((epoch: number) => AsyncIterable<LabeledBatch> | Iterable<LabeledBatch>);
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -377,15 +353,14 @@ function planValidation(fn: string, raw: unknown, task: Task, classes: number): 
 }
 
 function checkSource(fn: string, data: unknown, task: Task, classes: number): void {
-  if (typeof data === 'function') return;
-  if (!Array.isArray(data) || data.length === 0) {
-    throw new InvalidArgumentError(fn, 'data', 'a non-empty array of { images, labels } batches or a function (epoch) => iterable of batches', describeValue(data));
-  }
+  assertBatchInput(fn, 'data', data);
+  if (!Array.isArray(data)) return;
+  if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of { images, labels } batches', 'an empty array');
   data.forEach((b, i) => checkBatch(fn, `data[${i}]`, b, task, classes));
 }
 
 /** Shapes and label values of one batch (one small read of the labels). */
-export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number): LabeledBatch {
+export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number): Batch {
   if (typeof batch !== 'object' || batch === null) throw new InvalidArgumentError(fn, where, 'a batch { images, labels }', describeValue(batch));
   const b = batch as Record<string, unknown>;
   const images = assertImages(fn, `${where}.images`, b.images);
@@ -425,7 +400,7 @@ function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void 
 }
 
 /** Runs the loop (see TrainingLoopOptions); mutates the model's weights. */
-export async function runTraining(plan: LoopPlan, data: LabeledBatchSource, method: TrainingMethod, name: string): Promise<TrainingReport> {
+export async function runTraining(plan: LoopPlan, data: BatchInput, method: TrainingMethod, name: string): Promise<TrainingReport> {
   const { fn, model, task, clip, output, epochs, l1, weightDecay, validation, signal, onProgress, checkpoint } = plan;
   const ownOptimizer = plan.optimizer === undefined;
   const optimizer = plan.optimizer ?? tf.train.adam(0.001);
@@ -460,15 +435,14 @@ export async function runTraining(plan: LoopPlan, data: LabeledBatchSource, meth
       lossSum = tf.scalar(0);
       let batch = 0;
       let adversarialBatches = partial.adversarialBatches;
-      for await (const raw of batchesOf(fn, data, epoch)) {
-        const owned = typeof data === 'function';
+      for await (const { batch: raw, owned } of iterateBatches<unknown>(fn, 'data', data, epoch)) {
         try {
           if (batch < startBatch) continue; // resuming mid-epoch: these batches were done before the abort
           if (signal?.aborted) {
             if (checkpoint) await checkpoint.save(await snapshot(epoch, batch));
             throw new AbortError(`${fn}: aborted at epoch ${epoch}, batch ${batch}${checkpoint ? ' (checkpoint saved; call again to resume)' : ''}`);
           }
-          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes) : (raw as LabeledBatch);
+          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes) : (raw as Batch);
           const adv = method.generate({ inference, images, labels, rng, task, clip });
           try {
             const cost = optimizer.minimize(() => {
@@ -487,7 +461,7 @@ export async function runTraining(plan: LoopPlan, data: LabeledBatchSource, meth
           if (adv !== null) adversarialBatches++;
           partial = { ...partial, adversarialBatches };
         } finally {
-          if (owned) tf.dispose([(raw as LabeledBatch)?.images, (raw as LabeledBatch)?.labels].filter((t) => t instanceof tf.Tensor));
+          if (owned) tf.dispose([(raw as Batch | null)?.images, (raw as Batch | null)?.labels].filter((t) => t instanceof tf.Tensor));
           batch++;
         }
         batchesThisCall++;
@@ -536,18 +510,6 @@ export async function runTraining(plan: LoopPlan, data: LabeledBatchSource, meth
     lossSum?.dispose();
     if (ownOptimizer) optimizer.dispose();
   }
-}
-
-async function* batchesOf(fn: string, data: LabeledBatchSource, epoch: number): AsyncGenerator<unknown> {
-  if (Array.isArray(data)) {
-    yield* data;
-    return;
-  }
-  const source = (data as (epoch: number) => unknown)(epoch);
-  if (source === null || typeof source !== 'object' || (!(Symbol.asyncIterator in source) && !(Symbol.iterator in source))) {
-    throw new InvalidArgumentError(fn, 'data(epoch)', 'an iterable or async iterable of batches', describeValue(source));
-  }
-  yield* source as AsyncIterable<unknown>;
 }
 
 async function restoreState(fn: string, name: string, model: LayersModel, optimizer: tf.Optimizer, saved: TrainingCheckpoint): Promise<void> {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { pgd } from '../../src/attacks/pgd.js';
-import type { LabeledBatch } from '../../src/defenses/trainingLoop.js';
+import type { Batch as LabeledBatch } from '../../src/types.js';
 import type { CheckpointStore } from '../../src/types.js';
 import { toySingleLabel, toyMultiLabel } from './toyData.js';
 import { buildSmallNet, top1, trainNet } from './smallNet.js';
