@@ -4,7 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { iterateBatches } from '../internal/batches.js';
 import { assertImageValues, assertImages, assertLabelsShape, describeValue } from '../internal/validate.js';
+import type { BatchInput } from '../types.js';
 import { fixedClip, type GapScaling } from './gapCommon.js';
 
 /** What a batch is checked against. */
@@ -14,9 +16,10 @@ export interface BatchPlan {
 }
 
 /**
- * One batch of GAP training data. Labels are optional: only the `'untargeted'` objective uses them
- * (class indices `[N]` or one-hot `[N, C]`); every other objective derives its targets from the
- * frozen model's clean predictions.
+ * One batch of GAP training data: a {@link Batch} whose labels are optional. Only the
+ * `'untargeted'` objective uses labels (class indices `[N]` or one-hot `[N, C]`); every other
+ * objective derives its targets from the frozen model's clean predictions. {@link trainGap} takes
+ * a `BatchInput<GapBatch>`, so a {@link Batch} source works as is.
  * @category Attacks
  */
 export interface GapBatch {
@@ -25,15 +28,6 @@ export interface GapBatch {
   /** Optional true labels. */
   labels?: tf.Tensor;
 }
-
-/**
- * Training data for {@link trainGap}, with its ownership rule:
- * - an array of batches: borrowed; trainGap never disposes them (the caller does, after the call);
- * - a factory of async iterables (called once per epoch): each batch it yields is fresh and
- *   trainGap disposes it after its step (as tfjs-layers `fitDataset` does), also on abort or error.
- * @category Attacks
- */
-export type GapData = readonly GapBatch[] | (() => AsyncIterable<GapBatch>);
 
 export function validateBatch(fn: string, at: string, batch: unknown, plan: BatchPlan): GapBatch {
   if (typeof batch !== 'object' || batch === null || !('images' in batch)) throw new InvalidArgumentError(fn, at, 'a batch { images, labels? }', describeValue(batch));
@@ -45,22 +39,24 @@ export function validateBatch(fn: string, at: string, batch: unknown, plan: Batc
   return b;
 }
 
-export async function* iterate(fn: string, data: GapData, batches: readonly GapBatch[] | null, max: number, plan: BatchPlan): AsyncGenerator<{ batch: GapBatch; owned: boolean }> {
-  if (batches) {
-    for (let i = 0; i < Math.min(batches.length, max); i++) yield { batch: batches[i]!, owned: false };
-    return;
-  }
+/**
+ * One epoch of GAP training data, at most `max` batches, each checked; `owned` batches (from an
+ * iterable or a factory) are the consumer's to dispose. A streamed batch that fails its check is
+ * disposed here before the error propagates.
+ */
+export async function* iterate(fn: string, data: BatchInput<GapBatch>, epoch: number, max: number, plan: BatchPlan): AsyncGenerator<{ batch: GapBatch; owned: boolean }> {
   let i = 0;
-  for await (const raw of (data as () => AsyncIterable<GapBatch>)()) {
-    try {
-      validateBatch(fn, `data batch ${i}`, raw, plan);
-    } catch (err) {
-      const b = raw as Partial<GapBatch> | null;
-      tf.dispose([b?.images, b?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
-      throw err;
+  for await (const { batch, owned } of iterateBatches(fn, 'data', data, epoch)) {
+    if (owned) {
+      try {
+        validateBatch(fn, `data batch ${i}`, batch, plan);
+      } catch (err) {
+        const b = batch as Partial<GapBatch> | null;
+        tf.dispose([b?.images, b?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+        throw err;
+      }
     }
-    yield { batch: raw, owned: true };
+    yield { batch, owned };
     if (++i >= max) return;
   }
 }
-

@@ -2,7 +2,7 @@ export { fgsm, type FgsmOptions } from './fgsm.js';
 export { pgd, type PgdOptions } from './pgd.js';
 export { gap, type GapOptions, type GapResult } from './gap.js';
 export { trainGap, type TrainGapOptions, type TrainGapReport } from './trainGap.js';
-export type { GapBatch, GapData } from './gapData.js';
+export type { GapBatch } from './gapData.js';
 export { gapUnet, gapResnet, type GapUnetOptions, type GapResnetOptions } from './gapGenerators.js';
 export type { GapObjective } from './gapObjective.js';
 export type { GapClip, GapScalingOptions } from './gapCommon.js';

@@ -8,13 +8,14 @@ import {
   assertOptionsObject, assertSignal, describeValue,
 } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { CheckpointStore, Model, ModelFn, Progress, Task } from '../types.js';
+import { assertBatchInput } from '../internal/batches.js';
+import type { BatchInput, CheckpointStore, Model, ModelFn, Progress, Task } from '../types.js';
 import { assertState, restore, snapshot, type GapEpochStats, type TrainGapState } from './gapCheckpoint.js';
 import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
   scalePerturbation, universalNoise, type GapScaling, type GapScalingOptions,
 } from './gapCommon.js';
-import { iterate, validateBatch, type GapBatch, type GapData } from './gapData.js';
+import { iterate, validateBatch, type GapBatch } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
 import { buildTargets, checkObjectiveLogits, foolingCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
 
@@ -136,12 +137,14 @@ interface Plan {
  *
  * The classifier runs in inference mode and its weights are never updated (the optimizer's var list
  * is the generator's trainable weights); the generator runs in training mode (batch statistics,
- * dropout) and its weights and batch-norm statistics are updated in place. Data ownership: see
- * {@link GapData}.
+ * dropout) and its weights and batch-norm statistics are updated in place. Data ownership: the one
+ * rule of {@link BatchInput} (array batches borrowed; streamed or factory batches disposed by trainGap
+ * after their step, also on abort or error).
  *
  * @param model - the frozen classifier: a {@link ModelFn} returning logits or a single-output LayersModel.
  * @param generator - a `tf.LayersModel` from images to `[N, H, W, C]` in [−1, 1] (tanh), e.g. {@link gapUnet}; trained in place.
- * @param data - batches or a batch-iterable factory, see {@link GapData}.
+ * @param data - {@link GapBatch} batches in any {@link BatchInput} form: an array, an (async) iterable
+ *   (re-iterable for several epochs), or a factory `(epoch) => iterable`.
  * @param options - see {@link TrainGapOptions}; unknown keys are rejected.
  * @returns a report with each epoch's loss and fooling rate and the seed (no tensors).
  * @throws {InvalidArgumentError} for a generator whose input or output does not match the images,
@@ -159,7 +162,7 @@ interface Plan {
  * ```
  * @category Attacks
  */
-export async function trainGap(model: Model, generator: tfl.LayersModel, data: GapData, options: TrainGapOptions): Promise<TrainGapReport> {
+export async function trainGap(model: Model, generator: tfl.LayersModel, data: BatchInput<GapBatch>, options: TrainGapOptions): Promise<TrainGapReport> {
   const fn = 'trainGap';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);
@@ -189,20 +192,19 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: G
   let shape: [number, number, number];
   let batches: readonly GapBatch[] | null = null;
   if (Array.isArray(data)) {
-    if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches or a function returning an AsyncIterable of batches', 'an empty array');
+    if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches', 'an empty array');
     const first = data[0] as GapBatch;
     const img = assertImages(fn, 'data[0].images', first?.images);
     shape = img.shape.slice(1) as [number, number, number];
     assertGeneratorShapes(fn, gen, shape);
     data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling }));
     batches = data;
-  } else if (typeof data === 'function') {
+  } else {
+    assertBatchInput(fn, 'data', data);
     const inShape = gen.inputs[0]!.shape;
-    if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable factory', `input shape [${inShape.join(',')}]`);
+    if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable or a factory', `input shape [${inShape.join(',')}]`);
     shape = [inShape[1] as number, inShape[2] as number, channels];
     assertGeneratorShapes(fn, gen, shape);
-  } else {
-    throw new InvalidArgumentError(fn, 'data', 'an array of { images, labels? } batches or a function returning an AsyncIterable of them', describeValue(data));
   }
   if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
     throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
@@ -239,7 +241,7 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: G
     for (let epoch = start; epoch < epochs; epoch++) {
       const e0 = Date.now();
       let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0;
-      for await (const { batch, owned } of iterate(fn, data, batches, maxBatches, plan)) {
+      for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, plan)) {
         try {
           if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
           const r = step(fn, plan, optimizer, batch, noise);
