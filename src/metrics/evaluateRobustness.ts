@@ -7,29 +7,12 @@ import { createRng, drawSeed } from '../internal/random.js';
 import {
   assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
 } from '../internal/validate.js';
-import type { Model, ModelFn, Progress, Task } from '../types.js';
+import { assertBatchInput, iterateBatches } from '../internal/batches.js';
+import type { Batch, BatchInput, Model, ModelFn, Progress, Task } from '../types.js';
 import { accuracy } from './accuracy.js';
 import { foolingRate } from './foolingRate.js';
 import { classProbabilities, labelProbabilities } from './labels.js';
 import { rocAuc } from './rocAuc.js';
-
-/**
- * One batch of a robustness evaluation.
- * @category Metrics
- */
-export interface RobustnessBatch {
-  /** NHWC float32 images `[B, H, W, C]`. */
-  readonly images: tf.Tensor4D;
-  /** Class indices `[B]` or one-hot `[B, C]` (single-label), multi-hot `[B, C]` (multi-label). */
-  readonly labels: tf.Tensor;
-}
-
-/**
- * The data of {@link evaluateRobustness}: an array of batches, or any (async) iterable of them (a
- * generator reading files, a tfjs-data dataset's iterator), so a large set never sits in memory.
- * @category Metrics
- */
-export type RobustnessData = Iterable<RobustnessBatch> | AsyncIterable<RobustnessBatch>;
 
 /**
  * An attack of {@link evaluateRobustness}: a built-in one (`attack: 'fgsm' | 'pgd'` with its
@@ -94,8 +77,9 @@ export interface EvaluateRobustnessOptions {
    */
   seed?: number;
   /**
-   * Dispose each batch's tensors after use. Default: false for an array (the caller keeps it),
-   * true for any other iterable (a stream hands over fresh tensors, as in tfjs `fitDataset`).
+   * Dispose each batch's tensors after use. By default the rule of {@link BatchInput}: false for an
+   * array (the caller keeps it), true for an iterable or a factory (a stream hands over fresh
+   * tensors, as in tfjs `fitDataset`).
    * @defaultValue Array.isArray(data) ? false : true
    */
   disposeBatches?: boolean;
@@ -168,7 +152,8 @@ interface Run { attack: RobustnessAttack; epsilon: number; logits: number[]; lin
  * from `seed`.
  *
  * @param model - a {@link ModelFn} returning logits or a single-output `tf.LayersModel`.
- * @param data - batches `{ images, labels }`: an array or an (async) iterable (see `disposeBatches`).
+ * @param data - {@link Batch} batches in any {@link BatchInput} form, read once (a factory is called
+ *   with epoch 0); see `disposeBatches`.
  * @param attacks - the attacks to run (see {@link RobustnessAttack}); names must be distinct.
  * @param options - see {@link EvaluateRobustnessOptions}.
  * @returns the clean metrics, one row per attack and ε, the image count and the seed.
@@ -186,19 +171,18 @@ interface Run { attack: RobustnessAttack; epsilon: number; logits: number[]; lin
  * ```
  * @category Metrics
  */
-export async function evaluateRobustness(model: Model, data: RobustnessData, attacks: readonly RobustnessAttack[], options: EvaluateRobustnessOptions = {}): Promise<RobustnessReport> {
+export async function evaluateRobustness(model: Model, data: BatchInput, attacks: readonly RobustnessAttack[], options: EvaluateRobustnessOptions = {}): Promise<RobustnessReport> {
   const fn = 'evaluateRobustness';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);
   const modelFn = toModelFn(model, fn);
-  const isIterable = data !== null && typeof data === 'object' && (Symbol.iterator in data || Symbol.asyncIterator in data);
-  if (!isIterable) throw new InvalidArgumentError(fn, 'data', 'an array or (async) iterable of { images, labels } batches', describeValue(data));
+  assertBatchInput(fn, 'data', data);
   validateAttacks(fn, attacks);
   const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1 });
   const aucAverage = assertOneOf(fn, 'options.aucAverage', o.aucAverage, ['macro', 'micro', 'weighted'] as const) ?? 'macro';
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const disposeBatches = assertBoolean(fn, 'options.disposeBatches', o.disposeBatches) ?? !Array.isArray(data);
+  const disposeOption = assertBoolean(fn, 'options.disposeBatches', o.disposeBatches);
   const signal = assertSignal(fn, 'options.signal', o.signal);
   assertFunction(fn, 'options.onProgress', o.onProgress);
   const onProgress = o.onProgress as ((p: Progress) => void) | undefined;
@@ -222,7 +206,7 @@ export async function evaluateRobustness(model: Model, data: RobustnessData, att
   };
   checkAbort();
 
-  for await (const batch of data as AsyncIterable<RobustnessBatch>) {
+  for await (const { batch, owned } of iterateBatches<Batch>(fn, 'data', data, 0)) {
     try {
       if (typeof batch !== 'object' || batch === null || !(batch.images instanceof tf.Tensor) || !(batch.labels instanceof tf.Tensor)) {
         throw new InvalidArgumentError(fn, `data[${batches}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
@@ -266,7 +250,7 @@ export async function evaluateRobustness(model: Model, data: RobustnessData, att
       const elapsedSeconds = (Date.now() - t0) / 1000;
       onProgress?.({ phase: 'batch', done: batches, total, elapsedSeconds, etaSeconds: Number.isNaN(total) ? Number.NaN : (elapsedSeconds / batches) * (total - batches) });
     } finally {
-      if (disposeBatches && batch && typeof batch === 'object') {
+      if ((disposeOption ?? owned) && batch && typeof batch === 'object') {
         if (batch.images instanceof tf.Tensor) batch.images.dispose();
         if (batch.labels instanceof tf.Tensor) batch.labels.dispose();
       }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidArgumentError } from '../../src/errors.js';
-import { evaluateRobustness, type RobustnessBatch } from '../../src/metrics/evaluateRobustness.js';
+import { evaluateRobustness } from '../../src/metrics/evaluateRobustness.js';
+import type { Batch as RobustnessBatch } from '../../src/types.js';
 import type { ModelFn } from '../../src/types.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
