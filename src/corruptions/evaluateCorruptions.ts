@@ -3,10 +3,10 @@ import { AbortError, InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, ModelFn, Progress, Task } from '../types.js';
+import type { Model, ModelFn, Progress, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages, checkCorruptionType, checkSeverity, pixelScaleOf } from './corrupt.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, SEVERITIES, corruptionCategory, type CorruptionCategory, type CorruptionType, type Severity } from './corruptionTypes.js';
-import { batchesOf, checkData, checkJobOptions, progressOf, type EvaluationData } from './evaluationData.js';
+import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
 
 /**
  * Options of {@link evaluateCorruptions}.
@@ -160,7 +160,7 @@ function listOption<T>(fn: string, argument: string, value: unknown, check: (a: 
  * and the authors' `auc` of the error curve. The model runs in inference mode.
  *
  * @param model - a {@link ModelFn} returning logits, or a single-output `tf.LayersModel`.
- * @param data - test batches (see {@link EvaluationData}); read once.
+ * @param data - test batches (any {@link BatchInput} form: array batches are borrowed, streamed ones disposed after use); read once.
  * @param options - see {@link EvaluateCorruptionsOptions}; unknown keys are rejected.
  * @returns a plain {@link CorruptionTable} (no tensors).
  * @throws {InvalidArgumentError} for a bad model, data, batch (images not in [0, 1], labels not
@@ -174,7 +174,7 @@ function listOption<T>(fn: string, argument: string, value: unknown, check: (a: 
  * ```
  * @category Corruptions
  */
-export async function evaluateCorruptions(model: Model, data: EvaluationData, options: EvaluateCorruptionsOptions = {}): Promise<CorruptionTable> {
+export async function evaluateCorruptions(model: Model, data: BatchInput, options: EvaluateCorruptionsOptions = {}): Promise<CorruptionTable> {
   const fn = 'evaluateCorruptions';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);

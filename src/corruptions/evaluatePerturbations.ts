@@ -3,9 +3,9 @@ import { AbortError, InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, Progress, Task } from '../types.js';
+import type { Model, Progress, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages } from './corrupt.js';
-import { batchesOf, checkData, checkJobOptions, progressOf, type EvaluationData } from './evaluationData.js';
+import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
 import { flipProbability } from './flipProbability.js';
 import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkPerturbationType, perturbationSequence, type PerturbationType } from './perturbationSequence.js';
 
@@ -92,7 +92,7 @@ const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'thre
  * not accuracy). The model runs in inference mode, one frame of a batch at a time.
  *
  * @param model - a {@link ModelFn} returning logits, or a single-output `tf.LayersModel`.
- * @param data - test batches (see {@link EvaluationData}); read once. Labels may be any tensor.
+ * @param data - test batches (any {@link BatchInput} form: array batches are borrowed, streamed ones disposed after use); read once. Labels may be any tensor.
  * @param options - see {@link EvaluatePerturbationsOptions}; unknown keys are rejected.
  * @returns a plain {@link PerturbationTable} (no tensors).
  * @throws {InvalidArgumentError} for a bad model, data, images, type or option.
@@ -105,7 +105,7 @@ const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'thre
  * ```
  * @category Corruptions
  */
-export async function evaluatePerturbations(model: Model, data: EvaluationData, options: EvaluatePerturbationsOptions = {}): Promise<PerturbationTable> {
+export async function evaluatePerturbations(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions = {}): Promise<PerturbationTable> {
   const fn = 'evaluatePerturbations';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);

@@ -8,7 +8,6 @@ export { CORRUPTION_TYPES, SEVERITIES, corruptionCategory, type CorruptionCatego
 export { corrupt, type CorruptOptions } from './corrupt.js';
 export { NOISE_PERTURBATIONS, PERTURBATION_TYPES, perturbationSequence, type PerturbationSequenceOptions, type PerturbationType } from './perturbationSequence.js';
 export { flipProbability, type FlipProbabilityOptions, type SequencePredictions } from './flipProbability.js';
-export type { EvaluationBatch, EvaluationData } from './evaluationData.js';
 export {
   evaluateCorruptions,
   type CorruptionTable,
