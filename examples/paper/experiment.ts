@@ -72,7 +72,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   if (trainEpochs > 0) {
     const source = loaded.train.batches({ batchSize: 16, shuffle: true, seed: 1, preprocess: e.preset.train });
     const normalised = { async *[Symbol.asyncIterator]() { for await (const b of source) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } };
-    await advTrain(net, () => normalised, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${p.total}`) });
+    await advTrain(net, normalised, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${p.total}`) });
     await saveModel(net, join(dir, 'model'));
   } else if (!values.model) {
     console.warn('warning: no --model and no --train-epochs: evaluating an untrained network (see docs/guides/weights.md to bring trained weights).');
@@ -115,7 +115,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     const side = e.inputShape[0];
     const generator = gapUnet({ inputShape: e.inputShape, preset: side === 224 ? 'isic' : side === 299 ? 'messidor' : 'small', seed: 1 });
     const source = loaded.train.batches({ batchSize: e.gap.batchSize, shuffle: true, seed: 2, preprocess: e.preset.test });
-    await trainGap(model, generator, () => source, { magnitude: e.gap.magnitude, epochs: e.gap.epochs, task: e.task, maxBatchesPerEpoch: 100, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, straightThrough: true, center: 'mean' as const } : {}), onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`) });
+    await trainGap(model, generator, source, { magnitude: e.gap.magnitude, epochs: e.gap.epochs, task: e.task, maxBatchesPerEpoch: 100, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, straightThrough: true, center: 'mean' as const } : {}), onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`) });
     const gapLogits: tf.Tensor2D[] = [];
     let n = 0;
     for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {

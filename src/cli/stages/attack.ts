@@ -46,7 +46,7 @@ export async function attackTask(t: TrainedTask, ctx: StageContext): Promise<Att
         const [, h, w, c] = images.shape;
         const generator = gapUnet({ inputShape: [h, w, c], preset: 'small', seed: ctx.config.seed });
         try {
-          await trainGap(model, generator, () => source, { magnitude: m, epochs: gapEpochs, learningRate: ctx.config.attacks.gapLearningRate, task, seed: ctx.config.seed, signal: ctx.signal, onProgress: ctx.progress.callback(`GAP ${t.name} m=${m}`) });
+          await trainGap(model, generator, source, { magnitude: m, epochs: gapEpochs, learningRate: ctx.config.attacks.gapLearningRate, task, seed: ctx.config.seed, signal: ctx.signal, onProgress: ctx.progress.callback(`GAP ${t.name} m=${m}`) });
           const result = gap(generator, images, { magnitude: m });
           result.perturbation.dispose();
           record('gap', m, result.images);

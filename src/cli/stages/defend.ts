@@ -44,9 +44,9 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
       onProgress: ctx.progress.callback(`defend ${t.name} ${method}`),
     };
     const eps = d.epsilon / 255;
-    if (method === 'pgd-at') return await advTrain(model, () => source, { ...common, epsilon: eps, steps: d.steps });
-    if (method === 'mpadvt') return await mpAdvTrain(model, () => source, { ...common, epsilon: [eps / 4, eps], steps: [1, Math.max(1, d.steps)], stepSize: Math.max(eps / 4, 1 / 255) });
-    return await maAdvTrain(model, () => source, { ...common, epsilon: eps, steps: d.steps, beta: 6 });
+    if (method === 'pgd-at') return await advTrain(model, source, { ...common, epsilon: eps, steps: d.steps });
+    if (method === 'mpadvt') return await mpAdvTrain(model, source, { ...common, epsilon: [eps / 4, eps], steps: [1, Math.max(1, d.steps)], stepSize: Math.max(eps / 4, 1 / 255) });
+    return await maAdvTrain(model, source, { ...common, epsilon: eps, steps: d.steps, beta: 6 });
   } finally {
     tf.dispose([images, labels]);
   }

@@ -27,7 +27,7 @@ export async function trainCleanModel(data: TaskData, ctx: StageContext): Promis
   const { epochs, batchSize, learningRate } = ctx.config.model;
   const model = buildTaskModel(data, ctx);
   const source = batchesFromTensors(data.train.images, data.train.labels, { batchSize, shuffle: true, seed: ctx.config.seed });
-  const report = await advTrain(model, () => source, {
+  const report = await advTrain(model, source, {
     generator: () => null,
     epochs,
     task: data.train.task,
