@@ -6,10 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { composed } from './scope.js';
+import { hasHeap, maxPoolGradDirect } from './maxPoolGradDirect.js';
 
 type Info = tf.TensorInfo;
 
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string): Info {
+  // On wasm, one pass over the heap is far cheaper than ~6 kernels per window tap.
+  if (hasHeap(args.backend)) return maxPoolGradDirect({ ...args, backend: args.backend });
   const { dy, input, output } = args.inputs as { dy: Info; input: Info; output: Info };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
