@@ -22,6 +22,8 @@ export interface RunOptions {
   out: string;
   signal: AbortSignal;
   quiet?: boolean;
+  /** Called on every progress update (step name, units done, units in total). */
+  onProgress?: (step: string, done: number, total: number) => void;
   /** Which stages to run (default: all). */
   stages?: ReadonlyArray<'attack' | 'analyze' | 'defend'>;
 }
@@ -32,7 +34,7 @@ export async function runExperiment(config: ExperimentConfig, options: RunOption
   mkdirSync(dir, { recursive: true });
   const stages = new Set(options.stages ?? ['attack', 'analyze', 'defend']);
   const choice = await useBackend(config.backend as BackendName | 'auto');
-  const ctx: StageContext = { config, state: new RunState(dir), dir, progress: progressLine(process.stderr, options.quiet), signal: options.signal };
+  const ctx: StageContext = { config, state: new RunState(dir), dir, progress: progressLine(process.stderr, options.quiet, options.onProgress), signal: options.signal };
   ctx.progress.end(`backend ${choice.name}: ${choice.reason}; run folder ${dir}`);
   const seconds: Record<string, number> = {};
   const timed = async <T>(label: string, step: () => Promise<T>): Promise<T> => {

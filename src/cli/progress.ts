@@ -20,7 +20,7 @@ export interface ProgressLine {
   end(message?: string): void;
 }
 
-export function progressLine(stream: NodeJS.WriteStream = process.stderr, quiet = false): ProgressLine {
+export function progressLine(stream: NodeJS.WriteStream = process.stderr, quiet = false, listener?: (step: string, done: number, total: number) => void): ProgressLine {
   const tty = Boolean(stream.isTTY);
   let stepStart = Date.now();
   let current = '';
@@ -34,6 +34,7 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, quiet 
     }
   };
   const update = (step: string, done: number, total: number, extra = '') => {
+    listener?.(step, done, total);
     if (step !== current) { current = step; stepStart = Date.now(); }
     const elapsed = (Date.now() - stepStart) / 1000;
     const known = Number.isFinite(total) && total > 0;

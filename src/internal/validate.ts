@@ -38,7 +38,8 @@ export function assertOptionsObject(fn: string, options: unknown): Record<string
 export function assertKnownKeys(fn: string, options: Record<string, unknown>, known: readonly string[], argument = 'options'): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const close = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    const ranked = known.map((k) => ({ k, d: editDistance(k.toLowerCase(), key.toLowerCase()) })).sort((a, b) => a.d - b.d);
+    const close = ranked[0] && ranked[0].d <= 2 ? ranked[0].k : undefined;
     throw new InvalidArgumentError(fn, `${argument}.${key}`, `one of the known options (${known.join(', ')})${close ? `; did you mean '${close}'?` : ''}`, `an unknown option '${key}'`);
   }
 }

@@ -21,7 +21,7 @@ async function gradients(backend: 'cpu' | 'wasm', c: (typeof CASES)[number]): Pr
     const x = tf.randomNormal([...c.x], 0, 1, 'float32', 1);
     const f = tf.randomNormal([...c.f], 0, 1, 'float32', 2);
     const [gx, gf] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, c.s, c.p))))([x, f]);
-    return [gx!.dataSync() as Float32Array, gf!.dataSync() as Float32Array];
+    return [gx!.dataSync() as Float32Array, gf!.dataSync() as Float32Array] as [Float32Array, Float32Array];
   });
 }
 

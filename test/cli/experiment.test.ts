@@ -1,0 +1,105 @@
+/**
+ * The CLI's experiment end to end on a tiny config: every artifact is written, the plots are valid SVG
+ * and PNG files of the expected size, report.md holds the expected tables, and an interrupted run
+ * resumes without redoing finished work.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { resolveConfig } from '../../src/cli/config.js';
+import { runExperiment } from '../../src/cli/experiment.js';
+import { main } from '../../src/cli/main.js';
+import { AbortError, InvalidArgumentError } from '../../src/errors.js';
+
+const root = mkdtempSync(join(tmpdir(), 'medrobust-cli-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const TINY = {
+  name: 'tiny',
+  seed: 3,
+  backend: 'wasm',
+  data: { size: 16, train: 96, validation: 32, test: 48 },
+  model: { width: 0.25, epochs: 2, batchSize: 32, learningRate: 0.003 },
+  attacks: { epsilons: [2, 8], pgdSteps: 3, gapMagnitudes: [8], gapEpochs: 1, evalBatch: 48 },
+  analyses: { points: 40, perplexity: 10, tsneIterations: 260 },
+  defenses: { methods: ['pgd-at', 'maadvt'], tasks: ['lesion'], epsilon: 4, steps: 2, epochs: 1, learningRate: 0.001, train: 64, evalEpsilons: [4] },
+};
+
+async function svgSize(file: string): Promise<[number, number]> {
+  const text = readFileSync(file, 'utf8');
+  expect(text.startsWith('<svg')).toBe(true);
+  const meta = await sharp(Buffer.from(text)).metadata();
+  return [meta.width!, meta.height!];
+}
+
+describe('medrobust run (tiny config)', () => {
+  it('writes the report, results, tables, plots and figures', async () => {
+    const configFile = join(root, 'tiny.json');
+    writeFileSync(configFile, JSON.stringify(TINY));
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const code = await main(['run', '--config', configFile, '--out', root, '--quiet']);
+    out.mockRestore();
+    expect(code).toBe(0);
+    const dir = join(root, 'tiny');
+    for (const f of ['report.md', 'results.json', 'state.json', 'tables/attacks.csv', 'tables/defenses.csv', 'tables/discriminability-lesion.csv',
+      'figures/lesion-example.png', 'figures/lesion-conv1-maps.png', 'figures/lesion-saliency.png', 'figures/chest-example.png',
+      'models/lesion-clean/model.json', 'models/lesion-pgd-at/model.json', 'models/lesion-maadvt/model.json']) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    for (const plot of ['accuracy-vs-epsilon-lesion', 'auc-vs-epsilon-chest', 'defenses-lesion', 'tsne-lesion', 'cooccurrence-chest-clean']) {
+      const [w, h] = await svgSize(join(dir, 'plots', `${plot}.svg`));
+      expect(w).toBeGreaterThan(200);
+      expect(h).toBeGreaterThan(150);
+      const png = await sharp(join(dir, 'plots', `${plot}.png`)).metadata();
+      expect(png.format).toBe('png');
+      // rendered at 144 dpi: twice the SVG's size
+      expect(Math.abs(png.width! - 2 * w)).toBeLessThanOrEqual(2);
+      expect(Math.abs(png.height! - 2 * h)).toBeLessThanOrEqual(2);
+    }
+    const example = await sharp(join(dir, 'figures', 'lesion-example.png')).metadata();
+    expect([example.width, example.height]).toEqual([3 * 16 + 2 * 2, 16]);
+    const report = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(report).toMatch(/## Attacks on the undefended lesion model\n\n\| attack \| epsilon \| accuracy \| auc \| foolingRate \| linf \|/);
+    for (const row of [/\| none \| 0 \|/, /\| fgsm \| 2 \|/, /\| pgd \| 8 \|/, /\| gap \| 8 \|/, /\| pgd-at \| 4 \|/, /\| maadvt \| 0 \|/]) expect(report).toMatch(row);
+    expect(report).toMatch(/Label co-occurrence/);
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    const pgd8 = results.attacks.find((r: { task: string; attack: string; epsilon: number }) => r.task === 'lesion' && r.attack === 'pgd' && r.epsilon === 8);
+    const clean = results.attacks.find((r: { task: string; attack: string }) => r.task === 'lesion' && r.attack === 'none');
+    expect(pgd8.linf).toBeLessThanOrEqual(8 + 1e-3);
+    expect(pgd8.accuracy).toBeLessThan(clean.accuracy);
+    const csv = readFileSync(join(dir, 'tables', 'attacks.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('task,attack,epsilon,linf,accuracy,auc,foolingRate');
+    expect(csv).toHaveLength(1 + 2 * (1 + 2 * 2 + 1));
+  });
+
+  it('an interrupted run resumes: finished steps are not redone and training continues from its checkpoint', async () => {
+    const config = resolveConfig({ ...TINY, name: 'resume', tasks: ['lesion'], model: { ...TINY.model, epochs: 3 } });
+    const controller = new AbortController();
+    let batches = 0;
+    const onProgress = (step: string) => {
+      if (step === 'train lesion batch' && ++batches === 4) controller.abort();
+    };
+    await expect(runExperiment(config, { out: root, signal: controller.signal, quiet: true, onProgress, stages: ['attack'] })).rejects.toBeInstanceOf(AbortError);
+    expect(batches).toBe(4);
+    const dir = join(root, 'resume');
+    expect(existsSync(join(dir, 'checkpoints', 'lesion-clean.ckpt'))).toBe(true);
+    expect(existsSync(join(dir, 'models', 'lesion-clean', 'model.json'))).toBe(false);
+    await runExperiment(config, { out: root, signal: new AbortController().signal, quiet: true, stages: ['attack'] });
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    expect(state['train.lesion'].resumedFrom).not.toBeNull();
+    expect(state['attack.lesion']).toHaveLength(1 + 2 * 2 + 1);
+    // A third run finds everything done and rewrites the report from the recorded results.
+    const before = readFileSync(join(dir, 'state.json'), 'utf8');
+    await runExperiment(config, { out: root, signal: new AbortController().signal, quiet: true, stages: ['attack'] });
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(before);
+  });
+
+  it('rejects a misspelt config key and bad values with typed errors', () => {
+    expect(() => resolveConfig({ atacks: {} })).toThrow(/config: config.atacks must be one of the known options .*did you mean 'attacks'/);
+    expect(() => resolveConfig({ attacks: { epsilons: [] } })).toThrow(InvalidArgumentError);
+    expect(() => resolveConfig({ defenses: { methods: ['madry'] } })).toThrow(/config.defenses.methods must be an array of 'pgd-at', 'mpadvt', 'maadvt'/);
+    expect(() => resolveConfig({ name: '../escape' })).toThrow(/folder-safe name/);
+  });
+});
