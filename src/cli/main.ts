@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { AbortError, MedrobustError } from '../errors.js';
 import { DEMO_CONFIG, resolveConfig } from './config.js';
 import { runExperiment } from './experiment.js';
+import { PAPER_EXPERIMENTS, runPaperExperiment } from './paper/index.js';
 
 const USAGE = `usage: medrobust <command> [options]
 
@@ -17,7 +18,11 @@ commands:
   demo                 train, attack (FGSM, PGD, GAP), analyse, defend (PGD-AT, MPAdvT, MAAdvT) and report
                        on generated lesion and chest data
   run                  the same, driven by --config
+  train                clean training of the configured tasks only
   attack|analyze|defend  clean training plus that stage only
+  reproduce <experiment> <data-root> [--preset corrected|paper] [--model dir] [--train-epochs N] [--limit N] [--gap]
+                       one of the paper's experiments on your copy of its data set:
+                       isic2016 (AttnVGG), messidor (Inception-v3), chestxray14 (DenseNet-121)
   benchmark            print how to run the speed benchmarks (npm run bench)
 
 options:
@@ -31,6 +36,14 @@ options:
 A rerun with the same name resumes an interrupted run; delete its folder to start over.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'reproduce') {
+    const experiment = PAPER_EXPERIMENTS[argv[1] ?? ''];
+    if (!experiment) {
+      process.stderr.write(`medrobust reproduce: experiment must be one of ${Object.keys(PAPER_EXPERIMENTS).join(', ')}, received ${argv[1] ?? 'nothing'}\n`);
+      return 2;
+    }
+    return runPaperExperiment(experiment, argv.slice(2));
+  }
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -49,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const stagesByCommand: Record<string, ReadonlyArray<'attack' | 'analyze' | 'defend'> | undefined> = {
-    demo: undefined, run: undefined, attack: ['attack'], analyze: ['analyze'], defend: ['defend'],
+    demo: undefined, run: undefined, train: [], attack: ['attack'], analyze: ['analyze'], defend: ['defend'],
   };
   if (!(command in stagesByCommand)) {
     process.stderr.write(`medrobust: unknown command '${command}'\n${USAGE}\n`);

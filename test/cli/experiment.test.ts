@@ -96,6 +96,17 @@ describe('medrobust run (tiny config)', () => {
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(before);
   });
 
+  it('reproduce: names the experiments, and says where the data go when they are missing', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const cerr = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await main(['reproduce', 'imagenet'])).toBe(2);
+    expect(err.mock.calls.flat().join('')).toMatch(/experiment must be one of isic2016, messidor, chestxray14, received imagenet/);
+    expect(await main(['reproduce', 'chestxray14', join(root, 'no-data')])).toBe(2);
+    expect(cerr.mock.calls.flat().join('\n')).toMatch(/no-data\/images not found[\s\S]*labels\/test_list.txt/);
+    err.mockRestore();
+    cerr.mockRestore();
+  });
+
   it('rejects a misspelt config key and bad values with typed errors', () => {
     expect(() => resolveConfig({ atacks: {} })).toThrow(/config: config.atacks must be one of the known options .*did you mean 'attacks'/);
     expect(() => resolveConfig({ attacks: { epsilons: [] } })).toThrow(InvalidArgumentError);

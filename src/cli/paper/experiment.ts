@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { useBackend } from '../../src/backend/index.js';
-import { accuracy, advTrain, foolingRate, gap, gapUnet, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task } from '../../src/index.js';
-import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../src/node/index.js';
-import { writeFileAtomic } from '../../src/node/atomic.js';
+import { useBackend } from '../../backend/index.js';
+import { accuracy, advTrain, foolingRate, gap, gapUnet, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task } from '../../index.js';
+import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../node/index.js';
+import { writeFileAtomic } from '../../node/atomic.js';
 
 export interface PaperExperiment {
   id: string;
@@ -41,7 +41,7 @@ export interface PaperExperiment {
   threshold: number;
 }
 
-const USAGE = (e: PaperExperiment) => `usage: npx tsx examples/paper/${e.id}.ts <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--out runs/paper]`;
+const USAGE = (e: PaperExperiment) => `usage: npx medrobust reproduce ${e.id.split('-')[0]} <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--out runs/paper]`;
 
 export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runPaperExperiment, type PaperExperiment } from '../../examples/paper/experiment.js';
+import { runPaperExperiment, type PaperExperiment } from '../../src/cli/paper/experiment.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
 import { imageFolder } from '../../src/node/images.js';
 import { useTestBackend } from '../helpers/backends.js';
