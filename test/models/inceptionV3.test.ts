@@ -40,9 +40,12 @@ describe.each(BACKENDS)('inceptionV3, reduced (%s)', (backend) => {
 
   it('trains: SGD steps lower the loss (single-label)', async () => {
     if (backend === 'wasm' && !(await ensureGradients())) return;
+    // Batch 8: with 2 images, batch norm over the reduced net's 1×1 maps is so ill-conditioned that a
+    // 1e-6 input shift changes cpu's own weight gradients by 3% (median) and up to 110%, and whether a
+    // step lowers the loss then depends on float rounding (measured; every kernel agrees with cpu alone).
     const net = inceptionV3(reduced);
-    const x = tf.randomUniform([2, 75, 75, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const y = tf.tensor1d([1, 3], 'int32');
+    const x = tf.randomUniform([8, 75, 75, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const y = tf.tensor1d([1, 3, 0, 2, 1, 3, 0, 2], 'int32');
     const { before, after } = await trainSteps(net, x, y, 3, 0.01);
     expect(after).toBeLessThan(before);
     tf.dispose([x, y]);
