@@ -12,3 +12,4 @@ export * from './defenses/index.js';
 export * from './corruptions/index.js';
 export * from './metrics/index.js';
 export * from './analysis/index.js';
+export * from './report/index.js';
