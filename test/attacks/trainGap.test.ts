@@ -7,18 +7,15 @@ import { trainGap } from '../../src/attacks/trainGap.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../../src/errors.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
-import { argmaxChanged, canTrainConvs, memoryStore, noiseFoolingRate, tinyGenerator, trainedClassifier, weightValues, type Classifier } from '../helpers/gapFixtures.js';
+import { argmaxChanged, memoryStore, noiseFoolingRate, tinyGenerator, trainedClassifier, weightValues, type Classifier } from '../helpers/gapFixtures.js';
 
-// Stock wasm cannot train convolutions (Conv2DBackpropFilter) until the backend's
-// registerWasmGradients is installed in test/helpers/backends.ts; those suites then run there too.
-const TRAINABLE: string[] = [];
-for (const b of BACKENDS) if (await canTrainConvs(b)) TRAINABLE.push(b);
-const SKIPPED = BACKENDS.filter((b) => !TRAINABLE.includes(b));
+// Every backend must train the generator: test/helpers/backends.ts installs registerWasmGradients, so a
+// missing or broken gradient kernel fails here rather than skipping.
 
 const M = 64; // L∞ budget (/255) at which PGD flips every toy image of this classifier
 const FAST = { magnitude: M, learningRate: 0.01, seed: 1 } as const;
 
-describe.each(TRAINABLE)('trainGap on %s', (backend) => {
+describe.each(BACKENDS)('trainGap on %s', (backend) => {
   let single: Classifier;
   beforeAll(async () => {
     await useTestBackend(backend as (typeof BACKENDS)[number]);
@@ -187,6 +184,3 @@ describe.each(TRAINABLE)('trainGap on %s', (backend) => {
   });
 });
 
-describe.each(SKIPPED)('trainGap on %s', (backend) => {
-  it.skip(`needs conv gradient kernels on ${backend} (registerWasmGradients in test/helpers/backends.ts)`, () => {});
-});

@@ -65,20 +65,3 @@ export function memoryStore<S>(): CheckpointStore<S> & { state: S | undefined; s
   return store;
 }
 
-/**
- * Whether `backend` can train a conv net (stock wasm lacks Conv2DBackpropFilter until the backend
- * module's registerWasmGradients is called in test/helpers/backends.ts). Restores the previous backend.
- */
-export async function canTrainConvs(backend: string): Promise<boolean> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  await tf.ready();
-  try {
-    const g = tf.tidy(() => tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, w as tf.Tensor4D, 2, 'same')))(tf.ones([3, 3, 1, 1])).dataSync()[0]);
-    return Number.isFinite(g);
-  } catch {
-    return false;
-  } finally {
-    if (previous) await tf.setBackend(previous);
-  }
-}
