@@ -22,7 +22,7 @@ describe.each(BACKENDS)('mpAdvTrain on %s', (backend) => {
 
   it('gives higher PGD robust accuracy than clean training with the same seed and budget', async () => {
     // Half the batches are clean, so MPAdvT gets 20 epochs (both runs) where the others get 12.
-    // wasm: MLP until its Sign kernel is fixed (it returns 0 for |x| <= ~1e-7, so PGD stalls on confident CNNs).
+    // The CNN on every backend (attacks take the sign by comparisons: wasm's Sign kernel zeroes |x| < ~1e-7).
     const kind = 'cnn';
     const r = await versusClean(split, kind, EPS, 'single-label', (m, c) =>
       mpAdvTrain(m, split.batches, { ...c, epsilon: [0.8 * EPS, 1.1 * EPS], steps: [2, 6], stepSize: EPS / 3 }), 20);
