@@ -18,7 +18,11 @@ export interface ExperimentConfig {
   /** Backend passed to useBackend. */
   backend: 'auto' | 'wasm' | 'cpu' | 'node' | 'node-gpu';
   tasks: DemoTask[];
-  data: { size: number; train: number; validation: number; test: number };
+  /**
+   * Data: generated sets of `size` px, or MedMNIST .npz files per task slot (the single-label slot
+   * 'lesion' takes e.g. dermamnist.npz or retinamnist.npz, the multi-label slot 'chest' chestmnist.npz).
+   */
+  data: { size: number; train: number; validation: number; test: number; medmnist?: Partial<Record<DemoTask, string>> };
   model: { width: number; epochs: number; batchSize: number; learningRate: number };
   attacks: { epsilons: number[]; pgdSteps: number; gapMagnitudes: number[]; gapEpochs: number; gapLearningRate: number; evalBatch: number };
   analyses: { points: number; perplexity: number; tsneIterations: number };
@@ -39,7 +43,7 @@ export const DEMO_CONFIG: ExperimentConfig = {
 };
 
 const SECTIONS: Record<string, readonly string[]> = {
-  data: ['size', 'train', 'validation', 'test'],
+  data: ['size', 'train', 'validation', 'test', 'medmnist'],
   model: ['width', 'epochs', 'batchSize', 'learningRate'],
   attacks: ['epsilons', 'pgdSteps', 'gapMagnitudes', 'gapEpochs', 'gapLearningRate', 'evalBatch'],
   analyses: ['points', 'perplexity', 'tsneIterations'],
@@ -56,6 +60,15 @@ function choiceList<T extends string>(value: unknown, argument: string, choices:
     throw new InvalidArgumentError('config', argument, `an array of ${choices.map((c) => `'${c}'`).join(', ')}`, describeValue(value));
   }
   return value as T[];
+}
+
+function medmnistFiles(value: unknown, argument: string): Partial<Record<DemoTask, string>> {
+  const o = assertOptionsObject('config', value);
+  assertKnownKeys('config', o, ['lesion', 'chest'], argument);
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v !== 'string' || !v.endsWith('.npz')) throw new InvalidArgumentError('config', `${argument}.${k}`, 'the path of a MedMNIST .npz file', describeValue(v));
+  }
+  return o as Partial<Record<DemoTask, string>>;
 }
 
 /** Merges a user config (parsed JSON) over `base`, validating every field. */
@@ -77,7 +90,8 @@ export function resolveConfig(user: unknown, base: ExperimentConfig = DEMO_CONFI
     const target = (merged as unknown as Record<string, Record<string, unknown>>)[section]!;
     for (const [key, value] of Object.entries(s)) {
       const at = `config.${section}.${key}`;
-      if (key === 'methods') target[key] = choiceList(value, at, ['pgd-at', 'mpadvt', 'maadvt'] as const);
+      if (key === 'medmnist') target[key] = medmnistFiles(value, at);
+      else if (key === 'methods') target[key] = choiceList(value, at, ['pgd-at', 'mpadvt', 'maadvt'] as const);
       else if (key === 'tasks') target[key] = choiceList(value, at, ['lesion', 'chest'] as const);
       else if (Array.isArray(target[key])) target[key] = numberList(value, at);
       else target[key] = assertNumber('config', at, value, { min: 0, minExclusive: key !== 'validation' });

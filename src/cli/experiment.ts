@@ -49,7 +49,7 @@ export async function runExperiment(config: ExperimentConfig, options: RunOption
   const defenses: DefenseRow[] = [];
   const analyses: AnalysisResult[] = [];
   for (const name of config.tasks) {
-    const data = makeTaskData(name, config);
+    const data = await makeTaskData(name, config);
     let trained: TrainedTask | undefined;
     try {
       const { model } = await timed(`train ${name}`, () => trainCleanModel(data, ctx));

@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { resolveConfig } from '../../src/cli/config.js';
 import { runExperiment } from '../../src/cli/experiment.js';
 import { main } from '../../src/cli/main.js';
+import { saveNpz } from '../../src/node/npzFiles.js';
+import { createRng } from '../../src/internal/random.js';
 import { AbortError, InvalidArgumentError } from '../../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-cli-'));
@@ -94,6 +96,37 @@ describe('medrobust run (tiny config)', () => {
     const before = readFileSync(join(dir, 'state.json'), 'utf8');
     await runExperiment(config, { out: root, signal: new AbortController().signal, quiet: true, stages: ['attack'] });
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(before);
+  });
+
+  it('runs a light reproduction on MedMNIST-format files (DermaMNIST and ChestMNIST made here)', async () => {
+    const rng = createRng(5);
+    const splits = { train: 64, val: 16, test: 32 } as const;
+    const derma: Record<string, { dtype: 'uint8'; shape: number[]; data: Uint8Array }> = {};
+    const chest: Record<string, { dtype: 'uint8'; shape: number[]; data: Uint8Array }> = {};
+    for (const [split, n] of Object.entries(splits)) {
+      // DermaMNIST: class k brightens a band of rows; ChestMNIST: finding k brightens a block.
+      const dl = Uint8Array.from({ length: n }, (_, i) => i % 7);
+      const di = new Uint8Array(n * 28 * 28 * 3).map(() => 60 + 40 * rng.next());
+      dl.forEach((k, i) => { for (let p = k * 4 * 28 * 3; p < (k * 4 + 4) * 28 * 3; p++) di[i * 2352 + p] = 220; });
+      derma[`${split}_images`] = { dtype: 'uint8', shape: [n, 28, 28, 3], data: di };
+      derma[`${split}_labels`] = { dtype: 'uint8', shape: [n, 1], data: dl };
+      const cl = Uint8Array.from({ length: n * 14 }, () => (rng.next() < 0.2 ? 1 : 0));
+      const ci = new Uint8Array(n * 28 * 28).map(() => 80 + 30 * rng.next());
+      for (let i = 0; i < n; i++) for (let k = 0; k < 14; k++) if (cl[i * 14 + k]) for (let p = 0; p < 28; p++) ci[i * 784 + (k * 2) * 28 + p] = 240;
+      chest[`${split}_images`] = { dtype: 'uint8', shape: [n, 28, 28], data: ci };
+      chest[`${split}_labels`] = { dtype: 'uint8', shape: [n, 14], data: cl };
+    }
+    await saveNpz(join(root, 'dermamnist.npz'), derma);
+    await saveNpz(join(root, 'chestmnist.npz'), chest);
+    const config = resolveConfig({ ...TINY, name: 'medmnist', data: { ...TINY.data, medmnist: { lesion: join(root, 'dermamnist.npz'), chest: join(root, 'chestmnist.npz') } }, defenses: { ...TINY.defenses, methods: ['pgd-at'] } });
+    const report = await runExperiment(config, { out: root, signal: new AbortController().signal, quiet: true });
+    const text = readFileSync(report, 'utf8');
+    expect(text).toMatch(/MedMNIST/);
+    const results = JSON.parse(readFileSync(join(root, 'medmnist', 'results.json'), 'utf8'));
+    const cleanDerma = results.attacks.find((r: { task: string; attack: string }) => r.task === 'lesion' && r.attack === 'none');
+    expect(cleanDerma.accuracy).toBeGreaterThanOrEqual(0);
+    expect(results.analyses.find((a: { task: string }) => a.task === 'chest').cooccurrence.names).toHaveLength(14);
+    expect(() => resolveConfig({ data: { medmnist: { lesion: 'derma.csv' } } })).toThrow(/config.data.medmnist.lesion must be the path of a MedMNIST .npz file/);
   });
 
   it('reproduce: names the experiments, and says where the data go when they are missing', async () => {

@@ -33,7 +33,7 @@ export async function writeReport(results: RunResults, ctx: StageContext): Promi
     `# medrobust report: ${config.name}`,
     '',
     `Backend: **${results.backend.name}** (${results.backend.reason}${results.backend.threads ? `, ${results.backend.threads} threads` : ''}). Seed ${config.seed}.`,
-    `Data: generated ${config.data.size}×${config.data.size} sets (train ${config.data.train}, validation ${config.data.validation}, test ${config.data.test}); model: small CNN (width ${config.model.width}).`,
+    `Data: ${config.data.medmnist ? `MedMNIST files (${Object.entries(config.data.medmnist).map(([k, v]) => `${k}: ${v}`).join(', ')}), first` : `generated ${config.data.size}×${config.data.size} sets,`} train ${config.data.train}, validation ${config.data.validation}, test ${config.data.test} images; model: small CNN (width ${config.model.width}).`,
     'ε and GAP magnitudes are in 1/255 pixel units; images are in [0, 1]. Single-label ACC is top-1 accuracy; multi-label ACC is the mean per-label accuracy at threshold 0.5; AUC is the macro ROC AUC of probabilities; FR is the fooling rate (paper §5a).',
     '',
     '## Timing',
