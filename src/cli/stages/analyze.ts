@@ -77,13 +77,22 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
       for (let i = 0; i < delta.length; i++) delta[i] = 0.5 + (oneValues[h * w * c + i]! - oneValues[i]!) * (255 / (2 * epsilon)) * 0.5;
       const examples = await savePng(ctx, `${t.name}-example`, tileImages([cleanPic, toRgb(delta, h, w, c), advPic], { columns: 3, gap: 2 }));
       const featureMaps = await savePng(ctx, `${t.name}-conv1-maps`, tileImages(tiles, { columns: Math.min(channels, 8), gap: 1 }));
-      const predicted = tf.tidy(() => Array.from(tf.argMax(model(one as tf.Tensor4D), 1).dataSync()));
+      const exampleLogits = tf.tidy(() => model(one as tf.Tensor4D));
+      const predicted = tf.tidy(() => Array.from(tf.argMax(exampleLogits, 1).dataSync()));
+      const probs = tf.tidy(() => (task === 'multi-label' ? tf.sigmoid(exampleLogits) : tf.softmax(exampleLogits)).arraySync() as number[][]);
+      exampleLogits.dispose();
+      const names = t.test.classNames;
+      const describePrediction = (row: number[]) => (task === 'multi-label'
+        ? row.map((p, k) => [names[k], p] as const).filter(([, p]) => p > 0.5).map(([name, p]) => `${name} ${(100 * p).toFixed(0)}%`).join(', ') || 'no finding'
+        : (() => { const k = row.indexOf(Math.max(...row)); return `${names[k]} ${(100 * row[k]!).toFixed(1)}%`; })());
+      const truthRow = tf.tidy(() => tf.slice(labels, [0, ...new Array(labels.rank - 1).fill(0)], [1, ...new Array(labels.rank - 1).fill(-1)]).arraySync()) as number[] | number[][];
+      const truth = task === 'multi-label' ? (truthRow[0] as number[]).map((v, k) => (v > 0.5 ? names[k] : null)).filter(Boolean).join(', ') || 'no finding' : names[truthRow[0] as number];
       const saliency = saliencyMap(model, one as tf.Tensor4D, { classIndex: predicted });
       const salValues = await saliency.data();
       const salPics = [0, 1].map((s) => ({ width: w, height: h, data: jetColormap(salValues.subarray(s * h * w, (s + 1) * h * w), { min: 0, max: 1 }) }));
       const saliencyPng = await savePng(ctx, `${t.name}-saliency`, tileImages(salPics, { columns: 2, gap: 2 }));
       tf.dispose([one, maps, saliency]);
-      result.markdown.push(`Clean image, perturbation (scaled to ±ε) and adversarial image: ![example](${examples})`, '', `conv1 feature maps (jet, shared scale; top row clean, bottom row adversarial): ![feature maps](${featureMaps})`, '', `Vanilla-gradient saliency of the predicted class (clean, adversarial): ![saliency](${saliencyPng})`, '');
+      result.markdown.push(`Clean image, perturbation (scaled to ±ε) and adversarial image: ![example](${examples})`, '', `Ground truth: ${truth}. Prediction on the clean image: **${describePrediction(probs[0]!)}**; on the adversarial image: **${describePrediction(probs[1]!)}**.`, '', `conv1 feature maps (jet, shared scale; top row clean, bottom row adversarial): ![feature maps](${featureMaps})`, '', `Vanilla-gradient saliency of the predicted class (clean, adversarial): ![saliency](${saliencyPng})`, '');
 
       // (c) Feature discriminability: penultimate features, t-SNE of clean and adversarial together.
       if (task === 'single-label') {
