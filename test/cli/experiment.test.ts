@@ -66,7 +66,7 @@ describe('medrobust run (tiny config)', () => {
     expect(report).toMatch(/## Attacks on the undefended lesion model\n\n\| attack \| epsilon \| accuracy \| auc \| foolingRate \| linf \|/);
     for (const row of [/\| none \| 0 \|/, /\| fgsm \| 2 \|/, /\| pgd \| 8 \|/, /\| gap \| 8 \|/, /\| pgd-at \| 4 \|/, /\| maadvt \| 0 \|/]) expect(report).toMatch(row);
     expect(report).toMatch(/Label co-occurrence/);
-    expect(report).toMatch(/Ground truth: (benign|malignant). Prediction on the clean image: **(benign|malignant) [0-9.]+%**; on the adversarial image: **/);
+    expect(report).toMatch(/Ground truth: (benign|malignant)\. Prediction on the clean image: \*\*(benign|malignant) [0-9.]+%\*\*; on the adversarial image: \*\*/);
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     const pgd8 = results.attacks.find((r: { task: string; attack: string; epsilon: number }) => r.task === 'lesion' && r.attack === 'pgd' && r.epsilon === 8);
     const clean = results.attacks.find((r: { task: string; attack: string }) => r.task === 'lesion' && r.attack === 'none');
