@@ -147,6 +147,15 @@ export function runGradientAttack(images: tf.Tensor4D, plan: AttackPlan): tf.Ten
       return lossFn(logits, labels);
     };
     const gradient = tf.grad((x: tf.Tensor) => totalLoss(perSampleLoss(x as tf.Tensor4D)));
+    const signedAlpha = tf.mul(alpha, sign);
+    keep.push(signedAlpha);
+    // clip(Π_ball(y)) = clamp(y, max(x − ε, lo), min(x + ε, hi)) for L∞, as x lies inside [lo, hi].
+    const box = norm === 'linf' ? tf.tidy(() => {
+      const lower = tf.sub(images, eps);
+      const upper = tf.add(images, eps);
+      return bounds ? { lower: tf.maximum(lower, bounds.lower), upper: tf.minimum(upper, bounds.upper) } : { lower, upper };
+    }) : null;
+    if (box) keep.push(box.lower, box.upper);
 
     let best: tf.Tensor4D | null = null;
     let bestLoss: tf.Tensor | null = null;
@@ -154,8 +163,10 @@ export function runGradientAttack(images: tf.Tensor4D, plan: AttackPlan): tf.Ten
       let adv = randomStart ? tf.tidy(() => clipTo(project(tf.add(images, randomDelta(images, eps, norm, rng)) as tf.Tensor4D, images, eps), bounds)) : tf.clone(images);
       for (let t = 0; t < steps; t++) {
         const next = tf.tidy(() => {
-          const step = tf.mul(tf.mul(alpha, sign), steepestDirection(gradient(adv) as tf.Tensor4D, norm));
-          return clipTo(project(tf.add(adv, step) as tf.Tensor4D, images, eps), bounds);
+          const step = tf.mul(signedAlpha, steepestDirection(gradient(adv) as tf.Tensor4D, norm));
+          const moved = tf.add(adv, step) as tf.Tensor4D;
+          // L∞: projection and clip are one clamp to a box computed once per call.
+          return box ? (tf.minimum(tf.maximum(moved, box.lower), box.upper) as tf.Tensor4D) : clipTo(project(moved, images, eps), bounds);
         });
         adv.dispose();
         adv = next;
