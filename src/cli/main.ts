@@ -21,6 +21,7 @@ commands:
   train                clean training of the configured tasks only
   attack|analyze|defend  clean training plus that stage only
   reproduce <experiment> <data-root> [--preset corrected|paper] [--model dir] [--train-epochs N] [--limit N] [--gap]
+                       [--analyze] [--defend pgd-at|mpadvt|maadvt] [--defend-epochs N]
                        one of the paper's experiments on your copy of its data set:
                        isic2016 (AttnVGG), messidor (Inception-v3), chestxray14 (DenseNet-121)
   benchmark            print how to run the speed benchmarks (npm run bench)

@@ -49,6 +49,21 @@ describe('paper experiment runner', () => {
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+  it('analyses and a defense: discriminability of penultimate features, then MAAdvT fine-tuning re-evaluated', async () => {
+    const log = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    const code = await runPaperExperiment(tiny, [join(root, 'data'), '--train-epochs', '2', '--analyze', '--defend', 'maadvt', '--defend-epochs', '2', '--out', out, '--limit', '8']);
+    expect(code).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, 'tiny-corrected', 'results.json'), 'utf8'));
+    expect(results.rows.map((r: { model: string }) => r.model)).toEqual(['undefended', 'undefended', 'maadvt', 'maadvt']);
+    const d = results.analysis.discriminability;
+    expect(d.clean.n).toBe(8);
+    expect(Number.isFinite(d.clean.fisherRatio)).toBe(true);
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).toBe(2);
+    err.mockRestore();
+    log.mockRestore();
+  });
+
   it('prints where to put missing data and exits with 2', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     expect(await runPaperExperiment(tiny, [join(root, 'nothing')])).toBe(2);
@@ -63,7 +78,7 @@ describe('paper experiment runner', () => {
     expect(code).toBe(0);
     const results = JSON.parse(readFileSync(join(out, `tiny-${preset}`, 'results.json'), 'utf8'));
     expect(results.images).toBe(8);
-    expect(results.rows.map((r: { attack: string }) => r.attack)).toEqual(['none', 'PGD ε=8/255 α=2/255 T=3', 'GAP m=8']);
+    expect(results.rows.map((r: { model: string; attack: string }) => `${r.model}/${r.attack}`)).toEqual(['undefended/none', 'undefended/PGD ε=8/255 α=2/255 T=3', 'undefended/GAP m=8']);
     for (const r of results.rows) {
       expect(r.accuracy).toBeGreaterThanOrEqual(0);
       expect(r.accuracy).toBeLessThanOrEqual(1);

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from '../../backend/index.js';
-import { accuracy, advTrain, foolingRate, gap, gapUnet, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task } from '../../index.js';
+import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet, labelCooccurrence, labelCorrelationShift, layerActivations, maAdvTrain, mpAdvTrain, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task, type TrainingCheckpoint } from '../../index.js';
 import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../node/index.js';
 import { writeFileAtomic } from '../../node/atomic.js';
 
@@ -49,6 +49,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     options: {
       preset: { type: 'string', default: 'corrected' }, model: { type: 'string' }, 'train-epochs': { type: 'string', default: '0' },
       limit: { type: 'string', default: '64' }, gap: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/paper' },
+      analyze: { type: 'boolean', default: false }, defend: { type: 'string' }, 'defend-epochs': { type: 'string', default: '1' },
     },
   });
   const root = positionals[0];
@@ -85,31 +86,59 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const };
 
   const limit = Number(values.limit);
+  if (values.defend !== undefined && !['pgd-at', 'mpadvt', 'maadvt'].includes(values.defend)) { console.error(`--defend must be pgd-at, mpadvt or maadvt, received '${values.defend}'`); return 2; }
+  // The penultimate layer (the logits layer's input) gives the features of the discriminability analysis.
+  const logitsLayer = net.outputLayers[e.logitsOutput]!;
+  const featureLayer = logitsLayer.inboundNodes[0]!.inboundLayers[0]!.name;
+  const toNet = (x: tf.Tensor4D) => (values.preset === 'corrected' ? normalise(x) : tf.clone(x));
+  /** Clean and PGD logits (and penultimate features with --analyze) over the first `limit` test images. */
+  const evaluatePgd = async () => {
+    const parts = { clean: [] as tf.Tensor2D[], adv: [] as tf.Tensor2D[], labels: [] as tf.Tensor[], fClean: [] as tf.Tensor2D[], fAdv: [] as tf.Tensor2D[] };
+    let count = 0;
+    for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
+      if (count >= limit) { tf.dispose([batch.images, batch.labels]); break; }
+      const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
+      const advImages = pgd(model, images, batch.labels, { ...attackOptions, task: e.task, seed: count });
+      parts.clean.push(tf.tidy(() => model(images)));
+      parts.adv.push(tf.tidy(() => model(advImages)));
+      if (values.analyze) {
+        for (const [x, into] of [[images, parts.fClean], [advImages, parts.fAdv]] as const) {
+          into.push(tf.tidy(() => { const f = layerActivations(net, toNet(x), { layers: [featureLayer] })[featureLayer]!; return tf.reshape(f, [f.shape[0]!, -1]) as tf.Tensor2D; }));
+        }
+      }
+      parts.labels.push(batch.labels);
+      tf.dispose([advImages, ...(images === batch.images ? [] : [images]), batch.images]);
+      count += batch.labels.shape[0];
+      process.stderr.write(`\rPGD ${count} images`);
+    }
+    process.stderr.write('\n');
+    const joined = { clean: tf.concat(parts.clean), adv: tf.concat(parts.adv), labels: tf.concat(parts.labels), fClean: parts.fClean.length ? tf.concat(parts.fClean) : null, fAdv: parts.fAdv.length ? tf.concat(parts.fAdv) : null, count };
+    tf.dispose([...parts.clean, ...parts.adv, ...parts.labels, ...parts.fClean, ...parts.fAdv]);
+    return joined;
+  };
   const rows: Record<string, number | string>[] = [];
-  const cleanAll: tf.Tensor2D[] = [];
-  const advAll: tf.Tensor2D[] = [];
-  const labelsAll: tf.Tensor[] = [];
-  let seen = 0;
-  for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
-    if (seen >= limit) { tf.dispose([batch.images, batch.labels]); break; }
-    const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
-    const adv = pgd(model, images, batch.labels, { ...attackOptions, task: e.task, seed: seen });
-    cleanAll.push(tf.tidy(() => model(images)));
-    advAll.push(tf.tidy(() => model(adv)));
-    labelsAll.push(batch.labels);
-    tf.dispose([adv, ...(images === batch.images ? [] : [images]), batch.images]);
-    seen += batch.labels.shape[0];
-    process.stderr.write(`\rPGD ${seen} images`);
-  }
-  process.stderr.write('\n');
-  const [clean, adv, labels] = [tf.concat(cleanAll), tf.concat(advAll), tf.concat(labelsAll)];
-  tf.dispose([...cleanAll, ...advAll, ...labelsAll]);
+  const first = await evaluatePgd();
+  const { clean, adv, labels } = first;
+  const seen = first.count;
   const score = (l: tf.Tensor2D) => ({
     accuracy: accuracy(l, labels, { task: e.task, threshold: e.threshold, from: 'logits' }),
     auc: paperAuc(l, labels, { variant: e.aucVariant }),
   });
-  rows.push({ attack: 'none', ...score(clean) });
-  rows.push({ attack: `PGD ε=${e.pgd.epsilon}/255 α=${e.pgd.stepSize}/255 T=${e.pgd.steps}`, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold }) });
+  const pgdName = `PGD ε=${e.pgd.epsilon}/255 α=${e.pgd.stepSize}/255 T=${e.pgd.steps}`;
+  rows.push({ model: 'undefended', attack: 'none', ...score(clean) });
+  rows.push({ model: 'undefended', attack: pgdName, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold }) });
+  const analysis: Record<string, unknown> = {};
+  if (values.analyze) {
+    if (e.task === 'single-label') {
+      analysis.discriminability = compareDiscriminability(first.fClean!, first.fAdv!, Array.from(await labels.data()), { k: Math.max(1, Math.min(5, Math.floor(seen / 4))) });
+    } else {
+      const probs = async (l: tf.Tensor2D) => { const p = tf.sigmoid(l); const v = await p.data(); p.dispose(); return { data: Float64Array.from(v), shape: [seen, l.shape[1]] as [number, number] }; };
+      const [pc, pa] = [await probs(clean), await probs(adv)];
+      analysis.cooccurrence = { truth: labelCooccurrence(labels), clean: labelCooccurrence(pc, { threshold: e.threshold }), adversarial: labelCooccurrence(pa, { threshold: e.threshold }) };
+      analysis.correlationShift = labelCorrelationShift(pc, pa, { threshold: e.threshold }).score;
+    }
+  }
+  tf.dispose([first.fClean, first.fAdv].filter((t): t is tf.Tensor2D => t !== null));
 
   if (values.gap) {
     const side = e.inputShape[0];
@@ -128,12 +157,33 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     }
     const g = tf.concat(gapLogits);
     tf.dispose(gapLogits);
-    rows.push({ attack: `GAP m=${e.gap.magnitude}`, ...score(g), foolingRate: foolingRate(clean, g, { task: e.task, threshold: e.threshold }) });
+    rows.push({ model: 'undefended', attack: `GAP m=${e.gap.magnitude}`, ...score(g), foolingRate: foolingRate(clean, g, { task: e.task, threshold: e.threshold }) });
     g.dispose();
     generator.dispose();
   }
+  if (values.defend) {
+    // Adversarial fine-tuning with the paper's defense (§6) at the PGD budget of the evaluation.
+    const eps = e.pgd.epsilon / 255;
+    const source = loaded.train.batches({ batchSize: 16, shuffle: true, seed: 3, preprocess: e.preset.train });
+    const trainSource = values.preset === 'corrected' ? source : { async *[Symbol.asyncIterator]() { for await (const b of source) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } };
+    // The defenses train the LayersModel itself, so they see its input units: normalised tensors.
+    const netSource = values.preset === 'corrected' ? { async *[Symbol.asyncIterator]() { for await (const b of trainSource) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } } : trainSource;
+    const clip = values.preset === 'corrected' ? { min: mean.map((m, c) => -m / std[c]!), max: mean.map((m, c) => (1 - m) / std[c]!) } : ('batch' as const);
+    const epsNet = values.preset === 'corrected' ? eps / Math.min(...std) : eps;
+    const common = { epochs: Number(values['defend-epochs']), task: e.task, output: e.logitsOutput, clip, seed: 1, checkpoint: fileCheckpoint<TrainingCheckpoint>(join(dir, `${values.defend}.ckpt`)), resume: true, onProgress: (p: { phase: string; done: number; total: number }) => process.stderr.write(`\r${values.defend} ${p.phase} ${p.done}/${p.total}`) };
+    if (values.defend === 'pgd-at') await advTrain(net, netSource, { ...common, epsilon: epsNet, steps: 4, stepSize: epsNet / 2 });
+    else if (values.defend === 'mpadvt') await mpAdvTrain(net, netSource, { ...common, epsilon: [epsNet / 2, 2 * epsNet], steps: [1, 9], stepSize: epsNet / 2 });
+    else await maAdvTrain(net, netSource, { ...common, epsilon: epsNet, steps: 4, stepSize: epsNet / 2, beta: 6 });
+    process.stderr.write('\n');
+    await saveModel(net, join(dir, `model-${values.defend}`));
+    const defended = await evaluatePgd();
+    const scoreD = (l: tf.Tensor2D) => ({ accuracy: accuracy(l, defended.labels, { task: e.task, threshold: e.threshold, from: 'logits' }), auc: paperAuc(l, defended.labels, { variant: e.aucVariant }) });
+    rows.push({ model: values.defend, attack: 'none', ...scoreD(defended.clean) });
+    rows.push({ model: values.defend, attack: pgdName, ...scoreD(defended.adv), foolingRate: foolingRate(defended.clean, defended.adv, { task: e.task, threshold: e.threshold }) });
+    tf.dispose([defended.clean, defended.adv, defended.labels]);
+  }
   console.table(rows);
-  await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ experiment: e.id, preset: values.preset, backend: backend.name, images: seen, rows }, null, 1));
+  await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ experiment: e.id, preset: values.preset, backend: backend.name, images: seen, rows, analysis }, null, 1));
   tf.dispose([clean, adv, labels, meanT, stdT]);
   net.dispose();
   return 0;
