@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPaperExperiment, type PaperExperiment } from '../../src/cli/paper/experiment.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
-import { imageFolder } from '../../src/node/images.js';
+import { chestXray14, imageFolder } from '../../src/node/images.js';
 import { useTestBackend } from '../helpers/backends.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-paper-'));
@@ -62,6 +62,33 @@ describe('paper experiment runner', () => {
     expect(await runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).toBe(2);
     err.mockRestore();
     log.mockRestore();
+  });
+
+  it('multi-label: the paper\'s label co-occurrence of the ground truth, and of clean and PGD predictions', async () => {
+    const dataRoot = join(root, 'chest');
+    await mkdir(join(dataRoot, 'images'), { recursive: true });
+    const lines: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const labels = [i % 2, (i >> 1) % 2, i % 3 === 0 ? 1 : 0];
+      const px = Buffer.alloc(16 * 16 * 3, 50 + 60 * labels[0]! + 40 * labels[1]!);
+      await writeFile(join(dataRoot, 'images', `${i}.png`), await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer());
+      lines.push(`${i}.png ${[...labels, ...new Array(11).fill(0)].join(' ')}`);
+    }
+    await writeFile(join(dataRoot, 'list.txt'), `${lines.join('\n')}\n`);
+    const chest: PaperExperiment = {
+      ...tiny, id: 'tinychest', task: 'multi-label', aucVariant: 'mean-per-class', threshold: 0.5,
+      load: async (r) => ({ train: await chestXray14(join(r, 'list.txt'), join(r, 'images')), test: await chestXray14(join(r, 'list.txt'), join(r, 'images')) }),
+      build: () => smallCnn({ inputShape: [16, 16, 3], classes: 14, width: 0.25, seed: 1 }),
+    };
+    const log = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    expect(await runPaperExperiment(chest, [dataRoot, '--train-epochs', '2', '--analyze', '--out', out, '--limit', '8'])).toBe(0);
+    log.mockRestore();
+    const results = JSON.parse(readFileSync(join(out, 'tinychest-corrected', 'results.json'), 'utf8'));
+    // Ground truth: label 0 in images 1,3,5,7; label 1 in 2,3,6,7; label 2 in 0,3,6. Only-label counts: 1,5 → 0; 2 → 1; 0 → 2.
+    const truth = results.analysis.cooccurrence.truth as number[][];
+    expect(truth.slice(0, 3).map((row) => row.slice(0, 3))).toEqual([[2, 2, 1], [2, 1, 2], [1, 2, 1]]);
+    expect(truth.flat().reduce((a, b) => a + b, 0)).toBe(2 + 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1);
+    expect(results.analysis.cooccurrence.adversarial).toHaveLength(14);
   });
 
   it('prints where to put missing data and exits with 2', async () => {
