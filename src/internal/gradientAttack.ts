@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { toModelFn } from '../model.js';
 import type { ClipRange, LossFn, Model, ModelFn, Task } from '../types.js';
+import { withInputGradientOnly } from './inputGradientOnly.js';
 import { taskLoss, totalLoss } from './loss.js';
 import { clipBounds, clipTo, l2Norm, perSample, projectL2, projectLinf, steepestDirection } from './project.js';
 import { createRng, drawSeed } from './random.js';
@@ -163,7 +164,7 @@ export function runGradientAttack(images: tf.Tensor4D, plan: AttackPlan): tf.Ten
       let adv = randomStart ? tf.tidy(() => clipTo(project(tf.add(images, randomDelta(images, eps, norm, rng)) as tf.Tensor4D, images, eps), bounds)) : tf.clone(images);
       for (let t = 0; t < steps; t++) {
         const next = tf.tidy(() => {
-          const step = tf.mul(signedAlpha, steepestDirection(gradient(adv) as tf.Tensor4D, norm));
+          const step = tf.mul(signedAlpha, steepestDirection(withInputGradientOnly(() => gradient(adv)) as tf.Tensor4D, norm));
           const moved = tf.add(adv, step) as tf.Tensor4D;
           // L∞: projection and clip are one clamp to a box computed once per call.
           return box ? (tf.minimum(tf.maximum(moved, box.lower), box.upper) as tf.Tensor4D) : clipTo(project(moved, images, eps), bounds);

@@ -4,6 +4,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { inputGradientOnly } from '../../internal/inputGradientOnly.js';
 import { composed, type KernelScope } from './scope.js';
 
 type Info = tf.TensorInfo;
@@ -11,6 +12,14 @@ type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Pair = [number, number] | number;
 
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+/**
+ * The filter gradient while an attack evaluates an input gradient (see internal/inputGradientOnly):
+ * zeros of the right shape, which the tape discards, instead of a convolution over the whole batch.
+ */
+function discardedFilterGradient(backend: tf.KernelBackend, backendName: string, filterShape: number[]): Info {
+  return composed(backend, backendName, (s) => s.run('Fill', {}, { shape: filterShape, value: 0, dtype: 'float32' }));
+}
 
 function assertNHWC(kernel: string, dataFormat: unknown): void {
   if (dataFormat !== undefined && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
@@ -67,6 +76,7 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
     strides: Pair; pad: Pad; dataFormat: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
   };
   assertNHWC('Conv2DBackpropFilter', dataFormat);
+  if (inputGradientOnly()) return discardedFilterGradient(args.backend, backendName, filterShape);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
@@ -123,6 +133,7 @@ export function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; b
   const { strides, dilations, pad, dimRoundingMode, filterShape } = args.attrs as unknown as {
     strides: Pair; dilations: Pair; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
   };
+  if (inputGradientOnly()) return discardedFilterGradient(args.backend, backendName, filterShape);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, dilationHeight: dh, dilationWidth: dw, inChannels: c } = info;
   const { top, left } = info.padInfo;
