@@ -41,16 +41,6 @@ export async function svgToPng(svg: string): Promise<Uint8Array> {
   return new Uint8Array(await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
 }
 
-/**
- * Encodes an image as PNG: `pixels` are row-major HWC values in [0, 1] (clamped), 1 or 3 channels.
- */
-export async function pixelsToPng(pixels: ArrayLike<number>, height: number, width: number, channels: 1 | 3): Promise<Uint8Array> {
-  const sharp = await sharpModule();
-  const bytes = new Uint8Array(height * width * channels);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.round(255 * Math.min(1, Math.max(0, pixels[i] ?? 0)));
-  return new Uint8Array(await sharp(Buffer.from(bytes), { raw: { width, height, channels } }).png().toBuffer());
-}
-
 /** Encodes 8-bit RGB pixels (row-major, 3 bytes per pixel) as PNG. */
 export async function rgbToPng(image: { width: number; height: number; data: Uint8Array }): Promise<Uint8Array> {
   const sharp = await sharpModule();

@@ -48,7 +48,7 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
     const epsilon = ctx.config.attacks.epsilons[Math.floor(ctx.config.attacks.epsilons.length / 2)]!;
     const n = Math.min(points, t.test.images.shape[0]);
     const images = tf.slice(t.test.images, [0, 0, 0, 0], [n, -1, -1, -1]);
-    const labels = tf.slice(t.test.labels, [0, ...new Array(t.test.labels.rank - 1).fill(0)], [n, ...new Array(t.test.labels.rank - 1).fill(-1)]);
+    const labels = tf.slice(t.test.labels, [0], [n]);
     const task = t.test.task;
     const model = toModelFn(t.model);
     const adv = pgd(model, images, labels, { epsilon: epsilon / 255, steps: ctx.config.attacks.pgdSteps, task, seed: ctx.config.seed });
@@ -85,7 +85,7 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
       const describePrediction = (row: number[]) => (task === 'multi-label'
         ? row.map((p, k) => [names[k], p] as const).filter(([, p]) => p > 0.5).map(([name, p]) => `${name} ${(100 * p).toFixed(0)}%`).join(', ') || 'no finding'
         : (() => { const k = row.indexOf(Math.max(...row)); return `${names[k]} ${(100 * row[k]!).toFixed(1)}%`; })());
-      const truthRow = tf.tidy(() => tf.slice(labels, [0, ...new Array(labels.rank - 1).fill(0)], [1, ...new Array(labels.rank - 1).fill(-1)]).arraySync()) as number[] | number[][];
+      const truthRow = tf.tidy(() => tf.slice(labels, [0], [1]).arraySync()) as number[] | number[][];
       const truth = task === 'multi-label' ? (truthRow[0] as number[]).map((v, k) => (v > 0.5 ? names[k] : null)).filter(Boolean).join(', ') || 'no finding' : names[truthRow[0] as number];
       const saliency = saliencyMap(model, one as tf.Tensor4D, { classIndex: predicted });
       const salValues = await saliency.data();

@@ -20,7 +20,7 @@ function firstImages(set: LabeledImages, count: number): LabeledImages {
   const n = Math.min(count, set.images.shape[0]);
   if (n === set.images.shape[0]) return set;
   const images = tf.slice(set.images, [0, 0, 0, 0], [n, -1, -1, -1]);
-  const labels = tf.slice(set.labels, [0, ...new Array(set.labels.rank - 1).fill(0)], [n, ...new Array(set.labels.rank - 1).fill(-1)]);
+  const labels = tf.slice(set.labels, [0], [n]);
   tf.dispose([set.images, set.labels]);
   return { ...set, images, labels };
 }

@@ -28,7 +28,7 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
   const d = ctx.config.defenses;
   const n = Math.min(d.train, t.train.images.shape[0]);
   const images = tf.slice(t.train.images, [0, 0, 0, 0], [n, -1, -1, -1]);
-  const labels = tf.slice(t.train.labels, [0, ...new Array(t.train.labels.rank - 1).fill(0)], [n, ...new Array(t.train.labels.rank - 1).fill(-1)]);
+  const labels = tf.slice(t.train.labels, [0], [n]);
   try {
     const source = batchesFromTensors(images, labels, { batchSize: ctx.config.model.batchSize, shuffle: true, seed: ctx.config.seed });
     const common: TrainingLoopOptions = {

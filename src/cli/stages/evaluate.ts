@@ -25,7 +25,7 @@ export function attackInBatches(images: tf.Tensor4D, labels: tf.Tensor, batch: n
   for (let start = 0; start < n; start += batch) {
     const size = Math.min(batch, n - start);
     const x = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]);
-    const y = tf.slice(labels, [start, ...new Array(labels.rank - 1).fill(0)], [size, ...new Array(labels.rank - 1).fill(-1)]);
+    const y = tf.slice(labels, [start], [size]);
     parts.push(attack(x, y));
     tf.dispose([x, y]);
     onBatch?.(start + size);
