@@ -142,10 +142,31 @@ function describeFailure(err: unknown): string {
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
+const PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+type Listener = (...args: unknown[]) => void;
+
+/**
+ * Starts a tfjs backend. Under Node, Emscripten modules (wasm) add `uncaughtException` and
+ * `unhandledRejection` listeners that rethrow: Node then prints the listener's source line — 55 KB of
+ * minified JavaScript — and exits with code 7 instead of printing the error. The listeners added while
+ * the backend starts are removed again, so errors reach the user's own handlers or Node's default one.
+ */
 async function activate(tfjsName: string): Promise<void> {
-  const ok = await tf.setBackend(tfjsName);
-  if (!ok) throw new Error(`tf.setBackend('${tfjsName}') failed to initialise it`);
-  await tf.ready();
+  const proc = isNode() ? (process as unknown as { listeners(e: string): Listener[]; removeListener(e: string, l: Listener): void }) : undefined;
+  const before = proc ? PROCESS_EVENTS.map((event) => new Set(proc.listeners(event))) : [];
+  try {
+    const ok = await tf.setBackend(tfjsName);
+    if (!ok) throw new Error(`tf.setBackend('${tfjsName}') failed to initialise it`);
+    await tf.ready();
+  } finally {
+    if (proc) {
+      PROCESS_EVENTS.forEach((event, i) => {
+        for (const listener of proc.listeners(event)) {
+          if (!before[i]!.has(listener)) proc.removeListener(event, listener);
+        }
+      });
+    }
+  }
 }
 
 async function start(candidate: BackendName, threads: number, registerGradients: boolean, importer: Importer): Promise<{ threads: number | undefined; kernels: string[]; note?: string }> {

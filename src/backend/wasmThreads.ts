@@ -13,9 +13,40 @@ const WASM_PACKAGE = '@tensorflow/tfjs-backend-wasm';
 const THREADED_FACTORY = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
 const THREADED_WORKER = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
 
+/** A `worker_threads` Worker as Emscripten holds it. */
+interface PthreadWorker {
+  ref(): unknown;
+  unref(): unknown;
+}
+
 interface EmscriptenModule {
   cwrap: (name: string, ret: string | null, args: string[]) => (...a: number[]) => number;
   tfjs?: unknown;
+  PThread?: { getNewWorker: () => PthreadWorker | undefined; runningWorkers: PthreadWorker[]; unusedWorkers: PthreadWorker[] };
+}
+
+/**
+ * Keeps the pool's workers from holding the process open. Emscripten `ref()`s a worker while it runs a
+ * pthread, and XNNPACK's pool threads run until the backend is disposed, so a Node process that used
+ * threaded wasm never exits by itself. The main thread blocks while the pool computes, so an idle event
+ * loop means idle pool threads: unref'd workers lose nothing.
+ */
+function unrefPoolWorkers(module: EmscriptenModule): void {
+  const pthread = module.PThread;
+  if (!pthread) return;
+  const getNewWorker = pthread.getNewWorker.bind(pthread);
+  pthread.getNewWorker = () => {
+    const worker = getNewWorker();
+    if (worker) {
+      worker.unref();
+      worker.ref = () => worker;
+    }
+    return worker;
+  };
+  for (const worker of [...pthread.runningWorkers, ...pthread.unusedWorkers]) {
+    worker.unref();
+    worker.ref = () => worker;
+  }
 }
 
 export interface WasmPackage {
@@ -75,6 +106,7 @@ export async function registerThreadedWasm(pkg: WasmPackage, threads: number, im
         return {};
       },
     });
+    unrefPoolWorkers(module);
     module.tfjs = {
       init: module.cwrap('init', null, []),
       initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
