@@ -88,3 +88,74 @@ export class AbortError extends MedrobustError {
  * @category Errors
  */
 export class FormatError extends MedrobustError {}
+
+/**
+ * A value the library computed or was given is NaN or infinite where a finite one is required: a
+ * model's logits, a loss, trained weights, a learning rate, a generator's output. medrobust checks once
+ * per call or step (one reduction) and throws this instead of returning a silently wrong result.
+ *
+ * @example
+ * ```ts
+ * const nanModel = (x: tf.Tensor4D) => tf.fill([x.shape[0], 2], Number.NaN) as tf.Tensor2D;
+ * try { pgd(nanModel, images, labels, { epsilon: 0.1 }); }
+ * catch (err) { console.log(err instanceof NonFiniteError, (err as NonFiniteError).quantity); } // true 'logits'
+ * ```
+ * @category Errors
+ */
+export class NonFiniteError extends MedrobustError {
+  /** The function that found the value, e.g. `'pgd'`. */
+  readonly fn: string;
+  /** What was not finite, e.g. `'logits'`, `'loss'`, `'weights of conv1/kernel'`. */
+  readonly quantity: string;
+
+  /**
+   * @param fn - the function that found the value.
+   * @param quantity - what was not finite.
+   * @param detail - where and what to do, in words (appended to the message).
+   */
+  constructor(fn: string, quantity: string, detail: string) {
+    super(`${fn}: ${quantity} must be finite, but ${detail}`);
+    this.fn = fn;
+    this.quantity = quantity;
+  }
+}
+
+/**
+ * A step would not fit in the memory available to the backend (the wasm heap stops at 4 GiB; a GPU has
+ * its own limit), or in the budget the caller set. medrobust estimates the need before it runs the step
+ * and throws this instead of letting the backend stall or crash. The message names the batch, the
+ * estimate and the budget, and says what to do (a smaller `batchSize`/`microBatch`, a larger budget).
+ *
+ * @example
+ * ```ts
+ * try { pgd(model, images, labels, { epsilon: 8 / 255, memoryBudget: 64 * 2 ** 20 }); }
+ * catch (err) { if (err instanceof MemoryBudgetError) console.log(err.batch, err.estimatedBytes, err.budgetBytes); }
+ * ```
+ * @category Errors
+ */
+export class MemoryBudgetError extends MedrobustError {
+  /** The function that refused the step. */
+  readonly fn: string;
+  /** The number of samples the step would have processed at once. */
+  readonly batch: number;
+  /** The estimated peak bytes of the step. */
+  readonly estimatedBytes: number;
+  /** The bytes available (the backend's limit or the caller's budget, less what is in use). */
+  readonly budgetBytes: number;
+
+  /**
+   * @param fn - the function that refused the step.
+   * @param batch - samples the step would process at once.
+   * @param estimatedBytes - the estimated peak bytes.
+   * @param budgetBytes - the bytes available.
+   * @param advice - what to do, in words.
+   */
+  constructor(fn: string, batch: number, estimatedBytes: number, budgetBytes: number, advice: string) {
+    const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    super(`${fn}: a batch of ${batch} needs about ${mib(estimatedBytes)}, more than the ${mib(budgetBytes)} available; ${advice}`);
+    this.fn = fn;
+    this.batch = batch;
+    this.estimatedBytes = estimatedBytes;
+    this.budgetBytes = budgetBytes;
+  }
+}
