@@ -123,8 +123,8 @@ function martReference(clean: tf.Tensor2D, adv: tf.Tensor2D, labels: tf.Tensor, 
   const qWrong = tf.sum(tf.mul(tf.oneHot(wrong, classes), q), 1);
   const margin = tf.neg(tf.log(tf.add(tf.sub(1.0001, qWrong), 1e-12)));
   const p = tf.softmax(clean);
-  // torch's KLDivLoss: p·log p (0 where p = 0) − p·log(q + 1e-12).
-  const pLogP = tf.where(tf.greater(p, 0), tf.mul(p, tf.log(p)), tf.zerosLike(p));
+  // torch's KLDivLoss: p·log p (0 where p = 0) − p·log(q + 1e-12); the floor only matters where p·log p ≈ 0.
+  const pLogP = tf.mul(p, tf.log(tf.maximum(p, 1e-30)));
   const kl = tf.sum(tf.sub(pLogP, tf.mul(p, tf.log(tf.add(q, 1e-12)))), 1);
   const pTrue = tf.sum(tf.mul(target, p), 1);
   return tf.add(tf.add(ce, margin), tf.mul(beta, tf.mul(kl, tf.sub(1.0000001, pTrue)))) as tf.Tensor1D;
