@@ -21,8 +21,9 @@ import {
   assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
 } from './trainingState.js';
 import {
-  assertFiniteWeights, batchNormLayers, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
+  assertFiniteWeights, batchNormLayers, freeAbandonedTape, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
 } from './trainingStep.js';
+import { asLoopError } from './loopErrors.js';
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -112,7 +113,9 @@ export interface TrainingLoopOptions {
   weightDecay?: number;
   /**
    * The learning rate of each epoch, set on the optimizer at the start of the epoch (as the
-   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is kept.
+   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is
+   * kept. It is called for every epoch before the first step, to refuse a non-finite or
+   * non-positive rate up front.
    * @defaultValue undefined
    */
   learningRate?: (epoch: number) => number;
@@ -547,7 +550,13 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
       const epochLoss = partial.lossSum / partial.batches;
       let record: EpochRecord = { epoch, loss: epochLoss, batches: partial.batches, adversarialBatches: partial.adversarialBatches };
       if (validation) {
-        const result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        let result: { clean: number; robust: number };
+        try {
+          result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        } catch (err) {
+          freeAbandonedTape();
+          throw asLoopError(fn, err, `validation after epoch ${epoch}`);
+        }
         record = { ...record, validation: result };
         if (best === null || result.robust > best.score) best = { epoch, score: result.robust, weights: await snapshotModel(model) };
       }
@@ -579,6 +588,7 @@ async function restoreState(fn: string, name: string, model: LayersModel, optimi
     throw new FormatError(`${fn}: the checkpoint is not a medrobust training state (format ${describeValue((saved as { format?: unknown } | null)?.format)})`);
   }
   if (saved.method !== name) throw new FormatError(`${fn}: the checkpoint was saved by ${saved.method}, not ${name}; pass resume: false to start afresh`);
+  assertCheckpointFields(fn, saved);
   if (saved.optimizerClass !== optimizer.getClassName()) {
     throw new FormatError(`${fn}: the checkpoint holds the state of a ${saved.optimizerClass} optimizer, this run uses ${optimizer.getClassName()}`);
   }
@@ -592,6 +602,30 @@ async function restoreState(fn: string, name: string, model: LayersModel, optimi
   }
   restoreModel(fn, model, saved.weights, 'the checkpoint');
   await restoreOptimizer(fn, optimizer, saved.optimizerWeights, saved.adamPowers);
+}
+
+/** The plain fields of a loaded checkpoint: counters, history, sums and finite weights (a corrupt file must not train on). */
+function assertCheckpointFields(fn: string, s: TrainingCheckpoint): void {
+  const bad = (what: string): never => { throw new FormatError(`${fn}: the checkpoint is corrupt: ${what}`); };
+  const count = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+  if (!count(s.epoch) || !count(s.batch)) bad(`epoch ${describeValue(s.epoch)}, batch ${describeValue(s.batch)} are not counts`);
+  if (!count(s.seed) || !count(s.rngState) || (s.rngState as number) > 0xffffffff) bad('its seed or generator state is not a 32-bit count');
+  if (!Array.isArray(s.history) || s.history.length !== s.epoch) bad(`it has ${Array.isArray(s.history) ? s.history.length : 'no'} epoch records for ${s.epoch} finished epochs`);
+  s.history.forEach((h, i) => { if (typeof h !== 'object' || h === null || h.epoch !== i || !count(h.batches) || typeof h.loss !== 'number') bad(`epoch record ${i} is malformed`); });
+  const p = s.partial;
+  if (typeof p !== 'object' || p === null || typeof p.lossSum !== 'number' || !count(p.batches) || !count(p.adversarialBatches) || p.batches !== s.batch) bad('its unfinished-epoch sums are malformed');
+  const finite = (list: readonly SavedTensor[] | undefined, what: string): void => {
+    if (!Array.isArray(list)) bad(`${what} are missing`);
+    for (const t of list!) {
+      const values = (t as SavedTensor | undefined)?.values;
+      if (!(values instanceof Float32Array || values instanceof Int32Array)) bad(`${what} hold a value that is not a typed array`);
+      for (let i = 0; i < values!.length; i++) if (!Number.isFinite(values![i]!)) bad(`${what} '${t.name}' holds ${values![i]}`);
+    }
+  };
+  finite(s.weights, 'weights');
+  finite(s.optimizerWeights, 'optimizer weights');
+  if (s.best !== null && (typeof s.best !== 'object' || !count(s.best.epoch) || s.best.epoch >= s.epoch || typeof s.best.score !== 'number')) bad('its best epoch is malformed');
+  if (s.best !== null) finite(s.best.weights, 'best weights');
 }
 
 /** Clean and robust accuracy on the validation split, in chunks, with a fixed attack seed. */

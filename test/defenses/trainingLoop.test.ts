@@ -111,6 +111,28 @@ describe.each(BACKENDS)('the training loop on %s', (backend) => {
       model.dispose();
     });
 
+    it('refuses a corrupt checkpoint (counters, history, sums, non-finite weights) with a FormatError, before touching the model', async () => {
+      const store = memoryStore<TrainingCheckpoint>();
+      const model = mlp(1);
+      await advTrain(model, split.batches, { epsilon: 0.1, steps: 1, epochs: 1, seed: 1, checkpoint: store });
+      const good = store.state!;
+      const before = flatWeights(model);
+      const corrupt: [string, (s: TrainingCheckpoint) => unknown, RegExp][] = [
+        ['epoch', (s) => ({ ...s, epoch: -1 }), /epoch -1, batch 0 are not counts/],
+        ['history', (s) => ({ ...s, epoch: 7 }), /has 1 epoch records for 7 finished epochs/],
+        ['weights', (s) => ({ ...s, weights: s.weights.map((w, i) => (i === 0 ? { ...w, values: Float32Array.from(w.values, (v, j) => (j === 3 ? Number.POSITIVE_INFINITY : v)) } : w)) }), /weights '.*' holds Infinity/],
+        ['partial', (s) => ({ ...s, partial: { ...s.partial, batches: 2 } }), /unfinished-epoch sums are malformed/],
+        ['rng', (s) => ({ ...s, rngState: 2 ** 40 }), /generator state/],
+      ];
+      for (const [what, tamper, message] of corrupt) {
+        store.state = tamper(good) as TrainingCheckpoint;
+        await expect(advTrain(model, split.batches, { epsilon: 0.1, steps: 1, epochs: 3, checkpoint: store }), what).rejects.toThrow(message);
+        await expect(advTrain(model, split.batches, { epsilon: 0.1, steps: 1, epochs: 3, checkpoint: store }), what).rejects.toThrow(FormatError);
+      }
+      expect(flatWeights(model)).toEqual(before);
+      model.dispose();
+    });
+
     it('refuses optimizers whose state a checkpoint cannot hold, and a resume with other optimizer settings', async () => {
       const model = mlp(1);
       const adamax = tf.train.adamax(0.01);
