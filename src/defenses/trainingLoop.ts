@@ -292,7 +292,10 @@ export interface TrainingReport {
   readonly bestScore: number | null;
   /** Whether the model now holds the best epoch's weights (otherwise the last epoch's). */
   readonly restoredBest: boolean;
-  /** The micro-batch size used (given, or chosen from `memoryBudget`), or null when batches were not split. */
+  /**
+   * The micro-batch size used (given, or chosen from `memoryBudget`; at most the largest batch this
+   * call trained), or null without `microBatch` or `memoryBudget`.
+   */
   readonly microBatch: number | null;
 }
 
@@ -490,6 +493,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
     let batchesPerEpoch = Array.isArray(data) ? data.length : NaN;
     let batchesThisCall = 0;
     let microBatch = plan.microBatch;
+    let largestBatch = 0;
     const remainingBatches = (epoch: number, batch: number): number => (epochs - epoch) * batchesPerEpoch - batch;
 
     const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => {
@@ -515,6 +519,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
             throw new AbortError(`${fn}: aborted at epoch ${epoch}, batch ${batch}${checkpoint ? ' (checkpoint saved; call again to resume)' : ''}`);
           }
           const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes, plan.inputShape) : (raw as Batch);
+          largestBatch = Math.max(largestBatch, images.shape[0]);
           if (microBatch === undefined && plan.memoryBudget !== undefined) {
             microBatch = (await microBatchForBudget(setup, bn, images, labels, plan.memoryBudget)).microBatch;
           }
@@ -576,7 +581,8 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
     if (restoredBest) restoreModel(fn, model, best!.weights, 'the best weights');
     return {
       method: name, seed, epochs: history.length, resumedFrom, history,
-      bestEpoch: best?.epoch ?? null, bestScore: best?.score ?? null, restoredBest, microBatch: microBatch ?? null,
+      bestEpoch: best?.epoch ?? null, bestScore: best?.score ?? null, restoredBest,
+      microBatch: microBatch === undefined ? null : largestBatch > 0 ? Math.min(microBatch, largestBatch) : microBatch,
     };
   } finally {
     if (ownOptimizer) optimizer.dispose();
