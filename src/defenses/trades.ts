@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
 import { bernoulliKl, categoricalKl } from './divergence.js';
-import { gaussianStartPgd } from './gaussianStartPgd.js';
+import { innerPgd } from './innerPgd.js';
 import { innerOptions } from './maAdvTrain.js';
 import type { BatchInput } from '../types.js';
-import { LOOP_KEYS, planLoop, runTraining, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
+import { channelScaleOption, LOOP_KEYS, planLoop, runTraining, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
 import { tradesLoss } from './tradesLoss.js';
 
 /**
@@ -35,9 +35,15 @@ export interface TradesOptions extends TrainingLoopOptions {
    * @defaultValue 0.001
    */
   startStd?: number;
+  /**
+   * Per-channel factors s_c on ε and α (channel c: s_c·ε, s_c·α); 1/σ_c makes ε a pixel budget on
+   * images normalised by σ_c.
+   * @defaultValue undefined (ε and α on every channel)
+   */
+  channelScale?: readonly number[];
 }
 
-const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd'];
+const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 'channelScale'];
 
 /**
  * TRADES (Zhang et al., ICML 2019), a baseline for the paper's defenses. Per batch, the inner attack
@@ -58,6 +64,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd'];
  *   outside the clip range or an unknown option.
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
+ * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
  *
  * @example
  * ```ts
@@ -73,14 +80,15 @@ export async function trades(model: LayersModel, data: BatchInput, options: Trad
   const inner = innerOptions(fn, o);
   const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
   const multi = plan.task === 'multi-label';
+  const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
   return runTraining(plan, data, {
-    generate: ({ inference, images, rng, clip }) => {
+    draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
+    generate: ({ inference, images, clip, batch }, d: { steps: number; seed: number }) => {
       assertImageValues(fn, 'images', images, clip);
-      const steps = inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]);
       const clean = tf.tidy(() => inference(images));
       try {
         const divergence = (logits: tf.Tensor2D): tf.Tensor => (multi ? tf.mean(bernoulliKl(clean, logits), 1) : categoricalKl(clean, logits));
-        return gaussianStartPgd(inference, images, divergence, { ...inner, steps, clip, seed: rng.nextSeed() });
+        return innerPgd(inference, images, divergence, { ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: true, clip, seed: d.seed, batch });
       } finally {
         clean.dispose();
       }

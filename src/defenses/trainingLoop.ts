@@ -17,7 +17,13 @@ import {
 } from '../internal/validate.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
 import type { Batch, BatchInput, CheckpointStore, ClipRange, LossFn, ModelFn, Progress, Task } from '../types.js';
-import { restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor } from './trainingState.js';
+import {
+  assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
+} from './trainingState.js';
+import {
+  assertFiniteWeights, batchNormLayers, freeAbandonedTape, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
+} from './trainingStep.js';
+import { asLoopError } from './loopErrors.js';
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -107,7 +113,9 @@ export interface TrainingLoopOptions {
   weightDecay?: number;
   /**
    * The learning rate of each epoch, set on the optimizer at the start of the epoch (as the
-   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is kept.
+   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is
+   * kept. It is called for every epoch before the first step, to refuse a non-finite or
+   * non-positive rate up front.
    * @defaultValue undefined
    */
   learningRate?: (epoch: number) => number;
@@ -123,10 +131,20 @@ export interface TrainingLoopOptions {
    */
   restoreBest?: boolean;
   /**
-   * Where to save state after every epoch and on abort, and to resume from (see {@link TrainingCheckpoint}).
+   * Where to save state after every epoch (and every `checkpointEvery` batches) and on abort, and
+   * to resume from (see {@link TrainingCheckpoint}). The optimizer must then be one whose whole
+   * state can be saved: SGD, Momentum, Adam, Adagrad, Adadelta or RMSProp (Adamax and custom
+   * classes are refused).
    * @defaultValue undefined (no checkpoints)
    */
   checkpoint?: CheckpointStore<TrainingCheckpoint>;
+  /**
+   * Also save a checkpoint after every this many batches within an epoch, so that a killed process
+   * loses at most that many batches. Resuming mid-epoch needs a source that yields the same
+   * batches for the same epoch (an array, or a seeded factory).
+   * @defaultValue undefined (after every epoch only)
+   */
+  checkpointEvery?: number;
   /**
    * Resume from `checkpoint.load()` when it returns a state. Set false to start afresh (the next
    * save overwrites the old state).
@@ -150,6 +168,37 @@ export interface TrainingLoopOptions {
    * @defaultValue drawn at random
    */
   seed?: number;
+  /**
+   * Images per micro-batch: each batch is split into micro-batches that make their adversarial
+   * images and their gradients one after the other, and the summed gradient takes one optimizer
+   * step, so a large effective batch trains in the memory of a small one. Without batch norm this
+   * equals the whole-batch step up to float rounding; with batch norm see `batchNorm`. The draws
+   * (coin, ε, T, attack seed) are made once per batch, and start noise is drawn for the whole batch
+   * and sliced, so the adversarial images are those of the whole batch too.
+   * @defaultValue undefined (the whole batch at once)
+   */
+  microBatch?: number;
+  /**
+   * Bytes of tensor memory a training step may add to what is already allocated: the micro-batch
+   * is then the largest that fits, from a memory model measured on the first batch (the step's
+   * peak at 1 and 2 images, by `tf.profile`). Throws a {@link MemoryBudgetError} when one image
+   * does not fit. Give `microBatch` or `memoryBudget`, not both.
+   * @defaultValue undefined (no budget)
+   */
+  memoryBudget?: number;
+  /**
+   * What batch norm does in the update when batches are split (`microBatch`, `memoryBudget`):
+   * `'micro'`: each micro-batch is normalised with its own statistics, and the running mean and
+   * variance are updated once per micro-batch (per forward pass: twice for MART and TRADES, which
+   * run the clean and the adversarial images), as PyTorch gradient accumulation does, so small
+   * micro-batches give noisier statistics than the whole batch. `'frozen'`: batch-norm layers run
+   * in inference mode during the update (normalised with the running statistics, which stay as
+   * they are; γ and β still train), so the result no longer depends on the micro-batch size: the
+   * usual choice for fine-tuning a pretrained network at small micro-batches. Other layers
+   * (dropout) stay in training mode. Applies to unsplit batches too.
+   * @defaultValue 'micro'
+   */
+  batchNorm?: 'micro' | 'frozen';
 }
 
 /**
@@ -175,6 +224,14 @@ export interface TrainingCheckpoint {
   readonly optimizerClass: string;
   /** The optimizer's state (`optimizer.getWeights()`). */
   readonly optimizerWeights: readonly SavedTensor[];
+  /**
+   * Adam's running powers β₁ᵗ and β₂ᵗ as float32 values (tfjs keeps them outside `getWeights` and
+   * would recompute them as powers, which differ in the last bits: a resumed run would drift).
+   * Absent for other optimizers.
+   */
+  readonly adamPowers?: readonly [number, number];
+  /** The optimizer's configuration apart from its learning rate (`getConfig()`), checked on resume. */
+  readonly optimizerConfig?: Readonly<Record<string, number | boolean | string | null>>;
   /** The best validation epoch so far, with its score and weights, or null. */
   readonly best: {
     /** The best epoch so far. */ readonly epoch: number;
@@ -235,32 +292,19 @@ export interface TrainingReport {
   readonly bestScore: number | null;
   /** Whether the model now holds the best epoch's weights (otherwise the last epoch's). */
   readonly restoredBest: boolean;
+  /**
+   * The micro-batch size used (given, or chosen from `memoryBudget`; at most the largest batch this
+   * call trained), or null without `microBatch` or `memoryBudget`.
+   */
+  readonly microBatch: number | null;
 }
 
-/** What a method sees for one batch when it makes adversarial images. */
-export interface BatchContext {
-  /** The model in inference mode, as a ModelFn returning the selected output. */
-  readonly inference: ModelFn;
-  readonly images: tf.Tensor4D;
-  readonly labels: tf.Tensor;
-  /** The loop's seeded generator: draw coin flips, ε, steps and attack seeds from it, in a fixed order. */
-  readonly rng: Rng;
-  readonly task: Task;
-  readonly clip: ClipRange;
-}
-
-/** A defense, as the loop sees it. */
-export interface TrainingMethod {
-  /** Adversarial images for the batch (a new tensor the loop disposes), or null for a clean batch. */
-  generate(ctx: BatchContext): tf.Tensor4D | null;
-  /** The objective to minimise, in training mode (`train` runs the model with `training: true`); runs inside a tidy. */
-  objective(train: ModelFn, images: tf.Tensor4D, adv: tf.Tensor4D | null, labels: tf.Tensor): tf.Scalar;
-}
+export type { ChunkContext, TrainingMethod } from './trainingStep.js';
 
 /** Option keys of {@link TrainingLoopOptions}. */
 export const LOOP_KEYS = [
   'optimizer', 'epochs', 'task', 'output', 'clip', 'l1', 'weightDecay', 'learningRate', 'validation', 'restoreBest',
-  'checkpoint', 'resume', 'signal', 'onProgress', 'seed',
+  'checkpoint', 'checkpointEvery', 'resume', 'signal', 'onProgress', 'seed', 'microBatch', 'memoryBudget', 'batchNorm',
 ] as const;
 
 const VALIDATION_KEYS = ['images', 'labels', 'epsilon', 'steps', 'stepSize', 'randomStart', 'batchSize', 'seed', 'threshold'];
@@ -281,10 +325,16 @@ export interface LoopPlan {
   readonly validation: Required<Omit<ValidationOptions, 'seed'>> & { seed: number | undefined } | undefined;
   readonly restoreBest: boolean;
   readonly checkpoint: CheckpointStore<TrainingCheckpoint> | undefined;
+  readonly checkpointEvery: number | undefined;
   readonly resume: boolean;
+  readonly microBatch: number | undefined;
+  readonly memoryBudget: number | undefined;
+  readonly batchNorm: 'micro' | 'frozen';
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((p: Progress) => void) | undefined;
   readonly seed: number | undefined;
+  /** The model's input shape without the batch axis (null where free). */
+  readonly inputShape: readonly (number | null)[];
 }
 
 function isLayersModel(model: unknown): model is LayersModel {
@@ -323,14 +373,33 @@ export function planLoop(fn: string, model: unknown, data: unknown, o: Record<st
   if (checkpoint !== undefined && (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.save !== 'function' || typeof checkpoint.load !== 'function')) {
     throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(checkpoint));
   }
+  const checkpointEvery = assertOptionalNumber(fn, 'options.checkpointEvery', o.checkpointEvery, { integer: true, min: 1 });
+  if (checkpointEvery !== undefined && checkpoint === undefined) throw new InvalidArgumentError(fn, 'options.checkpointEvery', 'given together with options.checkpoint', String(checkpointEvery));
+  if (optimizer !== undefined) assertOptimizer(fn, optimizer as tf.Optimizer, checkpoint !== undefined);
+  const learningRate = o.learningRate as LoopPlan['learningRate'];
+  // A schedule is checked for every epoch before the first step (a NaN rate trains NaN weights).
+  if (learningRate) for (let e = 0; e < epochs; e++) assertNumber(fn, `options.learningRate(${e})`, learningRate(e), { min: 0, minExclusive: true });
+  if (learningRate && optimizer !== undefined && !hasLearningRate(optimizer as tf.Optimizer)) {
+    throw new InvalidArgumentError(fn, 'options.learningRate', 'used with an optimizer that has a learning rate', (optimizer as tf.Optimizer).getClassName());
+  }
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 });
+  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 });
+  const memoryBudget = assertOptionalNumber(fn, 'options.memoryBudget', o.memoryBudget, { min: 0, minExclusive: true });
+  if (microBatch !== undefined && memoryBudget !== undefined) throw new InvalidArgumentError(fn, 'options.memoryBudget', 'left out when options.microBatch is given (one or the other)', String(memoryBudget));
+  const batchNorm = assertOneOf(fn, 'options.batchNorm', o.batchNorm, ['micro', 'frozen'] as const) ?? 'micro';
   const validation = o.validation === undefined ? undefined : planValidation(fn, o.validation, task, classes);
-  checkSource(fn, data, task, classes);
+  const shape = inputShape?.slice(1) ?? [];
+  checkSource(fn, data, task, classes, shape);
   return {
     fn, model, classes, task, clip, output, epochs, l1, weightDecay, optimizer: optimizer as tf.Optimizer | undefined,
-    learningRate: o.learningRate as LoopPlan['learningRate'], validation, restoreBest, checkpoint, resume, signal,
-    onProgress: o.onProgress as LoopPlan['onProgress'], seed,
+    learningRate, validation, restoreBest, checkpoint, checkpointEvery, resume, microBatch, memoryBudget, batchNorm, signal,
+    onProgress: o.onProgress as LoopPlan['onProgress'], seed, inputShape: shape,
   };
+}
+
+function hasLearningRate(optimizer: tf.Optimizer): boolean {
+  const o = optimizer as unknown as { setLearningRate?: unknown; learningRate?: unknown };
+  return typeof o.setLearningRate === 'function' || typeof o.learningRate === 'number';
 }
 
 function planValidation(fn: string, raw: unknown, task: Task, classes: number): LoopPlan['validation'] {
@@ -352,18 +421,21 @@ function planValidation(fn: string, raw: unknown, task: Task, classes: number): 
   return { images, labels, epsilon, steps, stepSize, randomStart, batchSize, seed, threshold };
 }
 
-function checkSource(fn: string, data: unknown, task: Task, classes: number): void {
+function checkSource(fn: string, data: unknown, task: Task, classes: number, inputShape: readonly (number | null)[]): void {
   assertBatchInput(fn, 'data', data);
   if (!Array.isArray(data)) return;
   if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of { images, labels } batches', 'an empty array');
-  data.forEach((b, i) => checkBatch(fn, `data[${i}]`, b, task, classes));
+  data.forEach((b, i) => checkBatch(fn, `data[${i}]`, b, task, classes, inputShape));
 }
 
 /** Shapes and label values of one batch (one small read of the labels). */
-export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number): Batch {
+export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number, inputShape: readonly (number | null)[]): Batch {
   if (typeof batch !== 'object' || batch === null) throw new InvalidArgumentError(fn, where, 'a batch { images, labels }', describeValue(batch));
   const b = batch as Record<string, unknown>;
   const images = assertImages(fn, `${where}.images`, b.images);
+  if (inputShape.length === 3 && inputShape.some((d, i) => d !== null && d !== images.shape[i + 1])) {
+    throw new InvalidArgumentError(fn, `${where}.images`, `images of shape [N, ${inputShape.map((d) => d ?? '?').join(', ')}] to match the model's input`, `shape [${images.shape.join(',')}]`);
+  }
   const labels = assertLabelsShape(fn, `${where}.labels`, b.labels, images.shape[0], task);
   checkLabelValues(fn, `${where}.labels`, labels, task, classes);
   return { images, labels };
@@ -400,14 +472,14 @@ function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void 
 }
 
 /** Runs the loop (see TrainingLoopOptions); mutates the model's weights. */
-export async function runTraining(plan: LoopPlan, data: BatchInput, method: TrainingMethod, name: string): Promise<TrainingReport> {
+export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: TrainingMethod<D>, name: string): Promise<TrainingReport> {
   const { fn, model, task, clip, output, epochs, l1, weightDecay, validation, signal, onProgress, checkpoint } = plan;
   const ownOptimizer = plan.optimizer === undefined;
   const optimizer = plan.optimizer ?? tf.train.adam(0.001);
   const inference: ModelFn = (x) => pick(model.apply(x, { training: false }), output);
   const train: ModelFn = (x) => pick(model.apply(x, { training: true }), output);
+  const bn = batchNormLayers(model);
   const started = Date.now();
-  let lossSum: tf.Tensor | null = null;
   try {
     const saved = checkpoint && plan.resume ? await checkpoint.load() : undefined;
     if (saved !== undefined) await restoreState(fn, name, model, optimizer, saved);
@@ -420,52 +492,52 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
     let partial = saved?.partial ?? { lossSum: 0, batches: 0, adversarialBatches: 0 };
     let batchesPerEpoch = Array.isArray(data) ? data.length : NaN;
     let batchesThisCall = 0;
+    let microBatch = plan.microBatch;
+    let largestBatch = 0;
     const remainingBatches = (epoch: number, batch: number): number => (epochs - epoch) * batchesPerEpoch - batch;
 
-    const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => ({
-      format: 'medrobust.training/1', method: name, seed, epoch, batch, rngState: rng.state(),
-      weights: await snapshotModel(model), optimizerClass: optimizer.getClassName(),
-      optimizerWeights: await snapshotOptimizer(optimizer), best, history: [...history],
-      partial: { ...partial, lossSum: partial.lossSum + (lossSum ? (await lossSum.data())[0]! : 0) },
-    });
+    const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => {
+      const opt = await snapshotOptimizer(optimizer);
+      return {
+        format: 'medrobust.training/1', method: name, seed, epoch, batch, rngState: rng.state(),
+        weights: await snapshotModel(model), optimizerClass: optimizer.getClassName(),
+        optimizerWeights: opt.weights, ...(opt.adamPowers ? { adamPowers: opt.adamPowers } : {}), optimizerConfig: optimizerConfig(optimizer),
+        best, history: [...history], partial: { ...partial },
+      };
+    };
 
     for (let epoch = saved?.epoch ?? 0; epoch < epochs; epoch++) {
       if (plan.learningRate) setLearningRate(fn, optimizer, plan.learningRate(epoch));
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      lossSum = tf.scalar(0);
+      const setup: StepSetup = { fn, model, vars, optimizer, method: method as TrainingMethod, inference, train, task, clip, l1, weightDecay, batchNorm: plan.batchNorm };
       let batch = 0;
-      let adversarialBatches = partial.adversarialBatches;
       for await (const { batch: raw, owned } of iterateBatches<unknown>(fn, 'data', data, epoch)) {
         try {
-          if (batch < startBatch) continue; // resuming mid-epoch: these batches were done before the abort
+          if (batch < startBatch) continue; // resuming mid-epoch: these batches were done before the stop
           if (signal?.aborted) {
             if (checkpoint) await checkpoint.save(await snapshot(epoch, batch));
             throw new AbortError(`${fn}: aborted at epoch ${epoch}, batch ${batch}${checkpoint ? ' (checkpoint saved; call again to resume)' : ''}`);
           }
-          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes) : (raw as Batch);
-          const adv = method.generate({ inference, images, labels, rng, task, clip });
-          try {
-            const cost = optimizer.minimize(() => {
-              let loss = method.objective(train, images, adv, labels);
-              if (l1 > 0) loss = tf.add(loss, tf.mul(l1, tf.addN(vars.map((v) => tf.sum(tf.abs(v))))));
-              if (weightDecay > 0) loss = tf.add(loss, tf.mul(weightDecay / 2, tf.addN(vars.map((v) => tf.sum(tf.square(v))))));
-              return loss as tf.Scalar;
-            }, true, vars);
-            const next: tf.Tensor = tf.add(lossSum, cost!);
-            cost!.dispose();
-            lossSum.dispose();
-            lossSum = next;
-          } finally {
-            adv?.dispose();
+          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes, plan.inputShape) : (raw as Batch);
+          largestBatch = Math.max(largestBatch, images.shape[0]);
+          if (microBatch === undefined && plan.memoryBudget !== undefined) {
+            microBatch = (await microBatchForBudget(setup, bn, images, labels, plan.memoryBudget)).microBatch;
           }
-          if (adv !== null) adversarialBatches++;
-          partial = { ...partial, adversarialBatches };
+          const draw = method.draw(rng);
+          const result = await trainingStep(setup, bn, images, labels, draw, microBatch ?? Infinity, `epoch ${epoch}, batch ${batch}`);
+          partial = {
+            lossSum: partial.lossSum + result.loss, batches: partial.batches + 1,
+            adversarialBatches: partial.adversarialBatches + (result.adversarial ? 1 : 0),
+          };
         } finally {
           if (owned) tf.dispose([(raw as Batch | null)?.images, (raw as Batch | null)?.labels].filter((t) => t instanceof tf.Tensor));
           batch++;
         }
         batchesThisCall++;
-        partial = { ...partial, batches: partial.batches + 1 };
+        if (plan.checkpointEvery !== undefined && batch % plan.checkpointEvery === 0) {
+          await assertFiniteWeights(fn, vars, `epoch ${epoch}, batch ${batch - 1}`);
+          await checkpoint!.save(await snapshot(epoch, batch));
+        }
         if (onProgress) {
           const elapsed = (Date.now() - started) / 1000;
           onProgress({
@@ -477,14 +549,19 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
         await tick();
       }
       if (batch === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', `no batches in epoch ${epoch}`);
+      await assertFiniteWeights(fn, vars, `epoch ${epoch}`);
       batchesPerEpoch = batch;
       startBatch = 0;
-      const epochLoss = ((await lossSum.data())[0]! + partial.lossSum) / partial.batches;
-      lossSum.dispose();
-      lossSum = null;
+      const epochLoss = partial.lossSum / partial.batches;
       let record: EpochRecord = { epoch, loss: epochLoss, batches: partial.batches, adversarialBatches: partial.adversarialBatches };
       if (validation) {
-        const result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        let result: { clean: number; robust: number };
+        try {
+          result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        } catch (err) {
+          freeAbandonedTape();
+          throw asLoopError(fn, err, `validation after epoch ${epoch}`);
+        }
         record = { ...record, validation: result };
         if (best === null || result.robust > best.score) best = { epoch, score: result.robust, weights: await snapshotModel(model) };
       }
@@ -505,9 +582,9 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
     return {
       method: name, seed, epochs: history.length, resumedFrom, history,
       bestEpoch: best?.epoch ?? null, bestScore: best?.score ?? null, restoredBest,
+      microBatch: microBatch === undefined ? null : largestBatch > 0 ? Math.min(microBatch, largestBatch) : microBatch,
     };
   } finally {
-    lossSum?.dispose();
     if (ownOptimizer) optimizer.dispose();
   }
 }
@@ -517,11 +594,44 @@ async function restoreState(fn: string, name: string, model: LayersModel, optimi
     throw new FormatError(`${fn}: the checkpoint is not a medrobust training state (format ${describeValue((saved as { format?: unknown } | null)?.format)})`);
   }
   if (saved.method !== name) throw new FormatError(`${fn}: the checkpoint was saved by ${saved.method}, not ${name}; pass resume: false to start afresh`);
+  assertCheckpointFields(fn, saved);
   if (saved.optimizerClass !== optimizer.getClassName()) {
     throw new FormatError(`${fn}: the checkpoint holds the state of a ${saved.optimizerClass} optimizer, this run uses ${optimizer.getClassName()}`);
   }
+  if (saved.optimizerConfig !== undefined) {
+    const now = optimizerConfig(optimizer);
+    for (const [key, value] of Object.entries(saved.optimizerConfig)) {
+      if (key in now && now[key] !== value) {
+        throw new FormatError(`${fn}: the checkpoint's ${saved.optimizerClass} has ${key} ${String(value)}, this run's has ${String(now[key])}; a resumed run must use the same optimizer settings`);
+      }
+    }
+  }
   restoreModel(fn, model, saved.weights, 'the checkpoint');
-  await restoreOptimizer(fn, optimizer, saved.optimizerWeights);
+  await restoreOptimizer(fn, optimizer, saved.optimizerWeights, saved.adamPowers);
+}
+
+/** The plain fields of a loaded checkpoint: counters, history, sums and finite weights (a corrupt file must not train on). */
+function assertCheckpointFields(fn: string, s: TrainingCheckpoint): void {
+  const bad = (what: string): never => { throw new FormatError(`${fn}: the checkpoint is corrupt: ${what}`); };
+  const count = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+  if (!count(s.epoch) || !count(s.batch)) bad(`epoch ${describeValue(s.epoch)}, batch ${describeValue(s.batch)} are not counts`);
+  if (!count(s.seed) || !count(s.rngState) || (s.rngState as number) > 0xffffffff) bad('its seed or generator state is not a 32-bit count');
+  if (!Array.isArray(s.history) || s.history.length !== s.epoch) bad(`it has ${Array.isArray(s.history) ? s.history.length : 'no'} epoch records for ${s.epoch} finished epochs`);
+  s.history.forEach((h, i) => { if (typeof h !== 'object' || h === null || h.epoch !== i || !count(h.batches) || typeof h.loss !== 'number') bad(`epoch record ${i} is malformed`); });
+  const p = s.partial;
+  if (typeof p !== 'object' || p === null || typeof p.lossSum !== 'number' || !count(p.batches) || !count(p.adversarialBatches) || p.batches !== s.batch) bad('its unfinished-epoch sums are malformed');
+  const finite = (list: readonly SavedTensor[] | undefined, what: string): void => {
+    if (!Array.isArray(list)) bad(`${what} are missing`);
+    for (const t of list!) {
+      const values = (t as SavedTensor | undefined)?.values;
+      if (!(values instanceof Float32Array || values instanceof Int32Array)) bad(`${what} hold a value that is not a typed array`);
+      for (let i = 0; i < values!.length; i++) if (!Number.isFinite(values![i]!)) bad(`${what} '${t.name}' holds ${values![i]}`);
+    }
+  };
+  finite(s.weights, 'weights');
+  finite(s.optimizerWeights, 'optimizer weights');
+  if (s.best !== null && (typeof s.best !== 'object' || !count(s.best.epoch) || s.best.epoch >= s.epoch || typeof s.best.score !== 'number')) bad('its best epoch is malformed');
+  if (s.best !== null) finite(s.best.weights, 'best weights');
 }
 
 /** Clean and robust accuracy on the validation split, in chunks, with a fixed attack seed. */
@@ -591,4 +701,14 @@ export function rangeOption(fn: string, argument: string, value: unknown, c: { i
   }
   const v = assertNumber(fn, argument, value, c);
   return [v, v];
+}
+
+/** Validates a per-channel scale against the model's channels. */
+export function channelScaleOption(fn: string, value: unknown, channels: number): readonly number[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || value.length !== channels) {
+    throw new InvalidArgumentError(fn, 'options.channelScale', `an array of ${channels} numbers, one per input channel`, describeValue(value));
+  }
+  value.forEach((v, i) => assertNumber(fn, `options.channelScale[${i}]`, v, { min: 0, minExclusive: true }));
+  return value as readonly number[];
 }

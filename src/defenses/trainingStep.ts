@@ -1,0 +1,300 @@
+/**
+ * One optimizer step of the training loop: the batch is split into micro-batches, each makes its
+ * adversarial images and its share of the gradient, the gradients are summed, one reduction checks
+ * that loss, gradients, weights and adversarial images are finite, and only then is the update
+ * applied. Also: batch-norm handling under micro-batching and the memory probe behind `memoryBudget`.
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { MemoryBudgetError, NonFiniteError } from '../errors.js';
+import type { Rng } from '../internal/random.js';
+import type { ClipRange, ModelFn, Task } from '../types.js';
+import { asLoopError } from './loopErrors.js';
+
+/** What a method sees for one micro-batch when it makes adversarial images. */
+export interface ChunkContext {
+  /** The model in inference mode, as a ModelFn returning the selected output. */
+  readonly inference: ModelFn;
+  /** The micro-batch's images (the whole batch when it is not split). */
+  readonly images: tf.Tensor4D;
+  /** Their labels. */
+  readonly labels: tf.Tensor;
+  readonly task: Task;
+  /** The clip range; `'batch'` was resolved to the whole batch's [min, max] when the batch is split. */
+  readonly clip: ClipRange;
+  /** The whole batch's size and the micro-batch's first row in it (noise is drawn for the batch and sliced). */
+  readonly batch: { readonly size: number; readonly offset: number };
+}
+
+/** A defense, as the loop sees it. */
+export interface TrainingMethod<D = unknown> {
+  /**
+   * The batch's random draws, from the loop's seeded generator in a fixed order (coin, ε, T, attack
+   * seed), once per batch however it is split; null for a clean batch.
+   */
+  draw(rng: Rng): D | null;
+  /** Adversarial images for one micro-batch (a new tensor the loop disposes), or null to train it clean. */
+  generate(ctx: ChunkContext, draw: D): tf.Tensor4D | null;
+  /** The objective to minimise (batch mean), in training mode (`train` runs the model with `training: true`); runs inside a tidy. */
+  objective(train: ModelFn, images: tf.Tensor4D, adv: tf.Tensor4D | null, labels: tf.Tensor): tf.Scalar;
+}
+
+/** What every step of a run shares. */
+export interface StepSetup {
+  readonly fn: string;
+  readonly model: LayersModel;
+  readonly vars: tf.Variable[];
+  readonly optimizer: tf.Optimizer;
+  readonly method: TrainingMethod;
+  readonly inference: ModelFn;
+  readonly train: ModelFn;
+  readonly task: Task;
+  readonly clip: ClipRange;
+  readonly l1: number;
+  readonly weightDecay: number;
+  readonly batchNorm: 'micro' | 'frozen';
+}
+
+interface Layerish { getClassName(): string; call: (inputs: unknown, kwargs: Record<string, unknown>) => unknown; layers?: Layerish[] }
+
+/** The model's batch-normalisation layers, nested models included. */
+export function batchNormLayers(model: LayersModel): Layerish[] {
+  const out: Layerish[] = [];
+  const visit = (layer: Layerish): void => {
+    if (layer.getClassName() === 'BatchNormalization') out.push(layer);
+    for (const inner of layer.layers ?? []) visit(inner);
+  };
+  for (const layer of (model as unknown as { layers: Layerish[] }).layers) visit(layer);
+  return out;
+}
+
+/**
+ * Runs `f` with every batch-norm layer in inference mode (running statistics, not updated) while the
+ * rest of the model (dropout) stays in training mode; the layers are restored afterwards, also on throw.
+ */
+function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
+  if (layers.length === 0) return f();
+  const saved = layers.map((layer) => {
+    const own = Object.prototype.hasOwnProperty.call(layer, 'call');
+    const original = layer.call;
+    layer.call = (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false });
+    return { layer, own, original };
+  });
+  try {
+    return f();
+  } finally {
+    for (const { layer, own, original } of saved) {
+      if (own) layer.call = original;
+      else delete (layer as Partial<Layerish>).call;
+    }
+  }
+}
+
+/**
+ * Frees the tensors a gradient tape kept for a backward pass that never ran. When the function under
+ * `tf.grad`/`variableGrads` throws, tfjs 4.22 ends the tape without disposing the clones it saved for
+ * backprop (`node.saved`), and the next tape replaces it: every error raised after the model ran
+ * would leak them. Only acts outside any gradient computation.
+ */
+export function freeAbandonedTape(): void {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: tf.Tensor[] }[] | null } }).state;
+  if (state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) if (!t.isDisposed) t.dispose();
+  state.activeTape = null;
+}
+
+/** The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. */
+function gradients(s: StepSetup, bn: readonly Layerish[], loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => s.optimizer.computeGradients(loss, s.vars);
+  return s.batchNorm === 'frozen' ? withFrozenBatchNorm(bn, run) : run();
+}
+
+function describeNonFinite(v: number): string {
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
+
+async function firstNonFinite(t: tf.Tensor): Promise<number | undefined> {
+  const values = await t.data();
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return values[i];
+  return undefined;
+}
+
+/** Splits n rows into micro-batches of at most `size`. */
+export function chunks(n: number, size: number): { offset: number; size: number }[] {
+  const m = Math.max(1, Math.min(size, n));
+  const out: { offset: number; size: number }[] = [];
+  for (let offset = 0; offset < n; offset += m) out.push({ offset, size: Math.min(m, n - offset) });
+  return out;
+}
+
+/**
+ * One optimizer step on a batch, split into micro-batches of `microBatch` images: the loss of
+ * micro-batch k is its mean scaled by n_k/N, so the summed gradient is the full batch's (the
+ * penalties are added once). Nothing is applied unless loss, gradients, weights and adversarial
+ * images are all finite (one reduction, one read).
+ * @returns the batch's loss (penalties included) and whether it was trained on adversarial images.
+ * @throws {NonFiniteError} naming the quantity, epoch and batch; the weights are then left as they were.
+ */
+export async function trainingStep(
+  s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, draw: unknown, microBatch: number, where: string,
+): Promise<{ loss: number; adversarial: boolean }> {
+  const n = images.shape[0];
+  const parts = chunks(n, microBatch);
+  const split = parts.length > 1;
+  const grads = new Map<string, tf.Tensor>();
+  const advChecks: tf.Tensor[] = [];
+  let lossTotal: tf.Tensor | null = null;
+  let adversarial = false;
+  try {
+    let clip = s.clip;
+    if (split && clip === 'batch') {
+      // The paper's batch-global clip is the whole batch's range, whatever the micro-batch.
+      const range = tf.tidy(() => tf.stack([tf.min(images), tf.max(images)]));
+      const [lo, hi] = await range.data();
+      range.dispose();
+      if (lo! < hi!) clip = [lo!, hi!];
+    }
+    for (const [k, part] of parts.entries()) {
+      const xs = split ? tf.slice(images, [part.offset, 0, 0, 0], [part.size, -1, -1, -1]) : images;
+      const ys = split ? tf.slice(labels, [part.offset], [part.size]) : labels;
+      let adv: tf.Tensor4D | null = null;
+      try {
+        if (draw !== null) {
+          adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset } }, draw);
+          if (adv !== null) {
+            adversarial = true;
+            advChecks.push(tf.tidy(() => tf.sum(tf.mul(adv!, 0))));
+          }
+        }
+        const scale = part.size / n;
+        const { value, grads: g } = gradients(s, bn, () => {
+          let loss: tf.Tensor = s.method.objective(s.train, xs, adv, ys);
+          if (split) loss = tf.mul(loss, scale);
+          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, tf.addN(s.vars.map((v) => tf.sum(tf.abs(v))))));
+          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, tf.addN(s.vars.map((v) => tf.sum(tf.square(v))))));
+          return loss as tf.Scalar;
+        });
+        for (const [name, t] of Object.entries(g)) {
+          const previous = grads.get(name);
+          if (previous === undefined) {
+            grads.set(name, t);
+          } else {
+            grads.set(name, tf.add(previous, t));
+            previous.dispose();
+            t.dispose();
+          }
+        }
+        if (lossTotal === null) {
+          lossTotal = value;
+        } else {
+          const sum: tf.Tensor = tf.add(lossTotal, value);
+          lossTotal.dispose();
+          value.dispose();
+          lossTotal = sum;
+        }
+      } finally {
+        adv?.dispose();
+        if (split) tf.dispose([xs, ys]);
+      }
+    }
+    const total = lossTotal!;
+    const status = tf.tidy(() => {
+      const zeros = [
+        tf.mul(total, 0), ...[...grads.values()].map((g) => tf.sum(tf.mul(g, 0))), ...s.vars.map((v) => tf.sum(tf.mul(v, 0))), ...advChecks,
+      ];
+      return tf.stack([total, tf.addN(zeros)]);
+    });
+    const [loss, flag] = await status.data();
+    status.dispose();
+    if (!Number.isFinite(flag!)) throw await diagnose(s, total, grads, advChecks, where);
+    s.optimizer.applyGradients(s.vars.map((v) => ({ name: v.name, tensor: grads.get(v.name)! })));
+    return { loss: loss!, adversarial };
+  } catch (err) {
+    freeAbandonedTape();
+    throw asLoopError(s.fn, err, where);
+  } finally {
+    tf.dispose([...grads.values(), ...advChecks]);
+    lossTotal?.dispose();
+  }
+}
+
+/** Names what was not finite, in causal order: weights, adversarial images, loss, gradients. */
+async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Tensor>, advChecks: tf.Tensor[], where: string): Promise<NonFiniteError> {
+  const kept = 'the update was not applied, so the model keeps the weights it had before this batch';
+  for (const v of s.vars) {
+    const bad = await firstNonFinite(v);
+    if (bad !== undefined) {
+      return new NonFiniteError(s.fn, `weights of ${v.name}`, `they hold ${describeNonFinite(bad)} before the update at ${where}: the model came in with non-finite weights, or an earlier update made them so (lower the learning rate)`);
+    }
+  }
+  for (const check of advChecks) {
+    const bad = await firstNonFinite(check);
+    if (bad !== undefined) return new NonFiniteError(s.fn, 'adversarial images', `they hold ${describeNonFinite(bad)} at ${where} (check the generator or the attack's model); ${kept}`);
+  }
+  const lossValue = (await loss.data())[0]!;
+  if (!Number.isFinite(lossValue)) return new NonFiniteError(s.fn, 'loss', `it is ${describeNonFinite(lossValue)} at ${where} (check the images, labels and loss); ${kept}`);
+  for (const [name, g] of grads) {
+    const bad = await firstNonFinite(g);
+    if (bad !== undefined) return new NonFiniteError(s.fn, `gradient of ${name}`, `it holds ${describeNonFinite(bad)} at ${where}; ${kept}`);
+  }
+  return new NonFiniteError(s.fn, 'training step', `a value was not finite at ${where}; ${kept}`);
+}
+
+/** One reduction over the weights after an epoch's last update (the per-step check sees them before each update). */
+export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable[], where: string): Promise<void> {
+  const flag = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.mul(v, 0)))));
+  const value = (await flag.data())[0]!;
+  flag.dispose();
+  if (Number.isFinite(value)) return;
+  for (const v of vars) {
+    const bad = await firstNonFinite(v);
+    if (bad !== undefined) throw new NonFiniteError(fn, `weights of ${v.name}`, `they hold ${describeNonFinite(bad)} after the last update of ${where}: lower the learning rate (no checkpoint was saved for it)`);
+  }
+}
+
+/**
+ * The largest micro-batch whose step fits in `budget` bytes, from a measured memory model: the
+ * step's peak tensor bytes at 1 and 2 images (tf.profile of the objective's gradient, on clean
+ * images) give bytes(m) ≈ a + b·m; the summed gradients add the trainable weights' size once.
+ * The probe leaves the model as it found it (batch-norm statistics restored) and draws nothing
+ * from the run's generator.
+ * @throws {MemoryBudgetError} when one image does not fit.
+ */
+export async function microBatchForBudget(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, budget: number): Promise<{ microBatch: number; perImage: number; fixed: number }> {
+  const n = images.shape[0];
+  const sizes = n >= 2 ? [1, 2] : [1];
+  const stats = s.model.weights.filter((w) => !w.trainable);
+  const saved = stats.map((w) => tf.clone(w.read()));
+  const peaks: number[] = [];
+  try {
+    for (const m of sizes) {
+      const xs = tf.slice(images, [0, 0, 0, 0], [m, -1, -1, -1]);
+      const ys = tf.slice(labels, [0], [m]);
+      try {
+        const start = tf.memory().numBytes;
+        const info = await tf.profile(() => {
+          const { value, grads } = gradients(s, bn, () => s.method.objective(s.train, xs, xs, ys));
+          tf.dispose([value, ...Object.values(grads)]);
+        });
+        peaks.push(Math.max(0, info.peakBytes - start));
+      } catch (err) {
+        freeAbandonedTape();
+        throw asLoopError(s.fn, err, 'the memory probe');
+      } finally {
+        tf.dispose([xs, ys]);
+      }
+    }
+  } finally {
+    stats.forEach((w, i) => w.write(saved[i]!));
+    tf.dispose(saved);
+  }
+  const gradientBytes = s.vars.reduce((sum, v) => sum + 4 * v.size, 0);
+  const perImage = peaks.length === 2 && peaks[1]! > peaks[0]! ? peaks[1]! - peaks[0]! : peaks[0]!;
+  const fixed = Math.max(0, peaks[0]! - perImage) + gradientBytes;
+  const fit = Math.floor((budget - fixed) / Math.max(perImage, 1));
+  if (fit < 1) {
+    throw new MemoryBudgetError(s.fn, 1, fixed + perImage, budget, 'raise options.memoryBudget, or train smaller images or a smaller model');
+  }
+  return { microBatch: fit, perImage, fixed };
+}
