@@ -35,6 +35,15 @@ export interface ReadNpzOptions {
 /** The default of {@link ReadNpzOptions.maxBytes}: 1 GiB. */
 export const NPZ_MAX_BYTES = 2 ** 30;
 
+/** Checks a `maxBytes` option: undefined, or a non-negative integer or Infinity. @internal */
+export function assertMaxBytes(fn: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (Number.isFinite(value) && !Number.isInteger(value))) {
+    throw new InvalidArgumentError(fn, 'options.maxBytes', 'a non-negative integer number of bytes (or Infinity)', describeValue(value));
+  }
+  return value;
+}
+
 /**
  * Options of {@link writeNpz}.
  * @category Data
@@ -74,10 +83,7 @@ export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions
   if (o.keys !== undefined && (!Array.isArray(o.keys) || o.keys.some((k) => typeof k !== 'string'))) {
     throw new InvalidArgumentError(fn, 'options.keys', 'an array of array names', describeValue(o.keys));
   }
-  const maxBytes = o.maxBytes === undefined ? NPZ_MAX_BYTES : o.maxBytes;
-  if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes) || maxBytes < 0 || (Number.isFinite(maxBytes) && !Number.isInteger(maxBytes))) {
-    throw new InvalidArgumentError(fn, 'options.maxBytes', 'a non-negative integer number of bytes (or Infinity)', describeValue(o.maxBytes));
-  }
+  const maxBytes = assertMaxBytes(fn, o.maxBytes) ?? NPZ_MAX_BYTES;
   const name = (o.name as string | undefined) ?? 'the .npz data';
   const keys = o.keys as readonly string[] | undefined;
   const entries = readZipDirectory(b, fn, name);
