@@ -130,18 +130,23 @@ export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions
  * @category Data
  */
 export function writeNpz(arrays: Readonly<Record<string, NpyArray>>, options: WriteNpzOptions = {}): Uint8Array {
+  return encodeNpz('writeNpz', arrays, options);
+}
+
+/** writeNpz under the name of the public function that called it. @internal */
+export function encodeNpz(fn: string, arrays: unknown, options: unknown): Uint8Array {
   if (typeof arrays !== 'object' || arrays === null || Array.isArray(arrays)) {
-    throw new InvalidArgumentError('writeNpz', 'arrays', 'an object of named NpyArrays', describeValue(arrays));
+    throw new InvalidArgumentError(fn, 'arrays', 'an object of named NpyArrays', describeValue(arrays));
   }
-  const o = assertOptionsObject('writeNpz', options);
-  assertKnownKeys('writeNpz', o, ['compress']);
-  const compress = assertBoolean('writeNpz', 'options.compress', o.compress) ?? false;
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, ['compress']);
+  const compress = assertBoolean(fn, 'options.compress', o.compress) ?? false;
   const names = Object.keys(arrays);
-  if (names.length === 0) throw new InvalidArgumentError('writeNpz', 'arrays', 'at least one array', 'an empty object');
+  if (names.length === 0) throw new InvalidArgumentError(fn, 'arrays', 'at least one array', 'an empty object');
   const files: Record<string, Uint8Array> = {};
   for (const n of names) {
-    if (n.length === 0 || /[/\\]/.test(n)) throw new InvalidArgumentError('writeNpz', 'arrays', 'names without / or \\', JSON.stringify(n));
-    files[`${n}.npy`] = writeNpy(assertNpyArray('writeNpz', `arrays.${n}`, arrays[n]));
+    if (n.length === 0 || /[/\\]/.test(n)) throw new InvalidArgumentError(fn, 'arrays', 'names without / or \\', JSON.stringify(n));
+    files[`${n}.npy`] = writeNpy(assertNpyArray(fn, `arrays.${n}`, (arrays as Record<string, unknown>)[n]));
   }
   // mtime fixed so that equal arrays give byte-identical archives.
   return zipSync(files, { level: compress ? 6 : 0, mtime: new Date(1980, 0, 1) });

@@ -8,7 +8,7 @@ import { extractEntry, readZipDirectory } from '../data/zip.js';
 import type { CheckpointStore } from '../types.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { checkKnownFormat } from './checkpointFormats.js';
-import { fileError } from './fileErrors.js';
+import { assertPath, fileError } from './fileErrors.js';
 
 /**
  * A value a checkpoint can hold: JSON values (numbers, including NaN and ±Infinity, strings,
@@ -184,7 +184,7 @@ function formatProblem(fn: string, p: { path: string; expected: string; received
  * @category Node
  */
 export function fileCheckpoint<State extends object = CheckpointState>(file: string): CheckpointStore<State> {
-  if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('fileCheckpoint', 'file', 'a file path', describeValue(file));
+  assertPath('fileCheckpoint', 'file', file);
   return {
     async save(state: State): Promise<void> {
       const fn = 'fileCheckpoint.save';

@@ -4,7 +4,8 @@
  * @internal
  */
 import * as path from 'node:path';
-import { FileError, MedrobustError } from '../errors.js';
+import { FileError, InvalidArgumentError, MedrobustError } from '../errors.js';
+import { describeValue } from '../internal/validate.js';
 
 const WHAT: Readonly<Record<string, [problem: string, advice: string]>> = {
   ENOENT: ['does not exist', 'check the path'],
@@ -43,4 +44,15 @@ export function fileError(fn: string, file: string, err: unknown, role: string, 
   const problem = known ? known[0] : `could not be accessed (${(err as Error | null)?.message ?? String(err)})`;
   const advice = known ? known[1] : 'check the path and the disk';
   return new FileError(fn, file, code, `${fn}: ${role} ${shown} ${problem} [${code}]; ${advice}${extra}`);
+}
+
+/**
+ * Checks a path argument: a non-empty string without NUL bytes (which Node refuses with an untyped
+ * error). `what` is the expectation in words ('a file path', 'a folder path').
+ */
+export function assertPath(fn: string, argument: string, value: unknown, what = 'a file path'): string {
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    throw new InvalidArgumentError(fn, argument, `${what} (a non-empty string without NUL bytes)`, describeValue(value));
+  }
+  return value;
 }

@@ -6,8 +6,8 @@ import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { mixSeed, permutation, type BatchSource } from '../data/batchesFromTensors.js';
-import { parseChestXray14List, parseLabelCsv } from '../data/labelFiles.js';
-import { fileError } from './fileErrors.js';
+import { chestXray14Rows, labelCsvRows } from '../data/labelFiles.js';
+import { assertPath, fileError } from './fileErrors.js';
 import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/preprocess.js';
 
 type SharpFactory = typeof import('sharp');
@@ -120,6 +120,7 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<tf.Tensor3D> {
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
+  if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
   const { spec, channels } = assertDecodeOptions('decodeImage', options);
   const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
   if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
@@ -250,8 +251,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
 const IMAGE_EXT = ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp', '.gif'];
 
 function assertDir(fn: string, argument: string, p: unknown): string {
-  if (typeof p !== 'string' || p.length === 0) throw new InvalidArgumentError(fn, argument, 'a path', describeValue(p));
-  return p;
+  return assertPath(fn, argument, p, 'a path');
 }
 
 /**
@@ -342,7 +342,7 @@ export async function labelCsvDataset(csvFile: string, imageDir: string, options
   }
   let text: string;
   try { text = await fs.readFile(csvFile, 'utf8'); } catch (err) { throw fileError(fn, csvFile, err, 'the label CSV'); }
-  const rows = parseLabelCsv(text, { classNames });
+  const rows = labelCsvRows(fn, text, classNames, `${csvFile} `);
   const items = rows.map((r) => ({ file: path.join(imageDir, path.extname(r.file) ? r.file : r.file + extension), label: r.label }));
   return makeDataset(items, 'single-label', classNames);
 }
@@ -374,7 +374,7 @@ export async function chestXray14(listFile: string, imageDir: string): Promise<I
   assertDir('chestXray14', 'imageDir', imageDir);
   let text: string;
   try { text = await fs.readFile(listFile, 'utf8'); } catch (err) { throw fileError('chestXray14', listFile, err, 'the label list'); }
-  const rows = parseChestXray14List(text);
+  const rows = chestXray14Rows('chestXray14', text, `${listFile} `);
   const bad = rows.find((r) => (r.label as number[]).length !== CHESTX14.length);
   if (bad) throw new FormatError(`chestXray14: ${listFile} has rows with ${(bad.label as number[]).length} labels; ChestX-ray14 has ${CHESTX14.length}`);
   return makeDataset(rows.map((r) => ({ file: path.join(imageDir, r.file), label: r.label })), 'multi-label', CHESTX14);

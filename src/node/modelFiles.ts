@@ -5,11 +5,10 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../internal/validate.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
-import { fileError } from './fileErrors.js';
+import { assertPath, fileError } from './fileErrors.js';
 
 function assertDir(fn: string, dir: unknown): string {
-  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError(fn, 'dir', 'a folder path', describeValue(dir));
-  return dir;
+  return assertPath(fn, 'dir', dir, 'a folder path');
 }
 
 /**
@@ -37,8 +36,11 @@ function assertDir(fn: string, dir: unknown): string {
  * @category Node
  */
 export function fileIO(dir: string): tf.io.IOHandler {
-  const fn = 'fileIO';
-  assertDir(fn, dir);
+  return handler('fileIO', assertDir('fileIO', dir));
+}
+
+/** The IO handler, raising errors under the name of the public function that made it. */
+function handler(fn: string, dir: string): tf.io.IOHandler {
   const jsonPath = path.join(dir, 'model.json');
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
@@ -53,8 +55,8 @@ export function fileIO(dir: string): tf.io.IOHandler {
       };
       if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
       if (artifacts.userDefinedMetadata) json.userDefinedMetadata = artifacts.userDefinedMetadata;
-      await write(path.join(dir, 'weights.bin'), new Uint8Array(weights), 'the weight file');
-      await write(jsonPath, JSON.stringify(json), 'the model file');
+      await write(fn, path.join(dir, 'weights.bin'), new Uint8Array(weights), 'the weight file');
+      await write(fn, jsonPath, JSON.stringify(json), 'the model file');
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
@@ -73,10 +75,10 @@ export function fileIO(dir: string): tf.io.IOHandler {
       if (typeof json !== 'object' || json === null || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
         throw new FormatError(`${fn}: ${jsonPath} is not a TensorFlow.js model.json (it needs modelTopology and weightsManifest)`);
       }
-      const manifest = checkManifest(json.weightsManifest, jsonPath);
+      const manifest = checkManifest(fn, json.weightsManifest, jsonPath);
       return tf.io.getModelArtifactsForJSON(json, async () => {
         const specs = manifest.flatMap((g) => g.weights);
-        const files = manifest.flatMap((g) => g.paths.map((p) => ({ listed: p, file: confine(dir, p, jsonPath) })));
+        const files = manifest.flatMap((g) => g.paths.map((p) => ({ listed: p, file: confine(fn, dir, p, jsonPath) })));
         // Sizes first: nothing is read unless the files hold exactly what the manifest describes.
         let total = 0;
         for (const { listed, file } of files) {
@@ -121,8 +123,8 @@ function specBytes(w: tf.io.WeightsManifestEntry): number {
 }
 
 /** Checks the manifest's structure so that a malformed one is a FormatError, not a TypeError. */
-function checkManifest(manifest: unknown[], jsonPath: string): tf.io.WeightsManifestConfig {
-  const bad = (what: string): FormatError => new FormatError(`fileIO: ${jsonPath} has a malformed weightsManifest: ${what}`);
+function checkManifest(fn: string, manifest: unknown[], jsonPath: string): tf.io.WeightsManifestConfig {
+  const bad = (what: string): FormatError => new FormatError(`${fn}: ${jsonPath} has a malformed weightsManifest: ${what}`);
   manifest.forEach((g, i) => {
     const group = g as { paths?: unknown; weights?: unknown } | null;
     if (typeof group !== 'object' || group === null) throw bad(`group ${i} is not an object`);
@@ -144,9 +146,9 @@ function checkManifest(manifest: unknown[], jsonPath: string): tf.io.WeightsMani
  * inside the folder (no '..', no absolute path, no drive, no backslash), so a model.json cannot make
  * medrobust read, or reveal anything about, a file elsewhere.
  */
-function confine(dir: string, listed: string, jsonPath: string): string {
+function confine(fn: string, dir: string, listed: string, jsonPath: string): string {
   const refuse = (): FormatError => new FormatError(
-    `fileIO: ${jsonPath} lists the weight path ${JSON.stringify(listed)}, which leads outside the model folder; weight files must be named relative to the folder that holds model.json (e.g. 'weights.bin' or 'group1-shard1of2.bin')`,
+    `${fn}: ${jsonPath} lists the weight path ${JSON.stringify(listed)}, which leads outside the model folder; weight files must be named relative to the folder that holds model.json (e.g. 'weights.bin' or 'group1-shard1of2.bin')`,
   );
   if (listed.length === 0 || listed.includes('\0') || listed.includes('\\') || path.isAbsolute(listed) || path.win32.isAbsolute(listed) || /^[a-zA-Z]:/.test(listed)) throw refuse();
   if (listed.split('/').some((part) => part === '..')) throw refuse();
@@ -158,12 +160,12 @@ function confine(dir: string, listed: string, jsonPath: string): string {
 }
 
 /** Writes atomically, as a FileError naming fileIO and the file. */
-async function write(file: string, data: Uint8Array | string, role: string): Promise<void> {
+async function write(fn: string, file: string, data: Uint8Array | string, role: string): Promise<void> {
   try {
     await writeFileAtomic(file, data);
   } catch (err) {
     const cause = err instanceof AtomicWriteError ? err.cause : err;
-    throw fileError('fileIO', file, cause, role, err instanceof AtomicWriteError && err.replaced ? '' : '; the previous file, if any, is unchanged');
+    throw fileError(fn, file, cause, role, err instanceof AtomicWriteError && err.replaced ? '' : '; the previous file, if any, is unchanged');
   }
 }
 
@@ -184,7 +186,7 @@ async function write(file: string, data: Uint8Array | string, role: string): Pro
  */
 export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf.io.SaveResult> {
   if (!(model instanceof tfl.LayersModel)) throw new InvalidArgumentError('saveModel', 'model', 'a tf.LayersModel', describeValue(model));
-  return model.save(fileIO(assertDir('saveModel', dir)));
+  return model.save(handler('saveModel', assertDir('saveModel', dir)));
 }
 
 /**
@@ -203,5 +205,5 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
  * @category Node
  */
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  return tfl.loadLayersModel(fileIO(assertDir('loadModel', dir)));
+  return tfl.loadLayersModel(handler('loadModel', assertDir('loadModel', dir)));
 }

@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
-import { MEDMNIST_INFO, medmnistFromNpz, type MedmnistOptions, type MedmnistSplit } from '../data/medmnist.js';
+import { MEDMNIST_INFO, medmnistArrays, type MedmnistOptions, type MedmnistSplit } from '../data/medmnist.js';
 import type { NpyArray } from '../data/npy.js';
-import { assertMaxBytes, readNpz, writeNpz, type WriteNpzOptions } from '../data/npz.js';
+import { assertMaxBytes, encodeNpz, readNpz, type WriteNpzOptions } from '../data/npz.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
-import { fileError } from './fileErrors.js';
+import { assertPath, fileError } from './fileErrors.js';
 
 /**
  * Options of {@link loadNpz}.
@@ -46,10 +46,6 @@ async function readBytes(fn: string, file: string, role: string): Promise<Uint8A
   }
 }
 
-function assertPath(fn: string, argument: string, p: unknown): string {
-  if (typeof p !== 'string' || p.length === 0) throw new InvalidArgumentError(fn, argument, 'a file path', describeValue(p));
-  return p;
-}
 
 /**
  * Reads a `.npz` file from disk (see {@link readNpz}).
@@ -101,7 +97,7 @@ export async function loadNpz(file: string, options: LoadNpzOptions = {}): Promi
  */
 export async function saveNpz(file: string, arrays: Readonly<Record<string, NpyArray>>, options: WriteNpzOptions = {}): Promise<void> {
   assertPath('saveNpz', 'file', file);
-  const bytes = writeNpz(arrays, options);
+  const bytes = encodeNpz('saveNpz', arrays, options);
   try {
     await writeFileAtomic(file, bytes);
   } catch (err) {
@@ -145,5 +141,5 @@ export async function loadMedmnist(file: string, options: LoadMedmnistOptions = 
   const bytes = await readBytes(fn, file, 'the MedMNIST file');
   const arrays = readNpz(bytes, { name: file, keys: [`${split}_images`, `${split}_labels`], ...(maxBytes === undefined ? {} : { maxBytes }) });
   const dataset = rest.dataset ?? (flag && flag in MEDMNIST_INFO ? (flag as MedmnistOptions['dataset']) : undefined);
-  return medmnistFromNpz(arrays, dataset === undefined ? rest : { ...rest, dataset });
+  return medmnistArrays(fn, arrays, dataset === undefined ? rest : { ...rest, dataset });
 }

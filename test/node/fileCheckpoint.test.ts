@@ -196,7 +196,7 @@ describe('fileCheckpoint', () => {
       await expect(store.save(null as never)).rejects.toThrow(InvalidArgumentError);
       await fs.writeFile(path.join(dir, 'c.ckpt'), 'garbage');
       await expect(store.load()).rejects.toThrow(FormatError);
-      expect(() => fileCheckpoint('' as never)).toThrow('fileCheckpoint: file must be a file path, received ""');
+      expect(() => fileCheckpoint('' as never)).toThrow('fileCheckpoint: file must be a file path (a non-empty string without NUL bytes), received ""');
       expect(() => fileCheckpoint(3 as never)).toThrow(InvalidArgumentError);
     });
   });

@@ -115,9 +115,9 @@ describe.each(BACKENDS)('decodeImage and image datasets (%s)', (backend) => {
       await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { classNames: [] })).rejects.toThrow('labelCsvDataset: options.classNames must be a non-empty array of class names, received an array of length 0 []');
       await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { extension: 5 } as never)).rejects.toThrow(/labelCsvDataset: options.extension/);
       await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { classnames: ['a'] } as never)).rejects.toThrow(/did you mean 'classNames'/);
-      await expect(labelCsvDataset(3 as never, dir)).rejects.toThrow('labelCsvDataset: csvFile must be a path, received 3');
+      await expect(labelCsvDataset(3 as never, dir)).rejects.toThrow('labelCsvDataset: csvFile must be a path (a non-empty string without NUL bytes), received 3');
       await expect(chestXray14(dir, dir)).rejects.toMatchObject({ fn: 'chestXray14', code: 'EISDIR' });
-      await expect(chestXray14(path.join(dir, 'list.txt'), null as never)).rejects.toThrow('chestXray14: imageDir must be a path, received null');
+      await expect(chestXray14(path.join(dir, 'list.txt'), null as never)).rejects.toThrow('chestXray14: imageDir must be a path (a non-empty string without NUL bytes), received null');
       await expect(decodeImage(path.join(dir, 'corrupt.png'), { channels: 2 } as never)).rejects.toThrow('decodeImage: options.channels must be 1 or 3, received 2');
       // A missing file in a data set surfaces when its batch is decoded, typed, and nothing leaks.
       const ghost = await labelCsvDataset(path.join(dir, 'gt.csv'), path.join(dir, 'empty'));
@@ -127,6 +127,10 @@ describe.each(BACKENDS)('decodeImage and image datasets (%s)', (backend) => {
       });
       await fs.writeFile(path.join(dir, 'short.txt'), 'a.png 0 1\n');
       await expect(chestXray14(path.join(dir, 'short.txt'), dir)).rejects.toThrow(/2 labels; ChestX-ray14 has 14/);
+      await fs.writeFile(path.join(dir, 'bad.txt'), 'a.png 0 1\nb.png 0 7\n');
+      await expect(chestXray14(path.join(dir, 'bad.txt'), dir)).rejects.toThrow(`chestXray14: ${path.join(dir, 'bad.txt')} line 2 has a label '7' (labels must be 0 or 1)`);
+      await fs.writeFile(path.join(dir, 'bad.csv'), 'a,benign\nb,cyst\n');
+      await expect(labelCsvDataset(path.join(dir, 'bad.csv'), dir)).rejects.toThrow(`labelCsvDataset: ${path.join(dir, 'bad.csv')} line 2 has the label 'cyst'`);
     });
   });
 });

@@ -57,7 +57,7 @@ describe.each(BACKENDS)('saveModel / loadModel (%s)', (backend) => {
       const before = tf.memory().numTensors;
       const err = await loadModel(folder).then(() => undefined, (e: unknown) => e as Error);
       expect(err).toBeInstanceOf(FormatError);
-      expect(err!.message).toBe(`fileIO: ${path.join(folder, 'model.json')} lists the weight path ${JSON.stringify(listed)}, which leads outside the model folder; weight files must be named relative to the folder that holds model.json (e.g. 'weights.bin' or 'group1-shard1of2.bin')`);
+      expect(err!.message).toBe(`loadModel: ${path.join(folder, 'model.json')} lists the weight path ${JSON.stringify(listed)}, which leads outside the model folder; weight files must be named relative to the folder that holds model.json (e.g. 'weights.bin' or 'group1-shard1of2.bin')`);
       expect(err!.message).not.toContain(String(weights.length));
       expect(tf.memory().numTensors).toBe(before);
     });
@@ -90,13 +90,13 @@ describe.each(BACKENDS)('saveModel / loadModel (%s)', (backend) => {
       const none = path.join(dir, 'none');
       const err = await loadModel(none).then(() => undefined, (e: unknown) => e as FileError);
       expect(err).toBeInstanceOf(FileError);
-      expect(err).toMatchObject({ fn: 'fileIO', code: 'ENOENT', path: path.join(none, 'model.json') });
+      expect(err).toMatchObject({ fn: 'loadModel', code: 'ENOENT', path: path.join(none, 'model.json') });
       const folder = path.join(dir, backend, 'noweights');
       const net = smallCnn({ classes: 2, width: 0.125, seed: 1 });
       await saveModel(net, folder);
       net.dispose();
       await fs.rm(path.join(folder, 'weights.bin'));
-      await expect(loadModel(folder)).rejects.toThrow(/fileIO: the weight file 'weights.bin' listed in .*model.json: .*weights.bin does not exist \[ENOENT\]/);
+      await expect(loadModel(folder)).rejects.toThrow(/loadModel: the weight file 'weights.bin' listed in .*model.json: .*weights.bin does not exist \[ENOENT\]/);
       await fs.mkdir(path.join(folder, 'weights.bin'));
       await expect(loadModel(folder)).rejects.toThrow(/weight file 'weights.bin' listed in .* is not a regular file/);
     });
@@ -123,9 +123,9 @@ describe.each(BACKENDS)('saveModel / loadModel (%s)', (backend) => {
       await expect(loadModel(folder)).rejects.toThrow(/cannot parse/);
       expect(tf.memory().numTensors).toBe(before);
       await expect(saveModel({} as never, folder)).rejects.toThrow('saveModel: model must be a tf.LayersModel, received an object with keys {}');
-      await expect(loadModel('' as never)).rejects.toThrow('loadModel: dir must be a folder path, received ""');
-      await expect(saveModel(smallCnn({ classes: 2, width: 0.125, seed: 1 }), 7 as never)).rejects.toThrow('saveModel: dir must be a folder path, received 7');
-      expect(() => fileIO(null as never)).toThrow('fileIO: dir must be a folder path, received null');
+      await expect(loadModel('' as never)).rejects.toThrow('loadModel: dir must be a folder path (a non-empty string without NUL bytes), received ""');
+      await expect(saveModel(smallCnn({ classes: 2, width: 0.125, seed: 1 }), 7 as never)).rejects.toThrow('saveModel: dir must be a folder path (a non-empty string without NUL bytes), received 7');
+      expect(() => fileIO(null as never)).toThrow('fileIO: dir must be a folder path (a non-empty string without NUL bytes), received null');
     });
 
     it('a model that cannot be written is a FileError; the loaded model is the caller\'s to dispose', async () => {

@@ -94,7 +94,7 @@ describe.each(BACKENDS)('loadNpz / saveNpz / loadMedmnist (%s)', (backend) => {
       await expect(loadNpz(bad, { keys: 'x' } as never)).rejects.toThrow('loadNpz: options.keys must be an array of array names, received "x"');
       await expect(loadNpz(bad, { maxBytes: -1 })).rejects.toThrow('loadNpz: options.maxBytes must be a non-negative integer number of bytes (or Infinity), received -1');
       await expect(saveNpz(path.join(dir, 'x.npz'), {})).rejects.toThrow(/at least one array/);
-      await expect(saveNpz(42 as never, {})).rejects.toThrow('saveNpz: file must be a file path, received 42');
+      await expect(saveNpz(42 as never, {})).rejects.toThrow('saveNpz: file must be a file path (a non-empty string without NUL bytes), received 42');
       await expect(loadMedmnist(bad, { split: 'dev' as never })).rejects.toThrow(/options.split/);
       await expect(loadMedmnist(bad, { maxBytes: 'big' } as never)).rejects.toThrow(/loadMedmnist: options.maxBytes/);
       await expect(loadMedmnist(bad, { chanels: 3 } as never)).rejects.toThrow(/loadMedmnist: options.chanels .*did you mean 'channels'/);
