@@ -134,7 +134,11 @@ export function readZipDirectory(b: Uint8Array, fn: string, name: string): ZipEn
     }
     if (seen.has(memberName)) throw bad(`holds two members named '${memberName}' (a corrupt or forged archive)`);
     seen.add(memberName);
-    entries.push({ name: memberName, method, crc, compressedSize, size, localOffset, flags });
+    const entry = { name: memberName, method, crc, compressedSize, size, localOffset, flags };
+    // Every member's local header must agree with the directory, also for members that will not be
+    // read: a corrupted name in either would otherwise make a member silently disappear.
+    dataOffset(b, entry, fn, name);
+    entries.push(entry);
     p = end;
   }
   return entries;
