@@ -34,7 +34,10 @@ function flip(bytes: Uint8Array, seed: number): Uint8Array {
   const r = rng(seed);
   const out = bytes.slice();
   const count = 1 + Math.floor(r() * 3);
-  for (let i = 0; i < count; i++) out[Math.floor(r() * out.length)] ^= 1 + Math.floor(r() * 255);
+  for (let i = 0; i < count; i++) {
+    const at = Math.floor(r() * out.length);
+    out[at] = out[at]! ^ (1 + Math.floor(r() * 255));
+  }
   return out;
 }
 
