@@ -9,6 +9,8 @@ import type { CheckpointStore } from '../types.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { checkKnownFormat } from './checkpointFormats.js';
 import { assertPath, fileError } from './fileErrors.js';
+// Imported for the {@link} references of the comments only.
+import type { FileError } from '../errors.js';
 
 /**
  * A value a checkpoint can hold: JSON values (numbers, including NaN and ±Infinity, strings,

@@ -9,6 +9,9 @@ import { mixSeed, permutation, type BatchSource } from '../data/batchesFromTenso
 import { chestXray14Rows, labelCsvRows } from '../data/labelFiles.js';
 import { assertPath, fileError } from './fileErrors.js';
 import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/preprocess.js';
+// Imported for the {@link} references of the comments only.
+import type { parseLabelCsv } from '../data/labelFiles.js';
+import type { FileError } from '../errors.js';
 
 type SharpFactory = typeof import('sharp');
 

@@ -6,6 +6,8 @@ import { FormatError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../internal/validate.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
+// Imported for the {@link} references of the comments only.
+import type { FileError } from '../errors.js';
 
 function assertDir(fn: string, dir: unknown): string {
   return assertPath(fn, 'dir', dir, 'a folder path');

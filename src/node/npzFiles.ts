@@ -4,6 +4,10 @@ import { assertKnownKeys, assertOptionsObject, describeValue } from '../internal
 import { MEDMNIST_INFO, medmnistArrays, type MedmnistOptions, type MedmnistSplit } from '../data/medmnist.js';
 import type { NpyArray } from '../data/npy.js';
 import { assertMaxBytes, encodeNpz, readNpz, type WriteNpzOptions } from '../data/npz.js';
+// Imported for the {@link} references of the comments only.
+import type { writeNpz } from '../data/npz.js';
+import type { medmnistFromNpz } from '../data/medmnist.js';
+import type { FileError, FormatError } from '../errors.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
 
