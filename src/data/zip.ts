@@ -176,11 +176,12 @@ export interface ExtractOptions {
   readonly sizeFromPrefix?: (prefix: Uint8Array) => number | undefined;
 }
 
-const CHUNK = 1 << 14;
-
 /**
- * Extracts one member: stored members are copied, deflated ones inflated in 16 KiB input chunks (at most about 16 MiB of output each) into
- * a buffer of the declared size, stopping at the first byte past it. Verifies the CRC-32.
+ * Extracts one member and verifies its CRC-32. Stored members are copied. Deflated ones are inflated
+ * as a stream: the first bytes (1 KiB of input) give the member's own size declaration, which must
+ * agree with the directory and fit in `maxBytes`; the output goes into a buffer of exactly that size,
+ * and inflation stops with an error at the first chunk that would overflow it. Input chunks shrink as
+ * the expected output runs out, so a zip bomb overshoots by at most about 16 MiB before it is stopped.
  * @returns the member's bytes (new memory).
  */
 export function extractEntry(b: Uint8Array, entry: ZipEntry, fn: string, name: string, options: ExtractOptions): Uint8Array {
@@ -210,65 +211,62 @@ export function extractEntry(b: Uint8Array, entry: ZipEntry, fn: string, name: s
   return out;
 }
 
+/** The smallest input chunk once the size is known; one chunk can inflate to at most 1032 times its size. */
+const MIN_CHUNK = 1 << 14;
+/** DEFLATE's largest expansion: a 258-byte match costs at least 2 bits. */
+const MAX_RATIO = 1032;
+
 function inflateBounded(packed: Uint8Array, entry: ZipEntry, fn: string, where: string, options: ExtractOptions, checkDeclared: (n: number) => void): Uint8Array {
-  // Until the member's own declaration is read, output goes to a small prefix buffer.
-  let declared: number | undefined = options.sizeFromPrefix ? undefined : entry.size;
-  if (declared !== undefined && declared > options.maxBytes) throw options.onLimit(declared);
-  let out = new Uint8Array(declared ?? Math.min(entry.size, 4096));
+  let declared: number | undefined;
+  let out: Uint8Array | undefined;
+  if (!options.sizeFromPrefix) {
+    declared = entry.size;
+    if (declared > options.maxBytes) throw options.onLimit(declared);
+    out = new Uint8Array(declared);
+  }
+  let prefix = new Uint8Array(0);
   let filled = 0;
-  let ended = false;
   const overflow = (): FormatError => new FormatError(`${fn}: ${where} inflates to more than the ${declared} bytes it declares (corrupt, or a zip bomb); stopped there`);
-  const inflater = new Inflate((chunk: Uint8Array, final: boolean) => {
-    let c = chunk;
-    while (c.length > 0) {
-      if (declared === undefined) {
-        const room = out.length - filled;
-        const take = Math.min(room, c.length);
-        out.set(c.subarray(0, take), filled);
-        filled += take;
-        c = c.subarray(take);
-        const found = options.sizeFromPrefix!(out.subarray(0, filled));
-        if (found !== undefined) {
-          checkDeclared(found);
-          declared = found;
-          const full = new Uint8Array(found);
-          full.set(out.subarray(0, Math.min(filled, found)));
-          if (filled > found) throw overflow();
-          out = full;
-        } else if (filled === out.length) {
-          // The prefix did not suffice: grow it (bounded by the directory's size, checked above).
-          if (out.length >= entry.size) throw new FormatError(`${fn}: ${where} is truncated: it ends inside its own header`);
-          const grown = new Uint8Array(Math.min(entry.size, out.length * 4));
-          grown.set(out);
-          out = grown;
-        }
-      } else {
-        if (filled + c.length > declared) throw overflow();
-        out.set(c, filled);
-        filled += c.length;
-        c = c.subarray(c.length);
-      }
+  const accept = (chunk: Uint8Array): void => {
+    if (out === undefined) {
+      // Still reading the member's own header: keep the first bytes until it can be parsed.
+      const next = new Uint8Array(prefix.length + chunk.length);
+      next.set(prefix);
+      next.set(chunk, prefix.length);
+      prefix = next;
+      const found = options.sizeFromPrefix!(prefix);
+      if (found === undefined) return;
+      checkDeclared(found);
+      declared = found;
+      if (prefix.length > found) throw overflow();
+      out = new Uint8Array(found);
+      out.set(prefix);
+      filled = prefix.length;
+      prefix = new Uint8Array(0);
+      return;
     }
-    if (final) ended = true;
-  });
+    if (filled + chunk.length > declared!) throw overflow();
+    out.set(chunk, filled);
+    filled += chunk.length;
+  };
+  const inflater = new Inflate((chunk: Uint8Array) => { if (chunk.length > 0) accept(chunk); });
   try {
-    for (let i = 0; i < packed.length || i === 0; i += CHUNK) {
-      const last = i + CHUNK >= packed.length;
-      inflater.push(packed.subarray(i, i + CHUNK), last);
-      if (last) break;
-    }
+    // Input chunks: small (1 KiB, doubling) until the header is read; then sized so that even the
+    // densest DEFLATE stream cannot overshoot the bytes still expected by more than 16 MiB in one push.
+    let pos = 0;
+    let step = 1024;
+    do {
+      const size = declared === undefined ? step : Math.max(MIN_CHUNK, Math.floor((declared - filled) / MAX_RATIO));
+      step *= 2;
+      const end = Math.min(packed.length, pos + size);
+      inflater.push(packed.subarray(pos, end), end === packed.length);
+      pos = end;
+    } while (pos < packed.length);
   } catch (err) {
     if (err instanceof FormatError) throw err;
     throw new FormatError(`${fn}: ${where} cannot be inflated (corrupt or truncated deflate data: ${(err as Error).message})`);
   }
-  if (declared === undefined) {
-    const found = options.sizeFromPrefix!(out.subarray(0, filled));
-    if (found === undefined) throw new FormatError(`${fn}: ${where} is truncated: it ends inside its own header`);
-    checkDeclared(found);
-    declared = found;
-  }
-  if (!ended || filled !== declared) {
-    throw new FormatError(`${fn}: ${where} is truncated or corrupt: it inflates to ${filled} bytes, it declares ${declared}`);
-  }
-  return out.length === filled ? out : out.slice(0, filled);
+  if (declared === undefined || out === undefined) throw new FormatError(`${fn}: ${where} is truncated: it ends inside its own header`);
+  if (filled !== declared) throw new FormatError(`${fn}: ${where} is truncated or corrupt: it inflates to ${filled} bytes, it declares ${declared}`);
+  return out;
 }
