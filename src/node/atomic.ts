@@ -5,6 +5,7 @@
  * @internal
  */
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /**
@@ -34,10 +35,13 @@ export class AtomicWriteError extends Error {
 }
 
 let counter = 0;
+/** This machine, in temporary names: only its own dead processes' files are cleaned up (a shared folder may serve several). */
+const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
 
-function tempName(file: string): string {
+/** `.<name>.<host>.<pid>.<time>.<n>.tmp` beside the target. */
+export function tempName(file: string): string {
   counter += 1;
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.${counter}.tmp`);
+  return path.join(path.dirname(file), `.${path.basename(file)}.${HOST}.${process.pid}.${Date.now()}.${counter}.tmp`);
 }
 
 /** True when a process with this id is running (or we cannot tell). */
@@ -51,12 +55,13 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes temporary files that earlier writes of `file` left behind when their process was killed
- * (their pid is in the name and no longer runs). Best effort: errors are ignored.
+ * Removes temporary files that earlier writes of `file` on this machine left behind when their
+ * process was killed (their pid is in the name and no longer runs). Best effort: errors are ignored.
  */
 async function removeStaleTemps(file: string): Promise<void> {
   const base = path.basename(file);
-  const pattern = new RegExp(`^\\.${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.\\d+\\.\\d+\\.tmp$`);
+  const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^\\.${escape(base)}\\.${escape(HOST)}\\.(\\d+)\\.\\d+\\.\\d+\\.tmp$`);
   try {
     for (const name of await fs.readdir(path.dirname(file))) {
       const m = pattern.exec(name);

@@ -7,7 +7,7 @@ import { FileError, FormatError, InvalidArgumentError, NonFiniteError } from '..
 import { readNpz } from '../../src/data/npz.js';
 import { advTrain } from '../../src/defenses/advTrain.js';
 import type { TrainingCheckpoint } from '../../src/defenses/trainingLoop.js';
-import { atomicIo } from '../../src/node/atomic.js';
+import { atomicIo, tempName } from '../../src/node/atomic.js';
 import { fileCheckpoint, type CheckpointState } from '../../src/node/fileCheckpoint.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { makeSplit } from '../helpers/defenseFixtures.js';
@@ -261,16 +261,18 @@ describe('fileCheckpoint', () => {
       expect(await store.load()).toBeUndefined();
     });
 
-    it('the next save removes temporary files that a killed process left behind', async () => {
+    it('the next save removes temporary files that a killed process on this machine left behind', async () => {
       const file = path.join(dir, 'stale', 'run.ckpt');
       await fs.mkdir(path.dirname(file), { recursive: true });
-      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-      const stale = path.join(path.dirname(file), `.run.ckpt.${dead}.1700000000000.1.tmp`);
-      const mine = path.join(path.dirname(file), `.run.ckpt.${process.pid}.1700000000000.99.tmp`);
-      const other = path.join(path.dirname(file), `.other.ckpt.${dead}.1700000000000.1.tmp`);
-      await Promise.all([stale, mine, other].map((f) => fs.writeFile(f, 'partial')));
+      const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
+      const named = (target: string, pid: number) => path.join(path.dirname(file), path.basename(tempName(path.join(path.dirname(file), target))).replace(`.${process.pid}.`, `.${pid}.`));
+      const stale = named('run.ckpt', dead);
+      const mine = named('run.ckpt', process.pid); // a write of this live process: kept
+      const other = named('other.ckpt', dead); // another file's: kept
+      const elsewhere = path.join(path.dirname(file), `.run.ckpt.another-host.${dead}.1700000000000.1.tmp`); // another machine's: kept
+      await Promise.all([stale, mine, other, elsewhere].map((f) => fs.writeFile(f, 'partial')));
       await fileCheckpoint(file).save({ a: 1 });
-      expect((await fs.readdir(path.dirname(file))).sort()).toEqual([path.basename(other), path.basename(mine), 'run.ckpt'].sort());
+      expect((await fs.readdir(path.dirname(file))).sort()).toEqual([mine, other, elsewhere].map((f) => path.basename(f)).concat('run.ckpt').sort());
     });
   });
 });
