@@ -159,3 +159,38 @@ export class MemoryBudgetError extends MedrobustError {
     this.budgetBytes = budgetBytes;
   }
 }
+
+/**
+ * A file or folder could not be read or written: it does not exist, is a folder where a file was
+ * expected, is not readable, or the disk is full. The message names the function, the path and what
+ * to do; `code` keeps the system's error code (`'ENOENT'`, `'EISDIR'`, `'EACCES'`, `'ENOSPC'`, ...)
+ * for tools that react to it. Contents that are present but wrong are a {@link FormatError} instead.
+ *
+ * @example
+ * ```ts
+ * try { await loadNpz('missing.npz'); }
+ * catch (err) { if (err instanceof FileError) console.log(err.code, err.path); } // 'ENOENT' 'missing.npz'
+ * ```
+ * @category Errors
+ */
+export class FileError extends MedrobustError {
+  /** The function that failed, e.g. `'loadNpz'` or `'fileCheckpoint.save'`. */
+  readonly fn: string;
+  /** The path as the caller gave it. */
+  readonly path: string;
+  /** The system error code, e.g. `'ENOENT'`; `'EUNKNOWN'` when the system gave none. */
+  readonly code: string;
+
+  /**
+   * @param fn - the function that failed.
+   * @param path - the path as the caller gave it.
+   * @param code - the system error code.
+   * @param message - the full message (names the function, the path and what to do).
+   */
+  constructor(fn: string, path: string, code: string, message: string) {
+    super(message);
+    this.fn = fn;
+    this.path = path;
+    this.code = code;
+  }
+}

@@ -6,8 +6,12 @@ import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { mixSeed, permutation, type BatchSource } from '../data/batchesFromTensors.js';
-import { parseChestXray14List, parseLabelCsv } from '../data/labelFiles.js';
+import { chestXray14Rows, labelCsvRows } from '../data/labelFiles.js';
+import { assertPath, fileError } from './fileErrors.js';
 import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/preprocess.js';
+// Imported for the {@link} references of the comments only.
+import type { parseLabelCsv } from '../data/labelFiles.js';
+import type { FileError } from '../errors.js';
 
 type SharpFactory = typeof import('sharp');
 
@@ -47,11 +51,17 @@ export interface DecodeImageOptions {
 const GEOMETRIC = ['ratioCenterCrop', 'resize', 'resizeShorter', 'centerCrop'];
 
 /** Decodes one image with the geometric prefix of `spec`; returns raw uint8 pixels. */
-async function decodeRaw(source: string | Uint8Array, spec: PreprocessSpec, channels: 1 | 3): Promise<{ data: Uint8Array; height: number; width: number }> {
+async function decodeRaw(fn: string, source: string | Uint8Array, spec: PreprocessSpec, channels: 1 | 3): Promise<{ data: Uint8Array; height: number; width: number }> {
   const sharp = await loadSharp();
   const name = typeof source === 'string' ? source : 'the image bytes';
+  let input: Uint8Array;
+  if (typeof source === 'string') {
+    try { input = await fs.readFile(source); } catch (err) { throw fileError(fn, source, err, 'the image'); }
+  } else {
+    input = source;
+  }
   try {
-    const oriented = await sharp(source, { failOn: 'error' }).rotate().toBuffer({ resolveWithObject: true });
+    const oriented = await sharp(input, { failOn: 'error' }).rotate().toBuffer({ resolveWithObject: true });
     let h = oriented.info.height;
     let w = oriented.info.width;
     let img = sharp(oriented.data, { failOn: 'error' });
@@ -70,17 +80,17 @@ async function decodeRaw(source: string | Uint8Array, spec: PreprocessSpec, chan
     }
     if (spec.centerCrop !== undefined) {
       const c = spec.centerCrop;
-      if (c > h || c > w) throw new InvalidArgumentError('decodeImage', 'options.preprocess.centerCrop', `at most the resized size ${h}×${w}`, String(c));
+      if (c > h || c > w) throw new InvalidArgumentError(fn, 'options.preprocess.centerCrop', `at most the resized size ${h}×${w}`, String(c));
       img = img.extract({ left: Math.floor((w - c) / 2), top: Math.floor((h - c) / 2), width: c, height: c });
     }
     img = img.removeAlpha();
     img = channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels) throw new FormatError(`decodeImage: ${name} decoded to ${info.channels} channels, expected ${channels}`);
+    if (info.channels !== channels) throw new FormatError(`${fn}: ${name} decoded to ${info.channels} channels, expected ${channels}`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (err) {
     if (err instanceof MedrobustError) throw err;
-    throw new FormatError(`decodeImage: cannot decode ${name}: ${(err as Error).message}`);
+    throw new FormatError(`${fn}: cannot decode ${name}: ${(err as Error).message}`);
   }
 }
 
@@ -101,7 +111,8 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  * @param options - see {@link DecodeImageOptions}.
  * @returns float32 `[H, W, channels]` in [0, 1], owned by the caller.
  * @throws {InvalidArgumentError} for a bad source or option, or random steps in the spec.
- * @throws {FormatError} when the file cannot be read or decoded (the message names it).
+ * @throws {FileError} when the file cannot be read (missing, a folder, no permission).
+ * @throws {FormatError} when the bytes cannot be decoded (the message names the file).
  * @throws {MedrobustError} when sharp is not installed.
  *
  * @example
@@ -112,10 +123,11 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<tf.Tensor3D> {
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
+  if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
   const { spec, channels } = assertDecodeOptions('decodeImage', options);
   const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
   if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
-  const { data, height, width } = await decodeRaw(source, spec, channels);
+  const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
   return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
 }
 
@@ -217,7 +229,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
             const size = Math.min(batchSize, n - start);
             if (size < batchSize && dropRemainder) break;
             const chosen = Array.from(order.subarray(start, start + size), (i) => items[i]!);
-            const decoded = await Promise.all(chosen.map((it) => decodeRaw(it.file, geometric, channels)));
+            const decoded = await Promise.all(chosen.map((it) => decodeRaw(fn, it.file, geometric, channels)));
             const { height, width } = decoded[0]!;
             const odd = decoded.findIndex((d) => d.height !== height || d.width !== width);
             if (odd >= 0) throw new FormatError(`${fn}: ${chosen[odd]!.file} decodes to ${decoded[odd]!.height}×${decoded[odd]!.width}, ${chosen[0]!.file} to ${height}×${width}; add resize or a crop to options.preprocess`);
@@ -242,8 +254,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
 const IMAGE_EXT = ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp', '.gif'];
 
 function assertDir(fn: string, argument: string, p: unknown): string {
-  if (typeof p !== 'string' || p.length === 0) throw new InvalidArgumentError(fn, argument, 'a path', describeValue(p));
-  return p;
+  return assertPath(fn, argument, p, 'a path');
 }
 
 /**
@@ -255,7 +266,8 @@ function assertDir(fn: string, argument: string, p: unknown): string {
  * @param root - the folder holding one subfolder per class.
  * @returns the data set (files are listed now, decoded only when batches are drawn).
  * @throws {InvalidArgumentError} for a bad path.
- * @throws {FormatError} when the folder cannot be read or holds no class folder with images.
+ * @throws {FileError} when the folder or a class folder cannot be read.
+ * @throws {FormatError} when it holds no class folder with images.
  *
  * @example
  * ```ts
@@ -270,12 +282,14 @@ export async function imageFolder(root: string): Promise<ImageFileDataset> {
   try {
     entries = await fs.readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new FormatError(`imageFolder: cannot read ${root}: ${(err as Error).message}`);
+    throw fileError('imageFolder', root, err, 'the image folder');
   }
   const classNames = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   const items: ImageItem[] = [];
   for (const [label, name] of classNames.entries()) {
-    const files = (await fs.readdir(path.join(root, name))).filter((f) => IMAGE_EXT.includes(path.extname(f).toLowerCase())).sort();
+    let listed: string[];
+    try { listed = await fs.readdir(path.join(root, name)); } catch (err) { throw fileError('imageFolder', path.join(root, name), err, 'the class folder'); }
+    const files = listed.filter((f) => IMAGE_EXT.includes(path.extname(f).toLowerCase())).sort();
     for (const f of files) items.push({ file: path.join(root, name, f), label });
   }
   if (items.length === 0) throw new FormatError(`imageFolder: ${root} holds no class folders with images (${IMAGE_EXT.join(', ')})`);
@@ -308,7 +322,8 @@ export interface LabelCsvDatasetOptions {
  * @param options - see {@link LabelCsvDatasetOptions}.
  * @returns the data set.
  * @throws {InvalidArgumentError} for a bad path or option.
- * @throws {FormatError} for an unreadable or malformed CSV.
+ * @throws {FileError} when the CSV cannot be read.
+ * @throws {FormatError} for a malformed CSV.
  *
  * @example
  * ```ts
@@ -325,9 +340,12 @@ export async function labelCsvDataset(csvFile: string, imageDir: string, options
   const extension = o.extension ?? '.jpg';
   if (typeof extension !== 'string') throw new InvalidArgumentError(fn, 'options.extension', 'a string such as .jpg', describeValue(extension));
   const classNames = (o.classNames ?? ['benign', 'malignant']) as readonly string[];
+  if (!Array.isArray(classNames) || classNames.length < 1 || classNames.some((n) => typeof n !== 'string' || n.length === 0)) {
+    throw new InvalidArgumentError(fn, 'options.classNames', 'a non-empty array of class names', describeValue(o.classNames));
+  }
   let text: string;
-  try { text = await fs.readFile(csvFile, 'utf8'); } catch (err) { throw new FormatError(`${fn}: cannot read ${csvFile}: ${(err as Error).message}`); }
-  const rows = parseLabelCsv(text, { classNames });
+  try { text = await fs.readFile(csvFile, 'utf8'); } catch (err) { throw fileError(fn, csvFile, err, 'the label CSV'); }
+  const rows = labelCsvRows(fn, text, classNames, `${csvFile} `);
   const items = rows.map((r) => ({ file: path.join(imageDir, path.extname(r.file) ? r.file : r.file + extension), label: r.label }));
   return makeDataset(items, 'single-label', classNames);
 }
@@ -344,7 +362,8 @@ const CHESTX14 = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Ma
  * @param imageDir - the image folder (e.g. `images/`).
  * @returns the data set.
  * @throws {InvalidArgumentError} for a bad path.
- * @throws {FormatError} for an unreadable list or one whose rows do not have 14 labels.
+ * @throws {FileError} when the list cannot be read.
+ * @throws {FormatError} for a list whose rows do not have 14 labels.
  *
  * @example
  * ```ts
@@ -357,8 +376,8 @@ export async function chestXray14(listFile: string, imageDir: string): Promise<I
   assertDir('chestXray14', 'listFile', listFile);
   assertDir('chestXray14', 'imageDir', imageDir);
   let text: string;
-  try { text = await fs.readFile(listFile, 'utf8'); } catch (err) { throw new FormatError(`chestXray14: cannot read ${listFile}: ${(err as Error).message}`); }
-  const rows = parseChestXray14List(text);
+  try { text = await fs.readFile(listFile, 'utf8'); } catch (err) { throw fileError('chestXray14', listFile, err, 'the label list'); }
+  const rows = chestXray14Rows('chestXray14', text, `${listFile} `);
   const bad = rows.find((r) => (r.label as number[]).length !== CHESTX14.length);
   if (bad) throw new FormatError(`chestXray14: ${listFile} has rows with ${(bad.label as number[]).length} labels; ChestX-ray14 has ${CHESTX14.length}`);
   return makeDataset(rows.map((r) => ({ file: path.join(imageDir, r.file), label: r.label })), 'multi-label', CHESTX14);
