@@ -53,7 +53,10 @@ export interface BackendChoice {
     /** The adapter or renderer in words. */ description: string;
     /** A CPU emulation of a GPU (SwiftShader, llvmpipe, lavapipe, WARP). */ software: boolean
   } | undefined;
-  /** Threads of the wasm backend (its actual pool size); 1 for cpu; `undefined` for the others. */
+  /**
+   * Threads of the wasm backend (its actual pool size; `undefined` when the caller registered wasm and medrobust
+   * could not load the package); 1 for cpu; `undefined` for the others.
+   */
   threads: number | undefined;
   /** Composed kernels registered for this backend by this call (kernel names). */
   kernels: string[];
@@ -222,10 +225,18 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       // tfjs-layers' Node bundle registers tfjs-core's gradients when it loads: load it first, so that
       // the batch-norm gradient registered below is not replaced afterwards.
       await importer('@tensorflow/tfjs-layers').catch(() => undefined);
-      const pkg = await importWasmPackage(importer);
+      let pkg: Awaited<ReturnType<typeof importWasmPackage>> | undefined;
+      try {
+        pkg = await importWasmPackage(importer);
+      } catch (err) {
+        // A bundled page imports the backend itself; a dynamic import of the package cannot resolve there.
+        if (!tf.engine().registryFactory['wasm']) throw err;
+      }
       let note: string | undefined;
       const running = tf.engine().registry['wasm'] !== undefined;
-      if (running) {
+      if (!pkg) {
+        note = 'wasm was registered by the caller; its thread count is left as set there';
+      } else if (running) {
         note = `wasm was already running with ${pkg.getThreadsCount()} thread(s); it keeps them`;
       } else if (threads > 1 && isNode()) {
         await registerThreadedWasm(pkg, threads, importer);
@@ -234,10 +245,10 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       }
       const kernels = registerGradients ? registerWasmGradients().kernels : [];
       await activate('wasm');
-      return { threads: pkg.getThreadsCount(), kernels, ...(note ? { note } : {}) };
+      return { threads: pkg?.getThreadsCount(), kernels, ...(note ? { note } : {}) };
     }
     case 'cpu': {
-      await importer('@tensorflow/tfjs-backend-cpu');
+      if (!tf.engine().registryFactory['cpu']) await importer('@tensorflow/tfjs-backend-cpu');
       const kernels = registerGradients ? registerCpuGradients().kernels : [];
       await activate('cpu');
       return { threads: 1, kernels };
