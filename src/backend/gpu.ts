@@ -125,9 +125,15 @@ export async function probeWebGpu(importer: Importer, allowSoftware: boolean): P
   const { gpu, source } = await findGpu(importer);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    throw new GpuUnavailable(isNode()
-      ? `Dawn found no WebGPU adapter (no GPU with a Vulkan, Metal or D3D12 driver it accepts; Dawn prints its reason on stderr, e.g. a Vulkan feature a software driver lacks)`
-      : 'navigator.gpu.requestAdapter() returned null (no GPU, a blocklisted driver, or WebGPU switched off)');
+    if (!isNode()) throw new GpuUnavailable('navigator.gpu.requestAdapter() returned null (no GPU, a blocklisted driver, or WebGPU switched off)');
+    const reason = 'Dawn found no WebGPU adapter (no GPU with a Vulkan, Metal or D3D12 driver it accepts; Dawn prints its reason on stderr, e.g. a Vulkan feature a software driver lacks)';
+    if (undoInstall) {
+      // Nothing to use: take the globals back out of Node, and remember the answer for this process.
+      undoInstall();
+      undoInstall = undefined;
+      dawn = Promise.resolve({ error: reason });
+    }
+    throw new GpuUnavailable(reason);
   }
   const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo().catch(() => undefined) : undefined);
   const description = describeAdapter(info);

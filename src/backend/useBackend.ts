@@ -230,7 +230,7 @@ async function start(candidate: BackendName, threads: number, registerGradients:
         pkg = await importWasmPackage(importer);
       } catch (err) {
         // A bundled page imports the backend itself; a dynamic import of the package cannot resolve there.
-        if (!tf.engine().registryFactory['wasm']) throw err;
+        if (isNode() || !tf.engine().registryFactory['wasm']) throw err;
       }
       let note: string | undefined;
       const running = tf.engine().registry['wasm'] !== undefined;

@@ -154,6 +154,16 @@ describe.skipIf(SKIP !== undefined)('the audit page in Chromium', () => {
     expect(readFileSync((await md.path())!, 'utf8')).toMatch(/^# Adversarial audit of /);
   });
 
+  it.skipIf(!process.env.MEDROBUST_SLOW)('on webgpu (SwiftShader; MEDROBUST_SLOW) shows the same predictions', async () => {
+    await page.selectOption('#backend', 'webgpu');
+    await page.click('#run');
+    await page.waitForFunction(() => /^(Done|The audit failed)/.test(document.getElementById('status')!.textContent ?? '') && document.getElementById('status')!.textContent!.includes('webgpu') || /failed/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 900_000 });
+    expect(await page.textContent('#status'), log.join('\n')).toMatch(/^Done in [\d.]+ s on webgpu\.$/);
+    const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => ({ clean: (tr as HTMLElement).dataset.cleanClasses, adv: (tr as HTMLElement).dataset.advClasses })));
+    expect(rows.map((r) => Number(r.clean))).toEqual(expected.clean);
+    expect(rows.map((r) => Number(r.adv))).toEqual(expected.adversarial);
+  }, 1_000_000);
+
   it('makes no network request (only file:, blob: and data: URLs) and breaks no content-security rule', async () => {
     expect(requests.filter((u) => !/^(file|blob|data):/.test(u))).toEqual([]);
     expect(log.filter((l) => /Content Security Policy|Refused to/i.test(l))).toEqual([]);

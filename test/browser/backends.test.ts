@@ -145,6 +145,24 @@ describe.skipIf(SKIP !== undefined)('medrobust in Chromium: webgl and webgpu aga
       expect(maxDiff(cpu.corruption, r.corruption)).toBeLessThanOrEqual(1e-5);
     });
   });
+
+  // Minutes on SwiftShader: the paper's three architectures (reduced), input gradients against cpu.
+  describe.skipIf(!process.env.MEDROBUST_SLOW)('the paper\'s nets, reduced (MEDROBUST_SLOW)', () => {
+    const grads: Record<string, Record<string, number[]>> = {};
+    const paper = (backend: string) => page.evaluate((b) => (window as unknown as { medrobustChecks: { paperGradients(b: string): Promise<Record<string, number[]>> } }).medrobustChecks.paperGradients(b), backend);
+    beforeAll(async () => {
+      for (const b of ['cpu', 'webgl', 'webgpu']) grads[b] = await paper(b);
+    }, 1_800_000);
+
+    it.each(['webgl', 'webgpu'])('%s: DenseNet-121, Inception-v3 and AttnVGG input gradients agree with cpu (cosine >= 0.9999)', (backend) => {
+      for (const net of ['denseNet121', 'inceptionV3', 'attnVgg']) {
+        const a = grads.cpu![net]!;
+        const b = grads[backend]![net]!;
+        expect(maxAbs(a), net).toBeGreaterThan(0);
+        expect(cosine(a, b), net).toBeGreaterThanOrEqual(0.9999);
+      }
+    });
+  });
 });
 
 describe.skipIf(SKIP === undefined)('medrobust in Chromium', () => {

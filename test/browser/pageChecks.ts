@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
-  advTrain, binaryCrossEntropy, corrupt, crossEntropy, evaluateRobustness, fgsm, gapUnet, knnAccuracy, maAdvTrain, pgd, smallCnn, smallResNet,
-  trainGap, trustworthiness, tsne,
+  advTrain, attnVgg, binaryCrossEntropy, corrupt, crossEntropy, denseNet121, evaluateRobustness, fgsm, gapUnet, inceptionV3, knnAccuracy, maAdvTrain, pgd,
+  selectOutput, smallCnn, smallResNet, trainGap, trustworthiness, tsne,
 } from '../../src/index.js';
 import { useBackend, type BackendChoice } from '../../src/backend/index.js';
 
@@ -184,10 +184,48 @@ export async function runChecks(backend: 'cpu' | 'webgl' | 'webgpu'): Promise<Ba
   };
 }
 
+/**
+ * MEDROBUST_SLOW: input gradients of the paper's three architectures, reduced (width, depth, input size) so that
+ * SwiftShader gets through them, with weights copied from the first backend.
+ */
+export async function paperGradients(backend: 'cpu' | 'webgl' | 'webgpu'): Promise<Record<string, number[]>> {
+  await useBackend(backend);
+  const specs = {
+    denseNet121: { side: 32, classes: 14, task: 'multi-label' as const, build: () => denseNet121({ inputShape: [32, 32, 3], classes: 14, width: 0.125, blocks: [2, 2, 2, 2], seed: 1 }) },
+    inceptionV3: { side: 75, classes: 4, task: 'single-label' as const, build: () => inceptionV3({ inputShape: [75, 75, 3], classes: 4, width: 0.0625, seed: 1 }) },
+    attnVgg: { side: 32, classes: 2, task: 'single-label' as const, build: () => attnVgg({ inputShape: [32, 32, 3], classes: 2, width: 0.125, seed: 1 }) },
+  };
+  const out: Record<string, number[]> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const model = spec.build();
+    const key = `paper-${name}`;
+    const weights = saved.get(key);
+    if (weights) {
+      const tensors = weights.map((w) => tf.tensor(w.values, w.shape));
+      model.setWeights(tensors);
+      tf.dispose(tensors);
+    } else {
+      saved.set(key, model.getWeights().map((w) => ({ shape: w.shape, values: Array.from(w.dataSync()) })));
+    }
+    const n = 2;
+    const values = Float32Array.from({ length: n * spec.side * spec.side * 3 }, (_, i) => 0.5 + 0.45 * Math.sin(0.37 * i));
+    const x = tf.tensor4d(values, [n, spec.side, spec.side, 3]);
+    const logits = selectOutput(model, 0);
+    const classes = spec.classes;
+    const y = spec.task === 'multi-label' ? tf.tensor2d(Array.from({ length: n * classes }, (_, i) => (i % 3 === 0 ? 1 : 0)), [n, classes]) : tf.tensor1d([0, 1], 'int32');
+    const loss = spec.task === 'multi-label' ? binaryCrossEntropy : crossEntropy;
+    const g = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.mean(loss(logits(v as tf.Tensor4D), y)))(x));
+    out[name] = Array.from(await g.data());
+    tf.dispose([x, y, g]);
+    model.dispose();
+  }
+  return out;
+}
+
 /** `useBackend('auto')` in this browser: which backend it takes and why it passed over the others. */
 export async function autoChoice(): Promise<Pick<BackendChoice, 'name' | 'skipped' | 'reason'>> {
   const c = await useBackend('auto');
   return { name: c.name, skipped: c.skipped, reason: c.reason };
 }
 
-(globalThis as { medrobustChecks?: unknown }).medrobustChecks = { runChecks, autoChoice };
+(globalThis as { medrobustChecks?: unknown }).medrobustChecks = { runChecks, autoChoice, paperGradients };
