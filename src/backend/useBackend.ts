@@ -200,6 +200,9 @@ interface Started {
 async function start(candidate: BackendName, threads: number, registerGradients: boolean, importer: Importer, auto: boolean): Promise<Started> {
   switch (candidate) {
     case 'webgpu': {
+      // 'auto' never picks WebGPU in Node (no synchronous reads), so it does not load Dawn there either:
+      // probing costs seconds and Dawn writes its driver warnings to stderr.
+      if (auto && isNode()) throw new GpuUnavailable(NODE_WEBGPU_LIMIT);
       const gpu = await probeWebGpu(importer, !auto);
       const noSyncReads = !canReadWebGpuSync();
       if (auto && noSyncReads) throw new GpuUnavailable(`found ${gpu.description}, but ${NODE_WEBGPU_LIMIT}`);
