@@ -4,12 +4,14 @@ import { createRng, drawSeed, type Rng } from '../internal/random.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { shiftValue } from './color.js';
 import { checkCorruptionImages, pixelScaleOf } from './corrupt.js';
-import { gaussianBlur, luma, type BorderMode } from './linear.js';
-import { motionBlur } from './motionBlur.js';
+import { gaussianBlurValues } from './blur.js';
+import { luma, type BorderMode } from './linear.js';
+import { motionBlur, motionBlurValues } from './motionBlur.js';
+import { clip01, shapeOf, tensorOf, valuesOf } from './planes.js';
 import { addGaussianNoise, addPoissonNoise, addSpeckleNoise } from './noise.js';
 import { invert3, warp, type Homography } from './sample.js';
 import { LIQUID_RGB, flowLayer, liquidLayer, liquidMask } from './spatter.js';
-import { snowComposite, snowLayer } from './weather.js';
+import { snowCompositeValues, snowLayerValues } from './weather.js';
 
 /**
  * The 14 perturbation types of the journal version's Benchmark-P (paper.md §9.2), in the order
@@ -186,11 +188,13 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
       };
     }
     case 'snow': {
-      const still = snowLayer(n, h, w, 0.05, 0.3, 3, 0.5, rng);
-      return {
-        frame: (_t, i) => tf.tidy(() => snowComposite(x, motionBlur(still, 14 * pixelScale, 4 * pixelScale, new Array<number>(n).fill(4 * i - 150)), 0.85)),
-        dispose: () => still.dispose(),
-      };
+      const still = snowLayerValues(n, h, w, 0.05, 0.3, 3, 0.5, rng);
+      const shape = shapeOf(x);
+      const values = valuesOf(x);
+      return make((_t, i) => {
+        const moving = motionBlurValues(still, { n, h, w, c: 1 }, 14 * pixelScale, 4 * pixelScale, new Array<number>(n).fill(4 * i - 150));
+        return tensorOf(snowCompositeValues(values, shape, moving, 0.85), shape);
+      });
     }
     case 'brightness':
       return make((_t, i) => shiftValue(x, ((i - 15) * 2) / 100));
@@ -205,7 +209,7 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
     case 'shear':
       return make((_t, i) => geometric(x, affineSource(h, w, 0, 0, 0, 1, i - 15), fill));
     case 'gaussian_blur':
-      return make((_t, i) => tf.tidy(() => tf.clipByValue(gaussianBlur(x, (0.25 + 0.035 * i) * pixelScale, 'edge', 6), 0, 1) as tf.Tensor4D));
+      return make((_t, i) => tensorOf(clip01(gaussianBlurValues(valuesOf(x), shapeOf(x), (0.25 + 0.035 * i) * pixelScale, 'edge', 6)), shapeOf(x)));
     case 'spatter': {
       let layers = Array.from({ length: n }, () => liquidLayer(rng, h, w, pixelScale));
       return make(() => {

@@ -67,7 +67,9 @@ export function nextPowerOfTwo(n: number): number {
  */
 export function plasmaFractal(rng: Rng, size: number, decay: number): Float32Array {
   const map = new Float64Array(size * size);
-  const at = (r: number, c: number) => (((r % size) + size) % size) * size + (((c % size) + size) % size);
+  const mask = size - 1;
+  const periodic = (i: number) => ((size & mask) === 0 ? i & mask : ((i % size) + size) % size);
+  const at = (r: number, c: number) => periodic(r) * size + periodic(c);
   let step = size;
   let wibble = 100;
   const jitter = () => wibble * (2 * rng.next() - 1) * wibble;
