@@ -26,11 +26,26 @@ export const PIXELATE = [0.6, 0.5, 0.4, 0.3, 0.25] as const;
 export const ELASTIC = [[2, 0.7, 0.1], [2, 0.08, 0.2], [0.05, 0.01, 0.02], [0.07, 0.01, 0.02], [0.12, 0.01, 0.02]] as const;
 
 /** contrast: (x − mean)·c + mean, the mean per image and channel. */
-export const contrast: CorruptionFn = (x, s) =>
-  tf.tidy(() => {
-    const mean = tf.mean(x, [1, 2], true);
-    return tf.clipByValue(tf.add(tf.mul(tf.sub(x, mean), level(CONTRAST, s)), mean), 0, 1) as tf.Tensor4D;
-  });
+export const contrast: CorruptionFn = (x, s) => {
+  const factor = level(CONTRAST, s);
+  const shape = shapeOf(x);
+  const { n, h, w, c } = shape;
+  const src = valuesOf(x);
+  const out = new Float32Array(src.length);
+  const per = h * w * c;
+  const means = new Float64Array(c);
+  for (let b = 0; b < n; b++) {
+    means.fill(0);
+    for (let i = b * per; i < (b + 1) * per; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
+    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
+    for (let i = b * per; i < (b + 1) * per; i += c)
+      for (let k = 0; k < c; k++) {
+        const v = (src[i + k]! - means[k]!) * factor + means[k]!;
+        out[i + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+  }
+  return tensorOf(out, shape);
+};
 
 /** saturate: S ← clip(S·a + b) in HSV. */
 export const saturate: CorruptionFn = (x, s) => {

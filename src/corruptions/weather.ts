@@ -103,15 +103,27 @@ export const frost: CorruptionFn = (x, s, ctx) => {
 /** fog: clip((x + a·plasma)·m/(m + a)), m = the image's maximum, plasma of wibble decay d. */
 export const fog: CorruptionFn = (x, s, ctx) => {
   const [a, decay] = level(FOG, s);
-  const [n, h, w] = x.shape;
+  const shape = shapeOf(x);
+  const { n, h, w, c } = shape;
   const size = nextPowerOfTwo(Math.max(h, w));
-  const values = new Float32Array(n * h * w);
-  for (let b = 0; b < n; b++) values.set(cropField(plasmaFractal(ctx.rng, size, decay), size, h, w), b * h * w);
-  return tf.tidy(() => {
-    const plasma = tf.tensor4d(values, [n, h, w, 1]);
-    const m = tf.max(x, [1, 2, 3], true);
-    return tf.clipByValue(tf.div(tf.mul(tf.add(x, tf.mul(plasma, a)), m), tf.add(m, a)), 0, 1) as tf.Tensor4D;
-  });
+  const src = valuesOf(x);
+  const out = new Float32Array(src.length);
+  const per = h * w * c;
+  for (let b = 0; b < n; b++) {
+    const plasma = cropField(plasmaFractal(ctx.rng, size, decay), size, h, w);
+    let m = 0;
+    for (let i = b * per; i < (b + 1) * per; i++) m = Math.max(m, src[i]!);
+    const scale = m / (m + a);
+    for (let p = 0; p < h * w; p++) {
+      const haze = a * plasma[p]!;
+      for (let k = 0; k < c; k++) {
+        const i = b * per + p * c + k;
+        const v = (src[i]! + haze) * scale;
+        out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+  return tensorOf(out, shape);
 };
 
 /** brightness: V ← clip(V + c) in HSV. */
