@@ -3,7 +3,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormGradConfig } from './batchNormGrad.js';
+import { ensureGradientFixes } from '../../internal/gradientFixes.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
@@ -45,12 +45,11 @@ export function installKernels(backendName: string, names: readonly string[]): s
   return done;
 }
 
-let batchNormGradInstalled = false;
-
-/** Replaces tfjs-core's FusedBatchNorm gradient (global: it applies to every backend). */
+/**
+ * Replaces tfjs-core's FusedBatchNorm gradient (global: it applies to every backend) and lets the engine
+ * differentiate kernels with absent optional inputs (batch norm without scale). See internal/gradientFixes.
+ * @returns true when this call installed the gradient.
+ */
 export function installBatchNormGradient(): boolean {
-  if (batchNormGradInstalled && tf.getGradient(tf.FusedBatchNorm) === batchNormGradConfig) return false;
-  tf.registerGradient(batchNormGradConfig);
-  batchNormGradInstalled = true;
-  return true;
+  return ensureGradientFixes();
 }
