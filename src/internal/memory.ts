@@ -234,12 +234,26 @@ function remember(key: StepKey, m: StepMemory): StepMemory {
   return m;
 }
 
-/** A probe: runs one step on the first `k` samples and frees everything it made. */
-export type StepProbe = (k: number) => void;
+/**
+ * A probe: runs one step on the first `k` samples. It may return its result (freed by the caller of the
+ * probe): the result's bytes per sample are then reserved for every sample, as results pile up chunk by
+ * chunk.
+ */
+export type StepProbe = (k: number) => tf.Tensor | tf.Tensor[] | void;
 
-function measureProbe(fn: string, probe: StepProbe, k: number, budget: number): number {
+const keptBytes = new WeakMap<object, Map<string, number>>();
+
+function measureProbe(fn: string, key: StepKey, probe: StepProbe, k: number, budget: number): number {
   try {
-    return measurePeak(() => tf.tidy(() => { probe(k); })).peakBytes;
+    return measurePeak(() => tf.tidy(() => {
+      const out = probe(k);
+      const bytes = (Array.isArray(out) ? out : out ? [out] : []).reduce((sum, t) => sum + t.size * 4, 0);
+      if (bytes > 0) {
+        let map = keptBytes.get(key.model);
+        if (!map) keptBytes.set(key.model, (map = new Map()));
+        map.set(cacheKey(key), bytes / k);
+      }
+    })).peakBytes;
   } catch (err) {
     if (isHeapExhausted(err)) throw outOfMemory(fn, k, err.estimatedBytes, budget);
     throw err;
@@ -285,16 +299,17 @@ export function planChunks(fn: string, n: number, options: MemoryOptions, key: S
   if (options.batchSize !== undefined && explicitBudget === undefined) return { size: Math.min(n, options.batchSize), budgetBytes: Number.POSITIVE_INFINITY };
   const budget = explicitBudget ?? memoryStatus().availableBytes;
   if (budget === Number.POSITIVE_INFINITY) return { size: Math.min(n, options.batchSize ?? n), budgetBytes: budget };
-  const usable = budget - keepBytesPerSample * n;
   let step = cachedStepMemory(key);
-  if (!step) step = remember(key, { fixedBytes: 0, perSampleBytes: measureProbe(fn, probe, 1, budget), refined: false });
+  if (!step) step = remember(key, { fixedBytes: 0, perSampleBytes: measureProbe(fn, key, probe, 1, budget), refined: false });
+  const kept = Math.max(keepBytesPerSample, 2 * (keptBytes.get(key.model)?.get(cacheKey(key)) ?? 0));
+  const usable = budget - kept * n;
   const need = (k: number, s: StepMemory): number => s.fixedBytes + s.perSampleBytes * k;
-  if (need(1, step) > usable) throw outOfMemory(fn, 1, need(1, step) + keepBytesPerSample * n, budget);
+  if (need(1, step) > usable) throw outOfMemory(fn, 1, need(1, step) + kept * n, budget);
   const wanted = Math.min(n, options.batchSize ?? n);
   if (need(wanted, step) <= usable) return { size: wanted, budgetBytes: budget, step };
   if (!step.refined && n >= 2 && need(2, step) <= usable) {
     const p1 = step.perSampleBytes;
-    const p2 = measureProbe(fn, probe, 2, budget);
+    const p2 = measureProbe(fn, key, probe, 2, budget);
     const slope = Math.max(p2 - p1, p1 / 8);
     step = remember(key, { fixedBytes: Math.max(0, p1 - slope), perSampleBytes: slope, refined: true });
   }
@@ -332,6 +347,18 @@ export function runInChunks<T extends tf.Tensor>(fn: string, n: number, plan: Ch
 export function asMemoryBudgetError(fn: string, plan: ChunkPlan, err: unknown): unknown {
   if (!isHeapExhausted(err)) return err;
   return outOfMemory(fn, plan.size, err.estimatedBytes, plan.budgetBytes === Number.POSITIVE_INFINITY ? WASM_HEAP_MAX : plan.budgetBytes);
+}
+
+/**
+ * Runs `run` on `images` in chunks that fit (plan by {@link planChunks} with `run` itself as the probe),
+ * each chunk in its own tidy scope, and concatenates the results. For forward passes and other
+ * per-sample work whose result is one tensor with the samples on axis 0.
+ * @param key - the model and the kind of work (`'forward'`, `'input-gradient'`, …), for the memory cache.
+ */
+export function mapInChunks<T extends tf.Tensor>(fn: string, images: tf.Tensor4D, options: MemoryOptions, key: Omit<StepKey, 'sampleShape'>, run: (chunk: tf.Tensor4D) => T): T {
+  const n = images.shape[0];
+  const plan = planChunks(fn, n, options, { ...key, sampleShape: images.shape.slice(1) }, (k) => run(sampleSlice(images, 0, k)));
+  return runInChunks(fn, n, plan, (start, count) => tf.tidy(() => run(sampleSlice(images, start, count))));
 }
 
 /** The first `count` samples from `start` of a tensor's axis 0 (the tensor itself when it is all of it). */
