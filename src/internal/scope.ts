@@ -68,7 +68,14 @@ export function entry<T>(fn: string, body: () => T): T {
   void fn;
   prepare();
   try {
-    return tf.tidy(body as () => tf.TensorContainer) as T;
+    let result: T;
+    // The scope keeps the tensors found in the result; the result itself (which may hold large typed
+    // arrays that tfjs' own container walk would visit element by element) is passed through.
+    tf.tidy(() => {
+      result = body();
+      return collect(result);
+    });
+    return result!;
   } catch (err) {
     releaseStaleTape();
     throw err;
@@ -110,10 +117,13 @@ export class TensorBag {
   }
 }
 
+/** The tensors in a result: in arrays and plain objects, not inside typed arrays or class instances. */
 function collect(value: unknown, out: tf.Tensor[] = []): tf.Tensor[] {
   if (value instanceof tf.Tensor) out.push(value);
   else if (Array.isArray(value)) value.forEach((v) => collect(v, out));
-  else if (value !== null && typeof value === 'object') Object.values(value).forEach((v) => collect(v, out));
+  else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && Object.getPrototypeOf(value) === Object.prototype) {
+    Object.values(value).forEach((v) => collect(v, out));
+  }
   return out;
 }
 
