@@ -28,7 +28,8 @@ export const batchNormGradConfig: tf.GradConfig = {
   inputsToSave: ['x', 'mean', 'variance', 'scale'],
   gradFunc: (dy, saved, attrs) => {
     const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-    const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+    const [x, mean, variance, savedScale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+    const scale = isAbsent(savedScale) ? undefined : savedScale;
     const g = dy as tf.Tensor;
     const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
     const reduce = (t: tf.Tensor): tf.Tensor => tf.reshape(axes.length > 0 ? tf.sum(t, axes) : t, mean.shape);
@@ -48,6 +49,17 @@ export const batchNormGradConfig: tf.GradConfig = {
     };
   },
 };
+
+/**
+ * What the tape saves for an absent optional input: the engine disposes every saved entry after the
+ * backward pass, so the placeholder must take `dispose()`. Gradient functions test `isAbsent`.
+ */
+const ABSENT = Object.freeze({ isDisposed: true, dispose: (): void => undefined, medrobustAbsent: true });
+
+/** True for a saved input that was absent (see {@link ABSENT}) or null. */
+export function isAbsent(t: unknown): boolean {
+  return t == null || (t as { medrobustAbsent?: boolean }).medrobustAbsent === true;
+}
 
 interface PatchableEngine {
   addTapeNode: (kernelName: string, inputs: Record<string, tf.Tensor | undefined>, ...rest: unknown[]) => void;
@@ -74,7 +86,7 @@ function patchEngine(): boolean {
   };
   engine.saveTensorsForBackwardMode = (tensors) => {
     if (tensors.every((t) => t != null)) return save(tensors);
-    return tensors.map((t) => (t == null ? undefined : save([t])[0]));
+    return tensors.map((t) => (t == null ? (ABSENT as unknown as tf.Tensor) : save([t])[0]));
   };
   engine.medrobustOptionalInputs = true;
   return true;
