@@ -63,8 +63,10 @@ const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 export function installHeapGuard(backend: unknown = activeBackend()): boolean {
   const wasm = wasmModule(backend);
   if (!wasm || wasm.medrobustHeapGuard) return false;
-  const malloc = wasm._malloc;
-  wasm._malloc = (bytes: number): number => {
+  // Emscripten's lazy exports replace `Module._malloc` with the raw export on their first call, which
+  // would drop a plain wrapper: the property keeps the guard and routes assignments to the inner function.
+  let malloc = wasm._malloc;
+  const guarded = (bytes: number): number => {
     const ptr = malloc(bytes);
     if (ptr === 0 && bytes > 0) {
       const heap = wasm.HEAPU8.length;
@@ -79,8 +81,19 @@ export function installHeapGuard(backend: unknown = activeBackend()): boolean {
     }
     return ptr;
   };
+  Object.defineProperty(wasm, '_malloc', {
+    configurable: true,
+    enumerable: true,
+    get: () => guarded,
+    set: (f: (bytes: number) => number) => { malloc = f; },
+  });
   wasm.medrobustHeapGuard = true;
   return true;
+}
+
+/** The current size of the wasm heap (it only grows), or undefined on other backends. */
+export function wasmHeapBytes(backend: unknown = activeBackend()): number | undefined {
+  return wasmModule(backend)?.HEAPU8.length;
 }
 
 /** True for the error {@link installHeapGuard} throws. */

@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError, MedrobustError, MemoryBudgetError, NonFiniteError } from '../errors.js';
 import { ensureGradientFixes } from './gradientFixes.js';
-import { installHeapGuard } from './memory.js';
+import { installHeapGuard, isHeapExhausted, WASM_HEAP_MAX, wasmHeapBytes } from './memory.js';
 
 interface TapeNodeLike { saved?: Array<tf.Tensor | undefined> }
 interface EngineStateLike { activeTape: TapeNodeLike[] | null; gradientDepth: number }
@@ -52,6 +52,28 @@ export function releaseStaleTape(): number {
   return freed;
 }
 
+/** A failed wasm allocation ({@link installHeapGuard}) outside any chunk plan, restated under `fn`. */
+function named(fn: string, err: unknown): unknown {
+  const heap = wasmHeapBytes();
+  if (typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError && heap !== undefined && heap > 0.9 * WASM_HEAP_MAX) {
+    // An allocation inside a C kernel (XNNPACK scratch) failed near the limit and the kernel trapped.
+    const out = new MemoryBudgetError(fn, Number.NaN, heap, WASM_HEAP_MAX, 'process fewer samples at once');
+    Object.defineProperty(out, 'message', {
+      value: `${fn}: a wasm kernel trapped ('${err.message}') with the heap at ${(heap / 2 ** 20).toFixed(0)} MiB of its ${(WASM_HEAP_MAX / 2 ** 20).toFixed(0)} MiB limit: ` +
+        'the backend ran out of memory inside a kernel and its state may be damaged; restart the process and use a smaller options.batchSize or options.memoryBudget',
+      configurable: true,
+      writable: true,
+    });
+    Object.defineProperty(out, 'cause', { value: err, enumerable: false, writable: true, configurable: true });
+    return out;
+  }
+  if (!isHeapExhausted(err)) return err;
+  const out = new MemoryBudgetError(fn, err.batch, err.estimatedBytes, err.budgetBytes, 'process fewer samples at once');
+  Object.defineProperty(out, 'message', { value: `${fn}: ${err.message}`, configurable: true, writable: true });
+  Object.defineProperty(out, 'cause', { value: err, enumerable: false, writable: true, configurable: true });
+  return out;
+}
+
 /** What every public entry does first: tfjs fixes medrobust relies on, and the wasm heap guard. */
 function prepare(): void {
   ensureGradientFixes();
@@ -61,11 +83,10 @@ function prepare(): void {
 /**
  * Runs a synchronous public function's body: one tidy scope (every tensor made is freed except the
  * returned ones, also on throw) plus the release of a dead gradient tape on throw.
- * @param fn - the public function's name (kept for symmetry with {@link entryAsync}; errors name it themselves).
+ * @param fn - the public function's name (a failed wasm allocation is restated under it).
  * @param body - the function's work; returns tensors the caller will own (or anything else).
  */
 export function entry<T>(fn: string, body: () => T): T {
-  void fn;
   prepare();
   try {
     let result: T;
@@ -78,7 +99,7 @@ export function entry<T>(fn: string, body: () => T): T {
     return result!;
   } catch (err) {
     releaseStaleTape();
-    throw err;
+    throw named(fn, err);
   }
 }
 
@@ -134,14 +155,13 @@ function collect(value: unknown, out: tf.Tensor[] = []): tf.Tensor[] {
  * @param body - the function's work.
  */
 export async function entryAsync<T>(fn: string, body: (bag: TensorBag) => Promise<T>): Promise<T> {
-  void fn;
   prepare();
   const bag = new TensorBag();
   try {
     return await body(bag);
   } catch (err) {
     releaseStaleTape();
-    throw err;
+    throw named(fn, err);
   } finally {
     bag.dispose();
   }
