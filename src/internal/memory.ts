@@ -36,7 +36,16 @@ export const WASM_RESERVE = 64 * 2 ** 20;
  */
 export const HEADROOM = 1.25;
 
-interface WasmModuleLike { _malloc: (bytes: number) => number; HEAPU8: Uint8Array; medrobustHeapGuard?: true }
+/** Bytes live in the wasm heap through JS-side allocations (every tensor), and their peak since a reset. */
+interface HeapMeter { live: number; peak: number; sizes: Map<number, number> }
+
+interface WasmModuleLike {
+  _malloc: (bytes: number) => number;
+  _free?: (ptr: number) => void;
+  HEAPU8: Uint8Array;
+  medrobustHeapGuard?: true;
+  medrobustHeapMeter?: HeapMeter;
+}
 
 function wasmModule(backend: unknown): WasmModuleLike | undefined {
   const wasm = (backend as { wasm?: WasmModuleLike } | undefined)?.wasm;
@@ -84,11 +93,44 @@ export function installHeapGuard(backend: unknown = activeBackend()): boolean {
   Object.defineProperty(wasm, '_malloc', {
     configurable: true,
     enumerable: true,
-    get: () => guarded,
+    get: () => metered,
     set: (f: (bytes: number) => number) => { malloc = f; },
   });
+  // The meter: every tensor's buffer is allocated and freed from JS, so live bytes are known exactly
+  // (views such as Reshape and the shared Identity allocate nothing; C-side scratch is not seen).
+  const meter: HeapMeter = { live: 0, peak: 0, sizes: new Map() };
+  wasm.medrobustHeapMeter = meter;
+  const metered = (bytes: number): number => {
+    const ptr = guarded(bytes);
+    meter.sizes.set(ptr, bytes);
+    meter.live += bytes;
+    if (meter.live > meter.peak) meter.peak = meter.live;
+    return ptr;
+  };
+  if (typeof wasm._free === 'function') {
+    let free = wasm._free;
+    const meteredFree = (ptr: number): void => {
+      const bytes = meter.sizes.get(ptr);
+      if (bytes !== undefined) {
+        meter.sizes.delete(ptr);
+        meter.live -= bytes;
+      }
+      free(ptr);
+    };
+    Object.defineProperty(wasm, '_free', {
+      configurable: true,
+      enumerable: true,
+      get: () => meteredFree,
+      set: (f: (ptr: number) => void) => { free = f; },
+    });
+  }
   wasm.medrobustHeapGuard = true;
   return true;
+}
+
+/** Bytes of the wasm heap held by JS-side allocations (all tensors) now, when the guard meters them. */
+export function wasmLiveBytes(backend: unknown = activeBackend()): number | undefined {
+  return wasmModule(backend)?.medrobustHeapMeter?.live;
 }
 
 /** The current size of the wasm heap (it only grows), or undefined on other backends. */
@@ -124,14 +166,25 @@ function freeSystemMemory(): number | undefined {
 
 /**
  * What the active backend can still hold for one step: on wasm the 4 GiB heap limit less live tensors
- * and {@link WASM_RESERVE}; on cpu and tfjs-node (Node) the system's free memory; elsewhere (WebGL,
- * WebGPU, a browser) unknown (Infinity), so pass `memoryBudget` there.
+ * and a 64 MiB reserve, divided by a 1.25 headroom; on cpu and tfjs-node (Node) the system's free memory;
+ * elsewhere (WebGL, WebGPU, a browser) unknown (Infinity), so pass `memoryBudget` there. This is the
+ * default `memoryBudget` of every batch-taking function.
+ *
+ * @returns the backend, the bytes available, the bytes held by tensors and where the limit comes from.
+ * @example
+ * ```ts
+ * const { availableBytes, source } = memoryStatus();
+ * console.log(`${(availableBytes / 2 ** 20).toFixed(0)} MiB for one step (${source})`);
+ * ```
+ * @category Core
  */
 export function memoryStatus(): MemoryStatus {
   const backend = activeBackend();
   const name = tf.getBackend() ?? 'none';
-  const inUseBytes = (tf.engine() as unknown as { state: { numBytes: number } }).state.numBytes;
-  if (wasmModule(backend)) {
+  const engineBytes = (tf.engine() as unknown as { state: { numBytes: number } }).state.numBytes;
+  const wasm = wasmModule(backend);
+  const inUseBytes = wasm?.medrobustHeapMeter ? Math.min(engineBytes, wasm.medrobustHeapMeter.live) : engineBytes;
+  if (wasm) {
     return { backend: name, inUseBytes, availableBytes: Math.max(0, (WASM_HEAP_MAX - WASM_RESERVE - inUseBytes) / HEADROOM), source: `the wasm heap limit (${mib(WASM_HEAP_MAX)}) less ${mib(inUseBytes)} of live tensors and ${mib(WASM_RESERVE)} reserved` };
   }
   if (name === 'cpu' || name === 'tensorflow') {
@@ -156,11 +209,26 @@ export function noteKernelBytes(deltaBytes: number): void {
 }
 
 /**
- * Runs `body` and returns its result with the peak bytes it held above the level at its start: every
- * tensor the engine tracks (the engine's `numBytes`, watched on every change) plus the composed
- * kernels' intermediates ({@link noteKernelBytes}). Synchronous; nested calls measure their own body.
+ * Runs `body` and returns its result with the peak bytes it held above the level at its start. On wasm
+ * (with the heap guard installed) the heap's own allocations are counted, which is exact for tensors;
+ * elsewhere every tensor the engine tracks (its `numBytes`, watched on every change, which counts a
+ * view such as a reshape as a second buffer: an upper bound) plus the composed kernels' intermediates
+ * ({@link noteKernelBytes}). Synchronous; nested calls measure their own body.
  */
 export function measurePeak<T>(body: () => T): { result: T; peakBytes: number } {
+  const meter = wasmModule(activeBackend())?.medrobustHeapMeter;
+  if (meter) {
+    // wasm: the heap's own bookkeeping (exact for tensors; the engine's byte count counts views twice).
+    const start = meter.live;
+    const outerPeak = meter.peak;
+    meter.peak = start;
+    try {
+      const result = body();
+      return { result, peakBytes: Math.max(0, meter.peak - start) };
+    } finally {
+      meter.peak = Math.max(outerPeak, meter.peak);
+    }
+  }
   const state = (tf.engine() as unknown as { state: MeterState }).state;
   const own = Object.getOwnPropertyDescriptor(state, 'numBytes');
   const start = state.numBytes;

@@ -310,13 +310,16 @@ describe.each(BACKENDS)('pgd: bounds, checks and memory on %s', (backend) => {
   });
 
   it('runs within a memory budget in chunks, and throws MemoryBudgetError when one image does not fit', async () => {
-    const whole = pgd(net, data.images, data.labels, { epsilon: 0.1, steps: 2, seed: 2 });
-    const budgeted = pgd(net, data.images, data.labels, { epsilon: 0.1, steps: 2, seed: 2, memoryBudget: 64 * 1024 });
+    const whole = pgd(net, data.images, data.labels, { epsilon: 0.1, steps: 2, seed: 2, memoryBudget: 2 ** 30 });
+    const key = { model: net, kind: 'input-gradient', sampleShape: [8, 8, 1] };
+    const perImage = cachedStepMemory(key)!.perSampleBytes; // measured on one image
+    const budget = 4 * perImage + 10 * 2 * 256;
+    const budgeted = pgd(net, data.images, data.labels, { epsilon: 0.1, steps: 2, seed: 2, memoryBudget: budget });
     expect(Array.from(budgeted.dataSync())).toEqual(Array.from(whole.dataSync()));
     // The budget forced chunks: the step was measured at one and two images and found not to fit all 10.
-    const step = cachedStepMemory({ model: net, kind: 'input-gradient', sampleShape: [8, 8, 1] })!;
+    const step = cachedStepMemory(key)!;
     expect(step.refined).toBe(true);
-    expect(step.fixedBytes + 10 * step.perSampleBytes).toBeGreaterThan(64 * 1024);
+    expect(step.fixedBytes + 10 * step.perSampleBytes).toBeGreaterThan(budget);
     tf.dispose([whole, budgeted]);
     const tiny = () => pgd(net, data.images, data.labels, { epsilon: 0.1, steps: 2, seed: 2, memoryBudget: 1000 });
     expect(tiny).toThrow(MemoryBudgetError);

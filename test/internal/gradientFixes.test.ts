@@ -2,7 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fgsm } from '../../src/attacks/fgsm.js';
-import { ensureGradientFixes } from '../../src/internal/gradientFixes.js';
+import { ensureGradientFixes, withStockSaving } from '../../src/internal/gradientFixes.js';
+import { inputGradient } from '../../src/internal/inputGradient.js';
+import { withInputGradientOnly } from '../../src/internal/inputGradientOnly.js';
+import { measurePeak } from '../../src/internal/memory.js';
+import { denseNet121 } from '../../src/models/denseNet121.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { maxAbsDiff } from '../helpers/close.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -50,5 +54,22 @@ describe.each(BACKENDS)('gradient fixes on %s', (backend) => {
     expect(maxAbsDiff(adv.dataSync(), x.dataSync())).toBeGreaterThan(0.05);
     tf.dispose([adv, x, y]);
     m.dispose();
+  });
+
+  it('saving less (ReLU output, no batch-norm input for input gradients, shapes only for Concat/Reshape/Sum/Mean) changes no value and lowers the peak', () => {
+    const dense = denseNet121({ inputShape: [32, 32, 3], classes: 4, width: 0.25, blocks: [3, 3], seed: 2 });
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 5);
+    const loss = (t: tf.Tensor) => ({ loss: tf.sum(tf.square(dense.apply(t, { training: false }) as tf.Tensor)) as tf.Scalar });
+    loss(x).loss.dispose();
+    const run = () => measurePeak(() => withInputGradientOnly(() => inputGradient(loss, x)));
+    const stock = withStockSaving(run);
+    const lean = run();
+    expect(Array.from(lean.result.grad.dataSync())).toEqual(Array.from(stock.result.grad.dataSync()));
+    expect(lean.peakBytes, `peak ${lean.peakBytes} vs stock saving ${stock.peakBytes}`).toBeLessThan(0.8 * stock.peakBytes);
+    // Training gradients (batch-norm statistics and scale) still work outside input-gradient mode.
+    const wGrads = tf.variableGrads(() => tf.sum(dense.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+    expect(Object.keys(wGrads.grads).length).toBeGreaterThan(4);
+    tf.dispose([x, stock.result.loss, stock.result.grad, lean.result.loss, lean.result.grad, wGrads.value, ...Object.values(wGrads.grads)]);
+    dense.dispose();
   });
 });

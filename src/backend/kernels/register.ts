@@ -10,6 +10,19 @@ import { maxPoolGrad } from './maxPoolGrad.js';
 
 type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo;
 
+/**
+ * Identity that shares its input's data (a reference count, as tfjs-backend-cpu and -webgl do) instead of
+ * copying it (tfjs-backend-wasm 4.22). tfjs-core's gradient tape saves every tensor it needs for the
+ * backward pass through `clone` → Identity, so on stock wasm every saved activation was a full copy, and
+ * an activation saved by two kernels (a ReLU output is saved by the ReLU and by the next conv) two copies.
+ * Tensors are immutable in tfjs (variables rebind their data on `assign`), so sharing is safe.
+ */
+function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend }): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
 /** Every composed kernel, by the tfjs kernel name it implements. */
 export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   Conv2DBackpropFilter: conv2dBackpropFilter,
@@ -18,6 +31,7 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
   MaxPoolGrad: maxPoolGrad,
   BatchMatMul: batchMatMul,
+  Identity: sharedIdentity,
 };
 
 /** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
