@@ -7,11 +7,11 @@
  * `--mode stock`: tfjs-core's `tf.grad` with tfjs-core's saving and tfjs-backend-wasm's copying Identity
  * (what attacks used before: every saved tensor is a copy, and every saved tensor and intermediate
  * gradient lives until the end of the backward pass; ReLU keeps its input, batch norm its input, Concat
- * its inputs, the fused conv its output). medrobust's composed backward kernels are used in both modes. `--mode medrobust`: `fgsm` (the
- * memory-frugal input gradient). Prints one JSON line: the engine-tracked peak of the step (tensors plus
- * composed-kernel intermediates), the process's peak resident memory above the level after the model was
- * built (VmHWM − VmRSS), and the wasm heap size. The step peak counts the wasm heap's allocations (every
- * tensor, composed-kernel intermediates included; not XNNPACK's C-side scratch). Run bench/memoryAll.sh for the table in BENCHMARKS.md.
+ * its inputs, the fused conv its output). `--mode medrobust`: `fgsm` (the memory-frugal input gradient).
+ * medrobust's composed backward kernels run in both modes. Prints one JSON line: the step's peak of the
+ * wasm heap's allocations (every tensor and composed-kernel intermediate; not XNNPACK's C-side scratch),
+ * the process's peak resident memory above the level after the model was built (VmHWM − VmRSS), and the
+ * wasm heap size. bench/memoryAll.sh runs the table in BENCHMARKS.md.
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
