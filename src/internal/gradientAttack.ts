@@ -388,7 +388,9 @@ function planFor(images: tf.Tensor4D, plan: AttackPlan): ChunkPlan {
     try {
       const x = sampleSlice(images, 0, k);
       const y = sampleSlice(plan.labels, 0, k);
-      const g = attackChunk(x, y, plan.epsilon.slice(0, k), plan.stepSize.slice(0, k), plan, { steps: 1, restarts: 1, randomStart: false, captureRange: false }, health);
+      // The task's own loss: a custom loss is [N]-sized work next to the model, and is not called by the probe.
+      const probePlan = { ...plan, lossFn: taskLoss(plan.task) };
+      const g = attackChunk(x, y, plan.epsilon.slice(0, k), plan.stepSize.slice(0, k), probePlan, { steps: 1, restarts: 1, randomStart: false, captureRange: false }, health);
       let r = g.next();
       while (!r.done) r = g.next();
       r.value.dispose();
