@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-layers';
 import { fgsm, selectOutput, attnVgg, denseNet121, inceptionV3 } from '../src/index.js';
 import { useBackend } from '../src/backend/index.js';
 import { softmaxCrossEntropy } from '../src/internal/loss.js';
-import { measurePeak } from '../src/internal/memory.js';
+import { installHeapGuard, measurePeak } from '../src/internal/memory.js';
 import { withInputGradientOnly } from '../src/internal/inputGradientOnly.js';
 import { withStockSaving } from '../src/internal/gradientFixes.js';
 
@@ -38,6 +38,7 @@ const model = name === 'attnvgg' ? selectOutput(net, 0) : net;
 const [h, w, c] = (net.inputs[0]!.shape.slice(1) as number[]);
 const x = tf.randomUniform([batch, h!, w!, c!], 0, 1, 'float32', 3) as tf.Tensor4D;
 const y = tf.zeros([batch], 'int32');
+installHeapGuard(); // meters the heap in both modes
 if (mode === 'stock') {
   // tfjs-backend-wasm's own Identity (copies): the tape's saved clones were copies before medrobust shared them.
   const stock = tf.getKernel('Identity', 'wasm')!;
@@ -58,7 +59,8 @@ const { peakBytes } = measurePeak(() => tf.tidy(() => {
     const f = (t: tf.Tensor) => tf.sum(softmaxCrossEntropy((typeof model === 'function' ? model(t as tf.Tensor4D) : (model.apply(t, { training: false }) as tf.Tensor2D)), y));
     withStockSaving(() => withInputGradientOnly(() => tf.grad(f)(x)));
   } else {
-    fgsm(model, x, y, { epsilon: 0.01, batchSize: batch });
+    // --plan auto: let fgsm measure the step and choose its chunks within the wasm heap.
+    fgsm(model, x, y, { epsilon: 0.01, ...(args.get('plan') === 'auto' ? {} : { batchSize: batch }) });
   }
 }));
 const seconds = (Date.now() - t0) / 1000;

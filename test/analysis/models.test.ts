@@ -117,6 +117,13 @@ describe.each(BACKENDS)('model-based analyses (%s)', (name) => {
     await expectNoLeak(() => { expect(() => saliencyMap(cnn, x, { classIndex: 0, memoryBudget: 100 })).toThrow(/saliencyMap: a batch of 1 needs about/); });
     expect(() => saliencyMap(cnn, tf.zeros([1, 5, 5, 1]) as tf.Tensor4D, { classIndex: 0 })).toThrow(/^saliencyMap: images must be a batch of shape \[N, 6, 6, 1\]/);
     expect(() => layerActivations(cnn, tf.zeros([1, 6, 6, 2]) as tf.Tensor4D, { layers: ['conv'] })).toThrow(/^layerActivations: images must be a batch of shape \[N, 6, 6, 1\]/);
+    await expectNoLeak(() => { expect(() => layerActivations(cnn, x, { layers: ['conv'], memoryBudget: 100 })).toThrow(/layerActivations: a batch of 1 needs about/); });
+    await expectNoLeak(() => { expect(() => activationShift(cnn, x, adv, { layers: ['conv'], memoryBudget: 100 })).toThrow(/activationShift: a batch of 1 needs about/); });
+    const acts = tf.zeros([1, 2, 2, 3]);
+    await expectNoLeak(() => { expect(() => featureMapImages(acts, { channels: [5] })).toThrow(InvalidArgumentError); });
+    const [img, att] = [tf.zeros([2, 2, 3]), tf.zeros([2, 2])];
+    await expectNoLeak(() => { expect(() => attentionOverlay(img, att, { alpha: 3 })).toThrow(/alpha/); });
+    tf.dispose([acts, img, att]);
     tf.dispose([x, adv]);
     cnn.dispose();
   });
