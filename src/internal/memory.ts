@@ -102,7 +102,8 @@ export function installHeapGuard(backend: unknown = activeBackend()): boolean {
   wasm.medrobustHeapMeter = meter;
   const metered = (bytes: number): number => {
     const ptr = guarded(bytes);
-    meter.sizes.set(ptr, bytes);
+    // wasm returns addresses above 2 GiB as negative int32; tfjs frees them as unsigned (`>>> 0`).
+    meter.sizes.set(ptr >>> 0, bytes);
     meter.live += bytes;
     if (meter.live > meter.peak) meter.peak = meter.live;
     return ptr;
@@ -110,9 +111,9 @@ export function installHeapGuard(backend: unknown = activeBackend()): boolean {
   if (typeof wasm._free === 'function') {
     let free = wasm._free;
     const meteredFree = (ptr: number): void => {
-      const bytes = meter.sizes.get(ptr);
+      const bytes = meter.sizes.get(ptr >>> 0);
       if (bytes !== undefined) {
-        meter.sizes.delete(ptr);
+        meter.sizes.delete(ptr >>> 0);
         meter.live -= bytes;
       }
       free(ptr);
