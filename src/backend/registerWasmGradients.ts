@@ -1,4 +1,5 @@
 import { COMPOSED_KERNELS, installBatchNormGradient, installKernels } from './kernels/register.js';
+import { installResizeBilinearGrad } from './kernels/resizeBilinearGrad.js';
 
 /**
  * What {@link registerWasmGradients} or {@link registerCpuGradients} installed.
@@ -30,6 +31,11 @@ export interface GradientRegistration {
  *   maximum is ≤ 0 and sends ties to the last maximum; this one follows tfjs-backend-cpu and TensorFlow
  *   (first maximum, any sign).
  *
+ * - `ResizeBilinearGrad` (stock kernel wrong, on cpu too): the stock cpu and wasm kernels ignore
+ *   `halfPixelCenters`, so the gradient of a PyTorch-style (`align_corners=False`) bilinear resize was that of
+ *   a resize shifted by half a pixel; this one is the exact adjoint of the forward kernel. It is installed for
+ *   both wasm and cpu.
+ *
  * It also replaces tfjs-core's `FusedBatchNorm` gradient — globally, for every backend, with the same
  * values — by one that keeps the per-channel factors as `[C]` vectors instead of tiling them to the input's
  * size (wasm's `Tile` is a slow scalar loop) and computes each input's gradient only when asked.
@@ -51,6 +57,7 @@ export interface GradientRegistration {
  */
 export function registerWasmGradients(): GradientRegistration {
   const kernels = installKernels('wasm', Object.keys(COMPOSED_KERNELS));
+  if (installResizeBilinearGrad(['wasm', 'cpu']).includes('wasm')) kernels.push('ResizeBilinearGrad');
   return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient() };
 }
 
