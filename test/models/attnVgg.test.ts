@@ -14,8 +14,8 @@ describe('attnVgg at full size', () => {
     const vgg16bnFeatures = 138_365_992 - 123_642_856;
     const attn1 = 256 * 256 + 512 * 256 + 256 + 1; // W_l, W_g (no bias), phi
     const attn2 = 512 * 256 + 512 * 256 + 256 + 1;
-    const classify = (512 + 256 + 512) * 2 + 2;
-    expect(paramCounts(net).trainable).toBe(vgg16bnFeatures + attn1 + attn2 + classify);
+    const cls = (512 + 256 + 512) * 2 + 2;
+    expect(paramCounts(net).trainable).toBe(vgg16bnFeatures + attn1 + attn2 + cls);
     expect(net.outputs.map((o) => o.shape)).toEqual([[null, 2], [null, 28, 28, 1], [null, 14, 14, 1]]);
     net.dispose();
   });

@@ -35,16 +35,17 @@ export function f32(data: ArrayLike<number>, shape: number[]): NpyArray {
 
 /**
  * Runs `test/parity/<script>` with the arrays and arguments; returns the arrays it wrote. Throws with
- * the script's stderr when it fails. `stdout` of the script is returned too (the ports print figures).
+ * the script's stderr when it fails. `stdout` of the script is returned too (the ports print figures), and
+ * the bytes of any other `files` the script wrote into its folder.
  */
-export function runPort(script: string, arrays: Record<string, NpyArray>, args: Record<string, unknown> = {}): { out: Record<string, NpyArray>; stdout: string } {
+export function runPort(script: string, arrays: Record<string, NpyArray>, args: Record<string, unknown> = {}, files: readonly string[] = []): { out: Record<string, NpyArray>; stdout: string; files: Record<string, Uint8Array> } {
   const dir = mkdtempSync(join(tmpdir(), 'medrobust-parity-'));
   try {
     writeFileSync(join(dir, 'in.npz'), writeNpz(arrays));
     writeFileSync(join(dir, 'args.json'), JSON.stringify(args));
     const r = spawnSync(PYTHON, [join(__dirname, script), dir], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
     if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status}):\n${r.stderr}`);
-    return { out: readNpz(readFileSync(join(dir, 'out.npz'))), stdout: r.stdout };
+    return { out: readNpz(readFileSync(join(dir, 'out.npz'))), stdout: r.stdout, files: Object.fromEntries(files.map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))])) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
