@@ -112,4 +112,9 @@ def run(model, x):
 
 logits, grad = run(net, x)
 logits64, grad64 = run(copy.deepcopy(net).double(), x.double())  # the exact answer, to judge float32 rounding
-save(folder, {"logits": logits, "grad": grad, "logits64": logits64, "grad64": grad64})
+out = {"logits": logits, "grad": grad, "logits64": logits64, "grad64": grad64}
+if layout == "attnvgg":  # the attention maps a1, a2 (NHWC)
+    with torch.no_grad():
+        _, a1, a2 = net(x)
+    out["a1"], out["a2"] = nhwc(a1), nhwc(a2)
+save(folder, out)

@@ -36,7 +36,6 @@ const first = (net: tfl.LayersModel, x: tf.Tensor4D): tf.Tensor2D => {
 
 const CASES: Case[] = [
   { layout: 'attnvgg', heavy: true, side: 224, classes: 2, args: { width: 1 / 16, attention: 'softmax' }, build: () => attnVgg({ inputShape: [224, 224, 3], width: 1 / 16, attention: 'softmax', seed: 1 }), logits: first },
-  { layout: 'attnvgg', heavy: true, side: 224, classes: 2, args: { width: 1 / 16, attention: 'sigmoid' }, build: () => attnVgg({ inputShape: [224, 224, 3], width: 1 / 16, attention: 'sigmoid', seed: 1 }), logits: first },
   { layout: 'chexnet', side: 64, classes: 14, build: () => denseNet121({ inputShape: [64, 64, 3], classes: 14, width: 0.125, blocks: [2, 2, 2, 2], seed: 1 }), logits: first },
   { layout: 'messidor', heavy: true, side: 299, classes: 4, build: () => inceptionV3({ inputShape: [299, 299, 3], classes: 4, width: 0.125, auxLogits: true, seed: 1 }), logits: first },
   { layout: 'torchvision-densenet', side: 32, classes: 5, build: () => denseNet121({ inputShape: [32, 32, 3], classes: 5, width: 0.125, blocks: [2, 2, 2, 2], seed: 1 }), logits: first },
