@@ -75,7 +75,14 @@ export interface TrainGapState {
   /** The finished epochs' statistics. */
   history: GapEpochStats[];
   /** With `keep: 'lowest-accuracy'`: the epoch kept so far, its accuracy and its generator weights. */
-  best?: { epoch: number; accuracy: number; generator: GapSavedTensor[] };
+  best?: {
+    /** The epoch kept so far. */
+    epoch: number;
+    /** Its training accuracy. */
+    accuracy: number;
+    /** Its generator weights, in `generator.weights` order. */
+    generator: GapSavedTensor[];
+  };
 }
 
 /** tfjs 4.x Adam keeps β₁ᵗ, β₂ᵗ in these (undocumented) variables; absent elsewhere. */

@@ -74,7 +74,12 @@ const PARAMS: Record<string, string> = { weight: 'kernel', bias: 'bias' };
  * ```
  * @category Models
  */
-export function torchModuleOf(key: string, layerNames: ReadonlySet<string>): { module: string; param: string } {
+export function torchModuleOf(key: string, layerNames: ReadonlySet<string>): {
+  /** The module path, i.e. the medrobust layer name. */
+  module: string;
+  /** The parameter (`weight`, `bias`, `running_mean`, …). */
+  param: string;
+} {
   const dot = key.lastIndexOf('.');
   const param = dot < 0 ? key : key.slice(dot + 1);
   let module = dot < 0 ? '' : key.slice(0, dot);
