@@ -193,16 +193,23 @@ function parseStepOptions(fn: string, o: Record<string, unknown>, channels: numb
  * rule of {@link BatchInput} (array batches borrowed; streamed or factory batches disposed by trainGap
  * after their step, also on abort or error).
  *
+ * The authors' training (docs/guides/paper-presets.md): normalised batches with `mean`, `std`,
+ * `center: 'mean'`, `clip: 'batch-per-channel'`, `gradient: 'paper'`, `keep: 'lowest-accuracy'` and
+ * `maxBatchesPerEpoch: 101`, with `gapUnet({ preset: 'isic' | 'messidor' })`. For batches that do not fit
+ * in memory at once, `microBatch` accumulates gradients (see `generatorBatchNorm` for batch norms).
+ *
  * @param model - the frozen classifier: a {@link ModelFn} returning logits or a single-output LayersModel.
  * @param generator - a `tf.LayersModel` from images to `[N, H, W, C]` in [−1, 1] (tanh), e.g. {@link gapUnet}; trained in place.
  * @param data - {@link GapBatch} batches in any {@link BatchInput} form: an array, an (async) iterable
  *   (re-iterable for several epochs), or a factory `(epoch) => iterable`.
  * @param options - see {@link TrainGapOptions}; unknown keys are rejected.
- * @returns a report with each epoch's loss and fooling rate and the seed (no tensors).
+ * @returns a report with each epoch's loss, fooling rate and training accuracy, the epoch kept and the seed (no tensors).
  * @throws {InvalidArgumentError} for a generator whose input or output does not match the images,
  *   a magnitude outside (0, 255], mismatched batch shapes or labels, an objective the task does not
- *   allow, a missing or out-of-range target, or an unknown option (before any tensor is made;
- *   batches from an iterable are checked as they arrive).
+ *   allow, a missing or out-of-range target, a batch without labels with `keep: 'lowest-accuracy'`,
+ *   `gradient: 'paper'` with a generator whose output layer is not a tanh Activation, `microBatch`
+ *   with `logLoss`, or an unknown option (before any tensor is made; batches from an iterable are
+ *   checked as they arrive).
  * @throws {AbortError} when `signal` aborts; finished epochs are in the checkpoint.
  * @throws {FormatError} when the checkpoint does not fit the generator.
  *
