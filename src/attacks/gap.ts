@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { InvalidArgumentError } from '../errors.js';
-import { assertBoolean, assertImages, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
+import { InvalidArgumentError, MemoryBudgetError } from '../errors.js';
+import { createRng } from '../internal/random.js';
+import { assertBoolean, assertImages, assertImageValues, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import {
-  assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
+  assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, generatorBytesPerImage, parseScaling,
   scalePerturbation, universalNoise, type GapScalingOptions,
 } from './gapCommon.js';
+import { gapDropoutLayers } from './gapLayers.js';
 
 /**
  * Options of {@link gap}.
@@ -20,6 +22,31 @@ export interface GapOptions extends GapScalingOptions {
   universal?: boolean;
   /** The noise seed of a universal generator (`report.noiseSeed`). */
   noiseSeed?: number;
+  /**
+   * Images per generator call. Chunks change nothing (in inference mode each image's result is
+   * independent of the others: the result is bit for bit the unchunked one); they bound memory.
+   * @defaultValue as many as fit in `memoryBudget`
+   */
+  chunkSize?: number;
+  /**
+   * Bytes the generator may use at once (its activations; the weights are not counted). The chunk size
+   * is the budget divided by the generator's bytes per image, read from its layer shapes (every layer
+   * output, twice for the temporaries of its kernels).
+   * @defaultValue 512 MiB
+   */
+  memoryBudget?: number;
+  /**
+   * Run the generator in training mode, as the authors' test code does (their `generate` never calls
+   * `.eval()`): batch-norm statistics of this batch and active dropout. The batch is then the unit
+   * (no chunks), and the generator's moving statistics are restored afterwards (gap never mutates it).
+   * @defaultValue false (inference mode: moving statistics, no dropout)
+   */
+  training?: boolean;
+  /**
+   * Seed of the dropout masks in training mode.
+   * @defaultValue 0
+   */
+  seed?: number;
 }
 
 /**
@@ -36,17 +63,20 @@ export interface GapResult {
   perturbation: tf.Tensor4D;
 }
 
-const KEYS = ['magnitude', 'mean', 'std', 'center', 'clip', 'universal', 'noiseSeed'] as const;
+const KEYS = ['magnitude', 'mean', 'std', 'center', 'clip', 'universal', 'noiseSeed', 'chunkSize', 'memoryBudget', 'training', 'seed'] as const;
+
+/** The default activation budget of {@link gap}. */
+const DEFAULT_BUDGET = 512 * 2 ** 20;
 
 /**
  * Applies a trained GAP generator (paper.md §4.2) to new images: δ = scale(G(x)) (or scale(G(z))
  * for the fixed noise z of a universal generator), with GAP's `_normalize_and_scale`
  * u = (G + 1)/2, d_c = (u_c − μ_c)/σ_c, δ_c = d_c · min(1, (m/(255·σ_c))/‖d_c‖∞) per image and
  * channel, then x' = clip(x + δ). The generator runs in inference mode (batch-norm moving
- * statistics, no dropout); `images` are borrowed, never mutated.
- *
- * (The paper's test code left its generator in training mode, i.e. batch statistics of the test
- * batch; this function does not.)
+ * statistics, no dropout) unless `training` is set (the paper's test code left its generator in
+ * training mode: batch statistics of the test batch, active dropout). In inference mode the batch is
+ * split into chunks that fit `memoryBudget` (or of `chunkSize`), with the same result bit for bit;
+ * a `'batch-per-channel'` clip is taken over the whole batch. `images` are borrowed, never mutated.
  *
  * @param generator - a `tf.LayersModel` from images to `[N, H, W, C]` in [−1, 1], trained by {@link trainGap}.
  * @param images - NHWC float32 `[N, H, W, C]` in model units, inside `options.clip`.
@@ -54,7 +84,9 @@ const KEYS = ['magnitude', 'mean', 'std', 'center', 'clip', 'universal', 'noiseS
  * @returns `{ images, perturbation }`, two new `[N, H, W, C]` tensors owned by the caller.
  * @throws {InvalidArgumentError} for a generator whose input or output does not match the images,
  *   a magnitude outside (0, 255], mean/std of the wrong length or a non-positive std, images
- *   outside the clip range, a missing `noiseSeed` in universal mode, or an unknown option.
+ *   outside the clip range, a missing `noiseSeed` in universal mode, `chunkSize` with `training`,
+ *   or an unknown option.
+ * @throws {MemoryBudgetError} when one image needs more than `memoryBudget` (and no `chunkSize` is given).
  *
  * @example
  * ```ts
@@ -81,14 +113,57 @@ export function gap(generator: tfl.LayersModel, images: tf.Tensor4D, options: Ga
   } else if (o.noiseSeed !== undefined) {
     throw new InvalidArgumentError(fn, 'options.noiseSeed', 'undefined unless universal is true', describeValue(o.noiseSeed));
   }
+  const training = assertBoolean(fn, 'options.training', o.training) ?? false;
+  const chunkSize = assertOptionalNumber(fn, 'options.chunkSize', o.chunkSize, { integer: true, min: 1 });
+  const budget = assertOptionalNumber(fn, 'options.memoryBudget', o.memoryBudget, { min: 0, minExclusive: true }) ?? DEFAULT_BUDGET;
+  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 0;
+  if (training && chunkSize !== undefined) throw new InvalidArgumentError(fn, 'options.chunkSize', 'undefined when training is true (batch statistics make the batch the unit)', String(chunkSize));
   assertImageValues(fn, 'images', x, fixedClip(scaling));
+  const n = x.shape[0];
+  let chunk = n;
+  if (!training && !universal) {
+    const perImage = generatorBytesPerImage(gen, shape);
+    if (chunkSize === undefined && perImage > budget) {
+      throw new MemoryBudgetError(fn, 1, perImage, budget, 'raise options.memoryBudget, or pass options.chunkSize to take the risk');
+    }
+    chunk = Math.min(n, chunkSize ?? Math.max(1, Math.floor(budget / perImage)));
+  }
 
-  return tf.tidy(() => {
-    const input = universal ? universalNoise(shape, noiseSeed!, scaling) : x;
-    const raw = checkGeneratorOutput(fn, gen.apply(input, { training: false }), input.shape[0], shape);
-    const delta = scalePerturbation(raw, scaling);
-    const bounds = gapClipBounds(scaling, x);
-    const adv = composeAdversarial(x, raw, delta, bounds, false);
-    return { images: adv, perturbation: tf.broadcastTo(delta, x.shape) as tf.Tensor4D };
-  });
+  const bounds = gapClipBounds(scaling, x);
+  const dropouts = training ? gapDropoutLayers(gen) : [];
+  const moving = training ? movingStatistics(gen) : [];
+  try {
+    if (training) {
+      const rng = createRng(seed);
+      dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); });
+    }
+    const parts: { adv: tf.Tensor4D; delta: tf.Tensor4D }[] = [];
+    try {
+      for (let start = 0; start < n; start += chunk) {
+        const size = Math.min(chunk, n - start);
+        parts.push(tf.tidy(() => {
+          const xs = size === n ? x : (tf.slice(x, [start], [size]) as tf.Tensor4D);
+          const input = universal ? universalNoise(shape, noiseSeed!, scaling) : xs;
+          const raw = checkGeneratorOutput(fn, gen.apply(input, { training }), input.shape[0], shape);
+          const delta = scalePerturbation(raw, scaling);
+          return { adv: composeAdversarial(xs, delta, bounds), delta: tf.broadcastTo(delta, xs.shape) as tf.Tensor4D };
+        }));
+      }
+      if (parts.length === 1) return { images: parts[0]!.adv, perturbation: parts[0]!.delta };
+      return { images: tf.concat(parts.map((p) => p.adv)) as tf.Tensor4D, perturbation: tf.concat(parts.map((p) => p.delta)) as tf.Tensor4D };
+    } finally {
+      if (parts.length > 1) tf.dispose(parts.flatMap((p) => [p.adv, p.delta]));
+    }
+  } finally {
+    dropouts.forEach((d) => { d.seedSource = null; });
+    moving.forEach(({ variable, saved }) => { variable.assign(saved); saved.dispose(); });
+    if (bounds) tf.dispose([bounds.lower, bounds.upper]);
+  }
+}
+
+/** Copies of the generator's batch-norm moving statistics, to restore after a training-mode pass. */
+function movingStatistics(generator: tfl.LayersModel): { variable: tf.Variable; saved: tf.Tensor }[] {
+  return generator.weights
+    .filter((w) => !w.trainable && /moving_(mean|variance)$/.test(w.originalName))
+    .map((w) => { const variable = w.read() as tf.Variable; return { variable, saved: tf.clone(variable) }; });
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installHeapGuard } from '../internal/memory.js';
 import { COMPOSED_KERNELS, installBatchNormGradient, installKernels } from './kernels/register.js';
+import { installResizeBilinearGrad } from './kernels/resizeBilinearGrad.js';
 
 /**
  * What {@link registerWasmGradients} or {@link registerCpuGradients} installed.
@@ -34,6 +35,11 @@ export interface GradientRegistration {
  *   maximum is ≤ 0 and sends ties to the last maximum; this one follows tfjs-backend-cpu and TensorFlow
  *   (first maximum, any sign).
  *
+ * - `ResizeBilinearGrad` (stock kernel wrong, on cpu too): the stock cpu and wasm kernels ignore
+ *   `halfPixelCenters`, so the gradient of a PyTorch-style (`align_corners=False`) bilinear resize was that of
+ *   a resize shifted by half a pixel; this one is the exact adjoint of the forward kernel. It is installed for
+ *   both wasm and cpu.
+ *
  * It also replaces tfjs-core's `FusedBatchNorm` gradient — globally, for every backend, with the same
  * values — by one that keeps the per-channel factors as `[C]` vectors instead of tiling them to the input's
  * size (wasm's `Tile` is a slow scalar loop), computes each input's gradient only when asked, and works
@@ -62,6 +68,7 @@ export interface GradientRegistration {
  */
 export function registerWasmGradients(): GradientRegistration {
   const kernels = installKernels('wasm', Object.keys(COMPOSED_KERNELS));
+  if (installResizeBilinearGrad(['wasm', 'cpu']).includes('wasm')) kernels.push('ResizeBilinearGrad');
   const running = tf.engine().registry['wasm'];
   return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient(), heapGuard: running ? installHeapGuard(running) : false };
 }
@@ -71,7 +78,8 @@ export function registerWasmGradients(): GradientRegistration {
  * step of a 4-conv net at batch 32 spends ~99% of ~90 s in it): the composed kernel runs the cpu
  * backend's forward conv instead. The result equals the stock kernel (relative error ≤ 1e-5). The cpu
  * backend stays a reference and a last resort; prefer wasm for real work. Like {@link registerWasmGradients},
- * it installs the batch-norm gradient that also handles a batch norm without scale.
+ * it installs the batch-norm gradient that also handles a batch norm without scale, and the
+ * `ResizeBilinearGrad` that honours half-pixel centres.
  *
  * @returns what this call installed.
  * @example
@@ -84,6 +92,7 @@ export function registerWasmGradients(): GradientRegistration {
  */
 export function registerCpuGradients(): GradientRegistration {
   const kernels = installKernels('cpu', CPU_KERNELS);
+  if (installResizeBilinearGrad(['cpu']).length > 0) kernels.push('ResizeBilinearGrad');
   return { backend: 'cpu', kernels, batchNormGradient: installBatchNormGradient() };
 }
 

@@ -3,9 +3,13 @@
  * with the paper's preprocessing, builds or loads the paper's network, optionally trains it, and evaluates
  * it clean, under PGD at the paper's settings and (with --gap) under GAP, in one of two presets:
  *
- * - `paper`: the authors' code (paper.md §4.1): ε and α applied to *normalised* tensors, clip to the
- *   batch's global min/max, the paper's thresholds and AUC variants.
- * - `corrected` (default): ε in pixel units on [0, 1] images, normalisation inside the model, clip [0, 1].
+ * - `paper`: the authors' code (paper.md §4.1, §4.2; docs/guides/paper-presets.md): ε and α applied to
+ *   *normalised* tensors, clip to the batch's global min/max, the paper's thresholds and AUC variants;
+ *   the network variant of each of their scripts (AttnVGG: sigmoid attention under PGD, softmax under
+ *   GAP); GAP trained on normalised images with their generator, gradient, clip, 101 batches an epoch
+ *   and lowest-accuracy selection, and evaluated with the generator in training mode as theirs is.
+ * - `corrected` (default): ε in pixel units on [0, 1] images, normalisation inside the model, clip [0, 1];
+ *   GAP with the exact gradient, the intended generator, the last epoch, inference mode.
  *
  * Nothing is downloaded: when the data are missing the script prints where to get them and where to put
  * them, and exits with code 2.
@@ -31,12 +35,30 @@ export interface PaperExperiment {
   load(root: string): Promise<{ train: ImageFileDataset; test: ImageFileDataset } | { missing: string }>;
   /** Builds the network (input: normalised images; output 0 = logits). */
   build(): tfl.LayersModel;
+  /**
+   * The network the authors' script of one experiment attacks, when it differs from `build()` in
+   * architecture but not in weights (AttnVGG: sigmoid attention in their PGD script, softmax in their
+   * GAP script). Used by the paper preset, with the weights of the loaded or trained network.
+   */
+  buildFor?(use: 'pgd' | 'gap'): tfl.LayersModel;
   /** The network's input shape (also the GAP generator's). */
   inputShape: [number, number, number];
   /** Index of the logits among the outputs (AttnVGG returns [logits, a1, a2]). */
   logitsOutput: number;
   pgd: { epsilon: number; stepSize: number; steps: number };
-  gap: { magnitude: number; epochs: number; batchSize: number };
+  gap: {
+    magnitude: number; epochs: number; batchSize: number;
+    /** Batches an epoch in the paper preset (their `batchIdx > MaxIter` break runs 101 for MaxIter 100; Infinity: all). */
+    maxBatches: number;
+    /** Train the generator on augmented images (the training transform), as their Messidor script does. */
+    augment?: boolean;
+    /** Shuffle the training images (their ChestX-ray script does not). @defaultValue true */
+    shuffle?: boolean;
+    /** Test batch size of their GAP script (their generator runs in training mode, so it matters). */
+    testBatchSize: number;
+    /** Decision threshold of their GAP script (multi-label), when it differs from `threshold`. */
+    threshold?: number;
+  };
   aucVariant: 'hard-label' | 'micro-sigmoid' | 'mean-per-class';
   threshold: number;
 }
@@ -78,9 +100,19 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   } else if (!values.model) {
     console.warn('warning: no --model and no --train-epochs: evaluating an untrained network (see docs/guides/weights.md to bring trained weights).');
   }
-  const logits = selectOutput(net, e.logitsOutput);
+  const paper = values.preset === 'paper';
   // corrected: the model takes [0,1] pixels and normalises inside; paper: it takes normalised tensors.
-  const model: ModelFn = values.preset === 'corrected' ? (x) => logits(normalise(x)) : logits;
+  const modelOf = (n: tfl.LayersModel): ModelFn => {
+    const logits = selectOutput(n, e.logitsOutput);
+    return paper ? logits : (x) => logits(normalise(x));
+  };
+  /** The network of one experiment: in the paper preset, the authors' variant with the current weights of `net`. */
+  const networkFor = (use: 'pgd' | 'gap'): tfl.LayersModel => {
+    if (!paper || !e.buildFor) return net;
+    const variant = e.buildFor(use);
+    copyWeightsByName(net, variant);
+    return variant;
+  };
   const attackOptions = values.preset === 'corrected'
     ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: [0, 1] as const }
     : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const };
@@ -93,6 +125,8 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   const toNet = (x: tf.Tensor4D) => (values.preset === 'corrected' ? normalise(x) : tf.clone(x));
   /** Clean and PGD logits (and penultimate features with --analyze) over the first `limit` test images. */
   const evaluatePgd = async () => {
+    const pgdNet = networkFor('pgd');
+    const model = modelOf(pgdNet);
     const parts = { clean: [] as tf.Tensor2D[], adv: [] as tf.Tensor2D[], labels: [] as tf.Tensor[], fClean: [] as tf.Tensor2D[], fAdv: [] as tf.Tensor2D[] };
     let count = 0;
     for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
@@ -103,7 +137,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
       parts.adv.push(tf.tidy(() => model(advImages)));
       if (values.analyze) {
         for (const [x, into] of [[images, parts.fClean], [advImages, parts.fAdv]] as const) {
-          into.push(tf.tidy(() => { const f = layerActivations(net, toNet(x), { layers: [featureLayer] })[featureLayer]!; return tf.reshape(f, [f.shape[0]!, -1]) as tf.Tensor2D; }));
+          into.push(tf.tidy(() => { const f = layerActivations(pgdNet, toNet(x), { layers: [featureLayer] })[featureLayer]!; return tf.reshape(f, [f.shape[0]!, -1]) as tf.Tensor2D; }));
         }
       }
       parts.labels.push(batch.labels);
@@ -112,6 +146,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
       process.stderr.write(`\rPGD ${count} images`);
     }
     process.stderr.write('\n');
+    if (pgdNet !== net) pgdNet.dispose();
     const joined = { clean: tf.concat(parts.clean), adv: tf.concat(parts.adv), labels: tf.concat(parts.labels), fClean: parts.fClean.length ? tf.concat(parts.fClean) : null, fAdv: parts.fAdv.length ? tf.concat(parts.fAdv) : null, count };
     tf.dispose([...parts.clean, ...parts.adv, ...parts.labels, ...parts.fClean, ...parts.fAdv]);
     return joined;
@@ -142,24 +177,47 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
 
   if (values.gap) {
     const side = e.inputShape[0];
-    const generator = gapUnet({ inputShape: e.inputShape, preset: side === 224 ? 'isic' : side === 299 ? 'messidor' : 'small', seed: 1 });
-    const source = loaded.train.batches({ batchSize: e.gap.batchSize, shuffle: true, seed: 2, preprocess: e.preset.test });
-    await trainGap(model, generator, source, { magnitude: e.gap.magnitude, epochs: e.gap.epochs, task: e.task, maxBatchesPerEpoch: 100, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, straightThrough: true, center: 'mean' as const } : {}), onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`) });
+    const preset = side === 224 ? 'isic' : side === 299 ? 'messidor' : 'small';
+    // paper: the authors' generator (their init, shared batch norms, LeakyReLU skips); corrected: the one they meant.
+    const generator = gapUnet({ inputShape: e.inputShape, preset, seed: 1, ...(paper || preset === 'small' ? {} : { init: 'normal' as const, sharedNorms: false, skips: 'raw' as const }) });
+    const gapNet = networkFor('gap');
+    const model = modelOf(gapNet);
+    const threshold = e.gap.threshold ?? e.threshold;
+    const raw = loaded.train.batches({ batchSize: e.gap.batchSize, shuffle: e.gap.shuffle ?? true, seed: 2, preprocess: e.gap.augment ? e.preset.train : e.preset.test });
+    // The generator sees what the network sees: normalised tensors in the paper preset (item 1 of issue 14).
+    const source = paper ? { async *[Symbol.asyncIterator]() { for await (const b of raw) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } } : raw;
+    const scaling = paper ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, center: 'mean' as const } : {};
+    const report = await trainGap(model, generator, source, {
+      magnitude: e.gap.magnitude, epochs: e.gap.epochs, task: e.task, threshold, ...scaling,
+      ...(paper ? { maxBatchesPerEpoch: e.gap.maxBatches, gradient: 'paper' as const, keep: 'lowest-accuracy' as const } : { maxBatchesPerEpoch: 100 }),
+      onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`),
+    });
+    process.stderr.write(`\nGAP: kept the generator of epoch ${report.selectedEpoch + 1} of ${report.epochs.length}\n`);
     const gapLogits: tf.Tensor2D[] = [];
+    const gapClean: tf.Tensor2D[] = [];
+    const gapLabels: tf.Tensor[] = [];
     let n = 0;
-    for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
+    for await (const batch of loaded.test.batches({ batchSize: paper ? e.gap.testBatchSize : 8, preprocess: e.preset.test })) {
       if (n >= limit) { tf.dispose([batch.images, batch.labels]); break; }
-      const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
-      const out = gap(generator, images, { magnitude: e.gap.magnitude, ...(values.preset === 'paper' ? { mean: [...mean], std: [...std], clip: 'batch-per-channel' as const, center: 'mean' as const } : {}) });
+      const images = paper ? normalise(batch.images) : batch.images;
+      // paper: their generate() runs the generator in training mode (batch statistics, dropout).
+      const out = gap(generator, images, { magnitude: e.gap.magnitude, ...scaling, ...(paper ? { training: true, seed: n } : {}) });
       gapLogits.push(tf.tidy(() => model(out.images)));
-      tf.dispose([out.images, out.perturbation, batch.labels, batch.images, ...(images === batch.images ? [] : [images])]);
+      gapClean.push(tf.tidy(() => model(images)));
+      gapLabels.push(batch.labels);
+      tf.dispose([out.images, out.perturbation, batch.images, ...(images === batch.images ? [] : [images])]);
       n += out.images.shape[0];
     }
-    const g = tf.concat(gapLogits);
-    tf.dispose(gapLogits);
-    rows.push({ model: 'undefended', attack: `GAP m=${e.gap.magnitude}`, ...score(g), foolingRate: foolingRate(clean, g, { task: e.task, threshold: e.threshold }) });
-    g.dispose();
+    const [g, c, y] = [tf.concat(gapLogits), tf.concat(gapClean), tf.concat(gapLabels)];
+    tf.dispose([...gapLogits, ...gapClean, ...gapLabels]);
+    rows.push({
+      model: 'undefended', attack: `GAP m=${e.gap.magnitude}`,
+      accuracy: accuracy(g, y, { task: e.task, threshold, from: 'logits' }), auc: paperAuc(g, y, { variant: e.aucVariant }),
+      foolingRate: foolingRate(c, g, { task: e.task, threshold }),
+    });
+    tf.dispose([g, c, y]);
     generator.dispose();
+    if (gapNet !== net) gapNet.dispose();
   }
   if (values.defend) {
     // Adversarial fine-tuning with the paper's defense (§6) at the PGD budget of the evaluation.
@@ -187,6 +245,16 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   tf.dispose([clean, adv, labels, meanT, stdT]);
   net.dispose();
   return 0;
+}
+
+/** Copies every weighted layer of `to` from the layer of the same name in `from` (same architecture but for weightless layers). */
+function copyWeightsByName(from: tfl.LayersModel, to: tfl.LayersModel): void {
+  for (const layer of to.layers) {
+    if (layer.weights.length === 0) continue;
+    const source = from.layers.find((l) => l.name === layer.name);
+    if (!source) throw new Error(`the network has no layer '${layer.name}' to copy into the variant the paper preset attacks`);
+    layer.setWeights(source.getWeights());
+  }
 }
 
 /** True when `path` exists; for the data checks. */
