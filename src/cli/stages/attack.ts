@@ -5,7 +5,7 @@ import { gap } from '../../attacks/gap.js';
 import { gapUnet } from '../../attacks/gapGenerators.js';
 import { pgd } from '../../attacks/pgd.js';
 import { trainGap } from '../../attacks/trainGap.js';
-import { batchesFromTensors } from '../../data/batchesFromTensors.js';
+import { epochBatches } from './train.js';
 import { perturbationNorms } from '../../metrics/perturbationNorms.js';
 import { toModelFn } from '../../model.js';
 import type { StageContext, TrainedTask } from './context.js';
@@ -43,7 +43,7 @@ export async function attackTask(t: TrainedTask, ctx: StageContext): Promise<Att
         record('pgd', e, await attackInBatches(images, labels, evalBatch, (x, y) => pgd(model, x, y, { epsilon: e / 255, steps: pgdSteps, task, seed: ctx.config.seed }), signal));
       }
       const batchSize = ctx.config.model.batchSize;
-      const source = batchesFromTensors(t.train.images, t.train.labels, { batchSize, shuffle: true, seed: ctx.config.seed });
+      const source = epochBatches(t.train.images, t.train.labels, batchSize, ctx.config.seed);
       const stepsPerEpoch = Math.ceil(t.train.images.shape[0] / batchSize);
       for (const m of gapMagnitudes) {
         const [, h, w, c] = images.shape;

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { pgd } from '../../attacks/pgd.js';
-import { batchesFromTensors } from '../../data/batchesFromTensors.js';
 import { advTrain } from '../../defenses/advTrain.js';
 import { maAdvTrain } from '../../defenses/maAdvTrain.js';
 import { mpAdvTrain } from '../../defenses/mpAdvTrain.js';
@@ -14,7 +13,7 @@ import { toModelFn } from '../../model.js';
 import type { DefenseName } from '../config.js';
 import type { StageContext, TrainedTask } from './context.js';
 import { attackInBatches, predictLogits, scoreLogits, type MetricRow } from './evaluate.js';
-import { buildTaskModel, loadStageModel, makeOptimizer } from './train.js';
+import { buildTaskModel, epochBatches, loadStageModel, makeOptimizer } from './train.js';
 
 export interface DefenseRow extends MetricRow {
   task: string;
@@ -31,7 +30,7 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
   const labels = tf.slice(t.train.labels, [0], [n]);
   const optimizer = makeOptimizer(d.optimizer, d.learningRate);
   try {
-    const source = batchesFromTensors(images, labels, { batchSize, shuffle: true, seed: ctx.config.seed });
+    const source = epochBatches(images, labels, batchSize, ctx.config.seed);
     const common: TrainingLoopOptions = {
       epochs: d.epochs,
       task: t.train.task,

@@ -17,6 +17,16 @@ export function buildTaskModel(data: TaskData, ctx: StageContext): tfl.LayersMod
   return smallCnn({ inputShape: [h, w, c], classes: data.train.classNames.length, width: ctx.config.model.width, seed: ctx.config.seed });
 }
 
+/**
+ * Shuffled batches whose order depends only on the seed and the epoch (a `(epoch) => batches`
+ * factory), so that a run resumed in epoch e sees exactly the batches an uninterrupted run sees there.
+ * (A single batchesFromTensors source reshuffles per pass, and a resumed process starts counting passes
+ * from zero.)
+ */
+export function epochBatches(images: tf.Tensor4D, labels: tf.Tensor, batchSize: number, seed: number): (epoch: number) => AsyncIterable<{ images: tf.Tensor4D; labels: tf.Tensor }> {
+  return (epoch) => batchesFromTensors(images, labels, { batchSize, shuffle: true, seed: (seed * 1009 + 7919 * (epoch + 1)) % 2147483647 });
+}
+
 /** The configured optimizer (the caller disposes it). */
 export function makeOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {
   return name === 'sgd' ? tf.train.sgd(learningRate) : tf.train.adam(learningRate);
@@ -46,7 +56,7 @@ export async function trainCleanModel(data: TaskData, ctx: StageContext): Promis
     const net = buildTaskModel(data, ctx);
     const optimizer = makeOptimizer(optimizerName, learningRate);
     try {
-      const source = batchesFromTensors(data.train.images, data.train.labels, { batchSize, shuffle: true, seed: ctx.config.seed });
+      const source = epochBatches(data.train.images, data.train.labels, batchSize, ctx.config.seed);
       const result = await advTrain(net, source, {
         generator: () => null,
         epochs,
