@@ -3,6 +3,7 @@
  * training) is rejected up front with its JSON path; config hashes per stage change exactly when the
  * stage's inputs change.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configChanges, DEMO_CONFIG, experimentPart, hashOf, QUICK_DEMO_CONFIG, resolveConfig, stageInputs } from '../../src/cli/config.js';
 import { stageHash } from '../../src/cli/experiment.js';
@@ -67,6 +68,14 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ tasks: ['chest'] }).defenses.tasks).toEqual([]);
     expect(resolveConfig(experimentPart(DEMO_CONFIG))).toEqual(DEMO_CONFIG);
     expect(resolveConfig(experimentPart(QUICK_DEMO_CONFIG), QUICK_DEMO_CONFIG)).toEqual(QUICK_DEMO_CONFIG);
+  });
+
+  it('accepts the shipped example config and the one in docs/guides/cli.md', () => {
+    const example = JSON.parse(readFileSync(new URL('../../examples/medmnist.json', import.meta.url), 'utf8'));
+    expect(resolveConfig(example).data.medmnist).toEqual({ lesion: 'data/dermamnist.npz', chest: 'data/chestmnist.npz' });
+    const guide = readFileSync(new URL('../../docs/guides/cli.md', import.meta.url), 'utf8');
+    const block = /## Config[\s\S]*?```json\n([\s\S]*?)```/.exec(guide)![1]!;
+    expect(resolveConfig(JSON.parse(block)).name).toBe('wide');
   });
 });
 
