@@ -64,8 +64,15 @@ export class RunState {
   constructor(readonly dir: string, private readonly options: RunStateOptions) {
     this.file = join(dir, 'state.json');
     this.backend = options.backend;
-    const stored = existsSync(this.file) ? this.read() : undefined;
+    const policy = options.onChangedConfig ?? 'refuse';
     const fresh: StateFile = { format: STATE_FORMAT, config: options.config, stages: {}, partialSeconds: {} };
+    if (policy === 'fresh') {
+      // Asked to start over: whatever the folder holds (even a damaged state.json) goes.
+      for (const entry of RUN_OUTPUTS) rmSync(join(dir, entry), { recursive: true, force: true });
+      this.state = fresh;
+      return;
+    }
+    const stored = existsSync(this.file) ? this.read() : undefined;
     if (stored === undefined) {
       this.state = fresh;
       return;
@@ -76,11 +83,10 @@ export class RunState {
       this.state = stored;
       return;
     }
-    const policy = options.onChangedConfig ?? 'refuse';
     if (policy === 'refuse') {
       throw new UsageError(`run folder ${dir} holds results of a different config (${changes.join('; ')}): rerun with --redo-changed to recompute what these changes affect, --fresh to start over, or another --name`);
     }
-    if (policy === 'fresh' || legacy) {
+    if (legacy) {
       for (const entry of RUN_OUTPUTS) rmSync(join(dir, entry), { recursive: true, force: true });
       this.state = fresh;
       return;
