@@ -44,7 +44,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
   demo: {
     summary: 'train, attack (FGSM, PGD, GAP), analyse, defend (PGD-AT, MPAdvT, MAAdvT) and report on generated lesion and chest data',
     usage: 'medrobust demo [--quick] [options]',
-    details: `The whole experiment on generated data (about 3 minutes on 2 cores with the wasm backend). --quick runs
+    details: `The whole experiment on generated data (about 5 minutes of CPU time with the wasm backend: 2.5-5 minutes
+on an idle 2-core machine). --quick runs
 every stage on small data (under a minute) as a smoke test, in runs/demo-quick. ${RESUME_NOTE}`,
     options: { quick: { type: 'boolean', help: 'every stage on small data (a smoke test, well under a minute)' }, ...RUN_OPTIONS },
   },

@@ -39,7 +39,7 @@ export interface ExperimentConfig {
   defenses: { methods: DefenseName[]; tasks: DemoTask[]; epsilon: number; steps: number; epochs: number; learningRate: number; optimizer: OptimizerName; train: number; evalEpsilons: number[] };
 }
 
-/** The demo: about 2–3 minutes on 2 cores with the wasm backend. ε in 1/255 units. */
+/** The demo: about 5 minutes of CPU time with the wasm backend (docs/guides/cli.md, How long). ε in 1/255 units. */
 export const DEMO_CONFIG: ExperimentConfig = {
   name: 'demo',
   seed: 2021,
