@@ -77,7 +77,9 @@ describe('medrobust run (tiny config)', () => {
     const pgd8 = results.attacks.find((r: { task: string; attack: string; epsilon: number }) => r.task === 'lesion' && r.attack === 'pgd' && r.epsilon === 8);
     const clean = results.attacks.find((r: { task: string; attack: string }) => r.task === 'lesion' && r.attack === 'none');
     expect(pgd8.linf).toBeLessThanOrEqual(8 + 1e-3);
-    expect(pgd8.accuracy).toBeLessThan(clean.accuracy);
+    // The tiny model barely learns (its accuracy may sit at the majority class); its ranking still collapses.
+    expect(pgd8.accuracy).toBeLessThanOrEqual(clean.accuracy);
+    expect(pgd8.auc).toBeLessThan(clean.auc - 0.2);
     const chest = results.analyses.find((a: { task: string }) => a.task === 'chest');
     expect(chest.example.attack).toMatch(/look healthy/);
     expect(chest.lookHealthy.meanFindingsAdversarial).toBeLessThan(chest.lookHealthy.meanFindingsClean);

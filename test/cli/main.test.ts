@@ -110,7 +110,7 @@ describe('user errors: one line, exit code 2, before any work', () => {
     expect(line).toBe(`medrobust run: ${backend}:1:14: backend must be one of 'auto', 'wasm', 'cpu', 'node', 'node-gpu', received "gpu"`);
     expect(line).not.toMatch(/array/);
     const arr = file('array.json', '[1, 2]');
-    expect(await usageError(['run', '--config', arr])).toBe(`medrobust run: ${arr}: the config must be a JSON object, received an array of length 2 [1, 2]`);
+    expect(await usageError(['run', '--config', arr])).toBe(`medrobust run: ${arr}:1:1: the config must be a JSON object, received an array of length 2 [1, 2]`);
   });
 
   it('bad --backend and --name values', async () => {
