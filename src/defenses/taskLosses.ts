@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
-import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss.js';
+import { addAll, sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss.js';
 import {
   assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionsObject, assertTensor, describeValue,
 } from '../internal/validate.js';
@@ -146,6 +146,6 @@ export function l1Penalty(weights: readonly tf.Tensor[], lambda: number): tf.Sca
   assertNumber(fn, 'lambda', lambda, { min: 0 });
   return tf.tidy(() => {
     if (weights.length === 0) return tf.scalar(0);
-    return tf.mul(lambda, tf.addN(weights.map((w) => tf.sum(tf.abs(w))))) as tf.Scalar;
+    return tf.mul(lambda, addAll(weights.map((w) => tf.sum(tf.abs(w))))) as tf.Scalar;
   });
 }

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { MemoryBudgetError, NonFiniteError } from '../errors.js';
+import { addAll, taskLoss } from '../internal/loss.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { asLoopError } from './loopErrors.js';
@@ -161,7 +162,11 @@ export async function trainingStep(
       let adv: tf.Tensor4D | null = null;
       try {
         if (draw !== null) {
-          adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset } }, draw);
+          try {
+            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset } }, draw);
+          } catch (err) {
+            throw await explainInner(s, err, xs, ys, where);
+          }
           if (adv !== null) {
             adversarial = true;
             advChecks.push(tf.tidy(() => tf.sum(tf.mul(adv!, 0))));
@@ -171,8 +176,8 @@ export async function trainingStep(
         const { value, grads: g } = gradients(s, bn, () => {
           let loss: tf.Tensor = s.method.objective(s.train, xs, adv, ys);
           if (split) loss = tf.mul(loss, scale);
-          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, tf.addN(s.vars.map((v) => tf.sum(tf.abs(v))))));
-          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, tf.addN(s.vars.map((v) => tf.sum(tf.square(v))))));
+          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, addAll(s.vars.map((v) => tf.sum(tf.abs(v))))));
+          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, addAll(s.vars.map((v) => tf.sum(tf.square(v))))));
           return loss as tf.Scalar;
         });
         for (const [name, t] of Object.entries(g)) {
@@ -203,7 +208,7 @@ export async function trainingStep(
       const zeros = [
         tf.mul(total, 0), ...[...grads.values()].map((g) => tf.sum(tf.mul(g, 0))), ...s.vars.map((v) => tf.sum(tf.mul(v, 0))), ...advChecks,
       ];
-      return tf.stack([total, tf.addN(zeros)]);
+      return tf.stack([total, addAll(zeros)]);
     });
     const [loss, flag] = await status.data();
     status.dispose();
@@ -219,15 +224,44 @@ export async function trainingStep(
   }
 }
 
-/** Names what was not finite, in causal order: weights, adversarial images, loss, gradients. */
-async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Tensor>, advChecks: tf.Tensor[], where: string): Promise<NonFiniteError> {
-  const kept = 'the update was not applied, so the model keeps the weights it had before this batch';
+/** The error naming the first non-finite weight before the update at `where`, or undefined when all are finite. */
+async function nonFiniteWeights(s: StepSetup, where: string): Promise<NonFiniteError | undefined> {
   for (const v of s.vars) {
     const bad = await firstNonFinite(v);
     if (bad !== undefined) {
       return new NonFiniteError(s.fn, `weights of ${v.name}`, `they hold ${describeNonFinite(bad)} before the update at ${where}: the model came in with non-finite weights, or an earlier update made them so (lower the learning rate)`);
     }
   }
+  return undefined;
+}
+
+/**
+ * Restates a NonFiniteError raised while the adversarial images were made (the inner attack checks the
+ * logits before the step's own check can run) in the step's terms, with the inner error as `cause`: the
+ * first non-finite weight when there is one; otherwise, when the clean images' loss is not finite
+ * either (finite weights too large: a learning rate that blew them up), the loss. Any other error, or
+ * one the clean images do not explain, is returned unchanged.
+ */
+async function explainInner(s: StepSetup, err: unknown, images: tf.Tensor4D, labels: tf.Tensor, where: string): Promise<unknown> {
+  if (!(err instanceof NonFiniteError) || err.fn === s.fn) return err;
+  freeAbandonedTape();
+  let out = await nonFiniteWeights(s, where);
+  if (out === undefined) {
+    const clean = tf.tidy(() => tf.mean(taskLoss(s.task)(s.inference(images), labels)));
+    const value = (await clean.data())[0]!;
+    clean.dispose();
+    if (Number.isFinite(value)) return err;
+    out = new NonFiniteError(s.fn, 'loss', `it is ${describeNonFinite(value)} on the clean images at ${where}, before the attack: the weights are finite but too large (an earlier update blew them up: lower the learning rate)`);
+  }
+  Object.defineProperty(out, 'cause', { value: err, enumerable: false, writable: true, configurable: true });
+  return out;
+}
+
+/** Names what was not finite, in causal order: weights, adversarial images, loss, gradients. */
+async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Tensor>, advChecks: tf.Tensor[], where: string): Promise<NonFiniteError> {
+  const kept = 'the update was not applied, so the model keeps the weights it had before this batch';
+  const weights = await nonFiniteWeights(s, where);
+  if (weights !== undefined) return weights;
   for (const check of advChecks) {
     const bad = await firstNonFinite(check);
     if (bad !== undefined) return new NonFiniteError(s.fn, 'adversarial images', `they hold ${describeNonFinite(bad)} at ${where} (check the generator or the attack's model); ${kept}`);
@@ -243,7 +277,7 @@ async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Ten
 
 /** One reduction over the weights after an epoch's last update (the per-step check sees them before each update). */
 export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable[], where: string): Promise<void> {
-  const flag = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.mul(v, 0)))));
+  const flag = tf.tidy(() => addAll(vars.map((v) => tf.sum(tf.mul(v, 0)))));
   const value = (await flag.data())[0]!;
   flag.dispose();
   if (Number.isFinite(value)) return;
