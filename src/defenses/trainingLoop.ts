@@ -21,9 +21,9 @@ import {
   assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
 } from './trainingState.js';
 import {
-  assertFiniteWeights, batchNormLayers, freeAbandonedTape, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
+  assertFiniteWeights, batchNormLayers, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
 } from './trainingStep.js';
-import { asLoopError } from './loopErrors.js';
+import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -559,8 +559,8 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
         try {
           result = await evaluate(plan, inference, validation.seed ?? seed, signal);
         } catch (err) {
-          freeAbandonedTape();
-          throw asLoopError(fn, err, `validation after epoch ${epoch}`);
+          releaseStaleTape();
+          throw reattribute(err, fn, {}, `validation after epoch ${epoch}`);
         }
         record = { ...record, validation: result };
         if (best === null || result.robust > best.score) best = { epoch, score: result.robust, weights: await snapshotModel(model) };

@@ -11,7 +11,7 @@ import { MemoryBudgetError, NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
-import { asLoopError } from './loopErrors.js';
+import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
 /** What a method sees for one micro-batch when it makes adversarial images. */
 export interface ChunkContext {
@@ -90,19 +90,6 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
       else delete (layer as Partial<Layerish>).call;
     }
   }
-}
-
-/**
- * Frees the tensors a gradient tape kept for a backward pass that never ran. When the function under
- * `tf.grad`/`variableGrads` throws, tfjs 4.22 ends the tape without disposing the clones it saved for
- * backprop (`node.saved`), and the next tape replaces it: every error raised after the model ran
- * would leak them. Only acts outside any gradient computation.
- */
-export function freeAbandonedTape(): void {
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: tf.Tensor[] }[] | null } }).state;
-  if (state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
-  for (const node of state.activeTape) for (const t of node.saved ?? []) if (!t.isDisposed) t.dispose();
-  state.activeTape = null;
 }
 
 /** The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. */
@@ -216,8 +203,8 @@ export async function trainingStep(
     s.optimizer.applyGradients(s.vars.map((v) => ({ name: v.name, tensor: grads.get(v.name)! })));
     return { loss: loss!, adversarial };
   } catch (err) {
-    freeAbandonedTape();
-    throw asLoopError(s.fn, err, where);
+    releaseStaleTape();
+    throw reattribute(err, s.fn, {}, where);
   } finally {
     tf.dispose([...grads.values(), ...advChecks]);
     lossTotal?.dispose();
@@ -244,7 +231,7 @@ async function nonFiniteWeights(s: StepSetup, where: string): Promise<NonFiniteE
  */
 async function explainInner(s: StepSetup, err: unknown, images: tf.Tensor4D, labels: tf.Tensor, where: string): Promise<unknown> {
   if (!(err instanceof NonFiniteError) || err.fn === s.fn) return err;
-  freeAbandonedTape();
+  releaseStaleTape();
   let out = await nonFiniteWeights(s, where);
   if (out === undefined) {
     const clean = tf.tidy(() => tf.mean(taskLoss(s.task)(s.inference(images), labels)));
@@ -313,8 +300,8 @@ export async function microBatchForBudget(s: StepSetup, bn: readonly Layerish[],
         });
         peaks.push(Math.max(0, info.peakBytes - start));
       } catch (err) {
-        freeAbandonedTape();
-        throw asLoopError(s.fn, err, 'the memory probe');
+        releaseStaleTape();
+        throw reattribute(err, s.fn, {}, 'the memory probe');
       } finally {
         tf.dispose([xs, ys]);
       }

@@ -223,13 +223,13 @@ describe.each(BACKENDS)('the training loop on %s', (backend) => {
       const count = tf.memory().numTensors;
       const err = await advTrain(model, outside, { epsilon: 0.1, epochs: 1, seed: 1 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as Error).message).toMatch(/^advTrain: images must be values inside the clip range \[0, 1\].*\(epoch 0, batch 0, raised by pgd\)$/);
+      expect((err as Error).message).toMatch(/^advTrain: images must be values inside the clip range \[0, 1\].*\(epoch 0, batch 0, from pgd\)$/);
       expect((err as InvalidArgumentError).fn).toBe('advTrain');
       expect(((err as Error).cause as InvalidArgumentError).fn).toBe('pgd');
       expect(tf.memory().numTensors).toBe(count);
       const { focalLoss } = await import('../../src/defenses/taskLosses.js');
       const badLoss = (z: tf.Tensor2D, y: tf.Tensor) => focalLoss(z, y, { gamma: -1 });
-      await expect(advTrain(model, split.batches, { epsilon: 0.1, epochs: 1, loss: badLoss })).rejects.toThrow(/^advTrain: options.gamma must be a finite number >= 0, received -1 \(epoch 0, batch 0, raised by focalLoss\)$/);
+      await expect(advTrain(model, split.batches, { epsilon: 0.1, epochs: 1, loss: badLoss })).rejects.toThrow(/^advTrain: options.gamma must be a finite number >= 0, received -1 \(epoch 0, batch 0, from focalLoss\)$/);
       expect(tf.memory().numTensors).toBe(count);
       outside[0]!.images.dispose();
       model.dispose();
