@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { assertBoolean, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { sampleSlice } from '../internal/memory.js';
 import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import { innerPgd } from './innerPgd.js';
 import { martLoss } from './martLoss.js';
@@ -131,6 +132,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -152,10 +154,10 @@ export async function maAdvTrain(model: LayersModel, data: BatchInput, options: 
   const form = paperQuirks ? 'reference' : 'exact';
   return runTraining(plan, data, {
     draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
-    generate: ({ inference, images, labels, clip, batch }, d: { steps: number; seed: number }) => {
+    generate: ({ inference, images, labels, clip, batch, memory }, d: { steps: number; seed: number }) => {
       assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
-      return innerPgd(inference, images, (logits) => attackLoss(logits, labels), {
-        ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: !paperQuirks, clip, seed: d.seed, batch,
+      return innerPgd(inference, images, (logits, start, count) => attackLoss(logits, sampleSlice(labels, start, count)), {
+        ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: !paperQuirks, clip, seed: d.seed, batch, memory, fn,
       });
     },
     objective: (train, images, adv, labels) => martLoss(train(images), train(adv!), labels, { beta, task: plan.task, form }) as tf.Scalar,

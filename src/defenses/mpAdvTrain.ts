@@ -1,6 +1,7 @@
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { sampleSlice } from '../internal/memory.js';
 import { innerPgd } from './innerPgd.js';
 import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import {
@@ -121,6 +122,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -153,11 +155,11 @@ export async function mpAdvTrain(model: LayersModel, data: BatchInput, options: 
       const steps = stepsLo === stepsHi ? stepsLo : rng.nextInt(stepsLo, stepsHi);
       return { epsilon, steps, seed: rng.nextSeed() };
     },
-    generate: ({ inference, images, labels, clip, batch }, d: { epsilon: number; steps: number; seed: number }) => {
+    generate: ({ inference, images, labels, clip, batch, memory }, d: { epsilon: number; steps: number; seed: number }) => {
       assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
-      return innerPgd(inference, images, (logits) => attackLoss(logits, labels), {
+      return innerPgd(inference, images, (logits, start, count) => attackLoss(logits, sampleSlice(labels, start, count)), {
         epsilon: d.epsilon, stepSize, steps: d.steps, channelScale, start: randomStart ? 'uniform' : 'none', startStd: 0,
-        clipStart: !paperQuirks, clip, seed: d.seed, batch,
+        clipStart: !paperQuirks, clip, seed: d.seed, batch, memory, fn,
       });
     },
     objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),

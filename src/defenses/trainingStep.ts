@@ -2,13 +2,14 @@
  * One optimizer step of the training loop: the batch is split into micro-batches, each makes its
  * adversarial images and its share of the gradient, the gradients are summed, one reduction checks
  * that loss, gradients, weights and adversarial images are finite, and only then is the update
- * applied. Also: batch-norm handling under micro-batching and the memory probe behind `memoryBudget`.
+ * applied. Also: batch-norm handling under micro-batching, and the micro-batch from core's memory model.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { MemoryBudgetError, NonFiniteError } from '../errors.js';
+import { NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
+import { planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
@@ -26,6 +27,8 @@ export interface ChunkContext {
   readonly clip: ClipRange;
   /** The whole batch's size and the micro-batch's first row in it (noise is drawn for the batch and sliced). */
   readonly batch: { readonly size: number; readonly offset: number };
+  /** The run's `batchSize` and `memoryBudget`, for the inner attack's chunks. */
+  readonly memory: MemoryOptions;
 }
 
 /** A defense, as the loop sees it. */
@@ -55,6 +58,8 @@ export interface StepSetup {
   readonly l1: number;
   readonly weightDecay: number;
   readonly batchNorm: 'micro' | 'frozen';
+  /** The run's `batchSize` and `memoryBudget` (passed to the inner attack). */
+  readonly memory: MemoryOptions;
 }
 
 interface Layerish { getClassName(): string; call: (inputs: unknown, kwargs: Record<string, unknown>) => unknown; layers?: Layerish[] }
@@ -150,7 +155,7 @@ export async function trainingStep(
       try {
         if (draw !== null) {
           try {
-            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset } }, draw);
+            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset }, memory: s.memory }, draw);
           } catch (err) {
             throw await explainInner(s, err, xs, ys, where);
           }
@@ -275,47 +280,34 @@ export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable
 }
 
 /**
- * The largest micro-batch whose step fits in `budget` bytes, from a measured memory model: the
- * step's peak tensor bytes at 1 and 2 images (tf.profile of the objective's gradient, on clean
- * images) give bytes(m) ≈ a + b·m; the summed gradients add the trainable weights' size once.
- * The probe leaves the model as it found it (batch-norm statistics restored) and draws nothing
- * from the run's generator.
- * @throws {MemoryBudgetError} when one image does not fit.
+ * The micro-batch of a batch of n images, from core's memory model ({@link planChunks}): `microBatch`
+ * when given (checked against an explicit `memoryBudget`), otherwise the largest that fits in
+ * `memoryBudget` (default {@link memoryStatus}), from the update's peak measured on 1 (and, when the
+ * batch does not fit, 2) clean images and cached per model, method and image shape. The summed
+ * gradients (twice the trainable weights while a micro-batch's are added) are reserved up front. The
+ * probe leaves the model as it found it (batch-norm statistics restored) and draws nothing from the
+ * run's generator.
+ * @throws {MemoryBudgetError} when one image (or the given `microBatch`) does not fit.
  */
-export async function microBatchForBudget(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, budget: number): Promise<{ microBatch: number; perImage: number; fixed: number }> {
+export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, microBatch: number | undefined, memory: MemoryOptions): number {
   const n = images.shape[0];
-  const sizes = n >= 2 ? [1, 2] : [1];
-  const stats = s.model.weights.filter((w) => !w.trainable);
-  const saved = stats.map((w) => tf.clone(w.read()));
-  const peaks: number[] = [];
-  try {
-    for (const m of sizes) {
-      const xs = tf.slice(images, [0, 0, 0, 0], [m, -1, -1, -1]);
-      const ys = tf.slice(labels, [0], [m]);
-      try {
-        const start = tf.memory().numBytes;
-        const info = await tf.profile(() => {
-          const { value, grads } = gradients(s, bn, () => s.method.objective(s.train, xs, xs, ys));
-          tf.dispose([value, ...Object.values(grads)]);
-        });
-        peaks.push(Math.max(0, info.peakBytes - start));
-      } catch (err) {
-        releaseStaleTape();
-        throw reattribute(err, s.fn, {}, 'the memory probe');
-      } finally {
-        tf.dispose([xs, ys]);
-      }
-    }
-  } finally {
-    stats.forEach((w, i) => w.write(saved[i]!));
-    tf.dispose(saved);
-  }
+  const options: MemoryOptions = { ...(microBatch === undefined ? {} : { batchSize: microBatch }), ...(memory.memoryBudget === undefined ? {} : { memoryBudget: memory.memoryBudget }) };
   const gradientBytes = s.vars.reduce((sum, v) => sum + 4 * v.size, 0);
-  const perImage = peaks.length === 2 && peaks[1]! > peaks[0]! ? peaks[1]! - peaks[0]! : peaks[0]!;
-  const fixed = Math.max(0, peaks[0]! - perImage) + gradientBytes;
-  const fit = Math.floor((budget - fixed) / Math.max(perImage, 1));
-  if (fit < 1) {
-    throw new MemoryBudgetError(s.fn, 1, fixed + perImage, budget, 'raise options.memoryBudget, or train smaller images or a smaller model');
-  }
-  return { microBatch: fit, perImage, fixed };
+  const probe = (k: number): void => {
+    const stats = s.model.weights.filter((w) => !w.trainable);
+    const saved = stats.map((w) => tf.clone(w.read()));
+    try {
+      const xs = sampleSlice(images, 0, k);
+      const ys = sampleSlice(labels, 0, k);
+      const { value, grads } = gradients(s, bn, () => s.method.objective(s.train, xs, xs, ys));
+      tf.dispose([value, ...Object.values(grads)]);
+    } catch (err) {
+      releaseStaleTape();
+      throw reattribute(err, s.fn, {}, 'the memory probe');
+    } finally {
+      stats.forEach((w, i) => w.write(saved[i]!));
+      tf.dispose(saved);
+    }
+  };
+  return planChunks(s.fn, n, options, { model: s.model, kind: `training-step:${s.fn}:${s.batchNorm}`, sampleShape: images.shape.slice(1) }, probe, 0, gradientBytes).size;
 }
