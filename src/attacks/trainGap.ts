@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { AbortError, InvalidArgumentError } from '../errors.js';
+import { AbortError, InvalidArgumentError, MemoryBudgetError } from '../errors.js';
 import { resolveSeed } from '../internal/gradientAttack.js';
+import { planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
 import { createRng } from '../internal/random.js';
 import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber,
@@ -9,7 +10,7 @@ import {
 } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
 import { assertBatchInput } from '../internal/batches.js';
-import type { BatchInput, CheckpointStore, Model, ModelFn, Progress, Task } from '../types.js';
+import type { BatchInput, CheckpointStore, MemoryOptions, Model, ModelFn, Progress, Task } from '../types.js';
 import { assertState, restore, savedTensor, snapshot, type GapEpochStats, type GapSavedTensor, type TrainGapState } from './gapCheckpoint.js';
 import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, composeAdversarialPaper, gapClipBounds, parseScaling,
@@ -87,10 +88,19 @@ export interface TrainGapOptions extends GapScalingOptions {
    * (each weighted by its share of the batch) into one Adam step, so the batch size the optimiser sees
    * can exceed what fits in memory at once. Without batch norm in the generator the step equals the
    * full-batch step to float rounding (dropout masks are drawn per micro-batch). With batch norm see
-   * `generatorBatchNorm`. Not with `logLoss` (the log of a mean does not split).
-   * @defaultValue the whole batch
+   * `generatorBatchNorm`. Not with `logLoss` (the log of a mean does not split). With `memoryBudget`
+   * too, it is checked against the budget.
+   * @defaultValue the whole batch, or the largest micro-batch that fits in `memoryBudget`
    */
   microBatch?: number;
+  /**
+   * Bytes a generator update may use (see {@link MemoryOptions}): without `microBatch`, a batch that
+   * does not fit is split into the largest micro-batches that do, from core's memory model (the
+   * update's peak measured on 1 and, when needed, 2 images, cached per classifier, generator and image
+   * size). Throws a {@link MemoryBudgetError} when one image does not fit (or, with `logLoss`, the batch).
+   * @defaultValue memoryStatus().availableBytes (unbounded where unknown: WebGL, WebGPU, browsers)
+   */
+  memoryBudget?: number;
   /**
    * What the generator's batch norms normalise with during training:
    * - `'batch'`: the statistics of the images in the call, as PyTorch's training mode does. With
@@ -150,10 +160,12 @@ export interface TrainGapReport {
 
 const KEYS = [
   'magnitude', 'epochs', 'maxBatchesPerEpoch', 'universal', 'task', 'objective', 'target', 'threshold', 'logLoss', 'mean', 'std', 'center', 'clip',
-  'gradient', 'keep', 'microBatch', 'generatorBatchNorm', 'learningRate', 'beta1', 'beta2', 'seed', 'signal', 'onProgress', 'checkpoint',
+  'gradient', 'keep', 'microBatch', 'memoryBudget', 'generatorBatchNorm', 'learningRate', 'beta1', 'beta2', 'seed', 'signal', 'onProgress', 'checkpoint',
 ] as const;
 
 interface Plan {
+  /** The classifier as given (its identity keys the memory measurements). */
+  model: Model;
   modelFn: ModelFn;
   generator: tfl.LayersModel;
   /** The generator up to its output tanh (gradient 'paper'), else null. */
@@ -162,22 +174,25 @@ interface Plan {
   scaling: GapScaling;
   objective: ObjectivePlan;
   universal: boolean;
-  microBatch: number;
+  /** The given micro-batch, or undefined (the whole batch, or what fits in `memory.memoryBudget`). */
+  microBatch: number | undefined;
+  memory: MemoryOptions;
   /** Batch norms on their moving statistics (dropout kept active). */
   movingNorms: boolean;
   varList: tf.Variable[];
 }
 
 /** The options every GAP step needs, validated (shared by trainGap and gapStepGradients). */
-function parseStepOptions(fn: string, o: Record<string, unknown>, channels: number): Pick<Plan, 'scaling' | 'objective' | 'universal' | 'microBatch' | 'movingNorms'> & { gradient: 'exact' | 'paper' } {
+function parseStepOptions(fn: string, o: Record<string, unknown>, channels: number): Pick<Plan, 'scaling' | 'objective' | 'universal' | 'microBatch' | 'memory' | 'movingNorms'> & { gradient: 'exact' | 'paper' } {
   const objective = parseObjective(fn, o);
   const scaling = parseScaling(fn, o, channels);
   const universal = assertBoolean(fn, 'options.universal', o.universal) ?? false;
   const gradient = assertOneOf(fn, 'options.gradient', o.gradient, ['exact', 'paper'] as const) ?? 'exact';
-  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 }) ?? Infinity;
-  if (microBatch !== Infinity && objective.logLoss) throw new InvalidArgumentError(fn, 'options.microBatch', 'undefined with logLoss: true (the log of the mean loss does not split into micro-batches)', String(microBatch));
+  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 });
+  if (microBatch !== undefined && objective.logLoss) throw new InvalidArgumentError(fn, 'options.microBatch', 'undefined with logLoss: true (the log of the mean loss does not split into micro-batches)', String(microBatch));
+  const memory: MemoryOptions = o.memoryBudget === undefined ? {} : { memoryBudget: readMemoryOptions(fn, { memoryBudget: o.memoryBudget }).memoryBudget! };
   const movingNorms = (assertOneOf(fn, 'options.generatorBatchNorm', o.generatorBatchNorm, ['batch', 'moving'] as const) ?? 'batch') === 'moving';
-  return { objective, scaling, universal, gradient, microBatch, movingNorms };
+  return { objective, scaling, universal, gradient, microBatch, memory, movingNorms };
 }
 
 /**
@@ -230,7 +245,7 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: B
   const outShape = gen.outputs[0]!.shape;
   const channels = outShape[3];
   if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
-  const { objective, scaling, universal, gradient, microBatch, movingNorms } = parseStepOptions(fn, o, channels);
+  const { objective, scaling, universal, gradient, microBatch, memory, movingNorms } = parseStepOptions(fn, o, channels);
   const keep = assertOneOf(fn, 'options.keep', o.keep, ['last', 'lowest-accuracy'] as const) ?? 'last';
   const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
   const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
@@ -269,7 +284,7 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: B
   const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
   if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
   const preTanh = gradient === 'paper' ? preTanhModel(fn, gen) : null;
-  const plan: Plan = { modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, movingNorms, varList };
+  const plan: Plan = { model, modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, memory, movingNorms, varList };
   const dataPlan = { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' };
 
   const state = store ? await store.load() : undefined;
@@ -305,7 +320,8 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: B
       for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
         try {
           if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
-          const r = step(fn, plan, batch, noise, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
+          const micro = planMicroBatch(fn, plan, batch, noise, dropouts);
+          const r = step(fn, plan, batch, noise, micro, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
           lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
           images += batch.images.shape[0]; labelsSeen += r.labels; count++;
         } finally {
@@ -353,14 +369,49 @@ function ranges(n: number, size: number): { start: number; size: number }[] {
 const rows = <T extends tf.Tensor>(t: T, start: number, size: number, n: number): T => (size === n ? t : (tf.slice(t, [start], [size]) as T));
 
 /**
- * One generator update: the clean targets, then per micro-batch the loss and its gradients (weighted
- * by the micro-batch's share), accumulated and handed to `apply` once. Returns the statistics.
+ * The micro-batch of a batch, from core's memory model ({@link planChunks}): the given `microBatch`
+ * (checked against an explicit budget), or the largest that fits in `memoryBudget` (default
+ * {@link memoryStatus}). The probe is one update on the first 1 (or 2) images whose gradients are
+ * dropped: the generator's batch-norm statistics are restored and its dropout draws no seed from the
+ * run's generator, so a probe changes no result.
  */
-function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, apply: (grads: tf.NamedTensorMap) => void): StepResult {
+function planMicroBatch(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, dropouts: ReturnType<typeof gapDropoutLayers>): number {
+  const n = batch.images.shape[0];
+  const options: MemoryOptions = { ...plan.memory, ...(plan.microBatch === undefined ? {} : { batchSize: plan.microBatch }) };
+  const gradientBytes = plan.varList.reduce((sum, v) => sum + 4 * v.size, 0);
+  const probe = (k: number): void => {
+    const stats = plan.generator.weights.filter((w) => !w.trainable);
+    const saved = stats.map((w) => tf.clone(w.read()));
+    const seeds = dropouts.map((d) => d.seedSource);
+    dropouts.forEach((d) => { d.seedSource = null; });
+    try {
+      const sub: GapBatch = { images: sampleSlice(batch.images, 0, k), ...(batch.labels ? { labels: sampleSlice(batch.labels, 0, k) } : {}) };
+      step(fn, plan, sub, noise, k, () => undefined);
+    } finally {
+      dropouts.forEach((d, i) => { d.seedSource = seeds[i]!; });
+      stats.forEach((w, i) => w.write(saved[i]!));
+      tf.dispose(saved);
+    }
+  };
+  const kind = `gap-train:${plan.generator.name}:${plan.preTanh ? 'paper' : 'exact'}:${plan.movingNorms ? 'moving' : 'batch'}:${plan.universal}`;
+  const chunks = planChunks(fn, n, options, { model: plan.model, kind, sampleShape: batch.images.shape.slice(1) }, probe, 0, gradientBytes);
+  if (chunks.size < n && plan.objective.logLoss) {
+    const need = chunks.step ? chunks.step.fixedBytes + chunks.step.perSampleBytes * n + gradientBytes : Number.NaN;
+    throw new MemoryBudgetError(fn, n, need, chunks.budgetBytes, `logLoss: true needs the whole batch at once (the log of a mean does not split), and ${chunks.size} images fit: pass smaller batches or raise options.memoryBudget`);
+  }
+  return chunks.size;
+}
+
+/**
+ * One generator update: the clean targets, then per micro-batch of `microBatch` images the loss and
+ * its gradients (weighted by the micro-batch's share), accumulated and handed to `apply` once.
+ * Returns the statistics.
+ */
+function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, microBatch: number, apply: (grads: tf.NamedTensorMap) => void): StepResult {
   const x = batch.images;
   const n = x.shape[0];
   const { modelFn, generator, preTanh, scaling, objective, shape, varList } = plan;
-  const parts = ranges(n, Math.min(n, plan.microBatch));
+  const parts = ranges(n, Math.min(n, microBatch));
   const clean = parts.length === 1 ? tf.tidy(() => modelFn(x)) : tf.tidy(() => tf.concat(parts.map((p) => modelFn(rows(x, p.start, p.size, n)))) as tf.Tensor2D);
   let targets: tf.Tensor | null = null;
   let bounds: { lower: tf.Tensor; upper: tf.Tensor } | null = null;
@@ -422,13 +473,13 @@ export function gapStepGradients(model: Model, generator: tfl.LayersModel, batch
   const gen = assertGenerator(fn, generator);
   const shape = batch.images.shape.slice(1) as [number, number, number];
   const parsed = parseStepOptions(fn, o, shape[2]);
-  const plan: Plan = { ...parsed, modelFn: toModelFn(model, fn), generator: gen, preTanh: parsed.gradient === 'paper' ? preTanhModel(fn, gen) : null, shape, varList: gen.trainableWeights.map((w) => w.read() as tf.Variable) };
+  const plan: Plan = { ...parsed, model, modelFn: toModelFn(model, fn), generator: gen, preTanh: parsed.gradient === 'paper' ? preTanhModel(fn, gen) : null, shape, varList: gen.trainableWeights.map((w) => w.read() as tf.Variable) };
   const rng = createRng(resolveSeed(fn, o.seed));
   const dropouts = gapDropoutLayers(gen);
   dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = plan.movingNorms; });
   let out: tf.NamedTensorMap = {};
   try {
-    const r = step(fn, plan, batch, null, (grads) => { out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.clone(g)])); });
+    const r = step(fn, plan, batch, null, plan.microBatch ?? batch.images.shape[0], (grads) => { out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.clone(g)])); });
     return { grads: out, loss: r.loss };
   } finally {
     dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });
