@@ -19,6 +19,7 @@ import {
 import { iterate, validateBatch, type GapBatch } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
 import { buildTargets, checkObjectiveLogits, foolingCounts, labelAccuracyCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * Options of {@link trainGap}.
@@ -237,124 +238,126 @@ function parseStepOptions(fn: string, o: Record<string, unknown>, channels: numb
  * @category Attacks
  */
 export async function trainGap(model: Model, generator: tfl.LayersModel, data: BatchInput<GapBatch>, options: TrainGapOptions): Promise<TrainGapReport> {
-  const fn = 'trainGap';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const modelFn = toModelFn(model, fn);
-  const gen = assertGenerator(fn, generator);
-  const outShape = gen.outputs[0]!.shape;
-  const channels = outShape[3];
-  if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
-  const { objective, scaling, universal, gradient, microBatch, memory, movingNorms } = parseStepOptions(fn, o, channels);
-  const keep = assertOneOf(fn, 'options.keep', o.keep, ['last', 'lowest-accuracy'] as const) ?? 'last';
-  const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
-  const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
-  const lr = o.learningRate === undefined ? 2e-4 : assertNumber(fn, 'options.learningRate', o.learningRate, { min: 0, minExclusive: true });
-  const beta1 = o.beta1 === undefined ? 0.9 : assertNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1, maxExclusive: true });
-  const beta2 = o.beta2 === undefined ? 0.999 : assertNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1, maxExclusive: true });
-  const signal = assertSignal(fn, 'options.signal', o.signal);
-  assertFunction(fn, 'options.onProgress', o.onProgress);
-  const onProgress = o.onProgress as TrainGapOptions['onProgress'];
-  const store = o.checkpoint as CheckpointStore<TrainGapState> | undefined;
-  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.save !== 'function' || typeof store.load !== 'function')) {
-    throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(store));
-  }
-  let seed = resolveSeed(fn, o.seed);
-
-  let shape: [number, number, number];
-  let batches: readonly GapBatch[] | null = null;
-  if (Array.isArray(data)) {
-    if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches', 'an empty array');
-    const first = data[0] as GapBatch;
-    const img = assertImages(fn, 'data[0].images', first?.images);
-    shape = img.shape.slice(1) as [number, number, number];
-    assertGeneratorShapes(fn, gen, shape);
-    data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' }));
-    batches = data;
-  } else {
-    assertBatchInput(fn, 'data', data);
-    const inShape = gen.inputs[0]!.shape;
-    if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable or a factory', `input shape [${inShape.join(',')}]`);
-    shape = [inShape[1] as number, inShape[2] as number, channels];
-    assertGeneratorShapes(fn, gen, shape);
-  }
-  if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
-    throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
-  }
-  const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
-  if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
-  const preTanh = gradient === 'paper' ? preTanhModel(fn, gen) : null;
-  const plan: Plan = { model, modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, memory, movingNorms, varList };
-  const dataPlan = { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' };
-
-  const state = store ? await store.load() : undefined;
-  const restored = state === undefined ? undefined : assertState(state, gen);
-  const optimizer = tf.train.adam(lr, beta1, beta2, 1e-8);
-  const dropouts = gapDropoutLayers(gen);
-  let noise: tf.Tensor4D | null = null;
-  let best: { epoch: number; accuracy: number; weights: tf.Tensor[]; saved: GapSavedTensor[] | null } | null = null;
-  try {
-    if (restored) {
-      await restore(restored, gen, optimizer);
-      seed = restored.seed;
-      if (restored.best) best = { epoch: restored.best.epoch, accuracy: restored.best.accuracy, weights: restored.best.generator.map((t) => tf.tensor(t.values, t.shape, t.dtype)), saved: restored.best.generator };
+  return entryAsync('trainGap', async () => {
+    const fn = 'trainGap';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const modelFn = toModelFn(model, fn);
+    const gen = assertGenerator(fn, generator);
+    const outShape = gen.outputs[0]!.shape;
+    const channels = outShape[3];
+    if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
+    const { objective, scaling, universal, gradient, microBatch, memory, movingNorms } = parseStepOptions(fn, o, channels);
+    const keep = assertOneOf(fn, 'options.keep', o.keep, ['last', 'lowest-accuracy'] as const) ?? 'last';
+    const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
+    const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
+    const lr = o.learningRate === undefined ? 2e-4 : assertNumber(fn, 'options.learningRate', o.learningRate, { min: 0, minExclusive: true });
+    const beta1 = o.beta1 === undefined ? 0.9 : assertNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1, maxExclusive: true });
+    const beta2 = o.beta2 === undefined ? 0.999 : assertNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1, maxExclusive: true });
+    const signal = assertSignal(fn, 'options.signal', o.signal);
+    assertFunction(fn, 'options.onProgress', o.onProgress);
+    const onProgress = o.onProgress as TrainGapOptions['onProgress'];
+    const store = o.checkpoint as CheckpointStore<TrainGapState> | undefined;
+    if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.save !== 'function' || typeof store.load !== 'function')) {
+      throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(store));
     }
-    const rng = createRng(restored ? restored.rngState : seed);
-    const noiseSeed = restored ? restored.noiseSeed : universal ? rng.nextSeed() : null;
-    if (universal && noiseSeed === null) throw new InvalidArgumentError(fn, 'options.universal', 'the mode the checkpoint was trained in (image-dependent)', 'true');
-    noise = universal ? universalNoise(shape, noiseSeed!, scaling) : null;
-    dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = movingNorms; });
-    const history: GapEpochStats[] = restored ? [...restored.history] : [];
-    const start = restored ? restored.epochsDone : 0;
-    const t0 = Date.now();
-    let stepsDone = 0;
-    const stepsPerEpoch = batches ? Math.min(batches.length, maxBatches) : NaN;
-    const progress = (phase: string, done: number, total: number, perUnit: number, metrics?: Record<string, number>): void => {
-      if (!onProgress) return;
-      const elapsedSeconds = (Date.now() - t0) / 1000;
-      onProgress({ phase, done, total, elapsedSeconds, etaSeconds: done > 0 ? (total - done) * perUnit : NaN, ...(metrics ? { metrics } : {}) });
-    };
-    for (let epoch = start; epoch < epochs; epoch++) {
-      const e0 = Date.now();
-      let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0; let correct = 0; let judged = 0;
-      for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
-        try {
-          if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
-          const micro = planMicroBatch(fn, plan, batch, noise, dropouts);
-          const r = step(fn, plan, batch, noise, micro, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
-          lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
-          images += batch.images.shape[0]; labelsSeen += r.labels; count++;
-        } finally {
-          if (owned) tf.dispose([batch.images, ...(batch.labels ? [batch.labels] : [])]);
+    let seed = resolveSeed(fn, o.seed);
+
+    let shape: [number, number, number];
+    let batches: readonly GapBatch[] | null = null;
+    if (Array.isArray(data)) {
+      if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches', 'an empty array');
+      const first = data[0] as GapBatch;
+      const img = assertImages(fn, 'data[0].images', first?.images);
+      shape = img.shape.slice(1) as [number, number, number];
+      assertGeneratorShapes(fn, gen, shape);
+      data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' }));
+      batches = data;
+    } else {
+      assertBatchInput(fn, 'data', data);
+      const inShape = gen.inputs[0]!.shape;
+      if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable or a factory', `input shape [${inShape.join(',')}]`);
+      shape = [inShape[1] as number, inShape[2] as number, channels];
+      assertGeneratorShapes(fn, gen, shape);
+    }
+    if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
+      throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
+    }
+    const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
+    if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
+    const preTanh = gradient === 'paper' ? preTanhModel(fn, gen) : null;
+    const plan: Plan = { model, modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, memory, movingNorms, varList };
+    const dataPlan = { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' };
+
+    const state = store ? await store.load() : undefined;
+    const restored = state === undefined ? undefined : assertState(state, gen);
+    const optimizer = tf.train.adam(lr, beta1, beta2, 1e-8);
+    const dropouts = gapDropoutLayers(gen);
+    let noise: tf.Tensor4D | null = null;
+    let best: { epoch: number; accuracy: number; weights: tf.Tensor[]; saved: GapSavedTensor[] | null } | null = null;
+    try {
+      if (restored) {
+        await restore(restored, gen, optimizer);
+        seed = restored.seed;
+        if (restored.best) best = { epoch: restored.best.epoch, accuracy: restored.best.accuracy, weights: restored.best.generator.map((t) => tf.tensor(t.values, t.shape, t.dtype)), saved: restored.best.generator };
+      }
+      const rng = createRng(restored ? restored.rngState : seed);
+      const noiseSeed = restored ? restored.noiseSeed : universal ? rng.nextSeed() : null;
+      if (universal && noiseSeed === null) throw new InvalidArgumentError(fn, 'options.universal', 'the mode the checkpoint was trained in (image-dependent)', 'true');
+      noise = universal ? universalNoise(shape, noiseSeed!, scaling) : null;
+      dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = movingNorms; });
+      const history: GapEpochStats[] = restored ? [...restored.history] : [];
+      const start = restored ? restored.epochsDone : 0;
+      const t0 = Date.now();
+      let stepsDone = 0;
+      const stepsPerEpoch = batches ? Math.min(batches.length, maxBatches) : NaN;
+      const progress = (phase: string, done: number, total: number, perUnit: number, metrics?: Record<string, number>): void => {
+        if (!onProgress) return;
+        const elapsedSeconds = (Date.now() - t0) / 1000;
+        onProgress({ phase, done, total, elapsedSeconds, etaSeconds: done > 0 ? (total - done) * perUnit : NaN, ...(metrics ? { metrics } : {}) });
+      };
+      for (let epoch = start; epoch < epochs; epoch++) {
+        const e0 = Date.now();
+        let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0; let correct = 0; let judged = 0;
+        for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
+          try {
+            if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
+            const micro = planMicroBatch(fn, plan, batch, noise, dropouts);
+            const r = step(fn, plan, batch, noise, micro, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
+            lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
+            images += batch.images.shape[0]; labelsSeen += r.labels; count++;
+          } finally {
+            if (owned) tf.dispose([batch.images, ...(batch.labels ? [batch.labels] : [])]);
+          }
+          stepsDone++;
+          const elapsed = (Date.now() - t0) / 1000;
+          progress('step', stepsDone, (epochs - start) * stepsPerEpoch, elapsed / stepsDone);
         }
-        stepsDone++;
-        const elapsed = (Date.now() - t0) / 1000;
-        progress('step', stepsDone, (epochs - start) * stepsPerEpoch, elapsed / stepsDone);
+        if (count === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', 'no batches');
+        const accuracy = judged > 0 ? correct / judged : null;
+        const stats: GapEpochStats = { epoch, loss: lossSum / count, foolingRate: fooled / images, flipRate: labelsSeen > 0 ? flipped / labelsSeen : 0, accuracy, images, batches: count, seconds: (Date.now() - e0) / 1000 };
+        history.push(stats);
+        if (keep === 'lowest-accuracy' && (best === null || accuracy! < best.accuracy)) {
+          tf.dispose(best?.weights ?? []);
+          best = { epoch, accuracy: accuracy!, weights: gen.getWeights().map((w) => tf.clone(w)), saved: null };
+        }
+        if (store) {
+          const snap = await snapshot(gen, optimizer);
+          if (best && best.saved === null) best.saved = await Promise.all(best.weights.map((w, i) => savedTensor(gen.weights[i]!.name, w)));
+          await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, ...snap, history: [...history], ...(best ? { best: { epoch: best.epoch, accuracy: best.accuracy, generator: best.saved! } } : {}) });
+        }
+        progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
+        if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
       }
-      if (count === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', 'no batches');
-      const accuracy = judged > 0 ? correct / judged : null;
-      const stats: GapEpochStats = { epoch, loss: lossSum / count, foolingRate: fooled / images, flipRate: labelsSeen > 0 ? flipped / labelsSeen : 0, accuracy, images, batches: count, seconds: (Date.now() - e0) / 1000 };
-      history.push(stats);
-      if (keep === 'lowest-accuracy' && (best === null || accuracy! < best.accuracy)) {
-        tf.dispose(best?.weights ?? []);
-        best = { epoch, accuracy: accuracy!, weights: gen.getWeights().map((w) => tf.clone(w)), saved: null };
-      }
-      if (store) {
-        const snap = await snapshot(gen, optimizer);
-        if (best && best.saved === null) best.saved = await Promise.all(best.weights.map((w, i) => savedTensor(gen.weights[i]!.name, w)));
-        await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, ...snap, history: [...history], ...(best ? { best: { epoch: best.epoch, accuracy: best.accuracy, generator: best.saved! } } : {}) });
-      }
-      progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
-      if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
+      if (best) gen.setWeights(best.weights);
+      return { seed, noiseSeed, epochs: history, resumedFrom: start, selectedEpoch: best ? best.epoch : epochs - 1 };
+    } finally {
+      dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });
+      noise?.dispose();
+      tf.dispose(best?.weights ?? []);
+      optimizer.dispose();
     }
-    if (best) gen.setWeights(best.weights);
-    return { seed, noiseSeed, epochs: history, resumedFrom: start, selectedEpoch: best ? best.epoch : epochs - 1 };
-  } finally {
-    dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });
-    noise?.dispose();
-    tf.dispose(best?.weights ?? []);
-    optimizer.dispose();
-  }
+  });
 }
 
 interface StepResult { loss: number; fooled: number; flipped: number; labels: number; correct: number; judged: number }

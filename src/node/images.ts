@@ -12,6 +12,7 @@ import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/p
 // Imported for the {@link} references of the comments only.
 import type { parseLabelCsv } from '../data/labelFiles.js';
 import type { FileError } from '../errors.js';
+import { entryAsync } from '../internal/scope.js';
 
 type SharpFactory = typeof import('sharp');
 
@@ -122,13 +123,15 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  * @category Node
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<tf.Tensor3D> {
-  if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
-  if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
-  const { spec, channels } = assertDecodeOptions('decodeImage', options);
-  const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
-  if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
-  const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
-  return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  return entryAsync('decodeImage', async () => {
+    if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
+    if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
+    const { spec, channels } = assertDecodeOptions('decodeImage', options);
+    const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
+    if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
+    const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
+    return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  });
 }
 
 /**
