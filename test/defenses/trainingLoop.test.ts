@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchesFromTensors } from '../../src/data/batchesFromTensors.js';
 import { advTrain } from '../../src/defenses/advTrain.js';
 import { maAdvTrain } from '../../src/defenses/maAdvTrain.js';
 import { mpAdvTrain } from '../../src/defenses/mpAdvTrain.js';
@@ -90,6 +91,35 @@ describe.each(BACKENDS)('the training loop on %s', (backend) => {
   describe('resume', () => {
     it.each(Object.keys(OPTIMIZERS))('is bit-exact with %s after an abort mid-epoch', async (name) => {
       expect(await resumeGap(DEFENSES.advTrain!, split.batches, OPTIMIZERS[name]!)).toBe(0);
+    });
+
+    it('is bit-exact through a shuffled batchesFromTensors source rebuilt for the resumed run (as in a new process)', async () => {
+      // Each run gets a fresh source object, as a new process would: the order of epoch e depends only on (seed, e).
+      const source = () => batchesFromTensors(split.train.images, split.train.labels, { batchSize: 16, shuffle: true, seed: 9 });
+      const options = { epsilon: 0.1, steps: 2, epochs: 3, seed: 5 };
+      const whole = mlp(1);
+      const o1 = tf.train.sgd(0.1);
+      await advTrain(whole, source(), { ...options, optimizer: o1 });
+      const store = memoryStore<TrainingCheckpoint>();
+      const controller = new AbortController();
+      const parted = mlp(1);
+      const o2 = tf.train.sgd(0.1);
+      const onProgress = (p: Progress) => { if (p.phase === 'batch' && p.metrics?.epoch === 1 && p.done === 2) controller.abort(); };
+      await expect(advTrain(parted, source(), { ...options, optimizer: o2, checkpoint: store, signal: controller.signal, onProgress })).rejects.toThrow(AbortError);
+      const resumed = mlp(99);
+      const o3 = tf.train.sgd(0.1);
+      const report = await advTrain(resumed, source(), { ...options, optimizer: o3, checkpoint: store });
+      expect(report.resumedFrom).toEqual({ epoch: 1, batch: 2 });
+      expect(maxAbsDiff(flatWeights(resumed), flatWeights(whole))).toBe(0);
+      // The same source object iterated plainly (no epoch) still shuffles per pass: the order of epoch 0.
+      const plain = source();
+      const firstIds: number[] = [];
+      for await (const b of plain) { firstIds.push(...Array.from(b.labels.dataSync())); tf.dispose([b.images, b.labels]); }
+      const epoch0: number[] = [];
+      for await (const b of source()(0)) { epoch0.push(...Array.from(b.labels.dataSync())); tf.dispose([b.images, b.labels]); }
+      expect(firstIds).toEqual(epoch0);
+      [o1, o2, o3].forEach((o) => o.dispose());
+      [whole, parted, resumed].forEach((m) => m.dispose());
     });
 
     it('is bit-exact for every defense with Adam, and drifts without the saved β-powers', async () => {
