@@ -127,7 +127,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   };
   const attackOptions = values.preset === 'corrected'
     ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: [0, 1] as const }
-    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const };
+    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const, clipStart: false }; // their start enters step 1 unclipped
 
   // The penultimate layer (the logits layer's input) gives the features of the discriminability analysis.
   const logitsLayer = net.outputLayers[e.logitsOutput]!;
