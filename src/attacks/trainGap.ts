@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AbortError, InvalidArgumentError, MemoryBudgetError } from '../errors.js';
 import { resolveSeed } from '../internal/gradientAttack.js';
-import { planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
+import { chunkRanges, planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
 import { createRng } from '../internal/random.js';
 import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber,
@@ -362,13 +362,6 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: B
 
 interface StepResult { loss: number; fooled: number; flipped: number; labels: number; correct: number; judged: number }
 
-/** Runs `f` on row ranges of at most `size` rows of an `n`-row batch. */
-function ranges(n: number, size: number): { start: number; size: number }[] {
-  const out: { start: number; size: number }[] = [];
-  for (let start = 0; start < n; start += size) out.push({ start, size: Math.min(size, n - start) });
-  return out;
-}
-
 const rows = <T extends tf.Tensor>(t: T, start: number, size: number, n: number): T => (size === n ? t : (tf.slice(t, [start], [size]) as T));
 
 /**
@@ -414,7 +407,7 @@ function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null
   const x = batch.images;
   const n = x.shape[0];
   const { modelFn, generator, preTanh, scaling, objective, shape, varList } = plan;
-  const parts = ranges(n, Math.min(n, microBatch));
+  const parts = chunkRanges(n, microBatch);
   const clean = parts.length === 1 ? tf.tidy(() => modelFn(x)) : tf.tidy(() => tf.concat(parts.map((p) => modelFn(rows(x, p.start, p.size, n)))) as tf.Tensor2D);
   let targets: tf.Tensor | null = null;
   let bounds: { lower: tf.Tensor; upper: tf.Tensor } | null = null;

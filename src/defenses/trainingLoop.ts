@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
+import { nextTick } from '../internal/gradientAttack.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../errors.js';
 import { taskLoss } from '../internal/loss.js';
 import { mapInChunks, readMemoryOptions, type MemoryOptions } from '../internal/memory.js';
@@ -470,7 +471,6 @@ function pick(out: unknown, index: number): tf.Tensor2D {
   return (Array.isArray(out) ? out[index] : out) as tf.Tensor2D;
 }
 
-const tick = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void {
   assertNumber(fn, 'options.learningRate(epoch)', lr, { min: 0, minExclusive: true });
@@ -552,7 +552,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
             metrics: { epoch },
           });
         }
-        await tick();
+        await nextTick();
       }
       if (batch === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', `no batches in epoch ${epoch}`);
       await assertFiniteWeights(fn, vars, `epoch ${epoch}`);
@@ -670,7 +670,7 @@ async function evaluate(plan: LoopPlan, inference: ModelFn, seed: number, signal
       images.dispose();
       labels.dispose();
     }
-    await tick();
+    await nextTick();
   }
   const units = plan.task === 'multi-label' ? n * plan.classes : n;
   return { clean: clean / units, robust: robust / units };

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
-import { planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
+import { chunkRanges, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
@@ -113,14 +113,6 @@ async function firstNonFinite(t: tf.Tensor): Promise<number | undefined> {
   return undefined;
 }
 
-/** Splits n rows into micro-batches of at most `size`. */
-export function chunks(n: number, size: number): { offset: number; size: number }[] {
-  const m = Math.max(1, Math.min(size, n));
-  const out: { offset: number; size: number }[] = [];
-  for (let offset = 0; offset < n; offset += m) out.push({ offset, size: Math.min(m, n - offset) });
-  return out;
-}
-
 /**
  * One optimizer step on a batch, split into micro-batches of `microBatch` images: the loss of
  * micro-batch k is its mean scaled by n_k/N, so the summed gradient is the full batch's (the
@@ -133,7 +125,7 @@ export async function trainingStep(
   s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, draw: unknown, microBatch: number, where: string,
 ): Promise<{ loss: number; adversarial: boolean }> {
   const n = images.shape[0];
-  const parts = chunks(n, microBatch);
+  const parts = chunkRanges(n, microBatch);
   const split = parts.length > 1;
   const grads = new Map<string, tf.Tensor>();
   const advChecks: tf.Tensor[] = [];
@@ -149,13 +141,13 @@ export async function trainingStep(
       if (lo! < hi!) clip = [lo!, hi!];
     }
     for (const [k, part] of parts.entries()) {
-      const xs = split ? tf.slice(images, [part.offset, 0, 0, 0], [part.size, -1, -1, -1]) : images;
-      const ys = split ? tf.slice(labels, [part.offset], [part.size]) : labels;
+      const xs = split ? tf.slice(images, [part.start, 0, 0, 0], [part.size, -1, -1, -1]) : images;
+      const ys = split ? tf.slice(labels, [part.start], [part.size]) : labels;
       let adv: tf.Tensor4D | null = null;
       try {
         if (draw !== null) {
           try {
-            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset }, memory: s.memory }, draw);
+            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.start }, memory: s.memory }, draw);
           } catch (err) {
             throw await explainInner(s, err, xs, ys, where);
           }

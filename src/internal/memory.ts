@@ -445,6 +445,14 @@ export function mapInChunks<T extends tf.Tensor>(fn: string, images: tf.Tensor4D
   return runInChunks(fn, n, plan, (start, count) => tf.tidy(() => run(sampleSlice(images, start, count))));
 }
 
+/** Consecutive ranges of at most `size` of `n` samples (at least one sample each): the chunks of a batch. */
+export function chunkRanges(n: number, size: number): { start: number; size: number }[] {
+  const m = Math.max(1, Math.min(size, n));
+  const out: { start: number; size: number }[] = [];
+  for (let start = 0; start < n; start += m) out.push({ start, size: Math.min(m, n - start) });
+  return out;
+}
+
 /** The first `count` samples from `start` of a tensor's axis 0 (the tensor itself when it is all of it). */
 export function sampleSlice<T extends tf.Tensor>(x: T, start: number, count: number): T {
   if (start === 0 && count === x.shape[0]) return x;

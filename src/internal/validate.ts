@@ -75,7 +75,8 @@ export function assertKnownKeys(fn: string, options: Record<string, unknown>, kn
   }
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance (for "did you mean" hints). */
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
