@@ -10,7 +10,7 @@ import type { medmnistFromNpz } from '../data/medmnist.js';
 import type { FileError, FormatError } from '../errors.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
-import { entryAsync } from '../internal/scope.js';
+import { entryAsync, reattribute } from '../internal/scope.js';
 
 /**
  * Options of {@link loadNpz}.
@@ -80,7 +80,11 @@ export async function loadNpz(file: string, options: LoadNpzOptions = {}): Promi
   }
   const maxBytes = assertMaxBytes(fn, o.maxBytes);
   const bytes = await readBytes(fn, file, 'the .npz file');
-  return readNpz(bytes, { name: file, ...(o.keys === undefined ? {} : { keys: o.keys as string[] }), ...(maxBytes === undefined ? {} : { maxBytes }) });
+  try {
+    return readNpz(bytes, { name: file, ...(o.keys === undefined ? {} : { keys: o.keys as string[] }), ...(maxBytes === undefined ? {} : { maxBytes }) });
+  } catch (err) {
+    throw reattribute(err, fn, {}, file);
+  }
 }
 
 /**
@@ -145,7 +149,12 @@ export async function loadMedmnist(file: string, options: LoadMedmnistOptions = 
     const base = file.split(/[/\\]/).pop()!.toLowerCase();
     const flag = /^([a-z]+mnist)(_\d+)?\.npz$/.exec(base)?.[1];
     const bytes = await readBytes(fn, file, 'the MedMNIST file');
-    const arrays = readNpz(bytes, { name: file, keys: [`${split}_images`, `${split}_labels`], ...(maxBytes === undefined ? {} : { maxBytes }) });
+    let arrays: Record<string, NpyArray>;
+    try {
+      arrays = readNpz(bytes, { name: file, keys: [`${split}_images`, `${split}_labels`], ...(maxBytes === undefined ? {} : { maxBytes }) });
+    } catch (err) {
+      throw reattribute(err, fn, {}, file);
+    }
     const dataset = rest.dataset ?? (flag && flag in MEDMNIST_INFO ? (flag as MedmnistOptions['dataset']) : undefined);
     return medmnistArrays(fn, arrays, dataset === undefined ? rest : { ...rest, dataset });
   });
