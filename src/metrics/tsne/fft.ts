@@ -311,30 +311,63 @@ export class Convolution2d {
     this.blockIm = new Float64Array(size * BLOCK);
   }
 
-  /** Sets the kernel from its values K(dx, dy) at the offsets 0 ≤ dx, dy < M (K must be even in each). */
+  /**
+   * Sets the kernel from its values K(dx, dy) at the offsets 0 ≤ dx, dy < M (K must be even in
+   * each). The circulant is real and even along both axes, so its spectrum is real and even: the
+   * M distinct rows are transformed two at a time (one as the real, one as the imaginary input, whose
+   * spectra come back as the real and imaginary outputs), then the L/2 + 1 distinct columns likewise.
+   */
   setKernel(kernel: (dx: number, dy: number) => number): void {
     const { m, size: L, fft, spectrum } = this;
-    const re = new Float64Array(L * L);
-    const im = new Float64Array(L * L);
-    for (let dy = 0; dy < m; dy++) {
+    // row spectra of the M distinct kernel rows (row dy equals row L − dy)
+    const rows = new Float64Array(m * L);
+    const bufRe = new Float64Array(L);
+    const bufIm = new Float64Array(L);
+    const tr = new Float64Array(L);
+    const ti = new Float64Array(L);
+    const evenRow = (dy: number, out: Float64Array): void => {
+      out.fill(0);
+      if (dy >= m) return;
       for (let dx = 0; dx < m; dx++) {
         const v = kernel(dx, dy);
-        const r0 = dy * L;
-        const r1 = ((L - dy) % L) * L;
-        const c1 = (L - dx) % L;
-        re[r0 + dx] = v;
-        re[r0 + c1] = v;
-        re[r1 + dx] = v;
-        re[r1 + c1] = v;
+        out[dx] = v;
+        out[(L - dx) % L] = v;
+      }
+    };
+    for (let dy = 0; dy < m; dy += 2) {
+      evenRow(dy, bufRe);
+      evenRow(dy + 1, bufIm);
+      fft.transform(bufRe, bufIm, 0, 1, tr, ti);
+      rows.set(bufRe, dy * L);
+      if (dy + 1 < m) rows.set(bufIm, (dy + 1) * L);
+    }
+    // column spectra of the distinct columns kx ≤ L/2, two at a time
+    const half = L >> 1;
+    const scale = 1 / (L * L);
+    const evenColumn = (kx: number, out: Float64Array): void => {
+      out.fill(0);
+      if (kx > half) return;
+      for (let dy = 0; dy < m; dy++) {
+        const v = rows[dy * L + kx]!;
+        out[dy] = v;
+        out[(L - dy) % L] = v;
+      }
+    };
+    for (let kx = 0; kx <= half; kx += 2) {
+      evenColumn(kx, bufRe);
+      evenColumn(kx + 1, bufIm);
+      fft.transform(bufRe, bufIm, 0, 1, tr, ti);
+      for (let ky = 0; ky < L; ky++) {
+        const a = bufRe[ky]! * scale;
+        spectrum[ky * L + kx] = a;
+        spectrum[ky * L + ((L - kx) % L)] = a;
+        if (kx + 1 <= half) {
+          const b = bufIm[ky]! * scale;
+          spectrum[ky * L + kx + 1] = b;
+          spectrum[ky * L + ((L - kx - 1) % L)] = b;
+        }
       }
     }
-    const tr = new Float64Array(L * L);
-    const ti = new Float64Array(L * L);
-    for (let r = 0; r < L; r++) fft.transform(re, im, r * L, 1, tr, ti);
-    fft.transform(re, im, 0, L, tr, ti);
-    // the spectrum of a real even array is real (its imaginary part is rounding noise)
-    const scale = 1 / (L * L);
-    for (let p = 0; p < L * L; p++) spectrum[p] = re[p]! * scale;
   }
 
   /**
