@@ -399,3 +399,24 @@ describe('tsne rejects bad FFT and neighbour-search options', () => {
     await expect(tsne(pts, { perplexity: 1, intervalwidth: 1 } as never)).rejects.toThrow(/did you mean 'intervalWidth'/);
   });
 });
+
+describe('interpolation grid placement', () => {
+  it('snaps the grid to multiples of the box width: whole-box shifts leave the forces unchanged', () => {
+    const rng = createRng(12);
+    const n = 400;
+    const y = Float64Array.from({ length: 2 * n }, () => 25 * rng.normal());
+    const settings = { interpolationPoints: 3, minIntervals: 50, intervalWidth: 1, maxIntervals: 400 };
+    const base = new Float64Array(2 * n);
+    const z0 = new InterpolationRepulsion(n, 2, settings).repulsion(y, base);
+    const moved = new Float64Array(2 * n);
+    const z1 = new InterpolationRepulsion(n, 2, settings).repulsion(y.map((v, p) => v + (p % 2 ? 7 : -3)), moved);
+    expect(z1).toBeCloseTo(z0, 6);
+    for (let p = 0; p < 2 * n; p++) expect(moved[p]).toBeCloseTo(base[p]!, 9);
+    // a half-box shift moves the points relative to the nodes: the interpolation error changes
+    const half = new Float64Array(2 * n);
+    new InterpolationRepulsion(n, 2, settings).repulsion(y.map((v) => v + 0.5), half);
+    const e = relativeError(half, base);
+    expect(e).toBeGreaterThan(1e-6);
+    expect(e).toBeLessThan(6e-2);
+  });
+});

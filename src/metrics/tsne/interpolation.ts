@@ -126,6 +126,32 @@ export class InterpolationRepulsion {
     return this.dim === 2 ? this.repulsion2(y, rep) : this.repulsion1(y, rep);
   }
 
+  /**
+   * The boxes for this iteration: {@link chooseGrid}'s width, with the grid's origin snapped down to
+   * a multiple of the width on each axis (so the nodes stay where they are while the points move and
+   * the width is unchanged, instead of following the smallest coordinate: the interpolation error a
+   * point sees then changes with its own position, not with the extreme points'), and enough boxes
+   * to reach the largest coordinate from the snapped origin.
+   */
+  private grid(mins: number[], maxs: number[]): { intervals: number; width: number } {
+    let side = 0;
+    for (let a = 0; a < mins.length; a++) side = Math.max(side, maxs[a]! - mins[a]!);
+    let { intervals, width } = chooseGrid(side, this.settings);
+    let reach = 0;
+    for (let a = 0; a < mins.length; a++) reach = Math.max(reach, maxs[a]! - Math.floor(mins[a]! / width) * width);
+    const need = Math.ceil(reach / width - 1e-9);
+    if (need > intervals) {
+      if (nextSmooth(need) <= this.settings.maxIntervals) intervals = nextSmooth(need);
+      else {
+        // at the cap: widen the boxes so that the extent plus one box of snapping fits
+        intervals = this.settings.maxIntervals;
+        width = (side / (intervals - 1)) * (1 + 1e-12) + 1e-300;
+      }
+    }
+    this.intervals = intervals;
+    return { intervals, width };
+  }
+
   /** (Re)allocates the grid arrays for `cells` values each and zeroes them. */
   private grids(cells: number): void {
     if (this.aRe.length !== cells) {
@@ -151,8 +177,9 @@ export class InterpolationRepulsion {
       if (b < minY) minY = b;
       if (b > maxY) maxY = b;
     }
-    const { intervals: nb, width } = chooseGrid(Math.max(maxX - minX, maxY - minY), this.settings);
-    this.intervals = nb;
+    const { intervals: nb, width } = this.grid([minX, minY], [maxX, maxY]);
+    minX = Math.floor(minX / width) * width;
+    minY = Math.floor(minY / width) * width;
     const m = nb * p;
     const L = nextSmooth(2 * m);
     if (!this.conv2 || this.conv2.m !== m || this.conv2.size !== L) {
@@ -237,8 +264,8 @@ export class InterpolationRepulsion {
       if (a < minX) minX = a;
       if (a > maxX) maxX = a;
     }
-    const { intervals: nb, width } = chooseGrid(maxX - minX, this.settings);
-    this.intervals = nb;
+    const { intervals: nb, width } = this.grid([minX], [maxX]);
+    minX = Math.floor(minX / width) * width;
     const m = nb * p;
     const L = nextSmooth(2 * m);
     if (!this.conv1 || this.conv1.m !== m || this.conv1.size !== L) {
