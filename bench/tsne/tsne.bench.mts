@@ -94,24 +94,29 @@ if (which === 'scale') {
       sample.forEach((i, r) => { e[2 * r] = emb[2 * i]!; e[2 * r + 1] = emb[2 * i + 1]!; });
       return trustworthiness({ data: sub, shape: [sample.length, dim] }, { data: e, shape: [sample.length, 2] }, { k: 5 });
     };
-    const runs: Record<string, { wall: number; cpu: number; knn: number; kl: number; t: number }[]> = {};
+    const runs: Record<string, { wall: number; cpu: number; knn: number; kl: number; t: number; rss: number }[]> = {};
     for (let rep = 0; rep < repeats; rep++) {
       for (const m of methods) {
-        let rec: { wall: number; cpu: number; knn: number; kl: number; t: number };
+        let rec: { wall: number; cpu: number; knn: number; kl: number; t: number; rss: number };
         if (m === 'sklearn') {
           const out = join(dir, `sk${n}.f64`);
           const res = JSON.parse(execFileSync('/usr/bin/python3', [join(here, 'sklearn_tsne.py'), '--raw', rawPath, String(n), String(dim), String(rep), out], { encoding: 'utf8', maxBuffer: 1 << 26 }));
           const emb = new Float64Array(readFileSync(out).buffer.slice(0));
-          rec = { wall: res.seconds, cpu: res.cpu_seconds, knn: Number.NaN, kl: res.kl, t: score(emb) };
+          rec = { wall: res.seconds, cpu: res.cpu_seconds, knn: Number.NaN, kl: res.kl, t: score(emb), rss: Number.NaN };
         } else {
           const options: TsneOptions = { seed: rep, method: m === 'fft' ? 'fft' : 'barnes-hut' };
           let knn = Number.NaN;
+          // peak resident memory, sampled at every progress report (the process's, data included)
+          let rss = process.memoryUsage().rss;
           const t0 = performance.now();
-          const r = await timed(() => tsne({ data, shape: [n, dim] }, { ...options, onProgress: (p) => { if (p.phase === 'neighbours' && p.done === p.total) knn = (performance.now() - t0) / 1000; } }));
-          rec = { wall: r.wall, cpu: r.cpu, knn, kl: r.value.klDivergence, t: score(Float64Array.from(r.value.embedding.flat())) };
+          const r = await timed(() => tsne({ data, shape: [n, dim] }, { ...options, onProgress: (p) => {
+            rss = Math.max(rss, process.memoryUsage().rss);
+            if (p.phase === 'neighbours' && p.done === p.total) knn = (performance.now() - t0) / 1000;
+          } }));
+          rec = { wall: r.wall, cpu: r.cpu, knn, kl: r.value.klDivergence, t: score(Float64Array.from(r.value.embedding.flat())), rss: rss / 2 ** 20 };
         }
         (runs[m] ??= []).push(rec);
-        console.log(JSON.stringify({ n, data: kind, method: m, repeat: rep, seconds: +rec.wall.toFixed(1), cpuSeconds: +rec.cpu.toFixed(1), knnSeconds: +rec.knn.toFixed(1), kl: +rec.kl.toFixed(4), trustworthinessSample: +rec.t.toFixed(4), load: loadAverage() }));
+        console.log(JSON.stringify({ n, data: kind, method: m, repeat: rep, seconds: +rec.wall.toFixed(1), cpuSeconds: +rec.cpu.toFixed(1), knnSeconds: +rec.knn.toFixed(1), kl: +rec.kl.toFixed(4), trustworthinessSample: +rec.t.toFixed(4), peakRssMB: Math.round(rec.rss), load: loadAverage() }));
       }
     }
     for (const m of methods) {
