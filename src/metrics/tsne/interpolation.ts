@@ -9,9 +9,10 @@
  *   Z = Σ_{i≠j} w_ij = Σ_i [(1 + ‖y_i‖²)·φ_1 − 2·y_i·(φ_{y⁽¹⁾}, φ_{y⁽²⁾}) + φ_{‖y‖²}](y_i) − N
  * (the N removes the self-interactions w_ii = 1). The sums are N-body sums with the smooth kernel
  * K = w², evaluated in three steps:
- * 1. the bounding square of the embedding is cut into `intervals` boxes per axis, each holding p
- *    equispaced interpolation nodes per axis at (k + ½)/p of the box (k < p); every point spreads
- *    its charges q_t onto the p² nodes of its box with the Lagrange weights of its position;
+ * 1. a square grid of `intervals` boxes per axis covers the embedding (its origin snapped down to a
+ *    multiple of the box width), each box holding p equispaced interpolation nodes per axis at
+ *    (k + ½)/p of the box (k < p); every point spreads its charges q_t onto the p² nodes of its box
+ *    with the Lagrange weights of its position;
  * 2. the node potentials are the convolution of the node charges with K evaluated at the node
  *    offsets: a Toeplitz product on the regular node grid, computed by FFT on a circulant embedding;
  * 3. each point gathers the potentials of its box's nodes with the same Lagrange weights.
@@ -139,7 +140,7 @@ export class InterpolationRepulsion {
     let { intervals, width } = chooseGrid(side, this.settings);
     let reach = 0;
     for (let a = 0; a < mins.length; a++) reach = Math.max(reach, maxs[a]! - Math.floor(mins[a]! / width) * width);
-    const need = Math.ceil(reach / width - 1e-9);
+    const need = Math.max(intervals, Math.ceil(reach / width - 1e-9));
     if (need > intervals) {
       if (nextSmooth(need) <= this.settings.maxIntervals) intervals = nextSmooth(need);
       else {
@@ -148,6 +149,10 @@ export class InterpolationRepulsion {
         width = (side / (intervals - 1)) * (1 + 1e-12) + 1e-300;
       }
     }
+    // Hysteresis: keep the previous grid while it still covers the points and is at most 25 % larger
+    // than needed, so that an extent hovering at a box boundary does not rebuild the grid and its
+    // kernel spectrum every iteration.
+    if (width === this.kernelWidth && this.intervals >= need && this.intervals <= Math.ceil(1.25 * need)) intervals = this.intervals;
     this.intervals = intervals;
     return { intervals, width };
   }
