@@ -322,7 +322,8 @@ export async function tsne(features: MatrixLike, options: TsneOptions = {}): Pro
     }
     iterations = it + 1;
     if (iterations % CHECK_EVERY === 0 || iterations === maxIterations) {
-      if (sparse) kl = sparseKl(sparse, y, n, dims, z);
+      // the sparse KL (a log per pair) only feeds the progress report; the result gets its own below
+      if (sparse && onProgress) kl = sparseKl(sparse, y, n, dims, z);
       const klNow = dense ? kl / alpha - Math.log(alpha) : kl;
       const gradNorm = Math.sqrt(gradNorm2);
       const metrics: Record<string, number> = { klDivergence: klNow, gradNorm };
