@@ -159,3 +159,85 @@ export class MemoryBudgetError extends MedrobustError {
     this.budgetBytes = budgetBytes;
   }
 }
+
+/**
+ * A file or folder could not be read or written: it does not exist, is a folder where a file was
+ * expected, is not readable, or the disk is full. The message names the function, the path and what
+ * to do; `code` keeps the system's error code (`'ENOENT'`, `'EISDIR'`, `'EACCES'`, `'ENOSPC'`, ...)
+ * for tools that react to it. Contents that are present but wrong are a {@link FormatError} instead.
+ *
+ * @example
+ * ```ts
+ * try { await loadNpz('missing.npz'); }
+ * catch (err) { if (err instanceof FileError) console.log(err.code, err.path); } // 'ENOENT' 'missing.npz'
+ * ```
+ * @category Errors
+ */
+export class FileError extends MedrobustError {
+  /** The function that failed, e.g. `'loadNpz'` or `'fileCheckpoint.save'`. */
+  readonly fn: string;
+  /** The path as the caller gave it. */
+  readonly path: string;
+  /** The system error code, e.g. `'ENOENT'`; `'EUNKNOWN'` when the system gave none. */
+  readonly code: string;
+
+  /**
+   * @param fn - the function that failed.
+   * @param path - the path as the caller gave it.
+   * @param code - the system error code.
+   * @param message - the full message (names the function, the path and what to do).
+   */
+  constructor(fn: string, path: string, code: string, message: string) {
+    super(message);
+    this.fn = fn;
+    this.path = path;
+    this.code = code;
+  }
+}
+
+/**
+ * An attack returned adversarial images outside the threat model it was evaluated under: an image
+ * moved farther than ε (in the attack's norm) from its clean version. {@link evaluateRobustness} checks
+ * every attack's output with one reduction per batch and throws this instead of reporting a robust
+ * accuracy for a stronger threat model than the row says.
+ *
+ * @example
+ * ```ts
+ * const cheat = { name: 'cheat', epsilons: [0.03], run: (_m, x) => tf.add(x, 0.5) as tf.Tensor4D };
+ * try { await evaluateRobustness(model, [{ images, labels }], [cheat]); }
+ * catch (err) { if (err instanceof PerturbationBudgetError) console.log(err.attack, err.achieved, err.epsilon); }
+ * ```
+ * @category Errors
+ */
+export class PerturbationBudgetError extends MedrobustError {
+  /** The function that checked the output, e.g. `'evaluateRobustness'`. */
+  readonly fn: string;
+  /** The attack's name. */
+  readonly attack: string;
+  /** The budget ε the attack ran with. */
+  readonly epsilon: number;
+  /** The norm of the threat model, `'linf'` or `'l2'`. */
+  readonly norm: 'linf' | 'l2';
+  /** The largest perturbation norm found. */
+  readonly achieved: number;
+  /** The index (in the evaluated data, counted from 0) of the image with that norm. */
+  readonly index: number;
+
+  /**
+   * @param fn - the function that checked the output.
+   * @param attack - the attack's name.
+   * @param epsilon - the budget.
+   * @param norm - the threat model's norm.
+   * @param achieved - the largest norm found.
+   * @param index - the image with that norm.
+   */
+  constructor(fn: string, attack: string, epsilon: number, norm: 'linf' | 'l2', achieved: number, index: number) {
+    super(`${fn}: attack '${attack}' must keep every image within ε = ${epsilon} (${norm === 'linf' ? 'L∞' : 'L2'}), but image ${index} moved by ${achieved}; project the perturbation onto the ε-ball, or the row would report a stronger threat model than it names`);
+    this.fn = fn;
+    this.attack = attack;
+    this.epsilon = epsilon;
+    this.norm = norm;
+    this.achieved = achieved;
+    this.index = index;
+  }
+}

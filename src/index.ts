@@ -5,6 +5,7 @@
 export * from './errors.js';
 export type * from './types.js';
 export { toModelFn, selectOutput } from './model.js';
+export { memoryStatus, type MemoryStatus } from './internal/memory.js';
 export * from './attacks/index.js';
 export * from './data/index.js';
 export * from './models/index.js';

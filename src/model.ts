@@ -3,6 +3,8 @@ import { InvalidArgumentError } from './errors.js';
 import { describeValue } from './internal/validate.js';
 import type { LayersModelLike, Model, ModelFn } from './types.js';
 
+const SOURCE = Symbol.for('medrobust.modelSource');
+
 /** True for a `tf.LayersModel` (or anything with the same `apply`/`predict` pair). */
 export function isLayersModel(model: unknown): model is LayersModelLike {
   return typeof model === 'object' && model !== null && typeof (model as LayersModelLike).apply === 'function' && typeof (model as LayersModelLike).predict === 'function';
@@ -71,11 +73,42 @@ function checkLogits(fn: string, out: unknown, n: number): tf.Tensor2D {
 export function selectOutput(model: LayersModelLike, index = 0): ModelFn {
   if (!isLayersModel(model)) throw new InvalidArgumentError('selectOutput', 'model', 'a tf.LayersModel', describeValue(model));
   if (!Number.isInteger(index) || index < 0) throw new InvalidArgumentError('selectOutput', 'index', 'a non-negative integer', describeValue(index));
-  return (images) => {
+  const wrapped: ModelFn = (images) => {
     const out = model.apply(images, { training: false });
     const outputs = Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
     const chosen = outputs[index];
     if (chosen === undefined) throw new InvalidArgumentError('selectOutput', 'index', `an output index below ${outputs.length}`, String(index));
     return chosen as tf.Tensor2D;
   };
+  Object.defineProperty(wrapped, SOURCE, { value: model });
+  return wrapped;
+}
+
+/**
+ * The per-sample input shape `[H, W, C]` a model declares (`null` for a free dimension), when it can
+ * be known: a LayersModel's first input, or the LayersModel behind a {@link selectOutput} wrapper.
+ * A plain function declares nothing.
+ * @internal
+ */
+export function modelInputShape(model: unknown): Array<number | null> | undefined {
+  const source = typeof model === 'function' ? (model as unknown as Record<symbol, unknown>)[SOURCE] : model;
+  const inputs = (source as { inputs?: Array<{ shape?: Array<number | null> }> } | undefined)?.inputs;
+  const shape = Array.isArray(inputs) ? inputs[0]?.shape : undefined;
+  return Array.isArray(shape) && shape.length === 4 ? shape.slice(1) : undefined;
+}
+
+/**
+ * Checks images against the input shape the model declares (before anything runs), so that a wrong
+ * size or channel count reads `pgd: images must be [N, 224, 224, 3] to match the model's input` instead
+ * of tfjs' `ValueError … incompatible with layer conv1`.
+ * @internal
+ */
+export function assertModelInput(fn: string, argument: string, model: unknown, images: tf.Tensor4D): void {
+  const expected = modelInputShape(model);
+  if (!expected) return;
+  const ok = expected.every((d, i) => d === null || d === undefined || d === images.shape[i + 1]);
+  if (!ok) {
+    const want = `[N, ${expected.map((d) => (d == null ? '?' : String(d))).join(', ')}]`;
+    throw new InvalidArgumentError(fn, argument, `a batch of shape ${want} to match the model's input`, `shape [${images.shape.join(',')}]`);
+  }
 }

@@ -141,3 +141,24 @@ export type BatchInput<B = Batch> =
   | Iterable<B>
   | AsyncIterable<B>
   | ((epoch: number) => Iterable<B> | AsyncIterable<B>);
+
+/**
+ * The options every batch-taking function accepts to bound its memory.
+ * @category Core
+ */
+export interface MemoryOptions {
+  /**
+   * At most this many samples at once. The batch is split into chunks of this size; results equal the
+   * unchunked ones bit for bit (every sample's computation is independent of the others').
+   * @defaultValue as many as fit in `memoryBudget`, measured
+   */
+  batchSize?: number;
+  /**
+   * Bytes one step may use. medrobust measures the peak of one step on one (and two) samples for this
+   * model and input size (cached), and runs the largest chunk that fits; when one sample does not fit it
+   * throws {@link MemoryBudgetError} before running anything large.
+   * @defaultValue what the backend can still hold: on wasm the 4 GiB heap less live tensors; on cpu and
+   *   tfjs-node the system's free memory; unknown (no limit) on WebGL/WebGPU
+   */
+  memoryBudget?: number;
+}

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { entry } from '../internal/scope.js';
 import { assertKnownKeys, assertNumber, assertOptionsObject, assertTensor } from '../internal/validate.js';
 import { colorize, type RgbImage } from './colormap.js';
 
@@ -34,6 +35,10 @@ export interface AttentionOverlayOptions {
  * @category Analysis
  */
 export function attentionOverlay(image: tf.Tensor, attention: tf.Tensor, options: AttentionOverlayOptions = {}): RgbImage {
+  return entry('attentionOverlay', () => attentionOverlayBody(image, attention, options));
+}
+
+function attentionOverlayBody(image: tf.Tensor, attention: tf.Tensor, options: AttentionOverlayOptions = {}): RgbImage {
   const fn = 'attentionOverlay';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['alpha']);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { entry } from '../internal/scope.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject, assertTensor, describeValue } from '../internal/validate.js';
 import { colorize, type RgbImage } from './colormap.js';
 
@@ -50,6 +51,10 @@ export interface FeatureMapOptions {
  * @category Analysis
  */
 export function featureMapImages(activations: tf.Tensor, options: FeatureMapOptions = {}): RgbImage[] {
+  return entry('featureMapImages', () => featureMapImagesBody(activations, options));
+}
+
+function featureMapImagesBody(activations: tf.Tensor, options: FeatureMapOptions = {}): RgbImage[] {
   const fn = 'featureMapImages';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['image', 'channels', 'normalize', 'size']);

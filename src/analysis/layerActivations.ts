@@ -1,15 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors.js';
+import { assertModelInput } from '../model.js';
+import { asMemoryBudgetError, MEMORY_KEYS, planChunks, readMemoryOptions, runInChunks, sampleSlice } from '../internal/memory.js';
+import { entry } from '../internal/scope.js';
 import { assertImages, assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
+import type { MemoryOptions } from '../types.js';
 
 /**
  * Options of {@link layerActivations} and {@link activationShift}.
  * @category Analysis
  */
-export interface LayerActivationsOptions {
+export interface LayerActivationsOptions extends MemoryOptions {
   /** Names of the layers whose outputs to return (e.g. `['block2']`, §5b). Required, non-empty. */
   layers: readonly string[];
+}
+
+const KEYS = ['layers', ...MEMORY_KEYS] as const;
+
+function runSub(sub: tfl.LayersModel, x: tf.Tensor4D): tf.Tensor[] {
+  const r = sub.apply(x, { training: false });
+  return Array.isArray(r) ? (r as tf.Tensor[]) : [r as tf.Tensor];
 }
 
 function subModel(fn: string, model: tfl.LayersModel, o: Record<string, unknown>): { sub: tfl.LayersModel; names: string[] } {
@@ -49,21 +60,32 @@ function subModel(fn: string, model: tfl.LayersModel, o: Record<string, unknown>
  * @category Analysis
  */
 export function layerActivations(model: tfl.LayersModel, images: tf.Tensor4D, options: LayerActivationsOptions): Record<string, tf.Tensor> {
-  const fn = 'layerActivations';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['layers']);
-  const x = assertImages(fn, 'images', images);
-  const { sub, names } = subModel(fn, model, o);
-  const outs = tf.tidy(() => {
-    const r = sub.apply(x, { training: false });
-    return Array.isArray(r) ? (r as tf.Tensor[]) : [r as tf.Tensor];
+  return entry('layerActivations', () => {
+    const fn = 'layerActivations';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const x = assertImages(fn, 'images', images);
+    const { sub, names } = subModel(fn, model, o);
+    assertModelInput(fn, 'images', model, x);
+    const memory = readMemoryOptions(fn, o);
+    const n = x.shape[0];
+    const plan = planChunks(fn, n, memory, { model, kind: `activations:${names.join(',')}`, sampleShape: x.shape.slice(1) }, (k) => runSub(sub, sampleSlice(x, 0, k)));
+    const outs = names.map(() => [] as tf.Tensor[]);
+    try {
+      for (let start = 0; start < n; start += plan.size) {
+        const count = Math.min(plan.size, n - start);
+        tf.tidy(() => runSub(sub, sampleSlice(x, start, count))).forEach((t, i) => outs[i]!.push(t));
+      }
+    } catch (err) {
+      throw asMemoryBudgetError(fn, plan, err);
+    }
+    const joined = outs.map((p) => (p.length === 1 ? p[0]! : tf.concat(p, 0)));
+    const result: Record<string, tf.Tensor> = {};
+    names.forEach((name, i) => {
+      if (!(name in result)) result[name] = joined[i]!;
+    });
+    return result;
   });
-  const result: Record<string, tf.Tensor> = {};
-  names.forEach((name, i) => {
-    if (name in result) outs[i]!.dispose();
-    else result[name] = outs[i]!;
-  });
-  return result;
 }
 
 /**
@@ -98,27 +120,32 @@ export interface ActivationShift {
  * @category Analysis
  */
 export function activationShift(model: tfl.LayersModel, clean: tf.Tensor4D, adversarial: tf.Tensor4D, options: LayerActivationsOptions): ActivationShift[] {
+  return entry('activationShift', () => shift(model, clean, adversarial, options));
+}
+
+function shift(model: tfl.LayersModel, clean: tf.Tensor4D, adversarial: tf.Tensor4D, options: LayerActivationsOptions): ActivationShift[] {
   const fn = 'activationShift';
   const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['layers']);
+  assertKnownKeys(fn, o, KEYS);
   const a = assertImages(fn, 'clean', clean);
   const b = assertImages(fn, 'adversarial', adversarial);
   if (b.shape.some((d, i) => d !== a.shape[i])) throw new InvalidArgumentError(fn, 'adversarial', `a tensor of shape [${a.shape.join(',')}] like clean`, `shape [${b.shape.join(',')}]`);
   const { sub, names } = subModel(fn, model, o);
+  assertModelInput(fn, 'clean', model, a);
+  const memory = readMemoryOptions(fn, o);
   const n = a.shape[0];
-  const stats = tf.tidy(() => {
-    const run = (x: tf.Tensor4D): tf.Tensor[] => {
-      const r = sub.apply(x, { training: false });
-      return Array.isArray(r) ? (r as tf.Tensor[]) : [r as tf.Tensor];
-    };
-    const ca = run(a);
-    const cb = run(b);
+  // Per image and layer: ‖a(x_adv) − a(x)‖₂ and ‖a(x)‖₂, as [count, L, 2].
+  const chunkStats = (start: number, count: number): tf.Tensor3D => tf.tidy(() => {
+    const ca = runSub(sub, sampleSlice(a, start, count));
+    const cb = runSub(sub, sampleSlice(b, start, count));
     return tf.stack(ca.map((t, i) => {
-      const fa = tf.reshape(t, [n, -1]);
-      const fb = tf.reshape(cb[i]!, [n, -1]);
-      return tf.stack([tf.sqrt(tf.sum(tf.square(tf.sub(fb, fa)), 1)), tf.sqrt(tf.sum(tf.square(fa), 1))]);
-    }));
+      const fa = tf.reshape(t, [count, -1]);
+      const fb = tf.reshape(cb[i]!, [count, -1]);
+      return tf.stack([tf.sqrt(tf.sum(tf.square(tf.sub(fb, fa)), 1)), tf.sqrt(tf.sum(tf.square(fa), 1))], 1);
+    }), 1) as tf.Tensor3D;
   });
+  const plan = planChunks(fn, n, memory, { model, kind: `shift:${names.join(',')}`, sampleShape: a.shape.slice(1) }, (k) => chunkStats(0, k));
+  const stats = tf.tidy(() => tf.transpose(runInChunks(fn, n, plan, chunkStats), [1, 2, 0]));
   const v = stats.dataSync();
   stats.dispose();
   return names.map((layer, l) => {

@@ -1,12 +1,13 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { COMMON_KEYS, planAttack, runGradientAttack } from '../internal/gradientAttack.js';
-import type { ClipRange, LossFn, Model, Task } from '../types.js';
+import { COMMON_KEYS, planAttack, runAttack } from '../internal/gradientAttack.js';
+import { entry } from '../internal/scope.js';
+import type { ClipRange, LossFn, MemoryOptions, Model, Task } from '../types.js';
 
 /**
  * Options of {@link fgsm}.
  * @category Attacks
  */
-export interface FgsmOptions {
+export interface FgsmOptions extends MemoryOptions {
   /** The budget, in the units of `images`: one number, or one per image. Required (no default). */
   epsilon: number | readonly number[];
   /**
@@ -46,7 +47,9 @@ const KEYS = [...COMMON_KEYS] as const;
  * x' = clip(x + ε·sign(∇ₓL(f(x), y))) for L∞, x' = clip(x + ε·∇ₓL/‖∇ₓL‖₂) for L2.
  * Where a sample's gradient is exactly 0 it is left unchanged.
  *
- * The model runs in inference mode; `images` and `labels` are borrowed, never mutated.
+ * The model runs in inference mode; `images` and `labels` are borrowed, never mutated. A large batch
+ * runs in chunks that fit in memory (see {@link MemoryOptions}); the result equals the unchunked one.
+ * On any error every tensor made is freed.
  *
  * @param model - a {@link ModelFn} returning logits, or a single-output `tf.LayersModel`.
  * @param images - NHWC float32 `[N, H, W, C]`, inside `options.clip`.
@@ -54,8 +57,11 @@ const KEYS = [...COMMON_KEYS] as const;
  *   `[N, C]` for single-label, multi-hot `[N, C]` for multi-label.
  * @param options - see {@link FgsmOptions}; unknown keys are rejected.
  * @returns the adversarial images `[N, H, W, C]`, a new tensor owned by the caller.
- * @throws {InvalidArgumentError} for a wrong rank, dtype, label count or format, a negative or
- *   NaN ε, NaN images or images outside the clip range, or an unknown option key.
+ * @throws {InvalidArgumentError} for a wrong rank, dtype, label count or format, images whose shape
+ *   differs from the LayersModel's input, a negative or NaN ε, NaN images or images outside the clip
+ *   range, or an unknown option key (the message names the option for ART/torchattacks names like `eps`).
+ * @throws {NonFiniteError} when the model's logits, the loss or the gradient hold NaN or Infinity.
+ * @throws {MemoryBudgetError} when one image's gradient does not fit in the memory budget.
  *
  * @example
  * ```ts
@@ -66,12 +72,14 @@ const KEYS = [...COMMON_KEYS] as const;
  * @category Attacks
  */
 export function fgsm(model: Model, images: tf.Tensor4D, labels: tf.Tensor, options: FgsmOptions): tf.Tensor4D {
-  const { plan, images: x } = planAttack('fgsm', model, images, labels, options, KEYS, (_o, epsilon) => ({
-    stepSize: epsilon,
-    steps: 1,
-    randomStart: false,
-    restarts: 1,
-    seed: 0,
-  }));
-  return runGradientAttack(x, plan);
+  return entry('fgsm', () => {
+    const { plan, images: x } = planAttack('fgsm', model, images, labels, options, KEYS, (_o, epsilon) => ({
+      stepSize: epsilon,
+      steps: 1,
+      randomStart: false,
+      restarts: 1,
+      seed: 0,
+    }));
+    return runAttack(x, plan);
+  });
 }

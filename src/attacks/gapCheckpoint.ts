@@ -33,6 +33,12 @@ export interface GapEpochStats {
   foolingRate: number;
   /** Multi-label only: fraction of all label decisions flipped (0 for single-label). */
   flipRate: number;
+  /**
+   * Training accuracy: the fraction of the epoch's adversarial predictions that equal the batches'
+   * labels (multi-label: of label decisions at `threshold`), what the authors select on; null when no
+   * batch had labels.
+   */
+  accuracy: number | null;
   /** Images seen. */
   images: number;
   /** Batches (generator updates). */
@@ -68,12 +74,22 @@ export interface TrainGapState {
   adamPowers?: [number, number];
   /** The finished epochs' statistics. */
   history: GapEpochStats[];
+  /** With `keep: 'lowest-accuracy'`: the epoch kept so far, its accuracy and its generator weights. */
+  best?: {
+    /** The epoch kept so far. */
+    epoch: number;
+    /** Its training accuracy. */
+    accuracy: number;
+    /** Its generator weights, in `generator.weights` order. */
+    generator: GapSavedTensor[];
+  };
 }
 
 /** tfjs 4.x Adam keeps β₁ᵗ, β₂ᵗ in these (undocumented) variables; absent elsewhere. */
 interface AdamPowers { accBeta1?: tf.Variable; accBeta2?: tf.Variable }
 
-async function save(name: string, t: tf.Tensor): Promise<GapSavedTensor> {
+/** A tensor's values as plain data (a copy). */
+export async function savedTensor(name: string, t: tf.Tensor): Promise<GapSavedTensor> {
   const data = await t.data();
   const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
   return { name, shape: [...t.shape], dtype, values: dtype === 'int32' ? Int32Array.from(data as Int32Array) : Float32Array.from(data as Float32Array) };
@@ -81,10 +97,10 @@ async function save(name: string, t: tf.Tensor): Promise<GapSavedTensor> {
 
 /** Snapshot of the generator and optimizer (tensors are read, never held). */
 export async function snapshot(generator: tfl.LayersModel, optimizer: tf.Optimizer): Promise<Pick<TrainGapState, 'generator' | 'optimizer' | 'adamPowers'>> {
-  const g = await Promise.all(generator.weights.map((w) => save(w.name, w.read())));
+  const g = await Promise.all(generator.weights.map((w) => savedTensor(w.name, w.read())));
   const named = await optimizer.getWeights();
   try {
-    const opt = await Promise.all(named.map((nt) => save(nt.name, nt.tensor)));
+    const opt = await Promise.all(named.map((nt) => savedTensor(nt.name, nt.tensor)));
     const { accBeta1, accBeta2 } = optimizer as unknown as AdamPowers;
     const powers = accBeta1 instanceof tf.Tensor && accBeta2 instanceof tf.Tensor ? ([(await accBeta1.data())[0]!, (await accBeta2.data())[0]!] as [number, number]) : undefined;
     return { generator: g, optimizer: opt, ...(powers ? { adamPowers: powers } : {}) };
@@ -111,6 +127,12 @@ export function assertState(state: unknown, generator: tfl.LayersModel): TrainGa
     if (!isSaved(t) || t.shape.join(',') !== weights[i]!.shape.join(',')) throw new FormatError(`${where}: generator weight ${i} (${weights[i]!.name}) has shape [${weights[i]!.shape.join(',')}], saved [${isSaved(t) ? t.shape.join(',') : '?'}]`);
   });
   if (!s.optimizer.every(isSaved) || (s.optimizer.length > 0 && s.optimizer.length % 2 !== 1)) throw new FormatError(`${where}: the optimizer state is malformed`);
+  if (s.best !== undefined) {
+    const b = s.best;
+    const ok = typeof b === 'object' && b !== null && Number.isInteger(b.epoch) && typeof b.accuracy === 'number' && Array.isArray(b.generator) && b.generator.length === weights.length
+      && b.generator.every((t, i) => isSaved(t) && t.shape.join(',') === weights[i]!.shape.join(','));
+    if (!ok) throw new FormatError(`${where}: the kept (lowest-accuracy) generator is malformed or of another architecture`);
+  }
   return s;
 }
 

@@ -4,7 +4,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors.js';
 import { assertClip, assertNumber, describeValue } from '../internal/validate.js';
 import type { ClipRange } from '../types.js';
@@ -165,19 +165,51 @@ export function gapClipBounds(s: GapScaling, clean: tf.Tensor4D): { lower: tf.Te
   });
 }
 
-/**
- * x' = clip(x + δ). With `straightThrough` the value is the same but the gradient with respect to
- * the generator's raw output is the identity (the paper's code scales and clamps `tensor.data` in
- * place, so autograd skips both); otherwise the scaling and the clip are differentiated.
- */
-export function composeAdversarial(images: tf.Tensor4D, raw: tf.Tensor4D, delta: tf.Tensor4D, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null, straightThrough: boolean): tf.Tensor4D {
+/** x' = clip(x + δ), differentiated through the clip (pixels the clip moved get no gradient). */
+export function composeAdversarial(images: tf.Tensor4D, delta: tf.Tensor4D, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null): tf.Tensor4D {
   return tf.tidy(() => {
     const sum = tf.add(images, delta) as tf.Tensor4D;
-    const adv = bounds === null ? sum : (tf.minimum(tf.maximum(sum, bounds.lower), bounds.upper) as tf.Tensor4D);
-    if (!straightThrough) return adv;
-    const path = tf.add(images, raw) as tf.Tensor4D;
-    return tf.add(path, stopGradient(tf.sub(adv, path))) as tf.Tensor4D;
+    return bounds === null ? sum : (tf.minimum(tf.maximum(sum, bounds.lower), bounds.upper) as tf.Tensor4D);
   });
+}
+
+/**
+ * The authors' composition from the generator's pre-tanh output z, value and gradient (paper.md §4.2):
+ * x' = clip(x + δ) with δ = scale(tanh(z)). Their `_normalize_and_scale` and clamp write to `tensor.data`
+ * in place, so autograd sees x' = x + tanh(z) (identity through the scaling and the clip), and their
+ * in-place writes overwrite the output tanh saved for its backward pass: the gradient reaching z is
+ * ∂L/∂x′ · (1 − δ²), with the scaled δ in place of tanh(z). Summed over the batch when z is one
+ * universal pattern `[1, H, W, C]`.
+ */
+export function composeAdversarialPaper(images: tf.Tensor4D, preTanh: tf.Tensor4D, scaling: GapScaling, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null): tf.Tensor4D {
+  const f = tf.customGrad((...args: unknown[]) => {
+    const [z, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    const delta = scalePerturbation(tf.tanh(z), scaling);
+    save([delta]);
+    return {
+      value: composeAdversarial(images, delta, bounds),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const d = saved[0]!;
+        const g = tf.mul(dy, tf.sub(1, tf.square(d)));
+        return z.shape[0] === dy.shape[0] ? g : tf.sum(g, 0, true);
+      },
+    };
+  }) as unknown as (z: tf.Tensor4D) => tf.Tensor4D;
+  return f(preTanh);
+}
+
+/**
+ * The generator up to its output tanh (same layers, same weights), for {@link composeAdversarialPaper}.
+ * Throws unless the generator's output layer is a tanh `Activation` (as in gapUnet and gapResnet).
+ */
+export function preTanhModel(fn: string, generator: tfl.LayersModel): tfl.LayersModel {
+  const last = generator.outputLayers[0]!;
+  const config = last.getConfig() as { activation?: string };
+  const node = last.inboundNodes[0];
+  if (last.getClassName() !== 'Activation' || config.activation !== 'tanh' || !node || node.inputTensors.length !== 1) {
+    throw new InvalidArgumentError(fn, 'generator', "a generator whose output layer is a tanh Activation (gapUnet, gapResnet) for gradient 'paper'", `output layer ${last.getClassName()} '${last.name}'`);
+  }
+  return tfl.model({ inputs: generator.inputs, outputs: node.inputTensors[0]! });
 }
 
 /**

@@ -6,13 +6,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { iterateBatches } from '../internal/batches.js';
 import { assertImageValues, assertImages, assertLabelsShape, describeValue } from '../internal/validate.js';
-import type { BatchInput } from '../types.js';
+import type { BatchInput, Task } from '../types.js';
 import { fixedClip, type GapScaling } from './gapCommon.js';
 
 /** What a batch is checked against. */
 export interface BatchPlan {
   shape: [number, number, number];
   scaling: GapScaling;
+  /** The task the labels are checked against. */
+  task: Task;
+  /** Every batch must have labels (trainGap's keep: 'lowest-accuracy'). */
+  needLabels: boolean;
 }
 
 /**
@@ -34,7 +38,8 @@ export function validateBatch(fn: string, at: string, batch: unknown, plan: Batc
   const b = batch as GapBatch;
   const images = assertImages(fn, `${at}.images`, b.images);
   if (images.shape.slice(1).join(',') !== plan.shape.join(',')) throw new InvalidArgumentError(fn, `${at}.images`, `images [N, ${plan.shape.join(', ')}] (the generator's shape)`, `shape [${images.shape.join(',')}]`);
-  if (b.labels !== undefined) assertLabelsShape(fn, `${at}.labels`, b.labels, images.shape[0], 'single-label');
+  if (b.labels === undefined && plan.needLabels) throw new InvalidArgumentError(fn, `${at}.labels`, "labels (keep: 'lowest-accuracy' selects on the accuracy against them)", 'undefined');
+  if (b.labels !== undefined) assertLabelsShape(fn, `${at}.labels`, b.labels, images.shape[0], plan.task);
   assertImageValues(fn, `${at}.images`, images, fixedClip(plan.scaling));
   return b;
 }

@@ -55,6 +55,11 @@ export class GapDropout extends tfl.layers.Layer {
   readonly rate: number;
   /** Supplies one seed per call (set by trainGap for the duration of a run). */
   seedSource: (() => number) | null = null;
+  /**
+   * Drop units even when called with `training: false` (set by trainGap while batch norms use their
+   * moving statistics, `generatorBatchNorm: 'moving'`).
+   */
+  alwaysActive = false;
 
   constructor(args: LayerArgs & { rate: number }) {
     super(args);
@@ -67,7 +72,7 @@ export class GapDropout extends tfl.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = one(inputs);
-    if (kwargs.training !== true || this.rate === 0) return x;
+    if ((kwargs.training !== true && !this.alwaysActive) || this.rate === 0) return x;
     const seed = this.seedSource === null ? undefined : this.seedSource();
     return tf.dropout(x, this.rate, undefined, seed);
   }

@@ -121,3 +121,20 @@ export function foolingCounts(plan: ObjectivePlan, clean: tf.Tensor2D, adv: tf.T
     return tf.stack([tf.sum(tf.cast(tf.greater(tf.sum(changed, 1), 0), 'float32')), tf.sum(changed)]) as tf.Tensor1D;
   });
 }
+
+/**
+ * Training-accuracy counts of a step, `[correct, judged]`: single-label, adversarial argmax equal to
+ * the label (index or one-hot); multi-label, label decisions at the threshold equal to the multi-hot
+ * labels (the authors' per-label accuracy, pooled over labels).
+ */
+export function labelAccuracyCounts(plan: ObjectivePlan, adv: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    if (plan.task === 'single-label') {
+      const truth = labels.rank === 1 ? tf.cast(labels, 'int32') : tf.argMax(labels, 1);
+      return tf.stack([tf.sum(tf.cast(tf.equal(tf.argMax(adv, 1), truth), 'float32')), tf.scalar(adv.shape[0])]) as tf.Tensor1D;
+    }
+    const z = Math.log(plan.threshold / (1 - plan.threshold));
+    const same = tf.equal(tf.cast(tf.greater(adv, z), 'float32'), tf.cast(labels, 'float32'));
+    return tf.stack([tf.sum(tf.cast(same, 'float32')), tf.scalar(adv.size)]) as tf.Tensor1D;
+  });
+}

@@ -1,5 +1,5 @@
 export { fgsm, type FgsmOptions } from './fgsm.js';
-export { pgd, type PgdOptions } from './pgd.js';
+export { pgd, pgdAsync, type PgdOptions, type PgdAsyncOptions } from './pgd.js';
 export { gap, type GapOptions, type GapResult } from './gap.js';
 export { trainGap, type TrainGapOptions, type TrainGapReport } from './trainGap.js';
 export type { GapBatch } from './gapData.js';

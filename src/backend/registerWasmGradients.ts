@@ -1,4 +1,7 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { installHeapGuard } from '../internal/memory.js';
 import { COMPOSED_KERNELS, installBatchNormGradient, installKernels } from './kernels/register.js';
+import { installResizeBilinearGrad } from './kernels/resizeBilinearGrad.js';
 
 /**
  * What {@link registerWasmGradients} or {@link registerCpuGradients} installed.
@@ -11,6 +14,8 @@ export interface GradientRegistration {
   kernels: string[];
   /** Whether this call replaced tfjs-core's FusedBatchNorm gradient (a global change, see below). */
   batchNormGradient: boolean;
+  /** Whether this call installed the heap guard on a running wasm backend (see {@link registerWasmGradients}). */
+  heapGuard?: boolean;
 }
 
 /**
@@ -30,9 +35,21 @@ export interface GradientRegistration {
  *   maximum is ≤ 0 and sends ties to the last maximum; this one follows tfjs-backend-cpu and TensorFlow
  *   (first maximum, any sign).
  *
+ * - `ResizeBilinearGrad` (stock kernel wrong, on cpu too): the stock cpu and wasm kernels ignore
+ *   `halfPixelCenters`, so the gradient of a PyTorch-style (`align_corners=False`) bilinear resize was that of
+ *   a resize shifted by half a pixel; this one is the exact adjoint of the forward kernel. It is installed for
+ *   both wasm and cpu.
+ *
  * It also replaces tfjs-core's `FusedBatchNorm` gradient — globally, for every backend, with the same
  * values — by one that keeps the per-channel factors as `[C]` vectors instead of tiling them to the input's
- * size (wasm's `Tile` is a slow scalar loop) and computes each input's gradient only when asked.
+ * size (wasm's `Tile` is a slow scalar loop), computes each input's gradient only when asked, and works
+ * for a batch norm without scale (Keras `scale: false`, Inception-v3), which tfjs-core 4.22 cannot
+ * differentiate (a bare TypeError; the engine is patched to leave absent inputs out of the tape).
+ *
+ * On a running wasm backend it installs the heap guard: when the 4 GiB heap is full, tfjs-backend-wasm
+ * 4.22 stores new tensors at address 0 (`_malloc` returned NULL) and corrupts memory, which shows as a
+ * hang at 100% CPU; guarded, the allocation throws a `MemoryBudgetError` instead. Every medrobust entry
+ * point installs the guard too.
  *
  * Call it after `@tensorflow/tfjs-layers` is imported (its Node bundle registers tfjs-core's stock
  * gradients when it loads and would replace the batch-norm one). Calling it again is harmless.
@@ -51,14 +68,18 @@ export interface GradientRegistration {
  */
 export function registerWasmGradients(): GradientRegistration {
   const kernels = installKernels('wasm', Object.keys(COMPOSED_KERNELS));
-  return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient() };
+  if (installResizeBilinearGrad(['wasm', 'cpu']).includes('wasm')) kernels.push('ResizeBilinearGrad');
+  const running = tf.engine().registry['wasm'];
+  return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient(), heapGuard: running ? installHeapGuard(running) : false };
 }
 
 /**
  * Registers a composed `Conv2DBackpropFilter` for tfjs-backend-cpu, whose own is pathological (a training
  * step of a 4-conv net at batch 32 spends ~99% of ~90 s in it): the composed kernel runs the cpu
  * backend's forward conv instead. The result equals the stock kernel (relative error ≤ 1e-5). The cpu
- * backend stays a reference and a last resort; prefer wasm for real work.
+ * backend stays a reference and a last resort; prefer wasm for real work. Like {@link registerWasmGradients},
+ * it installs the batch-norm gradient that also handles a batch norm without scale, and the
+ * `ResizeBilinearGrad` that honours half-pixel centres.
  *
  * @returns what this call installed.
  * @example
@@ -71,7 +92,8 @@ export function registerWasmGradients(): GradientRegistration {
  */
 export function registerCpuGradients(): GradientRegistration {
   const kernels = installKernels('cpu', CPU_KERNELS);
-  return { backend: 'cpu', kernels, batchNormGradient: false };
+  if (installResizeBilinearGrad(['cpu']).length > 0) kernels.push('ResizeBilinearGrad');
+  return { backend: 'cpu', kernels, batchNormGradient: installBatchNormGradient() };
 }
 
 /** The composed kernels worth installing on cpu (measured: see BENCHMARKS.md). */

@@ -3,15 +3,18 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject } from '../internal/validate.js';
 import { registerCpuGradients, registerWasmGradients } from './registerWasmGradients.js';
 import { importWasmPackage, registerThreadedWasm } from './wasmThreads.js';
+import { canReadWebGpuSync, explainNodeReadSync, GpuUnavailable, isNode, NODE_WEBGPU_LIMIT, probeWebGl, probeWebGpu, registerWebGl, registerWebGpu, type GpuDevice } from './gpu.js';
 
 /**
- * A backend {@link useBackend} can start: the GPU builds of TensorFlow (`'node-gpu'`: `@tensorflow/tfjs-node-gpu`,
- * CUDA), native TensorFlow on CPU (`'node'`: `@tensorflow/tfjs-node`), WebAssembly (`'wasm'`:
- * `@tensorflow/tfjs-backend-wasm`, XNNPACK, no native addon), plain JavaScript (`'cpu'`:
- * `@tensorflow/tfjs-backend-cpu`), or a WebGPU backend the caller registered (`'webgpu'`).
+ * A backend {@link useBackend} can start: WebGPU (`'webgpu'`: `@tensorflow/tfjs-backend-webgpu`, in a
+ * browser through `navigator.gpu`, in Node through the optional `webgpu` package), WebGL (`'webgl'`:
+ * `@tensorflow/tfjs-backend-webgl`, browsers only), the GPU builds of TensorFlow (`'node-gpu'`:
+ * `@tensorflow/tfjs-node-gpu`, CUDA), native TensorFlow on CPU (`'node'`: `@tensorflow/tfjs-node`),
+ * WebAssembly (`'wasm'`: `@tensorflow/tfjs-backend-wasm`, XNNPACK, no native addon) or plain JavaScript
+ * (`'cpu'`: `@tensorflow/tfjs-backend-cpu`).
  * @category Backend
  */
-export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu' | 'webgpu';
+export type BackendName = 'webgpu' | 'webgl' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
 
 /**
  * Options of {@link useBackend}.
@@ -40,9 +43,20 @@ export interface UseBackendOptions {
 export interface BackendChoice {
   /** The backend chosen. */
   name: BackendName;
-  /** The tfjs backend name now active (`tf.getBackend()`): `'tensorflow'`, `'wasm'`, `'cpu'` or `'webgpu'`. */
+  /** The tfjs backend name now active (`tf.getBackend()`): `'webgpu'`, `'webgl'`, `'tensorflow'`, `'wasm'` or `'cpu'`. */
   tfjsBackend: string;
-  /** Threads of the wasm backend (its actual pool size); 1 for cpu; `undefined` for the others. */
+  /**
+   * The GPU it runs on (webgpu: the adapter's vendor, architecture and description; webgl: the renderer),
+   * and whether that is a software emulation such as SwiftShader; `undefined` for the other backends.
+   */
+  gpu: {
+    /** The adapter or renderer in words. */ description: string;
+    /** A CPU emulation of a GPU (SwiftShader, llvmpipe, lavapipe, WARP). */ software: boolean
+  } | undefined;
+  /**
+   * Threads of the wasm backend (its actual pool size; `undefined` when the caller registered wasm and medrobust
+   * could not load the package); 1 for cpu; `undefined` for the others.
+   */
   threads: number | undefined;
   /** Composed kernels registered for this backend by this call (kernel names). */
   kernels: string[];
@@ -55,8 +69,12 @@ export interface BackendChoice {
   }>;
 }
 
-/** The order of `'auto'`. `'webgpu'` is tried first, but only when the caller registered it. */
-export const AUTO_ORDER: readonly BackendName[] = ['webgpu', 'node-gpu', 'node', 'wasm', 'cpu'];
+/**
+ * The order of `'auto'`: a hardware GPU first (WebGPU, then WebGL in a browser; tfjs-node-gpu), then the
+ * CPU backends. `'auto'` passes over software GPUs (SwiftShader and the like are slower than wasm) and,
+ * in Node, WebGPU (no synchronous reads there; see {@link useBackend}).
+ */
+export const AUTO_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'node-gpu', 'node', 'wasm', 'cpu'];
 
 const NAMES: readonly (BackendName | 'auto')[] = ['auto', ...AUTO_ORDER];
 const FN = 'useBackend';
@@ -68,11 +86,18 @@ const nodeImport: Importer = (specifier) => import(/* @vite-ignore */ specifier)
 
 /**
  * Picks and starts a TensorFlow.js backend — the only place medrobust imports one. With `'auto'` it takes
- * the first that starts among a WebGPU backend the caller registered, `@tensorflow/tfjs-node-gpu`,
- * `@tensorflow/tfjs-node`, `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu` (all optional
- * peer dependencies, loaded with a dynamic `import`, none required), and says why the others were skipped.
+ * the first that starts among WebGPU, WebGL, `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`,
+ * `@tensorflow/tfjs-backend-wasm` and `@tensorflow/tfjs-backend-cpu` (all optional peer dependencies, loaded
+ * with a dynamic `import`, none required), and says why the others were skipped: a package not installed,
+ * no GPU adapter, only a software renderer (SwiftShader, llvmpipe: slower than wasm), no browser.
  * On wasm it starts the threaded SIMD build with `threads` threads and registers the gradient kernels wasm
  * lacks ({@link registerWasmGradients}); on cpu, a fast filter gradient ({@link registerCpuGradients}).
+ *
+ * WebGPU: in a browser it uses `navigator.gpu`; in Node it loads the optional `webgpu` package (Dawn),
+ * installs its `navigator.gpu` and WebGPU globals, and registers `@tensorflow/tfjs-backend-webgpu`. Node
+ * has no synchronous GPU reads (`dataSync`), which medrobust's synchronous functions need, so `'auto'`
+ * passes over WebGPU in Node; `useBackend('webgpu')` starts it for code that reads with `await data()`.
+ * Naming a GPU backend also accepts a software adapter.
  *
  * Tensors made before the switch stay usable (tfjs moves them on first use), but a running wasm
  * backend is never restarted, so its tensors are never lost; create models and data after choosing.
@@ -107,16 +132,13 @@ export async function selectBackend(name: unknown, rawOptions: unknown, importer
   const candidates = choice === 'auto' ? AUTO_ORDER : [choice];
   const skipped: BackendChoice['skipped'] = [];
   for (const candidate of candidates) {
-    if (choice === 'auto' && candidate === 'webgpu' && !tf.engine().registryFactory['webgpu']) {
-      skipped.push({ name: candidate, reason: 'no WebGPU backend registered (import @tensorflow/tfjs-backend-webgpu and set it up to use it)' });
-      continue;
-    }
     try {
-      const started = await start(candidate, threads, registerGradients, importer);
+      const started = await start(candidate, threads, registerGradients, importer, choice === 'auto');
       const reason = choice === 'auto'
         ? `the first backend that started in the order ${AUTO_ORDER.join(' > ')}${skipped.length ? ` (skipped: ${skipped.map((s) => s.name).join(', ')})` : ''}`
         : 'requested by name';
-      return { name: candidate, tfjsBackend: tf.getBackend(), ...started, reason: started.note ? `${reason}; ${started.note}` : reason, skipped };
+      const { note, gpu, ...rest } = started;
+      return { name: candidate, tfjsBackend: tf.getBackend(), ...rest, gpu: gpu ? { description: gpu.description, software: gpu.software } : undefined, reason: note ? `${reason}; ${note}` : reason, skipped };
     } catch (err) {
       skipped.push({ name: candidate, reason: describeFailure(err) });
     }
@@ -135,12 +157,11 @@ async function defaultThreads(): Promise<number> {
 }
 
 function describeFailure(err: unknown): string {
+  if (err instanceof GpuUnavailable) return err.message;
   const e = err as { code?: string; message?: string };
   if (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') return `not installed (${e.message?.split('\n')[0] ?? e.code})`;
   return e?.message?.split('\n')[0] ?? String(err);
 }
-
-const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 const PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
 type Listener = (...args: unknown[]) => void;
@@ -169,12 +190,35 @@ async function activate(tfjsName: string): Promise<void> {
   }
 }
 
-async function start(candidate: BackendName, threads: number, registerGradients: boolean, importer: Importer): Promise<{ threads: number | undefined; kernels: string[]; note?: string }> {
+interface Started {
+  threads: number | undefined;
+  kernels: string[];
+  gpu?: GpuDevice;
+  note?: string;
+}
+
+async function start(candidate: BackendName, threads: number, registerGradients: boolean, importer: Importer, auto: boolean): Promise<Started> {
   switch (candidate) {
-    case 'webgpu':
-      if (!tf.engine().registryFactory['webgpu']) await importer('@tensorflow/tfjs-backend-webgpu');
+    case 'webgpu': {
+      // 'auto' never picks WebGPU in Node (no synchronous reads), so it does not load Dawn there either:
+      // probing costs seconds and Dawn writes its driver warnings to stderr.
+      if (auto && isNode()) throw new GpuUnavailable(NODE_WEBGPU_LIMIT);
+      const gpu = await probeWebGpu(importer, !auto);
+      const noSyncReads = !canReadWebGpuSync();
+      if (auto && noSyncReads) throw new GpuUnavailable(`found ${gpu.description}, but ${NODE_WEBGPU_LIMIT}`);
+      await registerWebGpu(importer);
       await activate('webgpu');
-      return { threads: undefined, kernels: [] };
+      explainNodeReadSync();
+      const notes = [`WebGPU from ${gpu.source} on ${gpu.description}${gpu.software ? ' (a software adapter)' : ''}`];
+      if (noSyncReads) notes.push('no synchronous reads here (dataSync throws; use await data())');
+      return { threads: undefined, kernels: [], gpu, note: notes.join('; ') };
+    }
+    case 'webgl': {
+      const gpu = probeWebGl(!auto);
+      await registerWebGl(importer);
+      await activate('webgl');
+      return { threads: undefined, kernels: [], gpu, note: `WebGL on ${gpu.description}${gpu.software ? ' (a software renderer)' : ''}` };
+    }
     case 'node-gpu':
     case 'node':
       await importer(candidate === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu');
@@ -184,10 +228,18 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       // tfjs-layers' Node bundle registers tfjs-core's gradients when it loads: load it first, so that
       // the batch-norm gradient registered below is not replaced afterwards.
       await importer('@tensorflow/tfjs-layers').catch(() => undefined);
-      const pkg = await importWasmPackage(importer);
+      let pkg: Awaited<ReturnType<typeof importWasmPackage>> | undefined;
+      try {
+        pkg = await importWasmPackage(importer);
+      } catch (err) {
+        // A bundled page imports the backend itself; a dynamic import of the package cannot resolve there.
+        if (isNode() || !tf.engine().registryFactory['wasm']) throw err;
+      }
       let note: string | undefined;
       const running = tf.engine().registry['wasm'] !== undefined;
-      if (running) {
+      if (!pkg) {
+        note = 'wasm was registered by the caller; its thread count is left as set there';
+      } else if (running) {
         note = `wasm was already running with ${pkg.getThreadsCount()} thread(s); it keeps them`;
       } else if (threads > 1 && isNode()) {
         await registerThreadedWasm(pkg, threads, importer);
@@ -196,10 +248,10 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       }
       const kernels = registerGradients ? registerWasmGradients().kernels : [];
       await activate('wasm');
-      return { threads: pkg.getThreadsCount(), kernels, ...(note ? { note } : {}) };
+      return { threads: pkg?.getThreadsCount(), kernels, ...(note ? { note } : {}) };
     }
     case 'cpu': {
-      await importer('@tensorflow/tfjs-backend-cpu');
+      if (!tf.engine().registryFactory['cpu']) await importer('@tensorflow/tfjs-backend-cpu');
       const kernels = registerGradients ? registerCpuGradients().kernels : [];
       await activate('cpu');
       return { threads: 1, kernels };

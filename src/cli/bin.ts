@@ -3,5 +3,8 @@ import { main } from './main.js';
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err: unknown) => { process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`); process.exitCode = 1; },
+  (err: unknown) => {
+    process.stderr.write(`medrobust: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
 );

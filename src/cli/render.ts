@@ -35,10 +35,10 @@ async function sharpModule(): Promise<Sharp> {
   return mod.default;
 }
 
-/** Converts an SVG string to PNG bytes. */
-export async function svgToPng(svg: string): Promise<Uint8Array> {
+/** Converts an SVG string to PNG bytes (at 144 dpi, twice the SVG's size, unless `density` says otherwise). */
+export async function svgToPng(svg: string, options: { density?: number } = {}): Promise<Uint8Array> {
   const sharp = await sharpModule();
-  return new Uint8Array(await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
+  return new Uint8Array(await sharp(Buffer.from(svg), { density: options.density ?? 144 }).png().toBuffer());
 }
 
 /** Encodes 8-bit RGB pixels (row-major, 3 bytes per pixel) as PNG. */

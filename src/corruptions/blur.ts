@@ -3,10 +3,12 @@
  * by `ctx.pixelScale` (1 = the paper's values, meant for 224-px images).
  * @internal
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { level, type CorruptionFn } from './context.js';
-import { applySeparable, clippedZoomMatrix, filter2d, foldIndex, gaussianBlur } from './linear.js';
-import { motionBlur as motionBlurTaps } from './motionBlur.js';
+import { foldIndex, gaussianMatrix, type BorderMode } from './linear.js';
+import { correlate2dFft } from './fft.js';
+import { motionBlurValues } from './motionBlur.js';
+import { clip01, correlate2d, separable, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
 
 /** gaussian_blur σ per severity. */
 export const GAUSSIAN_BLUR = [1, 2, 3, 4, 6] as const;
@@ -22,15 +24,26 @@ export const MOTION_BLUR = [[10, 3], [15, 5], [15, 8], [15, 12], [20, 15]] as co
  */
 export const ZOOM_BLUR = [[0.01, 12], [0.01, 16], [0.02, 11], [0.02, 13], [0.03, 11]] as const;
 
+/** Gaussian blur of an NHWC batch (σ in pixels, both axes; scipy `gaussian_filter` semantics). */
+export function gaussianBlurValues(src: Float32Array, s: BatchShape, sigma: number, mode: BorderMode = 'edge', truncate = 4): Float32Array {
+  return separable(src, s, gaussianMatrix(s.h, sigma, mode, truncate), gaussianMatrix(s.w, sigma, mode, truncate));
+}
+
 /** gaussian_blur: skimage `gaussian(σ)`, edge replication, truncate 4. */
-export const gaussianBlurCorruption: CorruptionFn = (x, s, ctx) =>
-  tf.tidy(() => tf.clipByValue(gaussianBlur(x, level(GAUSSIAN_BLUR, s) * ctx.pixelScale), 0, 1));
+export const gaussianBlurCorruption: CorruptionFn = (x, s, ctx) => {
+  const shape = shapeOf(x);
+  return tensorOf(clip01(gaussianBlurValues(valuesOf(x), shape, level(GAUSSIAN_BLUR, s) * ctx.pixelScale)), shape);
+};
 
 /**
  * Local pixel shuffling as ImageNet-C's glass_blur loop: for `iterations` passes, rows h from
- * H − δ down to δ + 1 and columns likewise, swap pixel (h, w) with (h + dy, w + dx), dx, dy ~ U{−δ…δ−1}.
+ * H − δ down to δ + 1 and columns w likewise, dx, dy ~ U{−δ…δ−1} (dx drawn first), and the
+ * reference's `x[h, w], x[h', w'] = x[h', w'], x[h, w]`. On H×W×3 numpy arrays the right-hand side
+ * holds views, so this is not a swap: pixel (h, w) takes the value of (h + dy, w + dx), which keeps
+ * its own. Indices are clamped to the image (only reachable when δ ≥ H/2 on tiny images).
  */
-function shuffle(values: Float32Array, n: number, h: number, w: number, c: number, delta: number, iterations: number, next: (lo: number, hi: number) => number): void {
+export function glassShuffle(values: Float32Array, s: BatchShape, delta: number, iterations: number, next: (lo: number, hi: number) => number): void {
+  const { n, h, w, c } = s;
   for (let b = 0; b < n; b++) {
     const base = b * h * w * c;
     for (let it = 0; it < iterations; it++) {
@@ -40,15 +53,9 @@ function shuffle(values: Float32Array, n: number, h: number, w: number, c: numbe
           const dy = next(-delta, delta - 1);
           const yy = foldIndex(y + dy, h, 'edge');
           const xx = foldIndex(x + dx, w, 'edge');
-          const yc = Math.min(y, h - 1);
-          const xc = Math.min(x, w - 1);
-          for (let k = 0; k < c; k++) {
-            const p = base + (yc * w + xc) * c + k;
-            const q = base + (yy * w + xx) * c + k;
-            const t = values[p]!;
-            values[p] = values[q]!;
-            values[q] = t;
-          }
+          const p = base + (Math.min(y, h - 1) * w + Math.min(x, w - 1)) * c;
+          const q = base + (yy * w + xx) * c;
+          for (let k = 0; k < c; k++) values[p + k] = values[q + k]!;
         }
       }
     }
@@ -59,12 +66,10 @@ function shuffle(values: Float32Array, n: number, h: number, w: number, c: numbe
 export const glassBlur: CorruptionFn = (x, s, ctx) => {
   const [sigma, maxDelta, iterations] = level(GLASS_BLUR, s);
   const delta = Math.max(1, Math.round(maxDelta * ctx.pixelScale));
-  const blurred = gaussianBlur(x, sigma * ctx.pixelScale);
-  const values = Float32Array.from(blurred.dataSync());
-  blurred.dispose();
-  const [n, h, w, c] = x.shape;
-  shuffle(values, n, h, w, c, delta, iterations, (lo, hi) => ctx.rng.nextInt(lo, hi));
-  return tf.tidy(() => tf.clipByValue(gaussianBlur(tf.tensor4d(values, x.shape), sigma * ctx.pixelScale), 0, 1));
+  const shape = shapeOf(x);
+  const values = gaussianBlurValues(valuesOf(x), shape, sigma * ctx.pixelScale);
+  glassShuffle(values, shape, delta, iterations, (lo, hi) => ctx.rng.nextInt(lo, hi));
+  return tensorOf(clip01(gaussianBlurValues(values, shape, sigma * ctx.pixelScale)), shape);
 };
 
 /**
@@ -120,27 +125,86 @@ export function diskKernel(radius: number, alias: number, pixelScale: number): {
 export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   const [radius, alias] = level(DEFOCUS_BLUR, s);
   const { kernel, size } = diskKernel(radius * ctx.pixelScale, alias, ctx.pixelScale);
-  return tf.tidy(() => tf.clipByValue(filter2d(x, kernel, size, size, 'reflect'), 0, 1));
+  const shape = shapeOf(x);
+  let largest = 0;
+  for (const v of kernel) largest = Math.max(largest, v);
+  const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
+  // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
+  const filter = taps <= FFT_TAPS ? correlate2d : correlate2dFft;
+  return tensorOf(clip01(filter(valuesOf(x), shape, kernel, size, size, 'reflect')), shape);
 };
+
+/** Kernels with more taps than this are applied through the FFT. */
+const FFT_TAPS = 48;
 
 /** motion_blur: ImageMagick motion blur with a random angle U(−45°, 45°) per image. */
 export const motionBlurCorruption: CorruptionFn = (x, s, ctx) => {
   const [radius, sigma] = level(MOTION_BLUR, s);
   const angles = Array.from({ length: x.shape[0] }, () => ctx.rng.uniform(-45, 45));
-  return tf.tidy(() => tf.clipByValue(motionBlurTaps(x, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles), 0, 1));
+  const shape = shapeOf(x);
+  return tensorOf(clip01(motionBlurValues(valuesOf(x), shape, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles)), shape);
 };
 
-/** The mean of the image and its clipped zooms by each factor (ImageNet-C zoom_blur and ImageNet-P zoom frames). */
-export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    let acc: tf.Tensor4D = x;
-    for (const z of factors) {
-      const zoomed = applySeparable(x, clippedZoomMatrix(h, z), clippedZoomMatrix(w, z));
-      acc = tf.add(acc, zoomed);
+/**
+ * ImageNet-C's `clipped_zoom` along one axis of length n as two taps per output: crop the central
+ * ⌈n/z⌉ pixels, zoom them by z with linear interpolation (scipy `zoom`, order 1, corners aligned)
+ * and keep the central n (the same operator as `clippedZoomMatrix`).
+ */
+function zoomTaps(n: number, zoom: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
+  const crop = Math.ceil(n / zoom);
+  const top = Math.floor((n - crop) / 2);
+  const out = Math.round(crop * zoom);
+  const trim = Math.floor((out - n) / 2);
+  const i0 = new Int32Array(n);
+  const i1 = new Int32Array(n);
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = out > 1 ? ((i + trim) * (crop - 1)) / (out - 1) : 0;
+    const s0 = Math.min(Math.floor(s), crop - 1);
+    const frac = s - s0;
+    i0[i] = top + s0;
+    // a zero weight on the second tap where the sample falls on the crop's last pixel
+    i1[i] = top + Math.min(s0 + 1, crop - 1);
+    f[i] = s0 + 1 < crop ? frac : 0;
+  }
+  return { i0, i1, f };
+}
+
+/** Adds the clipped zoom of every image of `src` by `zoom` (ImageNet-C `clipped_zoom`) to `acc`. */
+export function addClippedZoom(acc: Float32Array, src: Float32Array, s: BatchShape, zoom: number): void {
+  const { n, h, w, c } = s;
+  const rows = zoomTaps(h, zoom);
+  const cols = zoomTaps(w, zoom);
+  for (let b = 0; b < n; b++) {
+    const base = b * h * w * c;
+    for (let y = 0; y < h; y++) {
+      const fy = rows.f[y]!;
+      const r0 = base + rows.i0[y]! * w * c;
+      const r1 = base + rows.i1[y]! * w * c;
+      const to = base + y * w * c;
+      for (let x = 0; x < w; x++) {
+        const fx = cols.f[x]!;
+        const c0 = cols.i0[x]! * c;
+        const c1 = cols.i1[x]! * c;
+        for (let k = 0; k < c; k++) {
+          const top = (1 - fx) * src[r0 + c0 + k]! + fx * src[r0 + c1 + k]!;
+          const bottom = (1 - fx) * src[r1 + c0 + k]! + fx * src[r1 + c1 + k]!;
+          acc[to + x * c + k] = acc[to + x * c + k]! + ((1 - fy) * top + fy * bottom);
+        }
+      }
     }
-    return tf.clipByValue(tf.div(acc, factors.length + 1), 0, 1) as tf.Tensor4D;
-  });
+  }
+}
+
+/** The mean of the image and its clipped zooms by each factor (ImageNet-C zoom_blur), clipped to [0, 1]. */
+export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tensor4D {
+  const shape = shapeOf(x);
+  const src = valuesOf(x);
+  const acc = Float32Array.from(src);
+  for (const z of factors) addClippedZoom(acc, src, shape, z);
+  const scale = factors.length + 1;
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! / scale;
+  return tensorOf(clip01(acc), shape);
 }
 
 /** zoom_blur: (x + Σ_z clipped_zoom(x, z)) / (count + 1). */

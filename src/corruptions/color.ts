@@ -10,38 +10,66 @@
  * is the identity while S' = 0 and, by the hue-0 rule, a darkening V·(1 − 0.701·S') otherwise.
  * @internal
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { luma } from './linear.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { LUMA } from './linear.js';
+import { shapeOf, tensorOf, valuesOf } from './planes.js';
 
-/** Runs `edit` on RGB: a 1-channel batch is tiled to RGB first and reduced to luma after. */
-export function onRgb(images: tf.Tensor4D, edit: (rgb: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    if (images.shape[3] === 3) return edit(images);
-    return luma(edit(tf.tile(images, [1, 1, 1, 3])));
-  });
+/**
+ * Runs `edit` on every RGB pixel (r, g, b → out[0..2]); a 1-channel pixel v is edited as (v, v, v)
+ * and reduced to its Rec. 601 luma after.
+ */
+function perPixel(images: tf.Tensor4D, edit: (r: number, g: number, b: number, out: Float64Array) => void): tf.Tensor4D {
+  const s = shapeOf(images);
+  const src = valuesOf(images);
+  const out = new Float32Array(src.length);
+  const px = new Float64Array(3);
+  if (s.c === 3) {
+    for (let i = 0; i < src.length; i += 3) {
+      edit(src[i]!, src[i + 1]!, src[i + 2]!, px);
+      out[i] = px[0]!;
+      out[i + 1] = px[1]!;
+      out[i + 2] = px[2]!;
+    }
+  } else {
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i]!;
+      edit(v, v, v, px);
+      out[i] = LUMA[0] * Math.fround(px[0]!) + LUMA[1] * Math.fround(px[1]!) + LUMA[2] * Math.fround(px[2]!);
+    }
+  }
+  return tensorOf(out, s);
 }
 
 /** V ← clip(V + shift, 0, 1) in HSV (ImageNet-C brightness; negative shifts darken). */
 export function shiftValue(images: tf.Tensor4D, shift: number): tf.Tensor4D {
-  return onRgb(images, (x) => {
-    const v = tf.max(x, 3, true);
-    const v2 = tf.clipByValue(tf.add(v, shift), 0, 1);
-    const safe = tf.maximum(v, 1e-12);
-    return tf.where(tf.broadcastTo(tf.greater(v, 0), x.shape), tf.mul(x, tf.div(v2, safe)), tf.broadcastTo(v2, x.shape)) as tf.Tensor4D;
+  return perPixel(images, (r, g, b, out) => {
+    const v = Math.max(r, g, b);
+    const v2 = Math.min(1, Math.max(0, v + shift));
+    if (v > 0) {
+      const k = v2 / v;
+      out[0] = r * k;
+      out[1] = g * k;
+      out[2] = b * k;
+    } else out.fill(v2);
   });
 }
 
 /** S ← clip(S·scale + offset, 0, 1) in HSV (ImageNet-C saturate). */
 export function scaleSaturation(images: tf.Tensor4D, scale: number, offset: number): tf.Tensor4D {
-  return onRgb(images, (x) => {
-    const v = tf.max(x, 3, true);
-    const mn = tf.min(x, 3, true);
-    const delta = tf.sub(v, mn);
-    const s = tf.where(tf.greater(delta, 0), tf.div(delta, tf.maximum(v, 1e-12)), tf.zerosLike(v));
-    const s2 = tf.clipByValue(tf.add(tf.mul(s, scale), offset), 0, 1);
-    const hueWeights = tf.div(tf.sub(v, x), tf.maximum(delta, 1e-12));
-    const grey = tf.broadcastTo(tf.reshape(tf.tensor1d([0, 1, 1]), [1, 1, 1, 3]), x.shape);
-    const w = tf.where(tf.broadcastTo(tf.greater(delta, 0), x.shape), hueWeights, grey);
-    return tf.mul(v, tf.sub(1, tf.mul(s2, w))) as tf.Tensor4D;
+  return perPixel(images, (r, g, b, out) => {
+    const v = Math.max(r, g, b);
+    const delta = v - Math.min(r, g, b);
+    const s = delta > 0 ? delta / v : 0;
+    const s2 = Math.min(1, Math.max(0, s * scale + offset));
+    if (delta > 0) {
+      out[0] = v * (1 - (s2 * (v - r)) / delta);
+      out[1] = v * (1 - (s2 * (v - g)) / delta);
+      out[2] = v * (1 - (s2 * (v - b)) / delta);
+    } else {
+      // skimage gives grey pixels hue 0: weights (0, 1, 1)
+      out[0] = v;
+      out[1] = v * (1 - s2);
+      out[2] = v * (1 - s2);
+    }
   });
 }

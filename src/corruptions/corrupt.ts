@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertImageValues, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, type CorruptionType, type Severity } from './corruptionTypes.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link corrupt}.
@@ -62,29 +63,34 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
  * - noise: gaussian_noise clip(x + N(0, σ²)), σ = .08….38; shot_noise Poisson(λx)/λ, λ = 60…3;
  *   impulse_noise salt and pepper on .03….27 of the values; speckle_noise clip(x + x·N(0, σ²)),
  *   σ = .15….6;
- * - blur: gaussian_blur σ = 1…6; glass_blur (blur, local pixel shuffle, blur); defocus_blur
- *   (anti-aliased disk, radius 3…10); motion_blur (ImageMagick line kernel, radius 10…20, random
- *   angle ±45°); zoom_blur (mean of central zooms up to 1.11…1.30);
+ * - blur: gaussian_blur σ = 1…6; glass_blur (blur, local pixel shuffle as the reference's loop
+ *   does it, blur); defocus_blur (anti-aliased disk, radius 3…10); motion_blur (ImageMagick's
+ *   line kernel, radius 10…20, random angle ±45°, reading along the angle as ImageMagick does);
+ *   zoom_blur (mean of central zooms up to 1.11…1.30);
  * - weather: snow (ImageNet-C's recipe, motion-blurred snow layer); frost (a procedural frost
  *   texture instead of the photographs, see below); fog (plasma fractal by diamond-square);
  *   brightness (V + .1….5 in HSV);
  * - digital: contrast ×.4….05 around the mean; saturate (S·a + b in HSV); jpeg_compression
- *   (a real 8×8 DCT quantisation round trip with the standard tables at quality 25…7, 4:2:0
- *   chroma); pixelate (PIL BOX down to .6….25 and back); elastic_transform (random affine plus
- *   smoothed displacement field).
+ *   (libjpeg's baseline round trip at quality 25…7 as Pillow runs it: integer DCT, IJG tables,
+ *   4:2:0 chroma; bit-exact with Pillow 9 / libjpeg-turbo 2.1); pixelate (PIL BOX down to
+ *   .6….25 and back); elastic_transform (random affine plus smoothed displacement field).
  *
  * Differences from ImageNet-C, all deliberate: no 8-bit rounding between steps (only JPEG works
- * on 8-bit values); frost uses a generated texture (haze from a plasma fractal plus branching ice
- * needles, tinted blue-white) because image files cannot ship with the library; the JPEG codec
- * uses a float DCT. On 1-channel (grey) images the HSV-based corruptions treat the image as grey
- * RGB and return its luma: brightness is clip(x + c), saturate is the identity at severities 1–3
- * and (by skimage's hue-0 rule for grey pixels) a darkening by 7% and 14% at 4 and 5; snow uses
- * the image itself as grey level; frost is untinted; JPEG codes a greyscale JPEG.
+ * on 8-bit values; the reference floors glass_blur's first blur and rounds the snow layer to 8
+ * bits, and Pillow rounds pixelate's passes, so those three differ by up to one grey level); frost
+ * uses a generated texture (haze from a plasma fractal plus branching ice needles, tinted
+ * blue-white) because image files cannot ship with the library. On 1-channel (grey) images the
+ * HSV-based corruptions treat the image as grey RGB and return its luma: brightness is
+ * clip(x + c), saturate is the identity at severities 1–3 and (by skimage's hue-0 rule for grey
+ * pixels) a darkening by 7% and 14% at 4 and 5; snow uses the image itself as grey level; frost
+ * is untinted; JPEG codes a greyscale JPEG. docs/guides/corruptions.md lists each corruption's
+ * measured parity with a numpy/OpenCV port of imagecorruptions.
  *
  * Severity is monotone for most types, but not all, as in ImageNet-C: saturate desaturates at
  * 1–2 and oversaturates at 3–5, elastic_transform uses large affine jitter at 1–2 and a
- * local displacement field at 3–5, and snow at 3 (fewer, larger flakes: threshold .9) can be
- * closer to the clean image than at 2.
+ * local displacement field at 3–5, snow at 3 (fewer, larger flakes: threshold .9) can be
+ * closer to the clean image than at 2, and glass_blur at 2 (one pass of ±2 px) and 4 (two passes
+ * of ±3 px) can be closer than at 1 (two passes of ±1 px) and 3 (three passes of ±2 px).
  *
  * @param images - NHWC float32 `[N, H, W, C]` in [0, 1] with C = 1 or 3, any size (the paper
  *   uses 224×224). Borrowed: never disposed nor modified.
@@ -104,14 +110,16 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
  * @category Corruptions
  */
 export function corrupt(images: tf.Tensor4D, type: CorruptionType, options: CorruptOptions): tf.Tensor4D {
-  const fn = 'corrupt';
-  const x = checkCorruptionImages(fn, images);
-  const kind = checkCorruptionType(fn, 'type', type);
-  if (options === undefined) throw new InvalidArgumentError(fn, 'options', 'an options object with a severity from 1 to 5', 'undefined');
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const severity = checkSeverity(fn, 'options.severity', o.severity);
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-  return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale });
+  return entry('corrupt', () => {
+    const fn = 'corrupt';
+    const x = checkCorruptionImages(fn, images);
+    const kind = checkCorruptionType(fn, 'type', type);
+    if (options === undefined) throw new InvalidArgumentError(fn, 'options', 'an options object with a severity from 1 to 5', 'undefined');
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const severity = checkSeverity(fn, 'options.severity', o.severity);
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+    const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
+    return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale });
+  });
 }

@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { scaleSaturation } from './color.js';
 import { level, type CorruptionFn } from './context.js';
 import { jpegRoundTrip } from './jpeg.js';
-import { applySeparable, boxResizeMatrix, gaussianMatrix } from './linear.js';
-import { invert3, sampleBilinear, warp } from './sample.js';
+import { boxResizeMatrix, gaussianMatrix } from './linear.js';
+import { bilinearValues, clip01, separable, shapeOf, tensorOf, valuesOf } from './planes.js';
+import { homographyCoordinates, invert3 } from './sample.js';
 
 /** contrast factor per severity. */
 export const CONTRAST = [0.4, 0.3, 0.2, 0.1, 0.05] as const;
@@ -25,11 +26,26 @@ export const PIXELATE = [0.6, 0.5, 0.4, 0.3, 0.25] as const;
 export const ELASTIC = [[2, 0.7, 0.1], [2, 0.08, 0.2], [0.05, 0.01, 0.02], [0.07, 0.01, 0.02], [0.12, 0.01, 0.02]] as const;
 
 /** contrast: (x − mean)·c + mean, the mean per image and channel. */
-export const contrast: CorruptionFn = (x, s) =>
-  tf.tidy(() => {
-    const mean = tf.mean(x, [1, 2], true);
-    return tf.clipByValue(tf.add(tf.mul(tf.sub(x, mean), level(CONTRAST, s)), mean), 0, 1) as tf.Tensor4D;
-  });
+export const contrast: CorruptionFn = (x, s) => {
+  const factor = level(CONTRAST, s);
+  const shape = shapeOf(x);
+  const { n, h, w, c } = shape;
+  const src = valuesOf(x);
+  const out = new Float32Array(src.length);
+  const per = h * w * c;
+  const means = new Float64Array(c);
+  for (let b = 0; b < n; b++) {
+    means.fill(0);
+    for (let i = b * per; i < (b + 1) * per; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
+    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
+    for (let i = b * per; i < (b + 1) * per; i += c)
+      for (let k = 0; k < c; k++) {
+        const v = (src[i + k]! - means[k]!) * factor + means[k]!;
+        out[i + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+  }
+  return tensorOf(out, shape);
+};
 
 /** saturate: S ← clip(S·a + b) in HSV. */
 export const saturate: CorruptionFn = (x, s) => {
@@ -37,19 +53,18 @@ export const saturate: CorruptionFn = (x, s) => {
   return scaleSaturation(x, a, b);
 };
 
-/** jpeg_compression: the 8×8 DCT quantisation round trip at the severity's quality. */
+/** jpeg_compression: libjpeg's baseline round trip (ISLOW DCT, 4:2:0) at the severity's quality. */
 export const jpegCompression: CorruptionFn = (x, s) => jpegRoundTrip(x, level(JPEG_QUALITY, s));
 
 /** pixelate: PIL BOX resize to ⌊c·H⌋ × ⌊c·W⌋ and BOX resize back. */
 export const pixelate: CorruptionFn = (x, s) => {
   const c = level(PIXELATE, s);
-  const [, h, w] = x.shape;
+  const shape = shapeOf(x);
+  const { h, w } = shape;
   const hs = Math.max(1, Math.floor(h * c));
   const ws = Math.max(1, Math.floor(w * c));
-  return tf.tidy(() => {
-    const small = applySeparable(x, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
-    return tf.clipByValue(applySeparable(small, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w)), 0, 1) as tf.Tensor4D;
-  });
+  const small = separable(valuesOf(x), shape, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
+  return tensorOf(clip01(separable(small, { ...shape, h: hs, w: ws }, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w))), shape);
 };
 
 /**
@@ -59,7 +74,8 @@ export const pixelate: CorruptionFn = (x, s) => {
  * (scipy map_coordinates, mode 'reflect').
  */
 export const elasticTransform: CorruptionFn = (x, s, ctx) => {
-  const [n, h, w] = x.shape;
+  const shape = shapeOf(x);
+  const { n, h, w } = shape;
   const unit = (244 * Math.min(h, w)) / 224;
   const [alphaK, sigmaK, affineK] = level(ELASTIC, s);
   const alpha = alphaK * unit;
@@ -78,16 +94,28 @@ export const elasticTransform: CorruptionFn = (x, s, ctx) => {
   });
   const seedX = ctx.rng.nextSeed();
   const seedY = ctx.rng.nextSeed();
-  return tf.tidy(() => {
-    const affine = warp(x, maps, 'reflect');
-    const mh = gaussianMatrix(h, sigma, 'symmetric', 3);
-    const mw = gaussianMatrix(w, sigma, 'symmetric', 3);
-    const field = (seed: number) => tf.reshape(tf.mul(applySeparable(tf.randomUniform([n, h, w, 1], -1, 1, 'float32', seed) as tf.Tensor4D, mh, mw), alpha), [n, h, w]);
-    const dx = field(seedX);
-    const dy = field(seedY);
-    const cols = tf.broadcastTo(tf.reshape(tf.range(0, w, 1, 'float32'), [1, 1, w]), [n, h, w]);
-    const rows = tf.broadcastTo(tf.reshape(tf.range(0, h, 1, 'float32'), [1, h, 1]), [n, h, w]);
-    const out = sampleBilinear(affine, tf.add(rows, dy) as tf.Tensor3D, tf.add(cols, dx) as tf.Tensor3D, 'symmetric');
-    return tf.clipByValue(out, 0, 1) as tf.Tensor4D;
-  });
+  const grid = homographyCoordinates(n, h, w, maps);
+  const affine = bilinearValues(valuesOf(x), shape, grid.ys, grid.xs, h, w, 'reflect');
+  const fieldShape = { n, h, w, c: 1 };
+  const mh = gaussianMatrix(h, sigma, 'symmetric', 3);
+  const mw = gaussianMatrix(w, sigma, 'symmetric', 3);
+  const field = (seed: number): Float32Array => {
+    const noise = tf.randomUniform([n, h, w, 1], -1, 1, 'float32', seed);
+    const smooth = separable(noise.dataSync() as Float32Array, fieldShape, mh, mw);
+    noise.dispose();
+    for (let i = 0; i < smooth.length; i++) smooth[i] = smooth[i]! * alpha;
+    return smooth;
+  };
+  const dx = field(seedX);
+  const dy = field(seedY);
+  const ys = new Float32Array(n * h * w);
+  const xs = new Float32Array(n * h * w);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++) {
+        const i = (b * h + y) * w + xx;
+        ys[i] = y + dy[i]!;
+        xs[i] = xx + dx[i]!;
+      }
+  return tensorOf(clip01(bilinearValues(affine, shape, ys, xs, h, w, 'symmetric')), shape);
 };

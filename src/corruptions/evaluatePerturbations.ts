@@ -1,19 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { entryAsync, reattribute } from '../internal/scope.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, Progress, Task, BatchInput } from '../types.js';
+import type { MemoryOptions, Model, Progress, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages } from './corrupt.js';
 import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
 import { flipProbability } from './flipProbability.js';
-import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkPerturbationType, perturbationSequence, type PerturbationType } from './perturbationSequence.js';
+import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturbationType, perturbationSequence, type Difficulty, type PerturbationType } from './perturbationSequence.js';
 
 /**
  * Options of {@link evaluatePerturbations}.
  * @category Corruptions
  */
-export interface EvaluatePerturbationsOptions {
+export interface EvaluatePerturbationsOptions extends MemoryOptions {
   /**
    * The task: single-label predictions are the argmax, multi-label ones sigmoid > threshold.
    * @defaultValue 'single-label'
@@ -37,6 +39,13 @@ export interface EvaluatePerturbationsOptions {
   multiLabel?: 'mean' | 'paper';
   /** Multi-label threshold on sigmoid(logit). @defaultValue 0.5 */
   threshold?: number;
+  /**
+   * ImageNet-P's difficulty 1, 2 or 3: the noise level of the noise types' frames (see
+   * {@link PerturbationSequenceOptions}) and the frame distance of the other types' flip
+   * probability (see {@link FlipProbabilityOptions}); frames must number at least difficulty + 1.
+   * @defaultValue 1
+   */
+  difficulty?: Difficulty;
   /** The seed of the sequences. @defaultValue drawn at random (reported in the table) */
   seed?: number;
   /** See {@link CorruptOptions}. @defaultValue undefined: the paper's pixel values */
@@ -77,13 +86,15 @@ export interface PerturbationTable {
   readonly indexing: 'centered' | 'paper';
   /** The multi-label normalisation used (`'mean'` for single-label). */
   readonly multiLabel: 'mean' | 'paper';
+  /** ImageNet-P's difficulty used. */
+  readonly difficulty: Difficulty;
   /** One row per type, in the requested order. */
   readonly rows: readonly PerturbationTableRow[];
   /** The mean flip probability over the types (ImageNet-P's mFP without AlexNet normalisation). */
   readonly meanFlipProbability: number;
 }
 
-const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'seed', 'referenceSize', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'referenceSize', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /**
  * Evaluates a model on the journal version's Benchmark-P (paper.md §9.2–9.3): for every test image
@@ -106,6 +117,10 @@ const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'thre
  * @category Corruptions
  */
 export async function evaluatePerturbations(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions = {}): Promise<PerturbationTable> {
+  return entryAsync('evaluatePerturbations', () => perturbationTable(model, data, options));
+}
+
+async function perturbationTable(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions): Promise<PerturbationTable> {
   const fn = 'evaluatePerturbations';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);
@@ -117,7 +132,8 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
     if (!Array.isArray(o.types) || o.types.length === 0) throw new InvalidArgumentError(fn, 'options.types', 'a non-empty array of perturbation types', describeValue(o.types));
     types = o.types.map((t, i) => checkPerturbationType(fn, `options.types[${i}]`, t));
   }
-  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
+  const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
+  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: difficulty + 1 });
   const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
   const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
   const multiLabel = assertOneOf(fn, 'options.multiLabel', o.multiLabel, ['mean', 'paper'] as const) ?? 'mean';
@@ -125,6 +141,7 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
   const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const { signal, onProgress } = checkJobOptions(fn, o);
+  const memory = readMemoryOptions(fn, o);
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const rng = createRng(seed);
   const predictions = new Map<PerturbationType, (number[] | number[][])[]>(types.map((t) => [t, []]));
@@ -140,12 +157,18 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
       const [n, h, w, c] = x.shape;
       sequences += n;
       for (const type of types) {
-        const seq = perturbationSequence(x, type, { frames, indexing, fill, seed: rng.nextSeed(), ...(referenceSize === undefined ? {} : { referenceSize }) });
+        let seq: tf.Tensor5D;
+        try {
+          seq = perturbationSequence(x, type, { frames, indexing, fill, difficulty, seed: rng.nextSeed(), ...(referenceSize === undefined ? {} : { referenceSize }) });
+        } catch (err) {
+          throw reattribute(err, fn, { images: `data[${index}].images` }, `perturbation '${type}' on data[${index}]`);
+        }
         try {
           const perImage: (number[] | number[][])[] = Array.from({ length: n }, () => []);
           for (let t = 0; t < frames; t++) {
             const hard = tf.tidy(() => {
-              const logits = modelFn(tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D);
+              const frame = tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D;
+              const logits = mapInChunks(fn, frame, memory, { model, kind: 'forward' }, modelFn);
               return task === 'single-label' ? (tf.argMax(logits, 1).arraySync() as number[]) : (tf.cast(tf.greater(logits, cut), 'int32').arraySync() as number[][]);
             });
             hard.forEach((p, i) => (perImage[i] as unknown[]).push(p));
@@ -163,7 +186,7 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
   const rows: PerturbationTableRow[] = types.map((type) => ({
     type,
     reference: task === 'multi-label' && multiLabel === 'paper' ? 'first' : NOISE_PERTURBATIONS.includes(type) ? 'first' : 'previous',
-    flipProbability: flipProbability(predictions.get(type)! as number[][], { task, type, multiLabel }),
+    flipProbability: flipProbability(predictions.get(type)! as number[][], { task, type, multiLabel, difficulty }),
   }));
   return {
     task,
@@ -172,6 +195,7 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
     frames,
     indexing,
     multiLabel,
+    difficulty,
     rows,
     meanFlipProbability: rows.reduce((a, r) => a + r.flipProbability, 0) / rows.length,
   };

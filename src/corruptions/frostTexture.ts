@@ -15,20 +15,22 @@ import { blurField, cropField, nextPowerOfTwo, plasmaFractal } from './randomFie
 /** Cold tint of frost on colour images (per RGB channel). */
 export const FROST_TINT = [0.86, 0.93, 1] as const;
 
+/** Deposits v at a fractional position, bilinearly split over 4 pixels, keeping the maximum. */
 function deposit(field: Float32Array, h: number, w: number, y: number, x: number, v: number): void {
   const y0 = Math.floor(y);
   const x0 = Math.floor(x);
   const fy = y - y0;
   const fx = x - x0;
-  const put = (yy: number, xx: number, weight: number) => {
-    if (yy < 0 || yy >= h || xx < 0 || xx >= w) return;
-    const at = yy * w + xx;
-    field[at] = Math.max(field[at]!, v * weight);
-  };
-  put(y0, x0, (1 - fy) * (1 - fx));
-  put(y0, x0 + 1, (1 - fy) * fx);
-  put(y0 + 1, x0, fy * (1 - fx));
-  put(y0 + 1, x0 + 1, fy * fx);
+  if (y0 >= 0 && y0 < h) {
+    const row = y0 * w;
+    if (x0 >= 0 && x0 < w) field[row + x0] = Math.max(field[row + x0]!, v * ((1 - fy) * (1 - fx)));
+    if (x0 + 1 >= 0 && x0 + 1 < w) field[row + x0 + 1] = Math.max(field[row + x0 + 1]!, v * ((1 - fy) * fx));
+  }
+  if (y0 + 1 >= 0 && y0 + 1 < h) {
+    const row = (y0 + 1) * w;
+    if (x0 >= 0 && x0 < w) field[row + x0] = Math.max(field[row + x0]!, v * (fy * (1 - fx)));
+    if (x0 + 1 >= 0 && x0 + 1 < w) field[row + x0 + 1] = Math.max(field[row + x0 + 1]!, v * (fy * fx));
+  }
 }
 
 function needle(field: Float32Array, h: number, w: number, rng: Rng, y: number, x: number, angle: number, length: number, strength: number, depth: number): void {

@@ -6,7 +6,7 @@
  */
 export { CORRUPTION_TYPES, SEVERITIES, corruptionCategory, type CorruptionCategory, type CorruptionType, type Severity } from './corruptionTypes.js';
 export { corrupt, type CorruptOptions } from './corrupt.js';
-export { NOISE_PERTURBATIONS, PERTURBATION_TYPES, perturbationSequence, type PerturbationSequenceOptions, type PerturbationType } from './perturbationSequence.js';
+export { NOISE_PERTURBATIONS, PERTURBATION_TYPES, perturbationSequence, type Difficulty, type PerturbationSequenceOptions, type PerturbationType } from './perturbationSequence.js';
 export { flipProbability, type FlipProbabilityOptions, type SequencePredictions } from './flipProbability.js';
 export {
   evaluateCorruptions,

@@ -1,7 +1,7 @@
 /**
  * Separable linear operators on NHWC batches, written as matrices that act along the height or
- * the width axis: blurs with any border rule, PIL-style box resizing and scipy-style zooms all
- * become one `matMul` per axis, for any image size (no `mirrorPad` size limits).
+ * the width axis: blurs with any border rule, PIL-style box resizing and scipy-style zooms. They
+ * are applied by `separable` (planes.ts): tap loops when sparse, matrix products when wide.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -125,63 +125,6 @@ export function clippedZoomMatrix(n: number, zoom: number): AxisMatrix {
     if (f > 0 && s0 + 1 < crop) values[i * n + top + s0 + 1] = values[i * n + top + s0 + 1]! + f;
   }
   return { rows: n, cols: n, values };
-}
-
-/** Applies `m` along `axis` (1 = height, 2 = width) of an NHWC batch. */
-export function applyAlongAxis(x: tf.Tensor4D, m: AxisMatrix, axis: 1 | 2): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, h, w, c] = x.shape;
-    const perm = axis === 1 ? [1, 0, 2, 3] : [2, 0, 1, 3];
-    const moved = tf.reshape(tf.transpose(x, perm), [axis === 1 ? h : w, -1]);
-    const mat = tf.tensor2d(m.values, [m.rows, m.cols]);
-    const out = tf.matMul(mat, moved);
-    const shaped = axis === 1 ? tf.reshape(out, [m.rows, n, w, c]) : tf.reshape(out, [m.rows, n, h, c]);
-    return tf.transpose(shaped, axis === 1 ? [1, 0, 2, 3] : [1, 2, 0, 3]) as tf.Tensor4D;
-  });
-}
-
-/** Applies a height matrix and a width matrix (either may be null for "leave this axis"). */
-export function applySeparable(x: tf.Tensor4D, mh: AxisMatrix | null, mw: AxisMatrix | null): tf.Tensor4D {
-  return tf.tidy(() => {
-    let y = x;
-    if (mh) y = applyAlongAxis(y, mh, 1);
-    if (mw) y = applyAlongAxis(y, mw, 2);
-    return y === x ? tf.clone(x) : y;
-  });
-}
-
-/** Gaussian blur of an NHWC batch (σ in pixels, both axes). */
-export function gaussianBlur(x: tf.Tensor4D, sigma: number, mode: BorderMode = 'edge', truncate = 4): tf.Tensor4D {
-  const [, h, w] = x.shape;
-  return applySeparable(x, gaussianMatrix(h, sigma, mode, truncate), gaussianMatrix(w, sigma, mode, truncate));
-}
-
-/**
- * A 2-D correlation (depthwise, the same kernel on every channel) with any border rule: the batch
- * is padded by gathering folded indices, then `depthwiseConv2d` runs with 'valid' padding.
- */
-export function filter2d(x: tf.Tensor4D, kernel: Float32Array, kh: number, kw: number, mode: BorderMode): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, h, w, c] = x.shape;
-    const ry = (kh - 1) / 2;
-    const rx = (kw - 1) / 2;
-    const padded = padTensor(x, ry, rx, mode);
-    const k = tf.tile(tf.reshape(tf.tensor1d(kernel), [kh, kw, 1, 1]), [1, 1, c, 1]) as tf.Tensor4D;
-    const out = tf.depthwiseConv2d(padded, k, 1, 'valid');
-    return tf.reshape(out, [x.shape[0], h, w, c]) as tf.Tensor4D;
-  });
-}
-
-/** Pads ry rows and rx columns on each side by the border rule (index gathering). */
-export function padTensor(x: tf.Tensor4D, ry: number, rx: number, mode: BorderMode): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    let y: tf.Tensor4D = x;
-    if (mode === 'zeros') return tf.pad(x, [[0, 0], [ry, ry], [rx, rx], [0, 0]]);
-    if (ry > 0) y = tf.gather(y, tf.tensor1d(Int32Array.from({ length: h + 2 * ry }, (_, i) => foldIndex(i - ry, h, mode)), 'int32'), 1);
-    if (rx > 0) y = tf.gather(y, tf.tensor1d(Int32Array.from({ length: w + 2 * rx }, (_, i) => foldIndex(i - rx, w, mode)), 'int32'), 2);
-    return y === x ? tf.clone(x) : y;
-  });
 }
 
 /** Rec. 601 luma weights (cv2 RGB2GRAY, JPEG's Y). */

@@ -4,12 +4,15 @@ import { createRng, drawSeed, type Rng } from '../internal/random.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { shiftValue } from './color.js';
 import { checkCorruptionImages, pixelScaleOf } from './corrupt.js';
-import { gaussianBlur, luma, type BorderMode } from './linear.js';
-import { motionBlur } from './motionBlur.js';
+import { gaussianBlurValues } from './blur.js';
+import { luma, type BorderMode } from './linear.js';
+import { motionBlur, motionBlurValues } from './motionBlur.js';
+import { clip01, shapeOf, tensorOf, valuesOf } from './planes.js';
 import { addGaussianNoise, addPoissonNoise, addSpeckleNoise } from './noise.js';
 import { invert3, warp, type Homography } from './sample.js';
 import { LIQUID_RGB, flowLayer, liquidLayer, liquidMask } from './spatter.js';
-import { snowComposite, snowLayer } from './weather.js';
+import { snowCompositeValues, snowLayerValues } from './weather.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * The 14 perturbation types of the journal version's Benchmark-P (paper.md §9.2), in the order
@@ -45,6 +48,17 @@ export type PerturbationType = (typeof PERTURBATION_TYPES)[number];
  * @category Corruptions
  */
 export const NOISE_PERTURBATIONS: readonly PerturbationType[] = ['gaussian_noise', 'shot_noise', 'speckle_noise'];
+
+/**
+ * An ImageNet-P difficulty: 1 (the paper's), 2 or 3.
+ * @category Corruptions
+ */
+export type Difficulty = 1 | 2 | 3;
+
+/** Validates a difficulty (1, 2 or 3). @internal */
+export function checkDifficulty(fn: string, argument: string, value: unknown): Difficulty {
+  return value === undefined ? 1 : (assertNumber(fn, argument, value, { integer: true, min: 1, max: 3 }) as Difficulty);
+}
 
 /**
  * Options of {@link perturbationSequence}.
@@ -89,9 +103,24 @@ export interface PerturbationSequenceOptions {
    * @defaultValue undefined: the paper's pixel values (exact at 224 px)
    */
   referenceSize?: number;
+  /**
+   * ImageNet-P's difficulty. For the noise types it is the noise level of the frames, as
+   * ImageNet-P's `gaussian_noise_2`/`_3` etc.: gaussian_noise σ = 0.03, 0.05, 0.08; shot_noise
+   * λ = 300, 120, 60; speckle_noise σ = 0.05, 0.10, 0.15. The other types' frames do not change:
+   * their difficulty is the frame distance of the flip probability (see {@link FlipProbabilityOptions}).
+   * @defaultValue 1
+   */
+  difficulty?: Difficulty;
 }
 
-const KEYS = ['frames', 'indexing', 'fill', 'seed', 'referenceSize'] as const;
+const KEYS = ['frames', 'indexing', 'fill', 'seed', 'referenceSize', 'difficulty'] as const;
+
+/** ImageNet-P's noise levels per difficulty 1, 2, 3 (make_imagenet_p.py's `_2` and `_3` sets). */
+export const NOISE_DIFFICULTY = {
+  gaussian_noise: [0.03, 0.05, 0.08],
+  shot_noise: [300, 120, 60],
+  speckle_noise: [0.05, 0.1, 0.15],
+} as const;
 
 /** The neutral index i₀ of each type for 'centered' indexing (null: the sweep starts at t = 0). */
 const ANCHOR: Record<PerturbationType, number | null> = {
@@ -158,16 +187,16 @@ interface FrameMaker {
 
 const nothing = (): void => undefined;
 
-function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: number, fill: BorderMode): FrameMaker {
+function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: number, fill: BorderMode, difficulty: Difficulty): FrameMaker {
   const make = (frame: FrameFn): FrameMaker => ({ frame, dispose: nothing });
   const [n, h, w, c] = x.shape;
   switch (type) {
     case 'gaussian_noise':
-      return make((t) => (t === 0 ? tf.clone(x) : addGaussianNoise(x, 0.03, rng)));
+      return make((t) => (t === 0 ? tf.clone(x) : addGaussianNoise(x, NOISE_DIFFICULTY.gaussian_noise[difficulty - 1]!, rng)));
     case 'shot_noise':
-      return make((t) => (t === 0 ? tf.clone(x) : addPoissonNoise(x, 300, rng)));
+      return make((t) => (t === 0 ? tf.clone(x) : addPoissonNoise(x, NOISE_DIFFICULTY.shot_noise[difficulty - 1]!, rng)));
     case 'speckle_noise':
-      return make((t) => (t === 0 ? tf.clone(x) : addSpeckleNoise(x, 0.05, rng)));
+      return make((t) => (t === 0 ? tf.clone(x) : addSpeckleNoise(x, NOISE_DIFFICULTY.speckle_noise[difficulty - 1]!, rng)));
     case 'motion_blur':
       return make((_t, i) => tf.tidy(() => tf.clipByValue(motionBlur(x, 10 * pixelScale, 3 * pixelScale, new Array<number>(n).fill((i - 30) * 4)), 0, 1) as tf.Tensor4D));
     case 'zoom_blur': {
@@ -186,11 +215,13 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
       };
     }
     case 'snow': {
-      const still = snowLayer(n, h, w, 0.05, 0.3, 3, 0.5, rng);
-      return {
-        frame: (_t, i) => tf.tidy(() => snowComposite(x, motionBlur(still, 14 * pixelScale, 4 * pixelScale, new Array<number>(n).fill(4 * i - 150)), 0.85)),
-        dispose: () => still.dispose(),
-      };
+      const still = snowLayerValues(n, h, w, 0.05, 0.3, 3, 0.5, rng);
+      const shape = shapeOf(x);
+      const values = valuesOf(x);
+      return make((_t, i) => {
+        const moving = motionBlurValues(still, { n, h, w, c: 1 }, 14 * pixelScale, 4 * pixelScale, new Array<number>(n).fill(4 * i - 150));
+        return tensorOf(snowCompositeValues(values, shape, moving, 0.85), shape);
+      });
     }
     case 'brightness':
       return make((_t, i) => shiftValue(x, ((i - 15) * 2) / 100));
@@ -205,7 +236,7 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
     case 'shear':
       return make((_t, i) => geometric(x, affineSource(h, w, 0, 0, 0, 1, i - 15), fill));
     case 'gaussian_blur':
-      return make((_t, i) => tf.tidy(() => tf.clipByValue(gaussianBlur(x, (0.25 + 0.035 * i) * pixelScale, 'edge', 6), 0, 1) as tf.Tensor4D));
+      return make((_t, i) => tensorOf(clip01(gaussianBlurValues(valuesOf(x), shapeOf(x), (0.25 + 0.035 * i) * pixelScale, 'edge', 6)), shapeOf(x)));
     case 'spatter': {
       let layers = Array.from({ length: n }, () => liquidLayer(rng, h, w, pixelScale));
       return make(() => {
@@ -230,7 +261,8 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
  * index i (see `indexing`):
  * - gaussian_noise: frame 0 clean, then clip(x + 0.03·N(0, 1)), fresh noise per frame;
  * - shot_noise: frame 0 clean, then Poisson(300x)/300; speckle_noise: frame 0 clean, then
- *   clip(x + x·N(0, 0.05²));
+ *   clip(x + x·N(0, 0.05²)) (at `difficulty` 2 and 3: σ 0.05 and 0.08, λ 120 and 60, σ 0.10 and
+ *   0.15, ImageNet-P's harder noise sets);
  * - motion_blur: radius 10, σ 3, angle (i − 30)·4°; gaussian_blur: σ = 0.25 + 0.035i
  *   (truncate 6); zoom_blur: frame i is the mean of zooms by 1 + 0.004k, k = 0…i;
  * - snow: one fixed snow layer (N(0.05, 0.3), zoom 3, threshold 0.5) blurred along angle
@@ -247,8 +279,8 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
  * @returns the sequences `[N, T, H, W, C]` in [0, 1], a new rank-5 tensor owned by the caller;
  *   `tf.reshape(seq, [N*T, H, W, C])` feeds them to a model in one call.
  * @throws {InvalidArgumentError} for images that are not rank-4 float32 in [0, 1] with 1 or 3
- *   channels, an unknown type, frames < 2 or not an integer, a bad indexing, fill, seed or
- *   referenceSize, or an unknown option.
+ *   channels, an unknown type, frames < 2 or not an integer, a bad indexing, fill, seed,
+ *   referenceSize or difficulty, or an unknown option.
  *
  * @example
  * ```ts
@@ -258,27 +290,30 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
  * @category Corruptions
  */
 export function perturbationSequence(images: tf.Tensor4D, type: PerturbationType, options: PerturbationSequenceOptions = {}): tf.Tensor5D {
-  const fn = 'perturbationSequence';
-  const x = checkCorruptionImages(fn, images);
-  const kind = checkPerturbationType(fn, 'type', type);
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
-  const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
-  const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-  const anchor = ANCHOR[kind];
-  const index = (t: number) => (indexing === 'centered' && anchor !== null ? anchor + t - (frames - 1) / 2 : t);
-  const maker = framesOf(kind, x, createRng(seed), pixelScale, fill);
-  const out: tf.Tensor4D[] = [];
-  try {
-    for (let t = 0; t < frames; t++) out.push(maker.frame(t, index(t)));
-    return tf.stack(out, 1) as tf.Tensor5D;
-  } finally {
-    tf.dispose(out);
-    maker.dispose();
-  }
+  return entry('perturbationSequence', () => {
+    const fn = 'perturbationSequence';
+    const x = checkCorruptionImages(fn, images);
+    const kind = checkPerturbationType(fn, 'type', type);
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
+    const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
+    const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+    const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
+    const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
+    const anchor = ANCHOR[kind];
+    const index = (t: number) => (indexing === 'centered' && anchor !== null ? anchor + t - (frames - 1) / 2 : t);
+    const maker = framesOf(kind, x, createRng(seed), pixelScale, fill, difficulty);
+    const out: tf.Tensor4D[] = [];
+    try {
+      for (let t = 0; t < frames; t++) out.push(maker.frame(t, index(t)));
+      return tf.stack(out, 1) as tf.Tensor5D;
+    } finally {
+      tf.dispose(out);
+      maker.dispose();
+    }
+  });
 }
 
 /** Validates a perturbation type name. @internal */

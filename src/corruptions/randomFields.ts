@@ -67,25 +67,35 @@ export function nextPowerOfTwo(n: number): number {
  */
 export function plasmaFractal(rng: Rng, size: number, decay: number): Float32Array {
   const map = new Float64Array(size * size);
-  const at = (r: number, c: number) => (((r % size) + size) % size) * size + (((c % size) + size) % size);
+  // indices wrap around the (power-of-two) side; a non-power of two falls back to modulo
+  const mask = size - 1;
+  const wrap = (size & mask) === 0 ? (i: number) => i & mask : (i: number) => ((i % size) + size) % size;
   let step = size;
   let wibble = 100;
-  const jitter = () => wibble * (2 * rng.next() - 1) * wibble;
   while (step >= 2) {
     const half = step / 2;
     for (let r = 0; r < size; r += step) {
+      const row = r * size;
+      const below = wrap(r + step) * size;
+      const middle = (r + half) * size;
       for (let c = 0; c < size; c += step) {
-        const s = map[at(r, c)]! + map[at(r + step, c)]! + map[at(r, c + step)]! + map[at(r + step, c + step)]!;
-        map[at(r + half, c + half)] = s / 4 + jitter();
+        const right = wrap(c + step);
+        const sum = map[row + c]! + map[below + c]! + map[row + right]! + map[below + right]!;
+        map[middle + c + half] = sum / 4 + wibble * (2 * rng.next() - 1) * wibble;
       }
     }
     for (let r = 0; r < size; r += step) {
+      const row = r * size;
+      const above = wrap(r - half) * size;
+      const middle = (r + half) * size;
+      const below = wrap(r + step) * size;
       for (let c = 0; c < size; c += step) {
+        const right = wrap(c + step);
         // the diamond point on the top edge (r, c + half) and on the left edge (r + half, c)
-        const top = map[at(r - half, c + half)]! + map[at(r + half, c + half)]! + map[at(r, c)]! + map[at(r, c + step)]!;
-        map[at(r, c + half)] = top / 4 + jitter();
-        const left = map[at(r + half, c - half)]! + map[at(r + half, c + half)]! + map[at(r, c)]! + map[at(r + step, c)]!;
-        map[at(r + half, c)] = left / 4 + jitter();
+        const top = map[above + c + half]! + map[middle + c + half]! + map[row + c]! + map[row + right]!;
+        map[row + c + half] = top / 4 + wibble * (2 * rng.next() - 1) * wibble;
+        const left = map[middle + wrap(c - half)]! + map[middle + c + half]! + map[row + c]! + map[below + c]!;
+        map[middle + c] = left / 4 + wibble * (2 * rng.next() - 1) * wibble;
       }
     }
     step = half;

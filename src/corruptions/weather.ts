@@ -7,8 +7,9 @@ import type { Rng } from '../internal/random.js';
 import { shiftValue } from './color.js';
 import { level, type CorruptionFn } from './context.js';
 import { FROST_TINT, frostTexture } from './frostTexture.js';
-import { applySeparable, clippedZoomMatrix, luma } from './linear.js';
-import { motionBlur } from './motionBlur.js';
+import { LUMA, clippedZoomMatrix } from './linear.js';
+import { motionBlurValues } from './motionBlur.js';
+import { clip01, separable, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
 import { cropField, nextPowerOfTwo, plasmaFractal } from './randomFields.js';
 
 /**
@@ -29,35 +30,52 @@ export const FOG = [[1.5, 2], [2, 2], [2.5, 1.7], [2.5, 1.5], [3, 1.4]] as const
 /** brightness: shift of V in HSV per severity. */
 export const BRIGHTNESS = [0.1, 0.2, 0.3, 0.4, 0.5] as const;
 
-/** The still snow layer `[N, H, W, 1]`: N(loc, scale), clipped zoom, zeroed below the threshold, clipped to [0, 1]. */
-export function snowLayer(n: number, h: number, w: number, loc: number, scale: number, zoom: number, threshold: number, rng: Rng): tf.Tensor4D {
-  return tf.tidy(() => {
-    const noise = tf.randomNormal([n, h, w, 1], loc, scale, 'float32', rng.nextSeed()) as tf.Tensor4D;
-    const zoomed = applySeparable(noise, clippedZoomMatrix(h, zoom), clippedZoomMatrix(w, zoom));
-    return tf.clipByValue(tf.where(tf.less(zoomed, threshold), tf.zerosLike(zoomed), zoomed), 0, 1) as tf.Tensor4D;
-  });
+/**
+ * The still snow layer `[N, H, W, 1]`: N(loc, scale) (one tf.randomNormal draw), clipped zoom,
+ * zeroed below the threshold, clipped to [0, 1].
+ */
+export function snowLayerValues(n: number, h: number, w: number, loc: number, scale: number, zoom: number, threshold: number, rng: Rng): Float32Array {
+  const noise = tf.randomNormal([n, h, w, 1], loc, scale, 'float32', rng.nextSeed());
+  const values = noise.dataSync() as Float32Array;
+  noise.dispose();
+  const layer = separable(values, { n, h, w, c: 1 }, clippedZoomMatrix(h, zoom), clippedZoomMatrix(w, zoom));
+  for (let i = 0; i < layer.length; i++) if (layer[i]! < threshold) layer[i] = 0;
+  return clip01(layer);
 }
 
-/** ImageNet-C's snow blend: mix·x + (1 − mix)·max(x, 1.5·grey + 0.5), plus the layer and its 180° rotation. */
-export function snowComposite(x: tf.Tensor4D, layer: tf.Tensor4D, mix: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const whitened = tf.maximum(x, tf.add(tf.mul(luma(x), 1.5), 0.5));
-    const base = tf.add(tf.mul(x, mix), tf.mul(whitened, 1 - mix));
-    return tf.clipByValue(tf.add(tf.add(base, layer), tf.reverse(layer, [1, 2])), 0, 1) as tf.Tensor4D;
-  });
+/**
+ * ImageNet-C's snow blend, clip(mix·x + (1 − mix)·max(x, 1.5·grey + 0.5) + layer + rot180(layer)),
+ * grey = Rec. 601 luma (the image itself when it has one channel), one layer `[N, H, W, 1]` per image.
+ */
+export function snowCompositeValues(src: Float32Array, s: BatchShape, layer: Float32Array, mix: number): Float32Array {
+  const { n, h, w, c } = s;
+  const out = new Float32Array(src.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < hw; p++) {
+      const i = (b * hw + p) * c;
+      const grey = c === 3 ? LUMA[0] * src[i]! + LUMA[1] * src[i + 1]! + LUMA[2] * src[i + 2]! : src[i]!;
+      const flake = layer[b * hw + p]! + layer[b * hw + hw - 1 - p]!;
+      const white = 1.5 * grey + 0.5;
+      for (let k = 0; k < c; k++) {
+        const v = src[i + k]!;
+        const z = mix * v + (1 - mix) * (v > white ? v : white) + flake;
+        out[i + k] = z < 0 ? 0 : z > 1 ? 1 : z;
+      }
+    }
+  }
+  return out;
 }
 
-/** snow: a falling-snow layer (blurred along a random direction) over a whitened image. */
+/** snow: a falling-snow layer (motion-blurred along a random direction) over a whitened image. */
 export const snow: CorruptionFn = (x, s, ctx) => {
   const [loc, scale, zoom, threshold, radius, sigma, mix] = level(SNOW, s);
-  const [n, h, w] = x.shape;
-  const still = snowLayer(n, h, w, loc, scale, zoom, threshold, ctx.rng);
+  const shape = shapeOf(x);
+  const { n, h, w } = shape;
+  const still = snowLayerValues(n, h, w, loc, scale, zoom, threshold, ctx.rng);
   const angles = Array.from({ length: n }, () => ctx.rng.uniform(-135, -45));
-  return tf.tidy(() => {
-    const moving = motionBlur(still, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles);
-    still.dispose();
-    return snowComposite(x, moving, mix);
-  });
+  const moving = motionBlurValues(still, { n, h, w, c: 1 }, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles);
+  return tensorOf(snowCompositeValues(valuesOf(x), shape, moving, mix), shape);
 };
 
 /** One procedural frost texture per image `[N, H, W, C]` (tinted for colour images). */
@@ -85,15 +103,27 @@ export const frost: CorruptionFn = (x, s, ctx) => {
 /** fog: clip((x + a·plasma)·m/(m + a)), m = the image's maximum, plasma of wibble decay d. */
 export const fog: CorruptionFn = (x, s, ctx) => {
   const [a, decay] = level(FOG, s);
-  const [n, h, w] = x.shape;
+  const shape = shapeOf(x);
+  const { n, h, w, c } = shape;
   const size = nextPowerOfTwo(Math.max(h, w));
-  const values = new Float32Array(n * h * w);
-  for (let b = 0; b < n; b++) values.set(cropField(plasmaFractal(ctx.rng, size, decay), size, h, w), b * h * w);
-  return tf.tidy(() => {
-    const plasma = tf.tensor4d(values, [n, h, w, 1]);
-    const m = tf.max(x, [1, 2, 3], true);
-    return tf.clipByValue(tf.div(tf.mul(tf.add(x, tf.mul(plasma, a)), m), tf.add(m, a)), 0, 1) as tf.Tensor4D;
-  });
+  const src = valuesOf(x);
+  const out = new Float32Array(src.length);
+  const per = h * w * c;
+  for (let b = 0; b < n; b++) {
+    const plasma = cropField(plasmaFractal(ctx.rng, size, decay), size, h, w);
+    let m = 0;
+    for (let i = b * per; i < (b + 1) * per; i++) m = Math.max(m, src[i]!);
+    const scale = m / (m + a);
+    for (let p = 0; p < h * w; p++) {
+      const haze = a * plasma[p]!;
+      for (let k = 0; k < c; k++) {
+        const i = b * per + p * c + k;
+        const v = (src[i]! + haze) * scale;
+        out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+  return tensorOf(out, shape);
 };
 
 /** brightness: V ← clip(V + c) in HSV. */

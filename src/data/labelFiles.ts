@@ -33,17 +33,22 @@ export interface LabelRow {
  */
 export function parseChestXray14List(text: string): LabelRow[] {
   if (typeof text !== 'string') throw new InvalidArgumentError('parseChestXray14List', 'text', 'the label list as a string', describeValue(text));
+  return chestXray14Rows('parseChestXray14List', text, '');
+}
+
+/** parseChestXray14List under the caller's name; `source` ('file.txt ') prefixes line numbers. @internal */
+export function chestXray14Rows(fn: string, text: string, source: string): LabelRow[] {
   const rows: LabelRow[] = [];
   let width = -1;
   text.split(/\r?\n/).forEach((line, i) => {
     const parts = line.trim().split(/\s+/).filter((p) => p.length > 0);
     if (parts.length === 0) return;
     const [file, ...values] = parts as [string, ...string[]];
-    if (values.length === 0) throw new FormatError(`parseChestXray14List: line ${i + 1} has a file but no labels: ${JSON.stringify(line.slice(0, 80))}`);
+    if (values.length === 0) throw new FormatError(`${fn}: ${source}line ${i + 1} has a file but no labels: ${JSON.stringify(line.slice(0, 80))}`);
     if (width < 0) width = values.length;
-    if (values.length !== width) throw new FormatError(`parseChestXray14List: line ${i + 1} has ${values.length} labels, the first line ${width}`);
+    if (values.length !== width) throw new FormatError(`${fn}: ${source}line ${i + 1} has ${values.length} labels, the first line ${width}`);
     const label = values.map((v) => {
-      if (v !== '0' && v !== '1') throw new FormatError(`parseChestXray14List: line ${i + 1} has a label '${v}' (labels must be 0 or 1)`);
+      if (v !== '0' && v !== '1') throw new FormatError(`${fn}: ${source}line ${i + 1} has a label '${v}' (labels must be 0 or 1)`);
       return Number(v);
     });
     rows.push({ file, label });
@@ -88,6 +93,11 @@ export function parseLabelCsv(text: string, options: ParseLabelCsvOptions = {}):
   assertKnownKeys(fn, o, ['classNames']);
   const names = (o.classNames ?? ['benign', 'malignant']) as string[];
   if (!Array.isArray(names) || names.length < 1 || names.some((n) => typeof n !== 'string')) throw new InvalidArgumentError(fn, 'options.classNames', 'an array of class names', describeValue(o.classNames));
+  return labelCsvRows(fn, text, names, '');
+}
+
+/** parseLabelCsv under the caller's name, with checked class names; `source` prefixes line numbers. @internal */
+export function labelCsvRows(fn: string, text: string, names: readonly string[], source: string): LabelRow[] {
   const lower = names.map((n) => n.toLowerCase());
   const rows: LabelRow[] = [];
   let first = true;
@@ -96,13 +106,13 @@ export function parseLabelCsv(text: string, options: ParseLabelCsvOptions = {}):
     const cols = line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
     const isFirst = first;
     first = false;
-    if (cols.length < 2) throw new FormatError(`${fn}: line ${i + 1} has fewer than two columns: ${JSON.stringify(line.slice(0, 80))}`);
+    if (cols.length < 2) throw new FormatError(`${fn}: ${source}line ${i + 1} has fewer than two columns: ${JSON.stringify(line.slice(0, 80))}`);
     const raw = cols[1]!;
     let label = lower.indexOf(raw.toLowerCase());
     if (label < 0 && raw !== '' && Number.isFinite(Number(raw)) && Number.isInteger(Number(raw))) label = Number(raw);
     if (label < 0 || label >= names.length) {
       if (isFirst) return; // a header
-      throw new FormatError(`${fn}: line ${i + 1} has the label '${raw}' (expected one of ${names.join(', ')} or an index below ${names.length})`);
+      throw new FormatError(`${fn}: ${source}line ${i + 1} has the label '${raw}' (expected one of ${names.join(', ')} or an index below ${names.length})`);
     }
     rows.push({ file: cols[0]!, label });
   });

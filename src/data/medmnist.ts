@@ -3,7 +3,8 @@ import { FormatError, InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys, assertOneOf, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import type { LabeledImages } from './batchesFromTensors.js';
-import type { NpyArray } from './npy.js';
+import { assertNpyArray, type NpyArray } from './npy.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * The MedMNIST v2 2D data sets (Yang et al., Scientific Data 2023), by the flag used in their file
@@ -106,16 +107,25 @@ export interface MedmnistSplit extends LabeledImages {
  * @category Data
  */
 export function medmnistFromNpz(arrays: Readonly<Record<string, NpyArray>>, options: MedmnistOptions = {}): MedmnistSplit {
-  const fn = 'medmnistFromNpz';
-  if (typeof arrays !== 'object' || arrays === null) throw new InvalidArgumentError(fn, 'arrays', 'the named arrays of a MedMNIST .npz (from readNpz)', describeValue(arrays));
+  return entry('medmnistFromNpz', () => {
+    return medmnistArrays('medmnistFromNpz', arrays, options);
+  });
+}
+
+/** medmnistFromNpz under the name of the public function that called it. @internal */
+export function medmnistArrays(fn: string, arrays: unknown, options: unknown): MedmnistSplit {
+  if (typeof arrays !== 'object' || arrays === null || Array.isArray(arrays) || ArrayBuffer.isView(arrays)) throw new InvalidArgumentError(fn, 'arrays', 'the named arrays of a MedMNIST .npz (from readNpz)', describeValue(arrays));
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['split', 'dataset', 'channels']);
   const split = assertOneOf(fn, 'options.split', o.split, ['train', 'val', 'test'] as const) ?? 'test';
   const dataset = assertOneOf(fn, 'options.dataset', o.dataset, Object.keys(MEDMNIST_INFO) as MedmnistName[]);
   if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw new InvalidArgumentError(fn, 'options.channels', '1 or 3', describeValue(o.channels));
-  const img = arrays[`${split}_images`];
-  const lab = arrays[`${split}_labels`];
-  if (!img || !lab) throw new FormatError(`${fn}: the archive has no '${split}_images' and '${split}_labels' arrays (it holds: ${Object.keys(arrays).join(', ') || 'nothing'})`);
+  const all = arrays as Record<string, unknown>;
+  if (all[`${split}_images`] === undefined || all[`${split}_labels`] === undefined) {
+    throw new FormatError(`${fn}: the archive has no '${split}_images' and '${split}_labels' arrays (it holds: ${Object.keys(all).join(', ') || 'nothing'})`);
+  }
+  const img = assertNpyArray(fn, `arrays.${split}_images`, all[`${split}_images`]);
+  const lab = assertNpyArray(fn, `arrays.${split}_labels`, all[`${split}_labels`]);
   if (img.dtype !== 'uint8' || (img.shape.length !== 3 && img.shape.length !== 4) || (img.shape.length === 4 && img.shape[3] !== 3 && img.shape[3] !== 1)) {
     throw new FormatError(`${fn}: '${split}_images' must be uint8 [N, S, S] or [N, S, S, 3], received ${img.dtype} [${img.shape.join(',')}]`);
   }

@@ -74,15 +74,16 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Headers longer than this are rejected (numpy itself refuses headers above 10 kB by default). */
 const MAX_HEADER = 1 << 20;
 
-function bytesOf(fn: string, bytes: unknown): Uint8Array {
-  if (bytes instanceof Uint8Array) return bytes;
+/** The input as a Uint8Array view of exactly its bytes (honouring byteOffset/byteLength of views). */
+export function bytesOf(fn: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
   throw new InvalidArgumentError(fn, 'bytes', 'a Uint8Array (or ArrayBuffer) with the file contents', describeValue(bytes));
 }
 
 /** Parses numpy's header, a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }. */
-function parseHeader(text: string, name: string): { descr: string; fortran: boolean; shape: number[] } {
-  const bad = (what: string): FormatError => new FormatError(`readNpy: ${name} has a bad .npy header (${what}): ${JSON.stringify(text.slice(0, 200))}`);
+function parseHeader(text: string, name: string, fn: string): { descr: string; fortran: boolean; shape: number[] } {
+  const bad = (what: string): FormatError => new FormatError(`${fn}: ${name} has a bad .npy header (${what}): ${JSON.stringify(text.slice(0, 200))}`);
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(text);
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
   const shape = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
@@ -97,6 +98,66 @@ function parseHeader(text: string, name: string): { descr: string; fortran: bool
 
 function product(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+interface Preamble {
+  readonly header: { descr: string; fortran: boolean; shape: number[] };
+  readonly info: DtypeInfo;
+  readonly bigEndian: boolean;
+  readonly count: number;
+  /** Where the data start (the preamble's length). */
+  readonly dataStart: number;
+}
+
+/**
+ * Parses the magic string, version and header of a .npy file from its first bytes. With
+ * `complete: false` it returns undefined while `b` is too short to hold the whole header (for
+ * reading the header of a member before inflating the rest); malformed bytes always throw.
+ */
+function readPreamble(b: Uint8Array, name: string, fn: string, complete: boolean): Preamble | undefined {
+  const need = (n: number): boolean => b.length < n;
+  if ((complete ? need(10) : false) || MAGIC.some((m, i) => i < b.length && b[i] !== m)) {
+    throw new FormatError(`${fn}: ${name} is not a .npy file (it does not start with \\x93NUMPY; ${b.length} bytes)`);
+  }
+  if (need(8)) return undefined;
+  const major = b[6]!;
+  if (major < 1 || major > 3) throw new FormatError(`${fn}: ${name} has an unsupported .npy format version ${major}.${b[7]}`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const lenBytes = major === 1 ? 2 : 4;
+  if (need(8 + lenBytes)) {
+    if (complete) throw new FormatError(`${fn}: ${name} is truncated inside the .npy header`);
+    return undefined;
+  }
+  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = 8 + lenBytes;
+  if (headerLen > MAX_HEADER) throw new FormatError(`${fn}: ${name} has a .npy header of ${headerLen} bytes, more than the ${MAX_HEADER} medrobust reads (corrupt?)`);
+  if (start + headerLen > b.length) {
+    if (!complete) return undefined;
+    throw new FormatError(`${fn}: ${name} is truncated: its header claims ${headerLen} bytes, the file holds ${b.length - start} after the preamble`);
+  }
+  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(b.subarray(start, start + headerLen));
+  const header = parseHeader(text, name, fn);
+  const m = /^([<>|=])?([a-zA-Z])(\d+)$/.exec(header.descr);
+  const info = m ? DTYPES[`${m[2]}${m[3]}`] : undefined;
+  if (!m || !info) {
+    throw new FormatError(`${fn}: ${name} has dtype '${header.descr}'; supported: float32, float64, (u)int8/16/32/64 and bool (object, string, complex and float16 arrays are not)`);
+  }
+  const count = product(header.shape);
+  if (!Number.isSafeInteger(count * info.size)) {
+    throw new FormatError(`${fn}: ${name} declares shape [${header.shape.join(',')}] of ${info.dtype}, more bytes than any file can hold`);
+  }
+  return { header, info, bigEndian: m[1] === '>', count, dataStart: start + headerLen };
+}
+
+/**
+ * The total size in bytes (preamble, header and data) that a .npy file declares in its header, read
+ * from the file's first bytes; undefined while `prefix` is too short to hold the header.
+ * @throws {FormatError} when the prefix is not the start of a valid .npy file.
+ * @internal
+ */
+export function npyDeclaredSize(prefix: Uint8Array, name: string, fn: string): number | undefined {
+  const pre = readPreamble(prefix, name, fn, false);
+  return pre === undefined ? undefined : pre.dataStart + pre.count * pre.info.size;
 }
 
 /** C-order copy of a Fortran-order array. */
@@ -147,34 +208,16 @@ export function readNpy(bytes: Uint8Array | ArrayBuffer, options: ReadNpyOptions
   assertKnownKeys('readNpy', o, ['name']);
   if (o.name !== undefined && typeof o.name !== 'string') throw new InvalidArgumentError('readNpy', 'options.name', 'a string', describeValue(o.name));
   const name = (o.name as string | undefined) ?? 'the .npy data';
-  if (b.length < 10 || MAGIC.some((m, i) => b[i] !== m)) {
-    throw new FormatError(`readNpy: ${name} is not a .npy file (it does not start with \\x93NUMPY; ${b.length} bytes)`);
-  }
-  const major = b[6]!;
-  if (major < 1 || major > 3) throw new FormatError(`readNpy: ${name} has an unsupported .npy format version ${major}.${b[7]}`);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const lenBytes = major === 1 ? 2 : 4;
-  if (b.length < 8 + lenBytes) throw new FormatError(`readNpy: ${name} is truncated inside the .npy header`);
-  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const start = 8 + lenBytes;
-  if (headerLen > MAX_HEADER || start + headerLen > b.length) {
-    throw new FormatError(`readNpy: ${name} is truncated: its header claims ${headerLen} bytes, the file holds ${b.length - start} after the preamble`);
-  }
-  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(b.subarray(start, start + headerLen));
-  const header = parseHeader(text, name);
-  const m = /^([<>|=])?([a-zA-Z])(\d+)$/.exec(header.descr);
-  const info = m ? DTYPES[`${m[2]}${m[3]}`] : undefined;
-  if (!m || !info) {
-    throw new FormatError(`readNpy: ${name} has dtype '${header.descr}'; supported: float32, float64, (u)int8/16/32/64 and bool (object, string, complex and float16 arrays are not)`);
-  }
-  const bigEndian = m[1] === '>';
-  const count = product(header.shape);
-  const dataStart = start + headerLen;
+  const pre = readPreamble(b, name, 'readNpy', true)!;
+  const { info, count, dataStart, bigEndian, header } = pre;
   const available = b.length - dataStart;
-  if (!Number.isSafeInteger(count * info.size) || count * info.size !== available) {
+  if (count * info.size !== available) {
     throw new FormatError(`readNpy: ${name} holds ${available} data bytes but its header says shape [${header.shape.join(',')}] of ${info.dtype} (${count} x ${info.size} = ${count * info.size} bytes)`);
   }
-  const copy = b.slice(dataStart, dataStart + count * info.size);
+  // A fresh, exactly sized copy: `b` may be a view into a larger buffer (a Node Buffer from the pool, a
+  // subarray), and Buffer#slice returns a view, not a copy, so never hand `b.buffer` to a typed array.
+  const copy = new Uint8Array(count * info.size);
+  copy.set(b.subarray(dataStart, dataStart + count * info.size));
   if (bigEndian && info.size > 1) {
     for (let i = 0; i < copy.length; i += info.size) copy.subarray(i, i + info.size).reverse();
   }

@@ -1,7 +1,8 @@
-import { unzipSync, zipSync } from 'fflate';
+import { zipSync } from 'fflate';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
-import { assertNpyArray, readNpy, writeNpy, type NpyArray } from './npy.js';
+import { assertNpyArray, bytesOf, npyDeclaredSize, readNpy, writeNpy, type NpyArray } from './npy.js';
+import { extractEntry, readZipDirectory } from './zip.js';
 
 /**
  * Options of {@link readNpz}.
@@ -19,6 +20,28 @@ export interface ReadNpzOptions {
    * @defaultValue 'the .npz data'
    */
   name?: string;
+  /**
+   * The most bytes of array data (the `.npy` members once inflated, summed over the members read)
+   * this call may produce. A guard against zip bombs: a small `.npz` can declare gigabytes of zeros.
+   * Each member is also capped by the size its own `.npy` header declares, and the header is read
+   * before anything else is inflated, so nothing larger is ever allocated. Every MedMNIST file at
+   * 28×28 fits in the default (the largest, PathMNIST, holds 0.25 GB); for larger files read only what
+   * you need with `keys`, or raise it; `Infinity` turns the guard off.
+   * @defaultValue 2 ** 30 (1 GiB)
+   */
+  maxBytes?: number;
+}
+
+/** The default of {@link ReadNpzOptions.maxBytes}: 1 GiB. */
+export const NPZ_MAX_BYTES = 2 ** 30;
+
+/** Checks a `maxBytes` option: undefined, or a non-negative integer or Infinity. @internal */
+export function assertMaxBytes(fn: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (Number.isFinite(value) && !Number.isInteger(value))) {
+    throw new InvalidArgumentError(fn, 'options.maxBytes', 'a non-negative integer number of bytes (or Infinity)', describeValue(value));
+  }
+  return value;
 }
 
 /**
@@ -31,61 +54,6 @@ export interface WriteNpzOptions {
    * @defaultValue false
    */
   compress?: boolean;
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3), as zip stores it for each member. */
-function crc32(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/**
- * The CRC-32 of each member, from the zip's central directory (fflate does not check them, so a
- * corrupted member would otherwise decode silently to wrong values). Handles Zip64 archives.
- */
-function centralCrcs(b: Uint8Array, name: string): Map<string, number> {
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let eocd = -1;
-  for (let i = b.length - 22; i >= Math.max(0, b.length - 22 - 65535); i--) {
-    if (view.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
-  }
-  if (eocd < 0) throw new FormatError(`readNpz: ${name} is truncated or not a zip archive (no end-of-central-directory record)`);
-  let count = view.getUint16(eocd + 10, true);
-  let offset = view.getUint32(eocd + 16, true);
-  if ((count === 0xffff || offset === 0xffffffff) && eocd >= 20 && view.getUint32(eocd - 20, true) === 0x07064b50) {
-    const z = Number(view.getBigUint64(eocd - 12, true));
-    if (z + 56 > b.length || view.getUint32(z, true) !== 0x06064b50) throw new FormatError(`readNpz: ${name} has a corrupt Zip64 directory`);
-    count = Number(view.getBigUint64(z + 32, true));
-    offset = Number(view.getBigUint64(z + 48, true));
-  }
-  const crcs = new Map<string, number>();
-  let p = offset;
-  for (let i = 0; i < count; i++) {
-    if (p + 46 > b.length || view.getUint32(p, true) !== 0x02014b50) throw new FormatError(`readNpz: ${name} has a corrupt central directory (entry ${i})`);
-    const nameLen = view.getUint16(p + 28, true);
-    const extraLen = view.getUint16(p + 30, true);
-    const commentLen = view.getUint16(p + 32, true);
-    if (p + 46 + nameLen > b.length) throw new FormatError(`readNpz: ${name} has a corrupt central directory (entry ${i})`);
-    crcs.set(new TextDecoder().decode(b.subarray(p + 46, p + 46 + nameLen)), view.getUint32(p + 16, true));
-    p += 46 + nameLen + extraLen + commentLen;
-  }
-  return crcs;
-}
-
-function fail(name: string, what: string, cause: unknown): FormatError {
-  const detail = cause instanceof Error ? `: ${cause.message}` : '';
-  return new FormatError(`readNpz: ${name} ${what}${detail}`);
 }
 
 /**
@@ -107,34 +75,40 @@ function fail(name: string, what: string, cause: unknown): FormatError {
  * @category Data
  */
 export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions = {}): Record<string, NpyArray> {
-  if (!(bytes instanceof Uint8Array) && !(bytes instanceof ArrayBuffer)) {
-    throw new InvalidArgumentError('readNpz', 'bytes', 'a Uint8Array (or ArrayBuffer) with the file contents', describeValue(bytes));
-  }
-  const o = assertOptionsObject('readNpz', options);
-  assertKnownKeys('readNpz', o, ['keys', 'name']);
-  if (o.name !== undefined && typeof o.name !== 'string') throw new InvalidArgumentError('readNpz', 'options.name', 'a string', describeValue(o.name));
+  const fn = 'readNpz';
+  const b = bytesOf(fn, bytes);
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, ['keys', 'name', 'maxBytes']);
+  if (o.name !== undefined && typeof o.name !== 'string') throw new InvalidArgumentError(fn, 'options.name', 'a string', describeValue(o.name));
   if (o.keys !== undefined && (!Array.isArray(o.keys) || o.keys.some((k) => typeof k !== 'string'))) {
-    throw new InvalidArgumentError('readNpz', 'options.keys', 'an array of array names', describeValue(o.keys));
+    throw new InvalidArgumentError(fn, 'options.keys', 'an array of array names', describeValue(o.keys));
   }
+  const maxBytes = assertMaxBytes(fn, o.maxBytes) ?? NPZ_MAX_BYTES;
   const name = (o.name as string | undefined) ?? 'the .npz data';
   const keys = o.keys as readonly string[] | undefined;
-  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  // A zip ends with its end-of-central-directory record (signature PK\x05\x06), at most 64 kB + 22 from the end.
-  if (b.length < 22 || b[0] !== 0x50 || b[1] !== 0x4b) throw new FormatError(`readNpz: ${name} is not a zip archive (.npz files are zip archives; ${b.length} bytes)`);
-  const crcs = centralCrcs(b, name);
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(b, { filter: (f) => f.name.endsWith('.npy') && (keys === undefined || keys.includes(f.name.slice(0, -4))) });
-  } catch (err) {
-    throw fail(name, 'is not a readable zip archive (corrupt or truncated)', err);
+  const entries = readZipDirectory(b, fn, name);
+  const arrays = entries.filter((e) => e.name.endsWith('.npy'));
+  const wanted = keys === undefined ? arrays : arrays.filter((e) => keys.includes(e.name.slice(0, -4)));
+  const missing = (keys ?? []).filter((k) => !wanted.some((e) => e.name === `${k}.npy`));
+  if (missing.length > 0) {
+    const held = arrays.map((e) => e.name.slice(0, -4));
+    const other = entries.filter((e) => !e.name.endsWith('.npy')).map((e) => e.name);
+    const holds = held.length > 0 ? `it holds the arrays: ${held.join(', ')}` : 'it holds no arrays (.npy members)';
+    throw new FormatError(`${fn}: ${name} has no array ${missing.map((k) => `'${k}'`).join(', ')} (${holds}${other.length > 0 ? `; other members: ${other.join(', ')}` : ''})`);
   }
+  let budget = maxBytes;
   const out: Record<string, NpyArray> = {};
-  for (const [member, data] of Object.entries(files)) {
-    if (crcs.get(member) !== crc32(data)) throw new FormatError(`readNpz: ${name} member '${member}' is corrupt (its CRC-32 does not match the zip directory)`);
-    out[member.slice(0, -4)] = readNpy(data, { name: `${name} member '${member}'` });
-  }
-  for (const k of keys ?? []) {
-    if (!(k in out)) throw new FormatError(`readNpz: ${name} has no array '${k}' (it holds: ${Object.keys(out).join(', ') || 'no .npy members'})`);
+  for (const entry of wanted) {
+    const where = `${name} member '${entry.name}'`;
+    const data = extractEntry(b, entry, fn, name, {
+      maxBytes: budget,
+      sizeFromPrefix: (prefix) => npyDeclaredSize(prefix, where, fn),
+      onLimit: (declared) => new FormatError(
+        `${fn}: ${where} declares ${declared} bytes, more than the ${budget} left of options.maxBytes (${maxBytes}); pass a larger maxBytes if you trust the file, or read fewer arrays with options.keys`,
+      ),
+    });
+    budget -= data.length;
+    out[entry.name.slice(0, -4)] = readNpy(data, { name: where });
   }
   return out;
 }
@@ -156,18 +130,23 @@ export function readNpz(bytes: Uint8Array | ArrayBuffer, options: ReadNpzOptions
  * @category Data
  */
 export function writeNpz(arrays: Readonly<Record<string, NpyArray>>, options: WriteNpzOptions = {}): Uint8Array {
+  return encodeNpz('writeNpz', arrays, options);
+}
+
+/** writeNpz under the name of the public function that called it. @internal */
+export function encodeNpz(fn: string, arrays: unknown, options: unknown): Uint8Array {
   if (typeof arrays !== 'object' || arrays === null || Array.isArray(arrays)) {
-    throw new InvalidArgumentError('writeNpz', 'arrays', 'an object of named NpyArrays', describeValue(arrays));
+    throw new InvalidArgumentError(fn, 'arrays', 'an object of named NpyArrays', describeValue(arrays));
   }
-  const o = assertOptionsObject('writeNpz', options);
-  assertKnownKeys('writeNpz', o, ['compress']);
-  const compress = assertBoolean('writeNpz', 'options.compress', o.compress) ?? false;
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, ['compress']);
+  const compress = assertBoolean(fn, 'options.compress', o.compress) ?? false;
   const names = Object.keys(arrays);
-  if (names.length === 0) throw new InvalidArgumentError('writeNpz', 'arrays', 'at least one array', 'an empty object');
+  if (names.length === 0) throw new InvalidArgumentError(fn, 'arrays', 'at least one array', 'an empty object');
   const files: Record<string, Uint8Array> = {};
   for (const n of names) {
-    if (n.length === 0 || /[/\\]/.test(n)) throw new InvalidArgumentError('writeNpz', 'arrays', 'names without / or \\', JSON.stringify(n));
-    files[`${n}.npy`] = writeNpy(assertNpyArray('writeNpz', `arrays.${n}`, arrays[n]));
+    if (n.length === 0 || /[/\\]/.test(n)) throw new InvalidArgumentError(fn, 'arrays', 'names without / or \\', JSON.stringify(n));
+    files[`${n}.npy`] = writeNpy(assertNpyArray(fn, `arrays.${n}`, (arrays as Record<string, unknown>)[n]));
   }
   // mtime fixed so that equal arrays give byte-identical archives.
   return zipSync(files, { level: compress ? 6 : 0, mtime: new Date(1980, 0, 1) });

@@ -9,3 +9,6 @@ export type {
   ValidationOptions, TrainingLoopOptions, TrainingCheckpoint, EpochRecord, TrainingReport,
 } from './trainingLoop.js';
 export type { SavedTensor } from './trainingState.js';
+export {
+  mpAdvTrainPreset, maAdvTrainPreset, type PaperDataset, type DefensePreset, type DefensePresetOptions,
+} from './paperPresets.js';

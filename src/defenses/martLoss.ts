@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Task } from '../types.js';
 import { bernoulliKl, categoricalKl, labelRows, logSigmoidPair } from './divergence.js';
 import { pairedLossArgs } from './pairedLossArgs.js';
+import { InvalidArgumentError } from '../errors.js';
+import { assertOneOf } from '../internal/validate.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link martLoss}.
@@ -25,6 +28,15 @@ export interface MartLossOptions {
    * @defaultValue 'mean'
    */
   reduction?: 'mean' | 'none';
+  /**
+   * `'exact'`: the formula, computed stably (log-sum-exp, log-softmax). `'reference'`: MART's
+   * code as written (Wang et al.'s `mart_loss`, copied by the paper's authors):
+   * −log(1.0001 − p_ŷ(x') + 1e-12) for the margin term, KL with log(p(x') + 1e-12), and the weight
+   * (1.0000001 − p_y(x)); it caps the margin term at −log(1e-4) for saturated outputs.
+   * Single-label only (the code has no multi-label MART).
+   * @defaultValue 'exact'
+   */
+  form?: 'exact' | 'reference';
 }
 
 /**
@@ -38,7 +50,8 @@ export interface MartLossOptions {
  * (ŷ the most likely wrong class), and the KL from log-softmax, so p = 1 in float32 gives finite
  * values. MART's reference code instead writes log(1.0001 − p_ŷ + 1e-12), log(p' + 1e-12) and
  * (1.0000001 − p_y): the results agree to about 1e-4 except for saturated outputs, where that code
- * caps the margin term at −log(1e-4) ≈ 9.21. As in that code, p(x) is not detached: the weight
+ * caps the margin term at −log(1e-4) ≈ 9.21; `form: 'reference'` computes exactly that code (the
+ * MAAdvT paper preset uses it). As in that code, p(x) is not detached: the weight
  * (1 − p_y(x)) and the KL pass gradients to the clean logits.
  *
  * **Multi-label** (no library defines it; ours): each label k is a Bernoulli variable with
@@ -58,7 +71,8 @@ export interface MartLossOptions {
  * @param labels - class indices `[N]` or one-hot `[N, C]` (single-label); multi-hot `[N, C]` (multi-label).
  * @param options - see {@link MartLossOptions}; unknown keys are rejected.
  * @returns a scalar (reduction `'mean'`) or `[N]` (`'none'`), a new tensor owned by the caller.
- * @throws {InvalidArgumentError} for mismatched shapes, a negative or non-finite β or an unknown option.
+ * @throws {InvalidArgumentError} for mismatched shapes, a negative or non-finite β, `form: 'reference'`
+ *   with multi-label or an unknown option.
  *
  * @example
  * ```ts
@@ -67,10 +81,16 @@ export interface MartLossOptions {
  * @category Defenses
  */
 export function martLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, labels: tf.Tensor, options: MartLossOptions = {}): tf.Tensor {
-  const { beta, task, reduction, clean, adv } = pairedLossArgs('martLoss', cleanLogits, advLogits, labels, options);
-  return tf.tidy(() => {
-    const perSample = task === 'single-label' ? martSingle(clean, adv, labels, beta) : martMulti(clean, adv, labels, beta);
-    return reduction === 'mean' ? tf.mean(perSample) : perSample;
+  return entry('martLoss', () => {
+    const { beta, task, reduction, clean, adv, options: o } = pairedLossArgs('martLoss', cleanLogits, advLogits, labels, options, ['form']);
+    const form = assertOneOf('martLoss', 'options.form', o.form, ['exact', 'reference'] as const) ?? 'exact';
+    if (form === 'reference' && task === 'multi-label') {
+      throw new InvalidArgumentError('martLoss', 'options.form', "'exact' for task 'multi-label' (MART's code defines only single-label MART)", "'reference'");
+    }
+    return tf.tidy(() => {
+      const perSample = task === 'multi-label' ? martMulti(clean, adv, labels, beta) : form === 'reference' ? martReference(clean, adv, labels, beta) : martSingle(clean, adv, labels, beta);
+      return reduction === 'mean' ? tf.mean(perSample) : perSample;
+    });
   });
 }
 
@@ -90,6 +110,27 @@ function martSingle(clean: tf.Tensor2D, adv: tf.Tensor2D, labels: tf.Tensor, bet
   const pTrue = tf.sum(tf.mul(target, tf.softmax(clean)), 1);
   const robust = tf.mul(categoricalKl(clean, adv), tf.sub(1, pTrue));
   return tf.add(boosted, tf.mul(beta, robust)) as tf.Tensor1D;
+}
+
+/**
+ * Single-label MART per image `[N]` with the constants of MART's code: CE(z', y)
+ * − log(1.0001 − p'_ŷ + 1e-12) + β·Σ_k p_k (log p_k − log(p'_k + 1e-12))·(1.0000001 − p_y).
+ */
+function martReference(clean: tf.Tensor2D, adv: tf.Tensor2D, labels: tf.Tensor, beta: number): tf.Tensor1D {
+  const classes = clean.shape[1];
+  const target = labelRows(labels, classes);
+  const isTrue = tf.greater(target, 0.5);
+  const ce = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(adv)), 1));
+  const q = tf.softmax(adv);
+  const wrong = tf.argMax(tf.where(isTrue, tf.fill(adv.shape, -Infinity), adv), 1);
+  const qWrong = tf.sum(tf.mul(tf.oneHot(wrong, classes), q), 1);
+  const margin = tf.neg(tf.log(tf.add(tf.sub(1.0001, qWrong), 1e-12)));
+  const p = tf.softmax(clean);
+  // torch's KLDivLoss: p·log p (0 where p = 0) − p·log(q + 1e-12); the floor only matters where p·log p ≈ 0.
+  const pLogP = tf.mul(p, tf.log(tf.maximum(p, 1e-30)));
+  const kl = tf.sum(tf.sub(pLogP, tf.mul(p, tf.log(tf.add(q, 1e-12)))), 1);
+  const pTrue = tf.sum(tf.mul(target, p), 1);
+  return tf.add(tf.add(ce, margin), tf.mul(beta, tf.mul(kl, tf.sub(1.0000001, pTrue)))) as tf.Tensor1D;
 }
 
 /** Multi-label (per-label Bernoulli) MART per image `[N]`. */

@@ -14,12 +14,14 @@ export interface PairedLossArgs {
   reduction: 'mean' | 'none';
   clean: tf.Tensor2D;
   adv: tf.Tensor2D;
+  /** The validated options object, for the caller's own keys. */
+  options: Record<string, unknown>;
 }
 
 /** Validates `{beta = 6, task, reduction}` and two logit tensors of one shape against the labels. */
-export function pairedLossArgs(fn: string, cleanLogits: unknown, advLogits: unknown, labels: unknown, options: unknown): PairedLossArgs {
+export function pairedLossArgs(fn: string, cleanLogits: unknown, advLogits: unknown, labels: unknown, options: unknown, extraKeys: readonly string[] = []): PairedLossArgs {
   const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['beta', 'task', 'reduction']);
+  assertKnownKeys(fn, o, ['beta', 'task', 'reduction', ...extraKeys]);
   const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
   const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
   const reduction = assertOneOf(fn, 'options.reduction', o.reduction, ['mean', 'none'] as const) ?? 'mean';
@@ -28,5 +30,5 @@ export function pairedLossArgs(fn: string, cleanLogits: unknown, advLogits: unkn
   if (clean.shape[0] !== adv.shape[0] || clean.shape[1] !== adv.shape[1]) {
     throw new InvalidArgumentError(fn, 'advLogits', `a tensor of the shape of cleanLogits [${clean.shape.join(',')}]`, `shape [${adv.shape.join(',')}]`);
   }
-  return { beta, task, reduction, clean, adv };
+  return { beta, task, reduction, clean, adv, options: o };
 }

@@ -8,8 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
+import { nextTick } from '../internal/gradientAttack.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../errors.js';
 import { taskLoss } from '../internal/loss.js';
+import { mapInChunks, readMemoryOptions, type MemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed, type Rng } from '../internal/random.js';
 import {
   assertBoolean, assertClip, assertFunction, assertImages, assertLabelsShape, assertNumber, assertOneOf,
@@ -17,7 +19,13 @@ import {
 } from '../internal/validate.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
 import type { Batch, BatchInput, CheckpointStore, ClipRange, LossFn, ModelFn, Progress, Task } from '../types.js';
-import { restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor } from './trainingState.js';
+import {
+  assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
+} from './trainingState.js';
+import {
+  assertFiniteWeights, batchNormLayers, planMicroBatch, trainingStep, type StepSetup, type TrainingMethod,
+} from './trainingStep.js';
+import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -107,7 +115,9 @@ export interface TrainingLoopOptions {
   weightDecay?: number;
   /**
    * The learning rate of each epoch, set on the optimizer at the start of the epoch (as the
-   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is kept.
+   * paper's LambdaLR, stepped at the start of each epoch). Without it the optimizer's own rate is
+   * kept. It is called for every epoch before the first step, to refuse a non-finite or
+   * non-positive rate up front.
    * @defaultValue undefined
    */
   learningRate?: (epoch: number) => number;
@@ -123,10 +133,20 @@ export interface TrainingLoopOptions {
    */
   restoreBest?: boolean;
   /**
-   * Where to save state after every epoch and on abort, and to resume from (see {@link TrainingCheckpoint}).
+   * Where to save state after every epoch (and every `checkpointEvery` batches) and on abort, and
+   * to resume from (see {@link TrainingCheckpoint}). The optimizer must then be one whose whole
+   * state can be saved: SGD, Momentum, Adam, Adagrad, Adadelta or RMSProp (Adamax and custom
+   * classes are refused).
    * @defaultValue undefined (no checkpoints)
    */
   checkpoint?: CheckpointStore<TrainingCheckpoint>;
+  /**
+   * Also save a checkpoint after every this many batches within an epoch, so that a killed process
+   * loses at most that many batches. Resuming mid-epoch needs a source that yields the same
+   * batches for the same epoch (an array, or a seeded factory).
+   * @defaultValue undefined (after every epoch only)
+   */
+  checkpointEvery?: number;
   /**
    * Resume from `checkpoint.load()` when it returns a state. Set false to start afresh (the next
    * save overwrites the old state).
@@ -150,6 +170,45 @@ export interface TrainingLoopOptions {
    * @defaultValue drawn at random
    */
   seed?: number;
+  /**
+   * Images per micro-batch: each batch is split into micro-batches that make their adversarial
+   * images and their gradients one after the other, and the summed gradient takes one optimizer
+   * step, so a large effective batch trains in the memory of a small one. Without batch norm this
+   * equals the whole-batch step up to float rounding; with batch norm see `batchNorm`. The draws
+   * (coin, ε, T, attack seed) are made once per batch, and start noise is drawn for the whole batch
+   * and sliced, so the adversarial images are those of the whole batch too. With `memoryBudget` too,
+   * it is checked against the budget ({@link MemoryBudgetError} when it does not fit).
+   * @defaultValue the largest that fits in `memoryBudget` (the whole batch when it fits)
+   */
+  microBatch?: number;
+  /**
+   * Bytes of tensor memory a training step may use (see {@link MemoryOptions}): without `microBatch`
+   * the micro-batch is the largest that fits, from core's memory model (the update's peak measured
+   * on 1 and, when needed, 2 images, cached per model), and the inner attack runs in chunks that fit
+   * too. Throws a {@link MemoryBudgetError} when one image does not fit.
+   * @defaultValue memoryStatus().availableBytes (unbounded where unknown: WebGL, WebGPU, browsers)
+   */
+  memoryBudget?: number;
+  /**
+   * Images the inner attack (PGD, or the MART/TRADES/MPAdvT attack) processes at once, as `pgd`'s
+   * `batchSize`: its chunks, within a micro-batch; the result does not depend on it. (The update's
+   * split is `microBatch`.)
+   * @defaultValue as many as fit in `memoryBudget`
+   */
+  batchSize?: number;
+  /**
+   * What batch norm does in the update when batches are split (`microBatch`, `memoryBudget`):
+   * `'micro'`: each micro-batch is normalised with its own statistics, and the running mean and
+   * variance are updated once per micro-batch (per forward pass: twice for MART and TRADES, which
+   * run the clean and the adversarial images), as PyTorch gradient accumulation does, so small
+   * micro-batches give noisier statistics than the whole batch. `'frozen'`: batch-norm layers run
+   * in inference mode during the update (normalised with the running statistics, which stay as
+   * they are; γ and β still train), so the result no longer depends on the micro-batch size: the
+   * usual choice for fine-tuning a pretrained network at small micro-batches. Other layers
+   * (dropout) stay in training mode. Applies to unsplit batches too.
+   * @defaultValue 'micro'
+   */
+  batchNorm?: 'micro' | 'frozen';
 }
 
 /**
@@ -175,6 +234,14 @@ export interface TrainingCheckpoint {
   readonly optimizerClass: string;
   /** The optimizer's state (`optimizer.getWeights()`). */
   readonly optimizerWeights: readonly SavedTensor[];
+  /**
+   * Adam's running powers β₁ᵗ and β₂ᵗ as float32 values (tfjs keeps them outside `getWeights` and
+   * would recompute them as powers, which differ in the last bits: a resumed run would drift).
+   * Absent for other optimizers.
+   */
+  readonly adamPowers?: readonly [number, number];
+  /** The optimizer's configuration apart from its learning rate (`getConfig()`), checked on resume. */
+  readonly optimizerConfig?: Readonly<Record<string, number | boolean | string | null>>;
   /** The best validation epoch so far, with its score and weights, or null. */
   readonly best: {
     /** The best epoch so far. */ readonly epoch: number;
@@ -235,32 +302,19 @@ export interface TrainingReport {
   readonly bestScore: number | null;
   /** Whether the model now holds the best epoch's weights (otherwise the last epoch's). */
   readonly restoredBest: boolean;
+  /**
+   * The largest micro-batch this call trained with (the given `microBatch`, or the one chosen from
+   * `memoryBudget`, at most the batch), or null when no batch was trained (a finished run resumed).
+   */
+  readonly microBatch: number | null;
 }
 
-/** What a method sees for one batch when it makes adversarial images. */
-export interface BatchContext {
-  /** The model in inference mode, as a ModelFn returning the selected output. */
-  readonly inference: ModelFn;
-  readonly images: tf.Tensor4D;
-  readonly labels: tf.Tensor;
-  /** The loop's seeded generator: draw coin flips, ε, steps and attack seeds from it, in a fixed order. */
-  readonly rng: Rng;
-  readonly task: Task;
-  readonly clip: ClipRange;
-}
-
-/** A defense, as the loop sees it. */
-export interface TrainingMethod {
-  /** Adversarial images for the batch (a new tensor the loop disposes), or null for a clean batch. */
-  generate(ctx: BatchContext): tf.Tensor4D | null;
-  /** The objective to minimise, in training mode (`train` runs the model with `training: true`); runs inside a tidy. */
-  objective(train: ModelFn, images: tf.Tensor4D, adv: tf.Tensor4D | null, labels: tf.Tensor): tf.Scalar;
-}
+export type { ChunkContext, TrainingMethod } from './trainingStep.js';
 
 /** Option keys of {@link TrainingLoopOptions}. */
 export const LOOP_KEYS = [
   'optimizer', 'epochs', 'task', 'output', 'clip', 'l1', 'weightDecay', 'learningRate', 'validation', 'restoreBest',
-  'checkpoint', 'resume', 'signal', 'onProgress', 'seed',
+  'checkpoint', 'checkpointEvery', 'resume', 'signal', 'onProgress', 'seed', 'microBatch', 'memoryBudget', 'batchSize', 'batchNorm',
 ] as const;
 
 const VALIDATION_KEYS = ['images', 'labels', 'epsilon', 'steps', 'stepSize', 'randomStart', 'batchSize', 'seed', 'threshold'];
@@ -281,10 +335,17 @@ export interface LoopPlan {
   readonly validation: Required<Omit<ValidationOptions, 'seed'>> & { seed: number | undefined } | undefined;
   readonly restoreBest: boolean;
   readonly checkpoint: CheckpointStore<TrainingCheckpoint> | undefined;
+  readonly checkpointEvery: number | undefined;
   readonly resume: boolean;
+  readonly microBatch: number | undefined;
+  /** `batchSize` and `memoryBudget` as given. */
+  readonly memory: MemoryOptions;
+  readonly batchNorm: 'micro' | 'frozen';
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((p: Progress) => void) | undefined;
   readonly seed: number | undefined;
+  /** The model's input shape without the batch axis (null where free). */
+  readonly inputShape: readonly (number | null)[];
 }
 
 function isLayersModel(model: unknown): model is LayersModel {
@@ -323,14 +384,32 @@ export function planLoop(fn: string, model: unknown, data: unknown, o: Record<st
   if (checkpoint !== undefined && (typeof checkpoint !== 'object' || checkpoint === null || typeof checkpoint.save !== 'function' || typeof checkpoint.load !== 'function')) {
     throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(checkpoint));
   }
+  const checkpointEvery = assertOptionalNumber(fn, 'options.checkpointEvery', o.checkpointEvery, { integer: true, min: 1 });
+  if (checkpointEvery !== undefined && checkpoint === undefined) throw new InvalidArgumentError(fn, 'options.checkpointEvery', 'given together with options.checkpoint', String(checkpointEvery));
+  if (optimizer !== undefined) assertOptimizer(fn, optimizer as tf.Optimizer, checkpoint !== undefined);
+  const learningRate = o.learningRate as LoopPlan['learningRate'];
+  // A schedule is checked for every epoch before the first step (a NaN rate trains NaN weights).
+  if (learningRate) for (let e = 0; e < epochs; e++) assertNumber(fn, `options.learningRate(${e})`, learningRate(e), { min: 0, minExclusive: true });
+  if (learningRate && optimizer !== undefined && !hasLearningRate(optimizer as tf.Optimizer)) {
+    throw new InvalidArgumentError(fn, 'options.learningRate', 'used with an optimizer that has a learning rate', (optimizer as tf.Optimizer).getClassName());
+  }
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 });
+  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 });
+  const memory = readMemoryOptions(fn, o);
+  const batchNorm = assertOneOf(fn, 'options.batchNorm', o.batchNorm, ['micro', 'frozen'] as const) ?? 'micro';
   const validation = o.validation === undefined ? undefined : planValidation(fn, o.validation, task, classes);
-  checkSource(fn, data, task, classes);
+  const shape = inputShape?.slice(1) ?? [];
+  checkSource(fn, data, task, classes, shape);
   return {
     fn, model, classes, task, clip, output, epochs, l1, weightDecay, optimizer: optimizer as tf.Optimizer | undefined,
-    learningRate: o.learningRate as LoopPlan['learningRate'], validation, restoreBest, checkpoint, resume, signal,
-    onProgress: o.onProgress as LoopPlan['onProgress'], seed,
+    learningRate, validation, restoreBest, checkpoint, checkpointEvery, resume, microBatch, memory, batchNorm, signal,
+    onProgress: o.onProgress as LoopPlan['onProgress'], seed, inputShape: shape,
   };
+}
+
+function hasLearningRate(optimizer: tf.Optimizer): boolean {
+  const o = optimizer as unknown as { setLearningRate?: unknown; learningRate?: unknown };
+  return typeof o.setLearningRate === 'function' || typeof o.learningRate === 'number';
 }
 
 function planValidation(fn: string, raw: unknown, task: Task, classes: number): LoopPlan['validation'] {
@@ -352,18 +431,21 @@ function planValidation(fn: string, raw: unknown, task: Task, classes: number): 
   return { images, labels, epsilon, steps, stepSize, randomStart, batchSize, seed, threshold };
 }
 
-function checkSource(fn: string, data: unknown, task: Task, classes: number): void {
+function checkSource(fn: string, data: unknown, task: Task, classes: number, inputShape: readonly (number | null)[]): void {
   assertBatchInput(fn, 'data', data);
   if (!Array.isArray(data)) return;
   if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of { images, labels } batches', 'an empty array');
-  data.forEach((b, i) => checkBatch(fn, `data[${i}]`, b, task, classes));
+  data.forEach((b, i) => checkBatch(fn, `data[${i}]`, b, task, classes, inputShape));
 }
 
 /** Shapes and label values of one batch (one small read of the labels). */
-export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number): Batch {
+export function checkBatch(fn: string, where: string, batch: unknown, task: Task, classes: number, inputShape: readonly (number | null)[]): Batch {
   if (typeof batch !== 'object' || batch === null) throw new InvalidArgumentError(fn, where, 'a batch { images, labels }', describeValue(batch));
   const b = batch as Record<string, unknown>;
   const images = assertImages(fn, `${where}.images`, b.images);
+  if (inputShape.length === 3 && inputShape.some((d, i) => d !== null && d !== images.shape[i + 1])) {
+    throw new InvalidArgumentError(fn, `${where}.images`, `images of shape [N, ${inputShape.map((d) => d ?? '?').join(', ')}] to match the model's input`, `shape [${images.shape.join(',')}]`);
+  }
   const labels = assertLabelsShape(fn, `${where}.labels`, b.labels, images.shape[0], task);
   checkLabelValues(fn, `${where}.labels`, labels, task, classes);
   return { images, labels };
@@ -389,7 +471,6 @@ function pick(out: unknown, index: number): tf.Tensor2D {
   return (Array.isArray(out) ? out[index] : out) as tf.Tensor2D;
 }
 
-const tick = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void {
   assertNumber(fn, 'options.learningRate(epoch)', lr, { min: 0, minExclusive: true });
@@ -400,14 +481,14 @@ function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void 
 }
 
 /** Runs the loop (see TrainingLoopOptions); mutates the model's weights. */
-export async function runTraining(plan: LoopPlan, data: BatchInput, method: TrainingMethod, name: string): Promise<TrainingReport> {
+export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: TrainingMethod<D>, name: string): Promise<TrainingReport> {
   const { fn, model, task, clip, output, epochs, l1, weightDecay, validation, signal, onProgress, checkpoint } = plan;
   const ownOptimizer = plan.optimizer === undefined;
   const optimizer = plan.optimizer ?? tf.train.adam(0.001);
   const inference: ModelFn = (x) => pick(model.apply(x, { training: false }), output);
   const train: ModelFn = (x) => pick(model.apply(x, { training: true }), output);
+  const bn = batchNormLayers(model);
   const started = Date.now();
-  let lossSum: tf.Tensor | null = null;
   try {
     const saved = checkpoint && plan.resume ? await checkpoint.load() : undefined;
     if (saved !== undefined) await restoreState(fn, name, model, optimizer, saved);
@@ -420,52 +501,49 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
     let partial = saved?.partial ?? { lossSum: 0, batches: 0, adversarialBatches: 0 };
     let batchesPerEpoch = Array.isArray(data) ? data.length : NaN;
     let batchesThisCall = 0;
+    let largestMicroBatch = 0;
     const remainingBatches = (epoch: number, batch: number): number => (epochs - epoch) * batchesPerEpoch - batch;
 
-    const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => ({
-      format: 'medrobust.training/1', method: name, seed, epoch, batch, rngState: rng.state(),
-      weights: await snapshotModel(model), optimizerClass: optimizer.getClassName(),
-      optimizerWeights: await snapshotOptimizer(optimizer), best, history: [...history],
-      partial: { ...partial, lossSum: partial.lossSum + (lossSum ? (await lossSum.data())[0]! : 0) },
-    });
+    const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => {
+      const opt = await snapshotOptimizer(optimizer);
+      return {
+        format: 'medrobust.training/1', method: name, seed, epoch, batch, rngState: rng.state(),
+        weights: await snapshotModel(model), optimizerClass: optimizer.getClassName(),
+        optimizerWeights: opt.weights, ...(opt.adamPowers ? { adamPowers: opt.adamPowers } : {}), optimizerConfig: optimizerConfig(optimizer),
+        best, history: [...history], partial: { ...partial },
+      };
+    };
 
     for (let epoch = saved?.epoch ?? 0; epoch < epochs; epoch++) {
       if (plan.learningRate) setLearningRate(fn, optimizer, plan.learningRate(epoch));
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      lossSum = tf.scalar(0);
+      const setup: StepSetup = { fn, model, vars, optimizer, method: method as TrainingMethod, inference, train, task, clip, l1, weightDecay, batchNorm: plan.batchNorm, memory: plan.memory };
       let batch = 0;
-      let adversarialBatches = partial.adversarialBatches;
       for await (const { batch: raw, owned } of iterateBatches<unknown>(fn, 'data', data, epoch)) {
         try {
-          if (batch < startBatch) continue; // resuming mid-epoch: these batches were done before the abort
+          if (batch < startBatch) continue; // resuming mid-epoch: these batches were done before the stop
           if (signal?.aborted) {
             if (checkpoint) await checkpoint.save(await snapshot(epoch, batch));
             throw new AbortError(`${fn}: aborted at epoch ${epoch}, batch ${batch}${checkpoint ? ' (checkpoint saved; call again to resume)' : ''}`);
           }
-          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes) : (raw as Batch);
-          const adv = method.generate({ inference, images, labels, rng, task, clip });
-          try {
-            const cost = optimizer.minimize(() => {
-              let loss = method.objective(train, images, adv, labels);
-              if (l1 > 0) loss = tf.add(loss, tf.mul(l1, tf.addN(vars.map((v) => tf.sum(tf.abs(v))))));
-              if (weightDecay > 0) loss = tf.add(loss, tf.mul(weightDecay / 2, tf.addN(vars.map((v) => tf.sum(tf.square(v))))));
-              return loss as tf.Scalar;
-            }, true, vars);
-            const next: tf.Tensor = tf.add(lossSum, cost!);
-            cost!.dispose();
-            lossSum.dispose();
-            lossSum = next;
-          } finally {
-            adv?.dispose();
-          }
-          if (adv !== null) adversarialBatches++;
-          partial = { ...partial, adversarialBatches };
+          const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes, plan.inputShape) : (raw as Batch);
+          const microBatch = planMicroBatch(setup, bn, images, labels, plan.microBatch, plan.memory);
+          largestMicroBatch = Math.max(largestMicroBatch, microBatch);
+          const draw = method.draw(rng);
+          const result = await trainingStep(setup, bn, images, labels, draw, microBatch, `epoch ${epoch}, batch ${batch}`);
+          partial = {
+            lossSum: partial.lossSum + result.loss, batches: partial.batches + 1,
+            adversarialBatches: partial.adversarialBatches + (result.adversarial ? 1 : 0),
+          };
         } finally {
           if (owned) tf.dispose([(raw as Batch | null)?.images, (raw as Batch | null)?.labels].filter((t) => t instanceof tf.Tensor));
           batch++;
         }
         batchesThisCall++;
-        partial = { ...partial, batches: partial.batches + 1 };
+        if (plan.checkpointEvery !== undefined && batch % plan.checkpointEvery === 0) {
+          await assertFiniteWeights(fn, vars, `epoch ${epoch}, batch ${batch - 1}`);
+          await checkpoint!.save(await snapshot(epoch, batch));
+        }
         if (onProgress) {
           const elapsed = (Date.now() - started) / 1000;
           onProgress({
@@ -474,17 +552,22 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
             metrics: { epoch },
           });
         }
-        await tick();
+        await nextTick();
       }
       if (batch === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', `no batches in epoch ${epoch}`);
+      await assertFiniteWeights(fn, vars, `epoch ${epoch}`);
       batchesPerEpoch = batch;
       startBatch = 0;
-      const epochLoss = ((await lossSum.data())[0]! + partial.lossSum) / partial.batches;
-      lossSum.dispose();
-      lossSum = null;
+      const epochLoss = partial.lossSum / partial.batches;
       let record: EpochRecord = { epoch, loss: epochLoss, batches: partial.batches, adversarialBatches: partial.adversarialBatches };
       if (validation) {
-        const result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        let result: { clean: number; robust: number };
+        try {
+          result = await evaluate(plan, inference, validation.seed ?? seed, signal);
+        } catch (err) {
+          releaseStaleTape();
+          throw reattribute(err, fn, {}, `validation after epoch ${epoch}`);
+        }
         record = { ...record, validation: result };
         if (best === null || result.robust > best.score) best = { epoch, score: result.robust, weights: await snapshotModel(model) };
       }
@@ -505,9 +588,9 @@ export async function runTraining(plan: LoopPlan, data: BatchInput, method: Trai
     return {
       method: name, seed, epochs: history.length, resumedFrom, history,
       bestEpoch: best?.epoch ?? null, bestScore: best?.score ?? null, restoredBest,
+      microBatch: largestMicroBatch > 0 ? largestMicroBatch : null,
     };
   } finally {
-    lossSum?.dispose();
     if (ownOptimizer) optimizer.dispose();
   }
 }
@@ -517,11 +600,44 @@ async function restoreState(fn: string, name: string, model: LayersModel, optimi
     throw new FormatError(`${fn}: the checkpoint is not a medrobust training state (format ${describeValue((saved as { format?: unknown } | null)?.format)})`);
   }
   if (saved.method !== name) throw new FormatError(`${fn}: the checkpoint was saved by ${saved.method}, not ${name}; pass resume: false to start afresh`);
+  assertCheckpointFields(fn, saved);
   if (saved.optimizerClass !== optimizer.getClassName()) {
     throw new FormatError(`${fn}: the checkpoint holds the state of a ${saved.optimizerClass} optimizer, this run uses ${optimizer.getClassName()}`);
   }
+  if (saved.optimizerConfig !== undefined) {
+    const now = optimizerConfig(optimizer);
+    for (const [key, value] of Object.entries(saved.optimizerConfig)) {
+      if (key in now && now[key] !== value) {
+        throw new FormatError(`${fn}: the checkpoint's ${saved.optimizerClass} has ${key} ${String(value)}, this run's has ${String(now[key])}; a resumed run must use the same optimizer settings`);
+      }
+    }
+  }
   restoreModel(fn, model, saved.weights, 'the checkpoint');
-  await restoreOptimizer(fn, optimizer, saved.optimizerWeights);
+  await restoreOptimizer(fn, optimizer, saved.optimizerWeights, saved.adamPowers);
+}
+
+/** The plain fields of a loaded checkpoint: counters, history, sums and finite weights (a corrupt file must not train on). */
+function assertCheckpointFields(fn: string, s: TrainingCheckpoint): void {
+  const bad = (what: string): never => { throw new FormatError(`${fn}: the checkpoint is corrupt: ${what}`); };
+  const count = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+  if (!count(s.epoch) || !count(s.batch)) bad(`epoch ${describeValue(s.epoch)}, batch ${describeValue(s.batch)} are not counts`);
+  if (!count(s.seed) || !count(s.rngState) || (s.rngState as number) > 0xffffffff) bad('its seed or generator state is not a 32-bit count');
+  if (!Array.isArray(s.history) || s.history.length !== s.epoch) bad(`it has ${Array.isArray(s.history) ? s.history.length : 'no'} epoch records for ${s.epoch} finished epochs`);
+  s.history.forEach((h, i) => { if (typeof h !== 'object' || h === null || h.epoch !== i || !count(h.batches) || typeof h.loss !== 'number') bad(`epoch record ${i} is malformed`); });
+  const p = s.partial;
+  if (typeof p !== 'object' || p === null || typeof p.lossSum !== 'number' || !count(p.batches) || !count(p.adversarialBatches) || p.batches !== s.batch) bad('its unfinished-epoch sums are malformed');
+  const finite = (list: readonly SavedTensor[] | undefined, what: string): void => {
+    if (!Array.isArray(list)) bad(`${what} are missing`);
+    for (const t of list!) {
+      const values = (t as SavedTensor | undefined)?.values;
+      if (!(values instanceof Float32Array || values instanceof Int32Array)) bad(`${what} hold a value that is not a typed array`);
+      for (let i = 0; i < values!.length; i++) if (!Number.isFinite(values![i]!)) bad(`${what} '${t.name}' holds ${values![i]}`);
+    }
+  };
+  finite(s.weights, 'weights');
+  finite(s.optimizerWeights, 'optimizer weights');
+  if (s.best !== null && (typeof s.best !== 'object' || !count(s.best.epoch) || s.best.epoch >= s.epoch || typeof s.best.score !== 'number')) bad('its best epoch is malformed');
+  if (s.best !== null) finite(s.best.weights, 'best weights');
 }
 
 /** Clean and robust accuracy on the validation split, in chunks, with a fixed attack seed. */
@@ -538,10 +654,11 @@ async function evaluate(plan: LoopPlan, inference: ModelFn, seed: number, signal
     const labels = tf.slice(v.labels, start, size);
     try {
       const adv = pgd(inference, images, labels, {
-        epsilon: v.epsilon, steps: v.steps, stepSize: v.stepSize, randomStart: v.randomStart, clip: plan.clip, task: plan.task, seed: rng.nextSeed(),
+        epsilon: v.epsilon, steps: v.steps, stepSize: v.stepSize, randomStart: v.randomStart, clip: plan.clip, task: plan.task, seed: rng.nextSeed(), ...plan.memory,
       });
       try {
-        const counts = tf.tidy(() => tf.stack([correct(plan.task, inference(images), labels, v.threshold), correct(plan.task, inference(adv), labels, v.threshold)]));
+        const forward = (x: tf.Tensor4D): tf.Tensor2D => mapInChunks(plan.fn, x, plan.memory, { model: inference, kind: 'forward' }, inference);
+        const counts = tf.tidy(() => tf.stack([correct(plan.task, forward(images), labels, v.threshold), correct(plan.task, forward(adv), labels, v.threshold)]));
         const [c, r] = await counts.data();
         counts.dispose();
         clean += c!;
@@ -553,7 +670,7 @@ async function evaluate(plan: LoopPlan, inference: ModelFn, seed: number, signal
       images.dispose();
       labels.dispose();
     }
-    await tick();
+    await nextTick();
   }
   const units = plan.task === 'multi-label' ? n * plan.classes : n;
   return { clean: clean / units, robust: robust / units };
@@ -591,4 +708,14 @@ export function rangeOption(fn: string, argument: string, value: unknown, c: { i
   }
   const v = assertNumber(fn, argument, value, c);
   return [v, v];
+}
+
+/** Validates a per-channel scale against the model's channels. */
+export function channelScaleOption(fn: string, value: unknown, channels: number): readonly number[] | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || value.length !== channels) {
+    throw new InvalidArgumentError(fn, 'options.channelScale', `an array of ${channels} numbers, one per input channel`, describeValue(value));
+  }
+  value.forEach((v, i) => assertNumber(fn, `options.channelScale[${i}]`, v, { min: 0, minExclusive: true }));
+  return value as readonly number[];
 }

@@ -34,17 +34,49 @@ export function assertOptionsObject(fn: string, options: unknown): Record<string
   return options as Record<string, unknown>;
 }
 
-/** Rejects misspelled or unknown option keys (e.g. `stepsize` for `stepSize`), naming the closest known key. */
+/**
+ * What users of ART, torchattacks, Foolbox, CleverHans and AdverTorch type for medrobust's option names
+ * (compared case-insensitively, ignoring `_`): the hint for an unknown key looks here before it falls back
+ * to the closest spelling, so `eps` suggests `epsilon`, not `steps`.
+ */
+export const OPTION_ALIASES: Readonly<Record<string, readonly string[]>> = {
+  epsilon: ['eps', 'epsilons', 'maxnorm', 'budget', 'radius', 'perturbation'],
+  stepSize: ['alpha', 'epsstep', 'epsiter', 'stepsize', 'relstepsize', 'absstepsize', 'lr', 'stepsizes'],
+  steps: ['nbiter', 'iterations', 'iters', 'maxiter', 'numsteps', 'niter', 'nsteps', 'iter', 'numiterations', 'k'],
+  randomStart: ['randinit', 'randominit', 'randstart', 'randomstart'],
+  restarts: ['numrandominit', 'nrestarts', 'randomrestarts', 'nbrandominit', 'numrestarts', 'restart'],
+  norm: ['ord', 'p', 'normtype', 'distance', 'lp'],
+  clip: ['clipmin', 'clipmax', 'clipvalues', 'bounds', 'clamp', 'cliprange', 'range'],
+  targeted: ['target', 'istargeted', 'ytarget'],
+  seed: ['randomseed', 'rng', 'randomstate'],
+  loss: ['lossfn', 'lossfunc', 'criterion', 'lossfunction'],
+  batchSize: ['batchsize', 'evalbatchsize', 'microbatch', 'chunksize', 'batch'],
+  memoryBudget: ['memorybudget', 'maxmemory', 'memorylimit', 'memory'],
+  signal: ['abortsignal'],
+  onProgress: ['callback', 'verbose', 'progress', 'progresscallback'],
+  task: ['mode', 'multilabel'],
+};
+
+const normaliseKey = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');
+
+/** Rejects misspelled or unknown option keys (e.g. `stepsize` for `stepSize`, `eps` for `epsilon`), naming the likely intended key. */
 export function assertKnownKeys(fn: string, options: Record<string, unknown>, known: readonly string[], argument = 'options'): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const ranked = known.map((k) => ({ k, d: editDistance(k.toLowerCase(), key.toLowerCase()) })).sort((a, b) => a.d - b.d);
-    const close = ranked[0] && ranked[0].d <= 2 ? ranked[0].k : undefined;
-    throw new InvalidArgumentError(fn, `${argument}.${key}`, `one of the known options (${known.join(', ')})${close ? `; did you mean '${close}'?` : ''}`, `an unknown option '${key}'`);
+    const norm = normaliseKey(key);
+    const alias = known.find((k) => normaliseKey(k) === norm || (OPTION_ALIASES[k] ?? []).includes(norm));
+    let hint = '';
+    if (alias) hint = normaliseKey(alias) === norm ? `; did you mean '${alias}'?` : `; did you mean '${alias}'? ('${key}' is what other attack libraries call it)`;
+    else {
+      const ranked = known.map((k) => ({ k, d: editDistance(k.toLowerCase(), key.toLowerCase()) })).sort((a, b) => a.d - b.d);
+      if (ranked[0] && ranked[0].d <= 2) hint = `; did you mean '${ranked[0].k}'?`;
+    }
+    throw new InvalidArgumentError(fn, `${argument}.${key}`, `one of the known options (${known.join(', ')})${hint}`, `an unknown option '${key}'`);
   }
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance (for "did you mean" hints). */
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
@@ -194,20 +226,24 @@ export function assertClip(fn: string, argument: string, clip: unknown, channels
  * One reduction over the images: rejects NaN/Infinity and, for a fixed clip range, values outside
  * it (an attack cannot start from an input the model's domain excludes; Foolbox does the same).
  */
-export function assertImageValues(fn: string, argument: string, images: tf.Tensor4D, clip: ClipRange | undefined): void {
+export function assertImageValues(fn: string, argument: string, images: tf.Tensor4D, clip: ClipRange | undefined): { min: number; max: number } {
   const channels = images.shape[3];
+  // One full-size temporary (x·0, NaN exactly where x is not finite) and three small reductions: a batch
+  // that fits is validated in about its own size again (masks and casts took five times its size).
   const stats = tf.tidy(() => {
     const flat = tf.reshape(images, [-1, channels]);
-    const finiteMask = tf.logicalNot(tf.logicalOr(tf.isNaN(flat), tf.isInf(flat)));
-    const finite = tf.cast(finiteMask, 'float32');
-    const bad = tf.sub(flat.shape[0]! * channels, tf.sum(finite));
-    const safe = tf.where(finiteMask, flat, tf.zerosLike(flat));
-    return tf.concat([tf.reshape(bad, [1]), tf.min(safe, 0), tf.max(safe, 0)]);
+    return tf.concat([tf.reshape(tf.sum(tf.mul(flat, 0)), [1]), tf.min(flat, 0), tf.max(flat, 0)]);
   });
   const v = stats.dataSync();
   stats.dispose();
-  if (v[0]! > 0) throw new InvalidArgumentError(fn, argument, 'finite values (no NaN or Infinity)', `${v[0]} non-finite values`);
-  if (clip === undefined || clip === null || clip === 'batch') return;
+  if (!Number.isFinite(v[0]!)) {
+    const bad = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(images)), 'float32')));
+    const count = bad.dataSync()[0]!;
+    bad.dispose();
+    throw new InvalidArgumentError(fn, argument, 'finite values (no NaN or Infinity)', `${count} non-finite values`);
+  }
+  const range = { min: Math.min(...v.subarray(1, 1 + channels)), max: Math.max(...v.subarray(1 + channels, 1 + 2 * channels)) };
+  if (clip === undefined || clip === null || clip === 'batch') return range;
   for (let c = 0; c < channels; c++) {
     const lo = Array.isArray(clip) ? (clip as readonly number[])[0]! : (clip as { min: readonly number[] }).min[c]!;
     const hi = Array.isArray(clip) ? (clip as readonly number[])[1]! : (clip as { max: readonly number[] }).max[c]!;
@@ -218,4 +254,5 @@ export function assertImageValues(fn: string, argument: string, images: tf.Tenso
       throw new InvalidArgumentError(fn, argument, `values inside the clip range [${lo}, ${hi}] (channel ${c}); pass a matching options.clip, or clip: null`, `values in [${mn}, ${mx}]`);
     }
   }
+  return range;
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Task } from '../types.js';
-import { argmaxRows, hardPredictions, parseThreshold, readLabels, readScores } from './labels.js';
+import { argmaxRows, assertFromStated, hardPredictions, parseThreshold, readLabels, readScores } from './labels.js';
 import type { MatrixLike, VectorLike } from './matrix.js';
 
 /**
@@ -22,7 +22,8 @@ export interface ThresholdOptions {
   threshold?: number;
   /**
    * What the scores are: `'logits'` (sigmoid per label for multi-label, softmax for single-label)
-   * or `'probabilities'`.
+   * or `'probabilities'`. Where it matters (thresholded predictions) and the scores all lie in [0, 1]
+   * (rows summing to 1 for single-label), it must be stated: the functions refuse to guess.
    * @defaultValue 'logits'
    */
   from?: 'logits' | 'probabilities';
@@ -38,7 +39,8 @@ export interface ThresholdOptions {
  * @param labels - class indices `[N]` or one-hot `[N, C]` (single-label), multi-hot `[N, C]` (multi-label).
  * @param options - see {@link ThresholdOptions}.
  * @returns the accuracy in [0, 1].
- * @throws {InvalidArgumentError} for mismatched counts, invalid labels, ragged rows, NaN, or an unknown option.
+ * @throws {InvalidArgumentError} for mismatched counts, invalid labels, ragged rows, NaN, an unknown
+ *   option, or multi-label scores all in [0, 1] without `options.from`.
  *
  * @example
  * ```ts
@@ -60,6 +62,7 @@ export function accuracy(logits: MatrixLike, labels: MatrixLike | VectorLike, op
     return correct / s.rows;
   }
   const { indicator } = readLabels(fn, 'labels', labels, s.rows, s.cols, 'multi-label');
+  assertFromStated(fn, 'logits', s, settings, 'multi-label');
   const pred = hardPredictions(s, settings);
   let correct = 0;
   for (let p = 0; p < pred.length; p++) if (pred[p] === indicator[p]) correct++;

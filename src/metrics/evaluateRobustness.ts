@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fgsm, type FgsmOptions } from '../attacks/fgsm.js';
-import { pgd, type PgdOptions } from '../attacks/pgd.js';
-import { AbortError, InvalidArgumentError } from '../errors.js';
-import { toModelFn } from '../model.js';
+import { pgdAsync, type PgdOptions } from '../attacks/pgd.js';
+import { AbortError, InvalidArgumentError, NonFiniteError, PerturbationBudgetError } from '../errors.js';
+import { assertModelInput, toModelFn } from '../model.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { entryAsync, reattribute, type TensorBag } from '../internal/scope.js';
 import {
-  assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
+  assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
 } from '../internal/validate.js';
+import { warnOnce } from '../internal/warnings.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
-import type { Batch, BatchInput, Model, ModelFn, Progress, Task } from '../types.js';
+import type { Batch, BatchInput, MemoryOptions, Model, ModelFn, Progress, Task } from '../types.js';
 import { accuracy } from './accuracy.js';
 import { foolingRate } from './foolingRate.js';
 import { classProbabilities, labelProbabilities } from './labels.js';
@@ -18,6 +21,8 @@ import { rocAuc } from './rocAuc.js';
  * An attack of {@link evaluateRobustness}: a built-in one (`attack: 'fgsm' | 'pgd'` with its
  * options, ε taken from `epsilons`) or any function `run(model, images, labels, epsilon)` returning
  * new adversarial images (e.g. a trained GAP generator). The task is passed to built-in attacks.
+ * Every output is checked: NaN/Infinity throws {@link NonFiniteError}, a perturbation larger than ε in
+ * the attack's norm throws {@link PerturbationBudgetError}.
  * @category Metrics
  */
 export type RobustnessAttack =
@@ -46,15 +51,20 @@ export type RobustnessAttack =
       readonly name: string;
       /** Returns adversarial images `[B, H, W, C]` owned by the caller (they are disposed after use). */
       readonly run: (model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, epsilon: number) => tf.Tensor4D | Promise<tf.Tensor4D>;
-      /** The budgets to run; omitted: one run, reported with ε = NaN. */
+      /** The budgets to run; omitted: one run, reported with ε = NaN (and no budget check). */
       readonly epsilons?: readonly number[];
+      /**
+       * The norm the budget is checked in.
+       * @defaultValue 'linf'
+       */
+      readonly norm?: 'linf' | 'l2';
     };
 
 /**
  * Options of {@link evaluateRobustness}.
  * @category Metrics
  */
-export interface EvaluateRobustnessOptions {
+export interface EvaluateRobustnessOptions extends MemoryOptions {
   /**
    * The task: it picks the label format, the accuracy (argmax or thresholded per label), the AUC
    * scores (softmax or sigmoid) and the loss of the built-in attacks.
@@ -84,7 +94,8 @@ export interface EvaluateRobustnessOptions {
    */
   disposeBatches?: boolean;
   /**
-   * Cancels the evaluation between attack runs with an {@link AbortError}.
+   * Cancels the evaluation with an {@link AbortError}, between batches and between the steps of a
+   * built-in PGD run.
    * @defaultValue none
    */
   signal?: AbortSignal;
@@ -140,9 +151,9 @@ export interface RobustnessReport {
   seed: number;
 }
 
-const KEYS = ['task', 'threshold', 'aucAverage', 'seed', 'disposeBatches', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'threshold', 'aucAverage', 'seed', 'disposeBatches', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
-interface Run { attack: RobustnessAttack; epsilon: number; logits: number[]; linf: number[]; l2: number[] }
+interface Run { attack: RobustnessAttack; index: number; epsilon: number; logits: number[]; linf: number[]; l2: number[] }
 
 /**
  * Clean versus adversarial metrics for every attack and ε (paper.md §5a's tables): accuracy, AUC,
@@ -173,6 +184,10 @@ interface Run { attack: RobustnessAttack; epsilon: number; logits: number[]; lin
  */
 export async function evaluateRobustness(model: Model, data: BatchInput, attacks: readonly RobustnessAttack[], options: EvaluateRobustnessOptions = {}): Promise<RobustnessReport> {
   const fn = 'evaluateRobustness';
+  return entryAsync(fn, (bag) => evaluate(fn, bag, model, data, attacks, options));
+}
+
+async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInput, attacks: readonly RobustnessAttack[], options: EvaluateRobustnessOptions): Promise<RobustnessReport> {
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);
   const modelFn = toModelFn(model, fn);
@@ -186,13 +201,14 @@ export async function evaluateRobustness(model: Model, data: BatchInput, attacks
   const signal = assertSignal(fn, 'options.signal', o.signal);
   assertFunction(fn, 'options.onProgress', o.onProgress);
   const onProgress = o.onProgress as ((p: Progress) => void) | undefined;
+  const memory = readMemoryOptions(fn, o);
   const rng = createRng(seed);
 
   const runs: Run[] = [];
-  for (const attack of attacks) {
+  attacks.forEach((attack, index) => {
     const eps = attack.epsilons ?? [Number.NaN];
-    for (const epsilon of eps) runs.push({ attack, epsilon, logits: [], linf: [], l2: [] });
-  }
+    for (const epsilon of eps) runs.push({ attack, index, epsilon, logits: [], linf: [], l2: [] });
+  });
   const cleanLogits: number[] = [];
   const labelRows: number[] = [];
   let classes = -1;
@@ -205,44 +221,64 @@ export async function evaluateRobustness(model: Model, data: BatchInput, attacks
     if (signal?.aborted) throw new AbortError('evaluateRobustness was aborted');
   };
   checkAbort();
+  const forward = (x: tf.Tensor4D): tf.Tensor2D => mapInChunks(fn, x, memory, { model, kind: 'forward' }, (chunk) => modelFn(chunk));
 
   for await (const { batch, owned } of iterateBatches<Batch>(fn, 'data', data, 0)) {
     try {
+      const b = batches;
       if (typeof batch !== 'object' || batch === null || !(batch.images instanceof tf.Tensor) || !(batch.labels instanceof tf.Tensor)) {
-        throw new InvalidArgumentError(fn, `data[${batches}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
+        throw new InvalidArgumentError(fn, `data[${b}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
       }
-      const { images, labels } = batch;
-      const logits = tf.tidy(() => modelFn(images));
+      const { labels } = batch;
+      const images = assertImages(fn, `data[${b}].images`, batch.images);
+      assertModelInput(fn, `data[${b}].images`, model, images);
+      const bn = images.shape[0];
+      if (labels.shape[0] !== bn) throw new InvalidArgumentError(fn, `data[${b}].labels`, `one label row per image (${bn})`, `shape [${labels.shape.join(',')}]`);
+      const logits = tf.tidy(() => forward(images));
       const c = logits.shape[1];
       const values = logits.dataSync();
       logits.dispose();
-      if (classes === -1) classes = c;
-      else if (classes !== c) throw new InvalidArgumentError(fn, 'model', `the same number of logits for every batch (${classes})`, `${c} in batch ${batches}`);
-      for (const v of values) cleanLogits.push(v);
+      if (classes === -1) {
+        classes = c;
+        warnIfProbabilities(fn, values, c, task);
+      } else if (classes !== c) throw new InvalidArgumentError(fn, 'model', `the same number of logits for every batch (${classes})`, `${c} in batch ${b}`);
+      for (const v of values) {
+        if (!Number.isFinite(v)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the clean images of data[${b}]`);
+        cleanLogits.push(v);
+      }
       const lab = labels.dataSync();
       const cols = labels.rank === 1 ? 1 : labels.shape[1]!;
       if (labelCols === -1) labelCols = cols;
-      else if (labelCols !== cols) throw new InvalidArgumentError(fn, `data[${batches}].labels`, `labels with ${labelCols} column(s) like the first batch`, `shape [${labels.shape.join(',')}]`);
+      else if (labelCols !== cols) throw new InvalidArgumentError(fn, `data[${b}].labels`, `labels with ${labelCols} column(s) like the first batch`, `shape [${labels.shape.join(',')}]`);
       for (const v of lab) labelRows.push(v);
-      const bn = images.shape[0];
       for (const run of runs) {
         checkAbort();
-        const adv = await runAttack(run, model, modelFn, images, labels, task, rng);
+        const context = `attack '${run.attack.name}'${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`} on data[${b}]`;
+        const argumentMap = { images: `data[${b}].images`, labels: `data[${b}].labels`, model: 'model', options: `attacks[${run.index}].options` };
+        let adv: tf.Tensor4D;
+        try {
+          adv = bag.own(await runAttack(run, model, modelFn, images, labels, task, rng, memory, signal));
+        } catch (err) {
+          throw reattribute(err, fn, argumentMap, context);
+        }
         try {
           const stats = tf.tidy(() => {
-            const advLogits = modelFn(adv);
+            const advLogits = forward(adv);
             const delta = tf.reshape(tf.sub(adv, images), [bn, -1]);
-            return tf.concat([tf.reshape(advLogits, [-1]), tf.max(tf.abs(delta), 1), tf.sqrt(tf.sum(tf.square(delta), 1))]);
+            const bad = tf.sum(tf.cast(tf.logicalNot(tf.isFinite(delta)), 'float32'), 1);
+            const safe = tf.where(tf.isFinite(delta), delta, tf.zerosLike(delta));
+            return tf.concat([tf.reshape(advLogits, [-1]), tf.max(tf.abs(safe), 1), tf.sqrt(tf.sum(tf.square(safe), 1)), bad]);
           });
           const v = stats.dataSync();
           stats.dispose();
+          checkOutput(fn, run, v, bn, c, n, b);
           for (let i = 0; i < bn * c; i++) run.logits.push(v[i]!);
           for (let i = 0; i < bn; i++) {
             run.linf.push(v[bn * c + i]!);
             run.l2.push(v[bn * c + bn + i]!);
           }
         } finally {
-          adv.dispose();
+          bag.free(adv);
         }
       }
       n += bn;
@@ -263,7 +299,7 @@ export async function evaluateRobustness(model: Model, data: BatchInput, attacks
     const mat = { data: Float64Array.from(logits), rows: n, cols: classes };
     return { data: task === 'multi-label' ? labelProbabilities(mat, 'logits') : classProbabilities(mat, 'logits'), shape: [n, classes] };
   };
-  const metricOptions = { task, threshold };
+  const metricOptions = { task, threshold, from: 'logits' as const };
   const cleanMat = { data: cleanLogits, shape: [n, classes] as [number, number] };
   const cleanAcc = accuracy(cleanMat, labelsMat, metricOptions);
   const cleanAuc = rocAuc(scoreOf(cleanLogits), labelsMat, { average: aucAverage, task });
@@ -285,19 +321,61 @@ export async function evaluateRobustness(model: Model, data: BatchInput, attacks
   return { clean: { accuracy: cleanAcc, auc: cleanAuc }, rows, n, seed };
 }
 
-async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, rng: ReturnType<typeof createRng>): Promise<tf.Tensor4D> {
+/** Warns once when the clean outputs look like probabilities (all in [0, 1], rows summing to 1 for single-label). */
+function warnIfProbabilities(fn: string, values: ArrayLike<number>, c: number, task: Task): void {
+  let inUnit = true;
+  let sumsToOne = true;
+  for (let i = 0; i < values.length; i += c) {
+    let s = 0;
+    for (let k = 0; k < c; k++) {
+      const v = values[i + k]!;
+      if (!(v >= 0 && v <= 1)) inUnit = false;
+      s += v;
+    }
+    if (Math.abs(s - 1) > 1e-3) sumsToOne = false;
+  }
+  if (inUnit && (task === 'multi-label' || sumsToOne)) {
+    warnOnce('MEDROBUST_PROBABILITIES', `${fn}: the model's outputs all lie in [0, 1]${task === 'single-label' ? ' and sum to 1 per image' : ''}: they look like probabilities, but attacks and metrics expect logits. Remove the final activation, or wrap the model to return logits.`);
+  }
+}
+
+/**
+ * Checks an attack's output (one read per batch): finite values, and every perturbation within ε in
+ * the attack's norm (float32 rounding allowed: 1e-5 relative plus 1e-6 absolute).
+ */
+function checkOutput(fn: string, run: Run, v: ArrayLike<number>, bn: number, c: number, offset: number, b: number): void {
+  const a = run.attack;
+  const base = bn * c;
+  for (let i = 0; i < bn; i++) {
+    const bad = v[base + 2 * bn + i]!;
+    if (bad > 0) throw new NonFiniteError(fn, `the adversarial images of attack '${a.name}'`, `${bad} values of image ${i} of data[${b}] (image ${offset + i}) are NaN or Infinity${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`}`);
+  }
+  for (let i = 0; i < bn * c; i++) {
+    if (!Number.isFinite(v[i]!)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the adversarial images of attack '${a.name}' (data[${b}])`);
+  }
+  if (Number.isNaN(run.epsilon)) return;
+  const norm = 'run' in a ? (a.norm ?? 'linf') : (a.options?.norm ?? 'linf');
+  const tolerance = run.epsilon * 1e-5 + 1e-6;
+  for (let i = 0; i < bn; i++) {
+    const achieved = v[base + (norm === 'linf' ? 0 : bn) + i]!;
+    if (achieved > run.epsilon + tolerance) throw new PerturbationBudgetError(fn, a.name, run.epsilon, norm, achieved, offset + i);
+  }
+}
+
+async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, rng: ReturnType<typeof createRng>, memory: MemoryOptions, signal: AbortSignal | undefined): Promise<tf.Tensor4D> {
   const a = run.attack;
   if ('run' in a) {
     const adv = await a.run(modelFn, images, labels, run.epsilon);
     if (!(adv instanceof tf.Tensor) || adv.rank !== 4 || adv.shape.some((d, i) => d !== images.shape[i])) {
       if (adv instanceof tf.Tensor) adv.dispose();
-      throw new InvalidArgumentError('evaluateRobustness', `attacks['${a.name}'].run`, `a function returning adversarial images of shape [${images.shape.join(',')}]`, `a function that returned ${describeValue(adv)}`);
+      throw new InvalidArgumentError('evaluateRobustness', `attacks[${run.index}].run`, `a function returning adversarial images of shape [${images.shape.join(',')}]`, `a function that returned ${describeValue(adv)}`);
     }
+    if (adv === images) throw new InvalidArgumentError('evaluateRobustness', `attacks[${run.index}].run`, 'a function returning new adversarial images (tf.clone(images) for none)', 'the clean images themselves');
     return adv;
   }
-  if (a.attack === 'fgsm') return fgsm(model, images, labels, { ...a.options, epsilon: run.epsilon, task });
+  if (a.attack === 'fgsm') return fgsm(model, images, labels, { ...memory, ...a.options, epsilon: run.epsilon, task });
   const opts = a.options ?? {};
-  return pgd(model, images, labels, { ...opts, epsilon: run.epsilon, task, seed: opts.seed ?? rng.nextSeed() });
+  return pgdAsync(model, images, labels, { ...memory, ...opts, epsilon: run.epsilon, task, seed: opts.seed ?? rng.nextSeed(), ...(signal ? { signal } : {}) });
 }
 
 function validateAttacks(fn: string, attacks: unknown): void {
@@ -311,9 +389,10 @@ function validateAttacks(fn: string, attacks: unknown): void {
     if (names.has(r.name)) throw new InvalidArgumentError(fn, `${arg}.name`, 'a name no other attack uses', JSON.stringify(r.name));
     names.add(r.name);
     if ('run' in r) {
-      assertKnownKeys(fn, r, ['name', 'run', 'epsilons'], arg);
+      assertKnownKeys(fn, r, ['name', 'run', 'epsilons', 'norm'], arg);
       if (typeof r.run !== 'function') throw new InvalidArgumentError(fn, `${arg}.run`, 'a function (model, images, labels, epsilon) => adversarial images', describeValue(r.run));
       if (r.epsilons !== undefined) checkEpsilons(fn, `${arg}.epsilons`, r.epsilons);
+      assertOneOf(fn, `${arg}.norm`, r.norm, ['linf', 'l2'] as const);
       return;
     }
     assertKnownKeys(fn, r, ['name', 'attack', 'epsilons', 'options'], arg);

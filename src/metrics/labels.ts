@@ -58,6 +58,8 @@ export interface ThresholdSettings {
   task: Task;
   threshold: number;
   from: 'logits' | 'probabilities';
+  /** Whether the caller stated `from` (the default is 'logits'). */
+  fromGiven: boolean;
 }
 
 export function parseThreshold(fn: string, options: unknown, extraKeys: readonly string[] = []): ThresholdSettings & { o: Record<string, unknown> } {
@@ -66,7 +68,31 @@ export function parseThreshold(fn: string, options: unknown, extraKeys: readonly
   const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1 });
   const from = assertOneOf(fn, 'options.from', o.from, ['logits', 'probabilities'] as const) ?? 'logits';
-  return { task, threshold, from, o };
+  return { task, threshold, from, fromGiven: o.from !== undefined, o };
+}
+
+/**
+ * Refuses to guess when the scores look like probabilities and `from` was not stated: every value in
+ * [0, 1] (and, for single-label, rows summing to 1). Read as logits (the default), probabilities would go
+ * through a second sigmoid (every label "present" at threshold 0.5) or softmax: a silently wrong result.
+ * @throws {InvalidArgumentError} naming `options.from`.
+ */
+export function assertFromStated(fn: string, argument: string, s: Mat, settings: ThresholdSettings, task: Task): void {
+  if (settings.fromGiven || s.data.length === 0) return;
+  let sumsToOne = true;
+  for (let i = 0; i < s.rows; i++) {
+    let sum = 0;
+    for (let k = 0; k < s.cols; k++) {
+      const v = s.data[i * s.cols + k]!;
+      if (!(v >= 0 && v <= 1)) return;
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-4) sumsToOne = false;
+  }
+  if (task === 'single-label' && !sumsToOne) return;
+  throw new InvalidArgumentError(fn, 'options.from',
+    `'logits' or 'probabilities', stated explicitly when every value of ${argument} lies in [0, 1]${task === 'single-label' ? ' and each row sums to 1' : ''} (read as logits, the default, probabilities would go through a second ${task === 'single-label' ? 'softmax' : 'sigmoid'})`,
+    'undefined');
 }
 
 export function sigmoid(z: number): number {

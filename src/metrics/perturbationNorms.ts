@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { entry } from '../internal/scope.js';
 import { assertTensor } from '../internal/validate.js';
 
 /**
@@ -35,6 +36,10 @@ export interface PerturbationNorms {
  * @category Metrics
  */
 export function perturbationNorms(clean: tf.Tensor, adversarial: tf.Tensor): PerturbationNorms {
+  return entry('perturbationNorms', () => perturbationNormsBody(clean, adversarial));
+}
+
+function perturbationNormsBody(clean: tf.Tensor, adversarial: tf.Tensor): PerturbationNorms {
   const fn = 'perturbationNorms';
   const a = assertTensor(fn, 'clean', clean, [1, 2, 3, 4, 5], 'a tensor [N, ...] of images');
   const b = assertTensor(fn, 'adversarial', adversarial, [a.rank], `a tensor of shape [${a.shape.join(',')}] like clean`);

@@ -73,9 +73,17 @@ function perClass(fn: string, scores: MatrixLike | VectorLike, labels: MatrixLik
 /**
  * ROC AUC, one-vs-rest per class, averaged (scikit-learn's `roc_auc_score` with
  * `average='macro' | 'micro' | 'weighted'`, ties handled the same way). A single score column (or a
- * vector) with 0/1 labels is the binary AUC. Scores may be logits, probabilities or any monotone
- * score: per-class AUC depends only on the order. Classes whose labels hold a single value have no
+ * vector) with 0/1 labels is the binary AUC. Classes whose labels hold a single value have no
  * AUC; the macro and weighted means skip them, and a result with no defined class is NaN.
+ *
+ * Which scores: the AUC depends only on the order of each column's values (all values pooled, for
+ * `'micro'`), so a transform applied value by value with one monotone function leaves it unchanged.
+ * - Multi-label: sigmoid is such a transform, so logits and sigmoid probabilities give the same AUC
+ *   for every `average`.
+ * - Single-label, one-vs-rest: softmax is **not**: class k's probability depends on every logit of the
+ *   row, so logits and softmax probabilities rank the images differently and give different AUCs (also
+ *   with 2 classes: p₁ orders by z₁ − z₀, the logit column by z₁ alone). Pass softmax probabilities, as
+ *   scikit-learn's `roc_auc_score(multi_class='ovr')` requires and {@link evaluateRobustness} does.
  * Tensors are read once and never disposed.
  *
  * @param scores - `[N, C]` scores (or `[N]` for a binary problem).

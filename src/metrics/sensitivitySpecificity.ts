@@ -1,4 +1,4 @@
-import { classProbabilities, labelProbabilities, parseThreshold, readLabels, readScores } from './labels.js';
+import { assertFromStated, classProbabilities, labelProbabilities, parseThreshold, readLabels, readScores } from './labels.js';
 import type { MatrixLike, VectorLike } from './matrix.js';
 import type { ThresholdOptions } from './accuracy.js';
 
@@ -27,7 +27,8 @@ export interface SensitivitySpecificity {
  * @param labels - class indices `[N]` or one-hot `[N, C]` (single-label), multi-hot `[N, C]` (multi-label).
  * @param options - see {@link ThresholdOptions}.
  * @returns per-class sensitivity and specificity and their means.
- * @throws {InvalidArgumentError} for mismatched counts, invalid labels, ragged rows, NaN, or an unknown option.
+ * @throws {InvalidArgumentError} for mismatched counts, invalid labels, ragged rows, NaN, an unknown
+ *   option, or scores all in [0, 1] (rows summing to 1 for single-label) without `options.from`.
  *
  * @example
  * ```ts
@@ -42,6 +43,7 @@ export function sensitivitySpecificity(logits: MatrixLike | VectorLike, labels: 
   const s = readScores(fn, 'logits', logits);
   const task = s.cols === 1 ? 'multi-label' : settings.task;
   const { indicator } = readLabels(fn, 'labels', labels, s.rows, s.cols, task);
+  assertFromStated(fn, 'logits', s, settings, task);
   const prob = task === 'multi-label' ? labelProbabilities(s, settings.from) : classProbabilities(s, settings.from);
   const sensitivity: number[] = [];
   const specificity: number[] = [];

@@ -8,3 +8,4 @@ export { smallResNet, type SmallResNetOptions } from './smallResNet.js';
 export { denseNet121, type DenseNet121Options } from './denseNet121.js';
 export { inceptionV3, type InceptionV3Options } from './inceptionV3.js';
 export { attnVgg, type AttnVggOptions } from './attnVgg.js';
+export { loadTorchWeights, torchModuleOf, type LoadTorchWeightsOptions, type LoadTorchWeightsReport, type TorchTensor } from './torchWeights.js';

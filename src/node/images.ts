@@ -5,9 +5,14 @@ import { FormatError, InvalidArgumentError, MedrobustError } from '../errors.js'
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
-import { mixSeed, permutation, type BatchSource } from '../data/batchesFromTensors.js';
-import { parseChestXray14List, parseLabelCsv } from '../data/labelFiles.js';
+import { epochSource, mixSeed, permutation, type EpochBatchSource } from '../data/batchesFromTensors.js';
+import { chestXray14Rows, labelCsvRows } from '../data/labelFiles.js';
+import { assertPath, fileError } from './fileErrors.js';
 import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/preprocess.js';
+// Imported for the {@link} references of the comments only.
+import type { parseLabelCsv } from '../data/labelFiles.js';
+import type { FileError } from '../errors.js';
+import { entryAsync } from '../internal/scope.js';
 
 type SharpFactory = typeof import('sharp');
 
@@ -47,11 +52,17 @@ export interface DecodeImageOptions {
 const GEOMETRIC = ['ratioCenterCrop', 'resize', 'resizeShorter', 'centerCrop'];
 
 /** Decodes one image with the geometric prefix of `spec`; returns raw uint8 pixels. */
-async function decodeRaw(source: string | Uint8Array, spec: PreprocessSpec, channels: 1 | 3): Promise<{ data: Uint8Array; height: number; width: number }> {
+async function decodeRaw(fn: string, source: string | Uint8Array, spec: PreprocessSpec, channels: 1 | 3): Promise<{ data: Uint8Array; height: number; width: number }> {
   const sharp = await loadSharp();
   const name = typeof source === 'string' ? source : 'the image bytes';
+  let input: Uint8Array;
+  if (typeof source === 'string') {
+    try { input = await fs.readFile(source); } catch (err) { throw fileError(fn, source, err, 'the image'); }
+  } else {
+    input = source;
+  }
   try {
-    const oriented = await sharp(source, { failOn: 'error' }).rotate().toBuffer({ resolveWithObject: true });
+    const oriented = await sharp(input, { failOn: 'error' }).rotate().toBuffer({ resolveWithObject: true });
     let h = oriented.info.height;
     let w = oriented.info.width;
     let img = sharp(oriented.data, { failOn: 'error' });
@@ -70,17 +81,17 @@ async function decodeRaw(source: string | Uint8Array, spec: PreprocessSpec, chan
     }
     if (spec.centerCrop !== undefined) {
       const c = spec.centerCrop;
-      if (c > h || c > w) throw new InvalidArgumentError('decodeImage', 'options.preprocess.centerCrop', `at most the resized size ${h}×${w}`, String(c));
+      if (c > h || c > w) throw new InvalidArgumentError(fn, 'options.preprocess.centerCrop', `at most the resized size ${h}×${w}`, String(c));
       img = img.extract({ left: Math.floor((w - c) / 2), top: Math.floor((h - c) / 2), width: c, height: c });
     }
     img = img.removeAlpha();
     img = channels === 1 ? img.toColourspace('b-w') : img.toColourspace('srgb');
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels) throw new FormatError(`decodeImage: ${name} decoded to ${info.channels} channels, expected ${channels}`);
+    if (info.channels !== channels) throw new FormatError(`${fn}: ${name} decoded to ${info.channels} channels, expected ${channels}`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width };
   } catch (err) {
     if (err instanceof MedrobustError) throw err;
-    throw new FormatError(`decodeImage: cannot decode ${name}: ${(err as Error).message}`);
+    throw new FormatError(`${fn}: cannot decode ${name}: ${(err as Error).message}`);
   }
 }
 
@@ -101,7 +112,8 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  * @param options - see {@link DecodeImageOptions}.
  * @returns float32 `[H, W, channels]` in [0, 1], owned by the caller.
  * @throws {InvalidArgumentError} for a bad source or option, or random steps in the spec.
- * @throws {FormatError} when the file cannot be read or decoded (the message names it).
+ * @throws {FileError} when the file cannot be read (missing, a folder, no permission).
+ * @throws {FormatError} when the bytes cannot be decoded (the message names the file).
  * @throws {MedrobustError} when sharp is not installed.
  *
  * @example
@@ -111,12 +123,15 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  * @category Node
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<tf.Tensor3D> {
-  if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
-  const { spec, channels } = assertDecodeOptions('decodeImage', options);
-  const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
-  if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
-  const { data, height, width } = await decodeRaw(source, spec, channels);
-  return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  return entryAsync('decodeImage', async () => {
+    if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
+    if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
+    const { spec, channels } = assertDecodeOptions('decodeImage', options);
+    const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
+    if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
+    const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
+    return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  });
 }
 
 /**
@@ -146,7 +161,7 @@ export interface ImageBatchesOptions {
    */
   shuffle?: boolean;
   /**
-   * Seed of the order and of the random preprocessing steps (pass k uses its own stream).
+   * Seed of the order and of the random preprocessing steps (epoch k, or the k-th plain pass, uses its own stream).
    * @defaultValue drawn at random
    */
   seed?: number;
@@ -183,8 +198,10 @@ export interface ImageFileDataset {
   /**
    * A re-iterable {@link BatchSource} over the files: each pass decodes batchSize images at a
    * time and yields `{ images [B, H, W, C] float32 in [0, 1], labels }`; the consumer disposes each batch.
+   * It is an {@link EpochBatchSource}: the training loops call it with the epoch, so an epoch's order and
+   * random preprocessing depend only on (seed, epoch), and a resumed run sees the batches of an uninterrupted one.
    */
-  batches(options?: ImageBatchesOptions): BatchSource;
+  batches(options?: ImageBatchesOptions): EpochBatchSource;
 }
 
 function makeDataset(items: ImageItem[], task: Task, classNames: readonly string[]): ImageFileDataset {
@@ -193,7 +210,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
     items,
     task,
     classNames,
-    batches(options: ImageBatchesOptions = {}): BatchSource {
+    batches(options: ImageBatchesOptions = {}): EpochBatchSource {
       const fn = 'ImageFileDataset.batches';
       const o = assertOptionsObject(fn, options);
       assertKnownKeys(fn, o, ['batchSize', 'shuffle', 'seed', 'preprocess', 'channels', 'dropRemainder']);
@@ -205,36 +222,32 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
       const geometric: PreprocessSpec = { ratioCenterCrop: spec.ratioCenterCrop, resize: spec.resize, resizeShorter: spec.resizeShorter, centerCrop: spec.centerCrop };
       const random: PreprocessSpec = { randomCrop: spec.randomCrop, rotate90: spec.rotate90, rotation: spec.rotation, horizontalFlip: spec.horizontalFlip, verticalFlip: spec.verticalFlip };
       const hasRandom = Object.values(random).some((v) => v !== undefined && v !== false && v !== 0);
-      let pass = 0;
-      return {
-        [Symbol.asyncIterator]: async function* () {
-          const passSeed = mixSeed(seed, pass);
-          pass += 1;
-          const n = items.length;
-          const order = shuffle ? permutation(n, passSeed) : Int32Array.from({ length: n }, (_, i) => i);
-          const rng = createRng(passSeed ^ 0x2545f491);
-          for (let start = 0; start < n; start += batchSize) {
-            const size = Math.min(batchSize, n - start);
-            if (size < batchSize && dropRemainder) break;
-            const chosen = Array.from(order.subarray(start, start + size), (i) => items[i]!);
-            const decoded = await Promise.all(chosen.map((it) => decodeRaw(it.file, geometric, channels)));
-            const { height, width } = decoded[0]!;
-            const odd = decoded.findIndex((d) => d.height !== height || d.width !== width);
-            if (odd >= 0) throw new FormatError(`${fn}: ${chosen[odd]!.file} decodes to ${decoded[odd]!.height}×${decoded[odd]!.width}, ${chosen[0]!.file} to ${height}×${width}; add resize or a crop to options.preprocess`);
-            const pixels = new Float32Array(size * height * width * channels);
-            decoded.forEach((d, i) => { for (let j = 0; j < d.data.length; j++) pixels[i * d.data.length + j] = d.data[j]! / 255; });
-            let images = tf.tensor4d(pixels, [size, height, width, channels], 'float32');
-            if (hasRandom) {
-              const raw = images;
-              try { images = preprocess(raw, random, { seed: rng.nextSeed() }); } finally { raw.dispose(); }
-            }
-            const labels = task === 'multi-label'
-              ? tf.tensor2d(Float32Array.from(chosen.flatMap((it) => it.label as number[])), [size, k], 'float32')
-              : tf.tensor1d(Int32Array.from(chosen, (it) => it.label as number), 'int32');
-            yield { images, labels };
+      return epochSource(fn, async function* (epoch) {
+        const passSeed = mixSeed(seed, epoch);
+        const n = items.length;
+        const order = shuffle ? permutation(n, passSeed) : Int32Array.from({ length: n }, (_, i) => i);
+        const rng = createRng(passSeed ^ 0x2545f491);
+        for (let start = 0; start < n; start += batchSize) {
+          const size = Math.min(batchSize, n - start);
+          if (size < batchSize && dropRemainder) break;
+          const chosen = Array.from(order.subarray(start, start + size), (i) => items[i]!);
+          const decoded = await Promise.all(chosen.map((it) => decodeRaw(fn, it.file, geometric, channels)));
+          const { height, width } = decoded[0]!;
+          const odd = decoded.findIndex((d) => d.height !== height || d.width !== width);
+          if (odd >= 0) throw new FormatError(`${fn}: ${chosen[odd]!.file} decodes to ${decoded[odd]!.height}×${decoded[odd]!.width}, ${chosen[0]!.file} to ${height}×${width}; add resize or a crop to options.preprocess`);
+          const pixels = new Float32Array(size * height * width * channels);
+          decoded.forEach((d, i) => { for (let j = 0; j < d.data.length; j++) pixels[i * d.data.length + j] = d.data[j]! / 255; });
+          let images = tf.tensor4d(pixels, [size, height, width, channels], 'float32');
+          if (hasRandom) {
+            const raw = images;
+            try { images = preprocess(raw, random, { seed: rng.nextSeed() }); } finally { raw.dispose(); }
           }
-        },
-      };
+          const labels = task === 'multi-label'
+            ? tf.tensor2d(Float32Array.from(chosen.flatMap((it) => it.label as number[])), [size, k], 'float32')
+            : tf.tensor1d(Int32Array.from(chosen, (it) => it.label as number), 'int32');
+          yield { images, labels };
+        }
+      });
     },
   };
 }
@@ -242,8 +255,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
 const IMAGE_EXT = ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp', '.gif'];
 
 function assertDir(fn: string, argument: string, p: unknown): string {
-  if (typeof p !== 'string' || p.length === 0) throw new InvalidArgumentError(fn, argument, 'a path', describeValue(p));
-  return p;
+  return assertPath(fn, argument, p, 'a path');
 }
 
 /**
@@ -255,7 +267,8 @@ function assertDir(fn: string, argument: string, p: unknown): string {
  * @param root - the folder holding one subfolder per class.
  * @returns the data set (files are listed now, decoded only when batches are drawn).
  * @throws {InvalidArgumentError} for a bad path.
- * @throws {FormatError} when the folder cannot be read or holds no class folder with images.
+ * @throws {FileError} when the folder or a class folder cannot be read.
+ * @throws {FormatError} when it holds no class folder with images.
  *
  * @example
  * ```ts
@@ -270,12 +283,14 @@ export async function imageFolder(root: string): Promise<ImageFileDataset> {
   try {
     entries = await fs.readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new FormatError(`imageFolder: cannot read ${root}: ${(err as Error).message}`);
+    throw fileError('imageFolder', root, err, 'the image folder');
   }
   const classNames = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   const items: ImageItem[] = [];
   for (const [label, name] of classNames.entries()) {
-    const files = (await fs.readdir(path.join(root, name))).filter((f) => IMAGE_EXT.includes(path.extname(f).toLowerCase())).sort();
+    let listed: string[];
+    try { listed = await fs.readdir(path.join(root, name)); } catch (err) { throw fileError('imageFolder', path.join(root, name), err, 'the class folder'); }
+    const files = listed.filter((f) => IMAGE_EXT.includes(path.extname(f).toLowerCase())).sort();
     for (const f of files) items.push({ file: path.join(root, name, f), label });
   }
   if (items.length === 0) throw new FormatError(`imageFolder: ${root} holds no class folders with images (${IMAGE_EXT.join(', ')})`);
@@ -308,7 +323,8 @@ export interface LabelCsvDatasetOptions {
  * @param options - see {@link LabelCsvDatasetOptions}.
  * @returns the data set.
  * @throws {InvalidArgumentError} for a bad path or option.
- * @throws {FormatError} for an unreadable or malformed CSV.
+ * @throws {FileError} when the CSV cannot be read.
+ * @throws {FormatError} for a malformed CSV.
  *
  * @example
  * ```ts
@@ -325,9 +341,12 @@ export async function labelCsvDataset(csvFile: string, imageDir: string, options
   const extension = o.extension ?? '.jpg';
   if (typeof extension !== 'string') throw new InvalidArgumentError(fn, 'options.extension', 'a string such as .jpg', describeValue(extension));
   const classNames = (o.classNames ?? ['benign', 'malignant']) as readonly string[];
+  if (!Array.isArray(classNames) || classNames.length < 1 || classNames.some((n) => typeof n !== 'string' || n.length === 0)) {
+    throw new InvalidArgumentError(fn, 'options.classNames', 'a non-empty array of class names', describeValue(o.classNames));
+  }
   let text: string;
-  try { text = await fs.readFile(csvFile, 'utf8'); } catch (err) { throw new FormatError(`${fn}: cannot read ${csvFile}: ${(err as Error).message}`); }
-  const rows = parseLabelCsv(text, { classNames });
+  try { text = await fs.readFile(csvFile, 'utf8'); } catch (err) { throw fileError(fn, csvFile, err, 'the label CSV'); }
+  const rows = labelCsvRows(fn, text, classNames, `${csvFile} `);
   const items = rows.map((r) => ({ file: path.join(imageDir, path.extname(r.file) ? r.file : r.file + extension), label: r.label }));
   return makeDataset(items, 'single-label', classNames);
 }
@@ -344,7 +363,8 @@ const CHESTX14 = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Ma
  * @param imageDir - the image folder (e.g. `images/`).
  * @returns the data set.
  * @throws {InvalidArgumentError} for a bad path.
- * @throws {FormatError} for an unreadable list or one whose rows do not have 14 labels.
+ * @throws {FileError} when the list cannot be read.
+ * @throws {FormatError} for a list whose rows do not have 14 labels.
  *
  * @example
  * ```ts
@@ -357,8 +377,8 @@ export async function chestXray14(listFile: string, imageDir: string): Promise<I
   assertDir('chestXray14', 'listFile', listFile);
   assertDir('chestXray14', 'imageDir', imageDir);
   let text: string;
-  try { text = await fs.readFile(listFile, 'utf8'); } catch (err) { throw new FormatError(`chestXray14: cannot read ${listFile}: ${(err as Error).message}`); }
-  const rows = parseChestXray14List(text);
+  try { text = await fs.readFile(listFile, 'utf8'); } catch (err) { throw fileError('chestXray14', listFile, err, 'the label list'); }
+  const rows = chestXray14Rows('chestXray14', text, `${listFile} `);
   const bad = rows.find((r) => (r.label as number[]).length !== CHESTX14.length);
   if (bad) throw new FormatError(`chestXray14: ${listFile} has rows with ${(bad.label as number[]).length} labels; ChestX-ray14 has ${CHESTX14.length}`);
   return makeDataset(rows.map((r) => ({ file: path.join(imageDir, r.file), label: r.label })), 'multi-label', CHESTX14);

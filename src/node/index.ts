@@ -2,7 +2,7 @@
  * Node-only parts of medrobust (file IO, image decoding, dataset loaders, checkpoints on disk).
  * @packageDocumentation
  */
-export { loadNpz, saveNpz, loadMedmnist } from './npzFiles.js';
+export { loadNpz, saveNpz, loadMedmnist, type LoadNpzOptions, type LoadMedmnistOptions } from './npzFiles.js';
 export { fileIO, saveModel, loadModel } from './modelFiles.js';
 export { fileCheckpoint, type CheckpointState, type CheckpointValue } from './fileCheckpoint.js';
 export {

@@ -1,2 +1,2 @@
 export { markdownTable, toCsv, type Row } from './tables.js';
-export { heatmapSpec, lineChartSpec, scatterSpec, type VegaLiteSpec } from './plots.js';
+export { heatmapGridSpec, heatmapSpec, lineChartSpec, scatterSpec, type HeatmapOptions, type VegaLiteSpec } from './plots.js';

@@ -63,35 +63,100 @@ export function scatterSpec(points: readonly Row[], options: { color: string; sh
   };
 }
 
+/** Options of {@link heatmapSpec}. */
+export interface HeatmapOptions {
+  /** The chart title. */
+  title: string;
+  /**
+   * Pixels per cell.
+   * @defaultValue 28
+   */
+  size?: number;
+  /**
+   * The colour scale's `[min, max]`; give several heatmaps the same domain to compare them.
+   * @defaultValue the matrix's own range
+   */
+  domain?: readonly [number, number];
+  /**
+   * The colour legend's title (what a cell counts or measures).
+   * @defaultValue 'value'
+   */
+  legendTitle?: string;
+}
+
+function heatmapLayers(domain: readonly [number, number] | undefined, legendTitle: string): Record<string, unknown>[] {
+  return [
+    { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: legendTitle, scale: { scheme: 'blues', ...(domain ? { domain: [...domain] } : {}) } } } },
+    { mark: { type: 'text', fontSize: 9 }, encoding: { text: { field: 'value', type: 'quantitative', format: '.3~g' } } },
+  ];
+}
+
+function heatmapValues(matrix: readonly (readonly number[])[], names: readonly string[]) {
+  return matrix.flatMap((row, i) => row.map((v, j) => ({ row: names[i] ?? String(i), column: names[j] ?? String(j), value: v })));
+}
+
 /**
- * A heatmap of a square matrix with row/column names and the value printed in each cell — e.g. the
- * label co-occurrence matrix of the paper (§5d).
+ * A heatmap of a square matrix with row/column names, the value printed in each cell and a titled
+ * colour legend — e.g. the label co-occurrence matrix of the paper (§5d).
  *
  * @param matrix - the values, `matrix[i][j]`.
  * @param names - the row and column names.
- * @param options - the title.
+ * @param options - the title, and optionally the colour domain and the legend's title.
  * @returns a Vega-Lite spec.
  * @example
  * ```ts
- * heatmapSpec([[3, 1], [1, 5]], ['Effusion', 'Cardiomegaly'], { title: 'Co-occurrence (clean)' });
+ * heatmapSpec([[3, 1], [1, 5]], ['Effusion', 'Cardiomegaly'], { title: 'Co-occurrence (clean)', legendTitle: 'images' });
  * ```
  * @category Report
  */
-export function heatmapSpec(matrix: readonly (readonly number[])[], names: readonly string[], options: { title: string; size?: number }): VegaLiteSpec {
-  const { title, size = 28 } = options;
-  const values = matrix.flatMap((row, i) => row.map((v, j) => ({ row: names[i] ?? String(i), column: names[j] ?? String(j), value: v })));
+export function heatmapSpec(matrix: readonly (readonly number[])[], names: readonly string[], options: HeatmapOptions): VegaLiteSpec {
+  const { title, size = 28, domain, legendTitle = 'value' } = options;
   const side = Math.max(120, size * names.length);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title, width: side, height: side, background: 'white',
-    data: { values },
+    data: { values: heatmapValues(matrix, names) },
     encoding: {
       x: { field: 'column', type: 'nominal', sort: [...names], title: null },
       y: { field: 'row', type: 'nominal', sort: [...names], title: null },
     },
-    layer: [
-      { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', scale: { scheme: 'blues' } } } },
-      { mark: { type: 'text', fontSize: 9 }, encoding: { text: { field: 'value', type: 'quantitative', format: '.3~g' } } },
-    ],
+    layer: heatmapLayers(domain, legendTitle),
+  };
+}
+
+/**
+ * Heatmaps of several square matrices side by side on ONE colour scale (from the smallest to the
+ * largest value of all of them) with one titled legend, so that equal colours mean equal values —
+ * e.g. the label co-occurrence of ground truth, clean and adversarial predictions (paper §5d).
+ *
+ * @param panels - a title and a matrix per heatmap (all over the same `names`).
+ * @param names - the row and column names.
+ * @param options - the overall title, the legend's title and the pixels per cell.
+ * @returns a Vega-Lite spec (horizontal concatenation with a shared colour scale).
+ * @example
+ * ```ts
+ * heatmapGridSpec([{ title: 'truth', matrix: [[3, 1], [1, 5]] }, { title: 'clean', matrix: [[2, 0], [0, 6]] }],
+ *   ['Effusion', 'Cardiomegaly'], { title: 'Label co-occurrence', legendTitle: 'images' });
+ * ```
+ * @category Report
+ */
+export function heatmapGridSpec(panels: readonly { title: string; matrix: readonly (readonly number[])[] }[], names: readonly string[], options: { title: string; legendTitle?: string; size?: number }): VegaLiteSpec {
+  const { title, legendTitle = 'value', size = 28 } = options;
+  const all = panels.flatMap((p) => p.matrix.flat());
+  const domain: [number, number] = [Math.min(0, ...all), Math.max(1, ...all)];
+  const side = Math.max(120, size * names.length);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title, background: 'white',
+    hconcat: panels.map((p, k) => ({
+      title: p.title, width: side, height: side,
+      data: { values: heatmapValues(p.matrix, names) },
+      encoding: {
+        x: { field: 'column', type: 'nominal', sort: [...names], title: null },
+        y: { field: 'row', type: 'nominal', sort: [...names], title: null, ...(k > 0 ? { axis: { labels: false, ticks: false } } : {}) },
+      },
+      layer: heatmapLayers(domain, legendTitle),
+    })),
+    resolve: { scale: { color: 'shared' } },
   };
 }

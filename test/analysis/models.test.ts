@@ -91,4 +91,40 @@ describe.each(BACKENDS)('model-based analyses (%s)', (name) => {
     expect(() => activationShift(net, x, tf.zeros([2, 2, 2, 1]) as tf.Tensor4D, { layers: ['out'] })).toThrow(/like clean/);
     x.dispose();
   });
+
+  it('chunked analyses equal the unchunked ones bit for bit, and free everything on error paths', async () => {
+    const cnn = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ inputShape: [6, 6, 1], filters: 4, kernelSize: 3, activation: 'relu', name: 'conv', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
+      tfl.layers.flatten({ name: 'flat2' }),
+      tfl.layers.dense({ units: 3, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }),
+    ] });
+    const x = tf.randomUniform([7, 6, 6, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const adv = tf.tidy(() => tf.clipByValue(tf.add(x, tf.randomUniform([7, 6, 6, 1], -0.1, 0.1, 'float32', 9)), 0, 1)) as tf.Tensor4D;
+    const same = (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    const s1 = saliencyMap(cnn, x, { classIndex: [0, 1, 2, 0, 1, 2, 0] });
+    const s2 = saliencyMap(cnn, x, { classIndex: [0, 1, 2, 0, 1, 2, 0], batchSize: 3 });
+    same(s1, s2);
+    const a1 = layerActivations(cnn, x, { layers: ['conv', 'logits'] });
+    const a2 = layerActivations(cnn, x, { layers: ['conv', 'logits'], batchSize: 2 });
+    same(a1.conv!, a2.conv!);
+    same(a1.logits!, a2.logits!);
+    expect(activationShift(cnn, x, adv, { layers: ['conv'], batchSize: 3 })).toEqual(activationShift(cnn, x, adv, { layers: ['conv'] }));
+    tf.dispose([s1, s2, ...Object.values(a1), ...Object.values(a2)]);
+    await expectNoLeak(() => layerActivations(cnn, x, { layers: ['conv'], batchSize: 3 }));
+    await expectNoLeak(() => saliencyMap(cnn, x, { classIndex: 1, batchSize: 2 }));
+    // Errors after the model ran (class index checked against the logits) and memory errors free everything.
+    await expectNoLeak(() => { expect(() => saliencyMap(cnn, x, { classIndex: 7, batchSize: 3 })).toThrow(/below the model's 3 logits/); });
+    await expectNoLeak(() => { expect(() => saliencyMap(cnn, x, { classIndex: 0, memoryBudget: 100 })).toThrow(/saliencyMap: a batch of 1 needs about/); });
+    expect(() => saliencyMap(cnn, tf.zeros([1, 5, 5, 1]) as tf.Tensor4D, { classIndex: 0 })).toThrow(/^saliencyMap: images must be a batch of shape \[N, 6, 6, 1\]/);
+    expect(() => layerActivations(cnn, tf.zeros([1, 6, 6, 2]) as tf.Tensor4D, { layers: ['conv'] })).toThrow(/^layerActivations: images must be a batch of shape \[N, 6, 6, 1\]/);
+    await expectNoLeak(() => { expect(() => layerActivations(cnn, x, { layers: ['conv'], memoryBudget: 100 })).toThrow(/layerActivations: a batch of 1 needs about/); });
+    await expectNoLeak(() => { expect(() => activationShift(cnn, x, adv, { layers: ['conv'], memoryBudget: 100 })).toThrow(/activationShift: a batch of 1 needs about/); });
+    const acts = tf.zeros([1, 2, 2, 3]);
+    await expectNoLeak(() => { expect(() => featureMapImages(acts, { channels: [5] })).toThrow(InvalidArgumentError); });
+    const [img, att] = [tf.zeros([2, 2, 3]), tf.zeros([2, 2])];
+    await expectNoLeak(() => { expect(() => attentionOverlay(img, att, { alpha: 3 })).toThrow(/alpha/); });
+    tf.dispose([acts, img, att]);
+    tf.dispose([x, adv]);
+    cnn.dispose();
+  });
 });

@@ -161,4 +161,15 @@ describe.each(BACKENDS)('fgsm on %s', (backend) => {
     expect(bad({ epsilon: 0.1 }, outside)).toThrow(/inside the clip range \[0, 1\]/);
     tf.dispose([flat, few, big, nan, outside]);
   });
+
+  it('keeps its closed form when chunked, and frees everything when it throws after the model ran', async () => {
+    const whole = fgsm(lin.model, images, labels, { epsilon: 0.05, clip: null });
+    const chunked = fgsm(lin.model, images, labels, { epsilon: 0.05, clip: null, batchSize: 2 });
+    expect(Array.from(chunked.dataSync())).toEqual(Array.from(whole.dataSync()));
+    tf.dispose([whole, chunked]);
+    const big = tf.tensor1d([0, 1, 2, 3, 0], 'int32');
+    await expectNoLeak(() => { expect(() => fgsm(lin.model, images, big, { epsilon: 0.1 })).toThrow(/labels must be class indices in \[0, 2\]/); });
+    await expectNoLeak(() => { expect(() => fgsm(lin.model, images, big, { epsilon: 0.1, batchSize: 2 })).toThrow(InvalidArgumentError); });
+    big.dispose();
+  });
 });

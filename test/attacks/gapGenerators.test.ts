@@ -14,10 +14,12 @@ const transposeKernels = (m: tfl.LayersModel): string[] =>
 describe('gap generators: architecture', () => {
   beforeAll(() => useTestBackend('cpu')); // the initialisers make tensors
 
-  // Trainable parameter counts of the same architectures in PyTorch 1.13 (bench/gap/gap_torch.py params).
+  // Trainable parameter counts of the authors' generators in PyTorch 1.13 (test/parity/gap_port.py: 100,755 and
+  // 110,763 at ngf 4; 25,573,635 and 28,083,843 at ngf 64), and of the same with a batch norm per use (+60·ngf).
   it.each([
-    ['224 (ISIC / ChestX-ray)', { inputShape: [224, 224, 3], ngf: 4 }, 100995, ['3x3', '4x4', '4x4', '4x4', '4x4', '4x4']],
-    ['299 (Messidor, SELU)', { inputShape: [299, 299, 3], ngf: 4, preset: 'messidor' }, 111003, ['3x3', '4x4', '5x5', '4x4', '5x5', '5x5']],
+    ['224 (ISIC / ChestX-ray)', { inputShape: [224, 224, 3], ngf: 4 }, 100755, ['3x3', '4x4', '4x4', '4x4', '4x4', '4x4']],
+    ['224, a batch norm per use', { inputShape: [224, 224, 3], ngf: 4, sharedNorms: false }, 100755 + 60 * 4, ['3x3', '4x4', '4x4', '4x4', '4x4', '4x4']],
+    ['299 (Messidor, SELU)', { inputShape: [299, 299, 3], ngf: 4, preset: 'messidor' }, 110763, ['3x3', '4x4', '5x5', '4x4', '5x5', '5x5']],
     ['8 px', { inputShape: [8, 8, 1], ngf: 4, preset: 'small' }, 1017, ['4x4', '4x4']],
     ['28 px', { inputShape: [28, 28, 1], preset: 'small' }, 15905, ['3x3', '4x4', '4x4']],
   ] as const)('U-Net %s restores the input size with the paper\'s kernels and matches PyTorch\'s parameter count', (_name, options, params, kernels) => {

@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gap } from '../../src/attacks/gap.js';
 import type { TrainGapState } from '../../src/attacks/gapCheckpoint.js';
 import { gapUnet } from '../../src/attacks/gapGenerators.js';
-import { trainGap } from '../../src/attacks/trainGap.js';
+import { gapStepGradients, trainGap } from '../../src/attacks/trainGap.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../../src/errors.js';
+import { measurePeak } from '../../src/internal/memory.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
+import { expectClose } from '../helpers/close.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
 import { argmaxChanged, memoryStore, noiseFoolingRate, tinyGenerator, trainedClassifier, weightValues, type Classifier } from '../helpers/gapFixtures.js';
 
@@ -13,6 +16,40 @@ import { argmaxChanged, memoryStore, noiseFoolingRate, tinyGenerator, trainedCla
 // missing or broken gradient kernel fails here rather than skipping.
 
 const M = 64; // L∞ budget (/255) at which PGD flips every toy image of this classifier
+
+/** G(x) = tanh(conv1×1(x)) on 4×4×2 images, with a separate tanh layer (what gradient 'paper' needs). */
+function linearGenerator(): tfl.LayersModel {
+  const net = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [4, 4, 2], filters: 2, kernelSize: 1 }), tfl.layers.activation({ activation: 'tanh' })] });
+  net.setWeights([tf.tensor4d([2.5, -1, 0.5, 1.5], [1, 1, 2, 2]), tf.tensor1d([-0.3, 0.2])]);
+  return net;
+}
+
+/** A linear classifier on the flattened 4×4×2 image, 3 classes (fixed seeded weights). */
+const linearModel = (x: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => tf.matMul(tf.reshape(x, [x.shape[0], 32]), tf.randomNormal([32, 3], 0, 3, 'float32', 9)));
+
+/**
+ * The reference gradients of one GAP step with respect to the generator's kernel, from plain tf ops:
+ * `exact` through the scaling (norm constant) and the clip; `paper` as the authors' autograd computes it,
+ * ∂L/∂z = ∂L/∂x′ · (1 − δ²) pushed through z = conv(x).
+ */
+function referenceKernelGradient(gen: tfl.LayersModel, x: tf.Tensor4D, mode: 'exact' | 'paper', m: number, mean: number[], std: number[], lo: number[], hi: number[]): Float32Array {
+  return tf.tidy(() => {
+    const conv = gen.layers[0]!;
+    const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor1D];
+    const pre = (k: tf.Tensor) => tf.add(tf.conv2d(x, k as tf.Tensor4D, 1, 'valid'), bias) as tf.Tensor4D;
+    const targets = tf.oneHot(tf.argMin(linearModel(x), 1), 3);
+    const lossOf = (adv: tf.Tensor) => tf.mean(tf.sum(tf.mul(targets, tf.neg(tf.logSoftmax(linearModel(adv as tf.Tensor4D)))), 1));
+    const unit = (t: tf.Tensor) => tf.div(tf.sub(tf.mul(tf.add(tf.tanh(t), 1), 0.5), mean), std);
+    const factor = tf.minimum(1, tf.div(tf.div(tf.tensor1d(std.map((s) => m / 255 / s)), 1), tf.max(tf.abs(unit(pre(kernel))), [1, 2], true)));
+    const deltaOf = (k: tf.Tensor) => tf.mul(unit(pre(k)), factor);
+    const clip = (t: tf.Tensor) => tf.minimum(tf.maximum(t, tf.tensor1d(lo)), tf.tensor1d(hi));
+    if (mode === 'exact') return tf.grad((k: tf.Tensor) => lossOf(clip(tf.add(x, deltaOf(k)))))(kernel).dataSync() as Float32Array;
+    const delta = deltaOf(kernel);
+    const gAdv = tf.grad(lossOf)(clip(tf.add(x, delta)));
+    const gz = tf.mul(gAdv, tf.sub(1, tf.square(delta)));
+    return tf.grad((k: tf.Tensor) => tf.sum(tf.mul(pre(k), gz)))(kernel).dataSync() as Float32Array;
+  });
+}
 const FAST = { magnitude: M, learningRate: 0.01, seed: 1 } as const;
 
 describe.each(BACKENDS)('trainGap on %s', (backend) => {
@@ -111,15 +148,114 @@ describe.each(BACKENDS)('trainGap on %s', (backend) => {
     [first, resumed, straight].forEach((g) => g.dispose());
   });
 
-  it('differs with the straight-through gradient of the paper code', async () => {
-    const a = tinyGenerator();
-    const b = tinyGenerator();
-    const ra = await trainGap(single.net, a, [{ images: single.images }], { ...FAST, epochs: 3 });
-    const rb = await trainGap(single.net, b, [{ images: single.images }], { ...FAST, epochs: 3, straightThrough: true });
-    expect(ra.epochs[0]!.loss).toBe(rb.epochs[0]!.loss); // same first forward pass
-    expect(weightValues(a)).not.toEqual(weightValues(b));
-    a.dispose();
-    b.dispose();
+  it("computes the gradient of gradient 'exact' and the authors' in-place gradient of gradient 'paper' (closed form)", () => {
+    const gen = linearGenerator();
+    const x = tf.randomUniform([3, 4, 4, 2], 0.1, 0.9, 'float32', 21) as tf.Tensor4D;
+    const opts = { magnitude: 40, mean: [0.2, 0.6], std: [0.5, 0.3], center: 'mean' as const, seed: 1 };
+    const lo = opts.mean.map((mu, c) => (0 - mu) / opts.std[c]!);
+    const hi = opts.mean.map((mu, c) => (1 - mu) / opts.std[c]!);
+    const xs = tf.tidy(() => tf.div(tf.sub(x, opts.mean), opts.std) as tf.Tensor4D);
+    const kernelName = (gen.trainableWeights[0]!.read() as tf.Variable).name;
+    const results: Record<string, Float32Array> = {};
+    for (const mode of ['exact', 'paper'] as const) {
+      const { grads } = gapStepGradients(linearModel, gen, { images: xs }, { ...opts, gradient: mode });
+      results[mode] = Float32Array.from(grads[kernelName]!.dataSync());
+      expectClose(results[mode]!, referenceKernelGradient(gen, xs, mode, opts.magnitude, opts.mean, opts.std, lo, hi), 1e-5);
+      tf.dispose(Object.values(grads));
+    }
+    // the two gradients differ: (1 − δ²) in place of (1 − tanh²), and no scaling or clip in the chain
+    const diff = results.exact!.reduce((mx, v, i) => Math.max(mx, Math.abs(v - results.paper![i]!)), 0);
+    expect(diff).toBeGreaterThan(1e-3);
+    tf.dispose([x, xs]);
+    gen.dispose();
+  });
+
+  it("keep: 'lowest-accuracy' ends with the weights of the epoch of lowest training accuracy", async () => {
+    const g = tinyGenerator();
+    const snapshots: Float32Array[][] = [];
+    const report = await trainGap(single.net, g, [{ images: single.images, labels: single.labels }], {
+      ...FAST, epochs: 6, learningRate: 0.05, keep: 'lowest-accuracy',
+      onProgress: (p) => { if (p.phase === 'epoch') snapshots.push(weightValues(g)); },
+    });
+    const accuracies = report.epochs.map((e) => e.accuracy!);
+    const lowest = accuracies.indexOf(Math.min(...accuracies));
+    expect(report.selectedEpoch).toBe(lowest);
+    expect(weightValues(g)).toEqual(snapshots[lowest]);
+    // the accuracy is that of the adversarial predictions against the labels
+    accuracies.forEach((a) => { expect(a).toBeGreaterThanOrEqual(0); expect(a).toBeLessThanOrEqual(1); });
+    const last = await trainGap(single.net, tinyGenerator(), [{ images: single.images, labels: single.labels }], { ...FAST, epochs: 2 });
+    expect(last.selectedEpoch).toBe(1);
+    g.dispose();
+  });
+
+  it('keeps the lowest-accuracy epoch across a resume', async () => {
+    const store = memoryStore<TrainGapState>();
+    const controller = new AbortController();
+    const opts = { ...FAST, epochs: 5, learningRate: 0.05, keep: 'lowest-accuracy' as const, checkpoint: store };
+    const data = [{ images: single.images, labels: single.labels }];
+    await expect(trainGap(single.net, tinyGenerator(), data, { ...opts, signal: controller.signal, onProgress: (p) => { if (p.phase === 'epoch' && p.done === 3) controller.abort(); } })).rejects.toThrow(AbortError);
+    const resumed = tinyGenerator();
+    const r1 = await trainGap(single.net, resumed, data, opts);
+    const straight = tinyGenerator();
+    const r2 = await trainGap(single.net, straight, data, { ...opts, checkpoint: undefined });
+    expect(r1.selectedEpoch).toBe(r2.selectedEpoch);
+    expect(weightValues(resumed)).toEqual(weightValues(straight));
+    resumed.dispose();
+    straight.dispose();
+  });
+
+  it('accumulates micro-batch gradients into the full-batch step (a generator without batch norm)', async () => {
+    const run = async (microBatch?: number) => {
+      const gen = linearGenerator();
+      const images = tf.randomUniform([7, 4, 4, 2], 0, 1, 'float32', 4) as tf.Tensor4D;
+      await trainGap(linearModel, gen, [{ images }], { magnitude: 30, epochs: 3, learningRate: 0.01, seed: 2, ...(microBatch ? { microBatch } : {}), gradient: 'paper' });
+      const w = weightValues(gen);
+      images.dispose();
+      gen.dispose();
+      return w;
+    };
+    const full = await run();
+    for (const mb of [1, 3, 7]) {
+      const micro = await run(mb);
+      micro.forEach((w, i) => expectClose(w, full[i]!, 1e-5));
+    }
+  });
+
+  it("with generatorBatchNorm 'moving', micro-batches equal the full batch for a U-Net too", async () => {
+    const run = async (microBatch?: number) => {
+      const g = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+      await trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 2, generatorBatchNorm: 'moving', ...(microBatch ? { microBatch } : {}) });
+      const w = weightValues(g);
+      g.dispose();
+      return w;
+    };
+    const full = await run();
+    const micro = await run(5);
+    micro.forEach((w, i) => expectClose(w, full[i]!, 1e-4));
+  });
+
+  it('memoryBudget splits a batch that does not fit into micro-batches (core memory model), and refuses one image or logLoss that do not fit', async () => {
+    const run = async (extra: Record<string, unknown>) => {
+      const g = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+      await trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, generatorBatchNorm: 'moving', ...extra });
+      const w = weightValues(g);
+      g.dispose();
+      return w;
+    };
+    const full = await run({});
+    // The one-image update's peak, measured as the plan measures it; a budget of ~2.5 of them splits the batch.
+    const probe = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+    const x1 = tf.slice(single.images, 0, 1) as tf.Tensor4D;
+    const one = measurePeak(() => { tf.dispose(Object.values(gapStepGradients(single.net, probe, { images: x1 }, { ...FAST, generatorBatchNorm: 'moving' }).grads)); }).peakBytes;
+    const budgeted = await run({ memoryBudget: 2.5 * one });
+    budgeted.forEach((w, i) => expectClose(w, full[i]!, 1e-4));
+    const g = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+    const count = tf.memory().numTensors;
+    await expect(trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, memoryBudget: one / 4 })).rejects.toThrow(/^trainGap: a batch of 1 needs about .*one sample does not fit: raise options.memoryBudget/);
+    await expect(trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, logLoss: true, memoryBudget: 2.5 * one })).rejects.toThrow(/trainGap: a batch of \d+ needs .*logLoss: true needs the whole batch at once/);
+    expect(tf.memory().numTensors).toBe(count);
+    tf.dispose([x1]);
+    [g, probe].forEach((m) => m.dispose());
   });
 
   it('disposes batches from an iterable factory, never those of an array', async () => {
@@ -163,6 +299,12 @@ describe.each(BACKENDS)('trainGap on %s', (backend) => {
       await expect(trainGap(single.net, g, data, { magnitude: 8, task: 'multi-label', objective: 'targeted', target: [1, 2] })).rejects.toThrow(/multi-hot array/);
       await expect(trainGap(single.net, g, data, { magnitude: 8, epoch: 3 } as never)).rejects.toThrow(/did you mean 'epochs'/);
       await expect(trainGap(single.net, g, data, { magnitude: 8, clip: [1, 0] })).rejects.toThrow(/options.clip/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, gradient: 'straight' as never })).rejects.toThrow(/options.gradient must be one of 'exact', 'paper'/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, keep: 'lowest-accuracy' })).rejects.toThrow(/data\[0\].labels must be labels \(keep: 'lowest-accuracy'/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, microBatch: 2, logLoss: true })).rejects.toThrow(/options.microBatch must be undefined with logLoss/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, microBatch: 0 })).rejects.toThrow(/options.microBatch/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, generatorBatchNorm: 'frozen' as never })).rejects.toThrow(/options.generatorBatchNorm/);
+      await expect(trainGap(single.net, g, data, { magnitude: 8, straightThrough: true } as never)).rejects.toThrow(/unknown option/);
       expect(tf.memory().numTensors).toBe(before);
       // checked when the first logits exist: a target class the model does not have
       await expect(trainGap(single.net, g, data, { magnitude: 8, epochs: 1, objective: 'targeted', target: 7 })).rejects.toThrow(/options.target must be a class index in \[0, 2\]/);
@@ -180,6 +322,9 @@ describe.each(BACKENDS)('trainGap on %s', (backend) => {
     const g = tinyGenerator();
     await expectNoLeak(() => trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 2, checkpoint: memoryStore<TrainGapState>() }));
     await expectNoLeak(() => trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, universal: true, clip: 'batch-per-channel' }));
+    await expectNoLeak(() => trainGap(single.net, g, [{ images: single.images, labels: single.labels }], { ...FAST, epochs: 2, gradient: 'paper', microBatch: 5, keep: 'lowest-accuracy', checkpoint: memoryStore<TrainGapState>() }));
+    await expectNoLeak(() => trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, universal: true, gradient: 'paper', microBatch: 7 }));
+    await expectNoLeak(async () => { const { grads } = gapStepGradients(single.net, g, { images: single.images }, { ...FAST, gradient: 'paper' }); tf.dispose(Object.values(grads)); });
     g.dispose();
   });
 });

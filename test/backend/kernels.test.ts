@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmGradients } from '../../src/backend/index.js';
+import { installHeapGuard, wasmLiveBytes } from '../../src/internal/memory.js';
 import '../helpers/backends.js';
 
 type Inputs = () => Record<string, tf.Tensor>;
@@ -150,5 +151,21 @@ describe('composed kernels reject what they do not support', () => {
     expect(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4] } as unknown as tf.NamedAttrMap)).toThrow(/NHWC only/);
     tf.dispose([x, dy]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('Identity on wasm shares its input instead of copying it', () => {
+  it('a clone (the tape saves every tensor through Identity) takes no new bytes and stays correct after the original is freed', async () => {
+    registerWasmGradients();
+    await tf.setBackend('wasm');
+    installHeapGuard(); // meters the heap's allocations (the engine's numBytes counts a shared buffer twice)
+    const x = rnd([2, 8, 8, 3], 4);
+    const values = Array.from(x.dataSync());
+    const bytes = wasmLiveBytes()!;
+    const y = tf.clone(x);
+    expect(wasmLiveBytes()).toBe(bytes);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual(values);
+    y.dispose();
   });
 });

@@ -122,7 +122,7 @@ describe('registerWasmGradients', () => {
   it('registers once: a second call installs nothing and reports it', () => {
     registerWasmGradients();
     const again = registerWasmGradients();
-    expect(again).toEqual({ backend: 'wasm', kernels: [], batchNormGradient: false });
+    expect(again).toEqual({ backend: 'wasm', kernels: [], batchNormGradient: false, heapGuard: false });
     expect(registerCpuGradients().kernels).toEqual([]);
   });
 

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backend/index.js';
 import { selectBackend, type Importer } from '../../src/backend/useBackend.js';
+import { resetDawnForTests } from '../../src/backend/gpu.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { softmaxCrossEntropy } from '../../src/internal/loss.js';
 import '../helpers/backends.js';
@@ -29,8 +30,12 @@ describe('useBackend', () => {
     for (const k of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'MaxPoolGrad']) {
       expect((tf.getKernel(k, 'wasm') as { medrobust?: boolean }).medrobust).toBe(true);
     }
-    expect(choice.skipped.map((s) => s.name)).toEqual(['webgpu', 'node-gpu', 'node']);
-    expect(choice.skipped[1]!.reason).toMatch(/not installed/);
+    expect(choice.skipped.map((s) => s.name)).toEqual(['webgpu', 'webgl', 'node-gpu', 'node']);
+    // WebGPU in Node: this machine's Dawn finds no adapter; elsewhere a software one, or a GPU without synchronous reads.
+    expect(choice.skipped[0]!.reason).toMatch(/^WebGPU in Node has no synchronous tensor reads/);
+    expect(choice.skipped[1]!.reason).toBe('WebGL needs a browser (Node has no WebGL context)');
+    expect(choice.skipped[2]!.reason).toMatch(/not installed/);
+    expect(choice.gpu).toBeUndefined();
     // The threaded module computes: a strided conv gradient (needs the composed kernels).
     const g = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, tf.ones([3, 3, 1, 2]), 2, 'same')))(tf.ones([1, 4, 4, 1])).dataSync());
     // 'same', stride 2 on 4 rows pads one row at the bottom: rows are read 1, 1, 2, 1 times; 2 filters.
@@ -48,8 +53,52 @@ describe('useBackend', () => {
     const choice = await selectBackend('auto', {}, without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm'));
     expect(choice.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
-    expect(choice.skipped.map((s) => s.name)).toEqual(['webgpu', 'node-gpu', 'node', 'wasm']);
+    expect(choice.skipped.map((s) => s.name)).toEqual(['webgpu', 'webgl', 'node-gpu', 'node', 'wasm']);
     expect((tf.getKernel('Conv2DBackpropFilter', 'cpu') as { medrobust?: boolean }).medrobust).toBe(true);
+  });
+
+  it("'auto' in Node passes over WebGPU without loading Dawn, and says why", async () => {
+    resetDawnForTests();
+    try {
+      const imported: string[] = [];
+      const spy: Importer = async (specifier) => { imported.push(specifier); return without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node')(specifier); };
+      const choice = await selectBackend('auto', { threads: 2 }, spy);
+      expect(choice.name).toBe('wasm');
+      expect(choice.skipped[0]!.name).toBe('webgpu');
+      expect(choice.skipped[0]!.reason).toMatch(/^WebGPU in Node has no synchronous tensor reads/);
+      expect(imported).not.toContain('webgpu');
+      expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
+    } finally {
+      resetDawnForTests();
+    }
+  });
+
+  it("useBackend('webgpu') says that the webgpu package is absent", async () => {
+    resetDawnForTests();
+    try {
+      const err = await selectBackend('webgpu', {}, without('webgpu')).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe("useBackend: no backend could be started: webgpu: the optional 'webgpu' package (Dawn, WebGPU for Node) is not installed: npm install webgpu");
+    } finally {
+      resetDawnForTests();
+    }
+  });
+
+  it("useBackend('webgpu') in Node loads Dawn itself and explains a missing adapter", async () => {
+    // Where Dawn finds a hardware adapter (a GPU machine) the backend starts instead: test/backend/webgpuNode.test.ts.
+    const choice = await useBackend('webgpu').catch((err: Error) => err);
+    if (choice instanceof Error) {
+      expect(choice.message).toMatch(/^useBackend: no backend could be started: webgpu: (Dawn found no WebGPU adapter|the 'webgpu' package)/);
+      expect(tf.getBackend()).not.toBe('webgpu');
+    } else {
+      expect(choice.name).toBe('webgpu');
+      expect(choice.gpu?.description.length).toBeGreaterThan(0);
+      await useBackend('wasm');
+    }
+  });
+
+  it('webgl needs a browser', async () => {
+    await expect(useBackend('webgl')).rejects.toThrow(/webgl: WebGL needs a browser \(Node has no WebGL context\)/);
   });
 
   it('throws, listing every reason, when nothing can start', async () => {
@@ -75,7 +124,7 @@ describe('useBackend', () => {
 
   it('rejects bad input', async () => {
     await expect(useBackend('gpu' as never)).rejects.toThrow(InvalidArgumentError);
-    await expect(useBackend('gpu' as never)).rejects.toThrow(/useBackend: name must be one of 'auto'/);
+    await expect(useBackend('gpu' as never)).rejects.toThrow(/useBackend: name must be one of 'auto', 'webgpu', 'webgl', 'node-gpu', 'node', 'wasm', 'cpu', received "gpu"/);
     await expect(useBackend('wasm', { threads: 0 })).rejects.toThrow(/options.threads must be a finite integer >= 1 and <= 8, received 0/);
     await expect(useBackend('wasm', { threads: 1.5 })).rejects.toThrow(InvalidArgumentError);
     await expect(useBackend('wasm', { thread: 2 } as never)).rejects.toThrow(/did you mean 'threads'/);

@@ -7,11 +7,30 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPaperExperiment, type PaperExperiment } from '../../src/cli/paper/experiment.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
 import { chestXray14, imageFolder } from '../../src/node/images.js';
 import { useTestBackend } from '../helpers/backends.js';
+
+// What trainGap receives: its options and the value range of every batch (the runner imports it via src/index).
+const gapCalls = vi.hoisted(() => [] as { options: Record<string, unknown>; ranges: [number, number][] }[]);
+vi.mock('../../src/attacks/trainGap.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../src/attacks/trainGap.js')>();
+  const trainGap: typeof mod.trainGap = async (model, generator, data, options) => {
+    const call = { options: { ...options } as Record<string, unknown>, ranges: [] as [number, number][] };
+    gapCalls.push(call);
+    const peek = { async *[Symbol.asyncIterator]() {
+      for await (const b of data as AsyncIterable<{ images: tf.Tensor4D }>) {
+        call.ranges.push([tf.min(b.images).dataSync()[0]!, tf.max(b.images).dataSync()[0]!]);
+        yield b;
+      }
+    } };
+    return mod.trainGap(model, generator, peek as never, options);
+  };
+  return { ...mod, trainGap };
+});
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-paper-'));
 const out = join(root, 'runs');
@@ -28,9 +47,10 @@ const tiny: PaperExperiment = {
     }
   },
   build: () => smallCnn({ inputShape: [16, 16, 3], classes: 2, width: 0.25, seed: 1 }),
+  buildFor: () => smallCnn({ inputShape: [16, 16, 3], classes: 2, width: 0.25, seed: 9 }),
   inputShape: [16, 16, 3], logitsOutput: 0,
   pgd: { epsilon: 8, stepSize: 2, steps: 3 },
-  gap: { magnitude: 8, epochs: 1, batchSize: 4 },
+  gap: { magnitude: 8, epochs: 2, batchSize: 4, maxBatches: 101, testBatchSize: 3 },
   aucVariant: 'hard-label', threshold: 0.5,
 };
 
@@ -101,6 +121,7 @@ describe('paper experiment runner', () => {
   it.each(['corrected', 'paper'])('runs the %s preset with PGD and GAP and writes results.json', async (preset) => {
     const log = vi.spyOn(console, 'table').mockImplementation(() => undefined);
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    gapCalls.length = 0;
     const code = await runPaperExperiment(tiny, [join(root, 'data'), '--preset', preset, '--train-epochs', '2', '--gap', '--out', out, '--limit', '8']);
     expect(code).toBe(0);
     const results = JSON.parse(readFileSync(join(out, `tiny-${preset}`, 'results.json'), 'utf8'));
@@ -109,6 +130,22 @@ describe('paper experiment runner', () => {
     for (const r of results.rows) {
       expect(r.accuracy).toBeGreaterThanOrEqual(0);
       expect(r.accuracy).toBeLessThanOrEqual(1);
+    }
+    // The generator trains on what the network sees (issue 14, item 1): pixels in [0, 1] for the corrected
+    // preset, normalised tensors (pixels 60/255…190/255 → (p − 0.5)/0.25 ∈ [−1.06, 0.98]) for the paper preset.
+    expect(gapCalls).toHaveLength(1);
+    const { options, ranges } = gapCalls[0]!;
+    const lo = Math.min(...ranges.map((r) => r[0]));
+    const hi = Math.max(...ranges.map((r) => r[1]));
+    if (preset === 'paper') {
+      expect(lo).toBeCloseTo((60 / 255 - 0.5) / 0.25, 2);
+      expect(hi).toBeCloseTo((190 / 255 - 0.5) / 0.25, 2);
+      expect(options).toMatchObject({ mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], center: 'mean', clip: 'batch-per-channel', gradient: 'paper', keep: 'lowest-accuracy', maxBatchesPerEpoch: 101 });
+    } else {
+      expect(lo).toBeCloseTo(60 / 255, 2);
+      expect(hi).toBeCloseTo(190 / 255, 2);
+      expect(options.gradient).toBeUndefined();
+      expect(options.mean).toBeUndefined();
     }
     log.mockRestore();
     warn.mockRestore();

@@ -30,11 +30,17 @@ function closeness(type: CorruptionType, clean: tf.Tensor4D, severity: Severity,
   return v;
 }
 
-/** Severity ranges over which ImageNet-C's parameters are monotone (see corrupt's JSDoc). */
+/**
+ * Severity ranges over which ImageNet-C's parameters are monotone (see corrupt's JSDoc). The
+ * numpy port of the reference (test/parity) shows the same exceptions on these 32-px images:
+ * glass_blur's severity 2 (one pass of δ = 2) and 4 (two passes of δ = 3) stay closer to the clean
+ * image than 1 and 3; snow's middle severities change places with the draw.
+ */
 const MONOTONE: Partial<Record<CorruptionType, Severity[]>> = {
   saturate: [3, 4, 5],
   elastic_transform: [3, 4, 5],
-  snow: [1, 2, 4, 5],
+  snow: [1, 2, 5],
+  glass_blur: [1, 3, 5],
 };
 
 describe.each(BACKENDS)('corrupt on %s', (backend) => {
@@ -246,19 +252,9 @@ describe.each(BACKENDS)('corrupt on %s', (backend) => {
       out.dispose();
     });
 
-    it('jpeg_compression stays within a few grey levels of Pillow (libjpeg) at quality 25', () => {
+    it('jpeg_compression equals Pillow (libjpeg-turbo) at quality 25, every 8-bit value', () => {
       const out = corrupt(x, 'jpeg_compression', { severity: 1 });
-      const ours = out.dataSync();
-      const theirs = reference.jpeg_1!;
-      let sum = 0;
-      for (let i = 0; i < ours.length; i++) sum += Math.abs(ours[i]! - theirs[i]!);
-      const mean = sum / ours.length;
-      const clean = reference.image!.map((v) => v / 255);
-      let cleanSum = 0;
-      for (let i = 0; i < ours.length; i++) cleanSum += Math.abs(clean[i]! - theirs[i]!);
-      // measured: 0.73 levels on average (float vs libjpeg's integer DCT), against Pillow's own 24
-      expect(mean).toBeLessThan(1.5 / 255);
-      expect(mean).toBeLessThan((cleanSum / ours.length) / 3);
+      expectClose(out.dataSync(), reference.jpeg_1!, 1e-6);
       out.dispose();
     });
   });

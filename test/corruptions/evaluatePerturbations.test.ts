@@ -70,6 +70,19 @@ describe.each(BACKENDS)('evaluatePerturbations on %s', (backend) => {
     await expect(evaluatePerturbations(model, [{ images, labels }], { signal: controller.signal })).rejects.toThrow(AbortError);
   });
 
+  it('difficulty reaches the noise sequences and the frame distance of the flip probability', async () => {
+    const table = await evaluatePerturbations(model, [{ images, labels }], { types: ['rotate', 'speckle_noise'], seed: 4, frames: 7, difficulty: 3 });
+    expect(table.difficulty).toBe(3);
+    const rng = createRng(4);
+    for (const row of table.rows) {
+      const seq = perturbationSequence(images, row.type, { frames: 7, seed: rng.nextSeed(), difficulty: 3 });
+      const logits = tf.tidy(() => tf.reshape(model(tf.reshape(seq, [21, 16, 16, 3]) as tf.Tensor4D), [3, 7, 2]));
+      expect(row.flipProbability, row.type).toBeCloseTo(flipProbability(logits, { type: row.type, difficulty: 3 }), 12);
+      tf.dispose([seq, logits]);
+    }
+    await expect(evaluatePerturbations(model, [{ images, labels }], { frames: 3, difficulty: 3 })).rejects.toThrow(/options.frames must be a finite integer >= 4/);
+  });
+
   describe('rejects bad input', () => {
     it.each([
       [{ types: ['wobble'] }, /options.types\[0\] must be one of/],

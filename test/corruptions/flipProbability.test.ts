@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flipProbability } from '../../src/corruptions/flipProbability.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { createRng } from '../../src/internal/random.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
 
@@ -52,6 +53,46 @@ describe('flipProbability on hand-built sequences', () => {
     }
   });
 
+  /** ImageNet-P's `flip_prob` (test.py), written as there: step d, each offset's subsequence, pooled mean. */
+  function imagenetP(predictions: number[][], noise: boolean, difficulty: number): number {
+    const step = noise ? 1 : difficulty;
+    let result = 0;
+    for (const vid of predictions) {
+      const flips: number[] = [];
+      for (let i = 0; i < step; i++) {
+        let prev = vid[i]!;
+        for (const pred of vid.filter((_, j) => j >= i && (j - i) % step === 0).slice(1)) {
+          flips.push(Number(prev !== pred));
+          if (!noise) prev = pred;
+        }
+      }
+      result += flips.reduce((a, v) => a + v, 0) / flips.length / predictions.length;
+    }
+    return result;
+  }
+
+  it('difficulty d compares frames d apart along each of the d interleaved subsequences, as ImageNet-P', () => {
+    // d = 2: (0,2) 0≠1, (1,3) 0≠1, (2,4) 1≠0, (3,5) 1=1 → 3/4; d = 3: (0,3) ≠, (1,4) =, (2,5) = → 1/3
+    const seq = [[0, 0, 1, 1, 0, 1]];
+    expect(flipProbability(seq, { type: 'rotate', difficulty: 2 })).toBeCloseTo(3 / 4, 12);
+    expect(flipProbability(seq, { type: 'rotate', difficulty: 3 })).toBeCloseTo(1 / 3, 12);
+    expect(flipProbability(seq, { type: 'rotate', difficulty: 1 })).toBe(flipProbability(seq, { type: 'rotate' }));
+    // the noise types keep frame 1 as reference: their difficulty is the noise level of the frames
+    expect(flipProbability(seq, { type: 'gaussian_noise', difficulty: 3 })).toBe(flipProbability(seq, { type: 'gaussian_noise' }));
+    // random sequences against the written-out reference
+    const rng = createRng(5);
+    for (const frames of [4, 10, 31]) {
+      const preds = Array.from({ length: 6 }, () => Array.from({ length: frames }, () => rng.nextInt(0, 2)));
+      for (const d of [1, 2, 3] as const) {
+        expect(flipProbability(preds, { type: 'tilt', difficulty: d }), `${frames} frames, d = ${d}`).toBeCloseTo(imagenetP(preds, false, d), 12);
+        expect(flipProbability(preds, { type: 'shot_noise', difficulty: d })).toBeCloseTo(imagenetP(preds, true, d), 12);
+      }
+    }
+    // multi-label: the same comparisons, averaged over the findings too
+    const multiSeq = [[[0, 1], [0, 0], [1, 1], [0, 0]]]; // d = 2: (0,2) one flip, (1,3) none → 1/4
+    expect(flipProbability(multiSeq, { task: 'multi-label', type: 'scale', difficulty: 2 })).toBeCloseTo(1 / 4, 12);
+  });
+
   describe('rejects bad input', () => {
     it.each([
       [[], /at least one sequence/],
@@ -71,6 +112,10 @@ describe('flipProbability on hand-built sequences', () => {
       expect(() => flipProbability([[0, 1]], { multiLabel: 'sum' as never })).toThrow(/options.multiLabel/);
       expect(() => flipProbability([[0, 1]], { threshold: 1 })).toThrow(/options.threshold/);
       expect(() => flipProbability([[0, 1]], { refrence: 'first' } as never)).toThrow(/did you mean 'reference'/);
+      expect(() => flipProbability([[0, 1, 0]], { difficulty: 4 as never })).toThrow(/options.difficulty must be a finite integer >= 1 and <= 3, received 4/);
+      expect(() => flipProbability([[0, 1, 0]], { difficulty: 1.5 as never })).toThrow(InvalidArgumentError);
+      expect(() => flipProbability([[0, 1, 0]], { type: 'rotate', difficulty: 3 })).toThrow(/predictions\[0\] must be a sequence of at least 4 frames \(difficulty 3 compares frames 3 apart\)/);
+      expect(flipProbability([[0, 1, 0]], { type: 'gaussian_noise', difficulty: 3 })).toBeCloseTo(0.5, 12); // frame 1 reference: 2 frames suffice
     });
   });
 });

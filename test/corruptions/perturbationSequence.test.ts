@@ -52,6 +52,25 @@ describe.each(BACKENDS)('perturbationSequence on %s', (backend) => {
     }
   });
 
+  it("difficulty 2 and 3 are ImageNet-P's stronger noise sets (σ .05/.08, λ 120/60, σ .10/.15); other types' frames do not change", () => {
+    const mid = tf.fill([2, 24, 24, 3], 0.5) as tf.Tensor4D;
+    const spread = (type: 'gaussian_noise' | 'shot_noise' | 'speckle_noise', difficulty: 1 | 2 | 3) =>
+      tf.tidy(() => {
+        const seq = perturbationSequence(mid, type, { seed: 2, frames: 5, difficulty });
+        const noisy = tf.slice(seq, [0, 1, 0, 0, 0], [2, 4, 24, 24, 3]);
+        return Math.sqrt(tf.moments(tf.sub(noisy, 0.5)).variance.dataSync()[0]!);
+      });
+    const expected = { gaussian_noise: [0.03, 0.05, 0.08], shot_noise: [300, 120, 60].map((l) => Math.sqrt(0.5 * l) / l), speckle_noise: [0.025, 0.05, 0.075] };
+    for (const type of ['gaussian_noise', 'shot_noise', 'speckle_noise'] as const) {
+      for (const d of [1, 2, 3] as const) expect(Math.abs(spread(type, d) / expected[type][d - 1]! - 1), `${type} difficulty ${d}`).toBeLessThan(0.05);
+    }
+    const a = perturbationSequence(images, 'rotate', { seed: 1, frames: 4, difficulty: 3 });
+    const b = perturbationSequence(images, 'rotate', { seed: 1, frames: 4 });
+    expectClose(a.dataSync(), b.dataSync(), 0);
+    expect(() => perturbationSequence(images, 'rotate', { difficulty: 0 as never })).toThrow(/perturbationSequence: options.difficulty/);
+    tf.dispose([mid, a, b]);
+  });
+
   it("'centered' indexing puts the neutral parameter in the middle frame; 'paper' is one-sided", () => {
     for (const type of ['rotate', 'shear', 'scale', 'translate', 'brightness'] as const) {
       const seq = perturbationSequence(images, type, { frames: 11, seed: 1 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { invert3, sampleBilinear, warp } from '../../src/corruptions/sample.js';
+import { bilinearValues } from '../../src/corruptions/planes.js';
+import { invert3, warp } from '../../src/corruptions/sample.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectClose } from '../helpers/close.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -22,24 +23,22 @@ describe.each(BACKENDS)('bilinear sampling on %s', (backend) => {
       for (let c = 1; c < 4; c++) expect(mv[(y * 4 + c) * 2]).toBeCloseTo(xv[(y * 4 + c - 1) * 2]!, 5);
     }
     expectClose(mv.slice(24), xv.slice(24), 1e-5); // the second image used the identity
-    const ys = tf.zeros([2, 1, 1]) as tf.Tensor3D;
-    const xs = tf.fill([2, 1, 1], 0.5) as tf.Tensor3D;
-    const half = sampleBilinear(x, ys, xs, 'edge');
-    expect(half.dataSync()[0]).toBeCloseTo((xv[0]! + xv[2]!) / 2, 5);
+    const half = bilinearValues(xv as Float32Array, { n: 2, h: 3, w: 4, c: 2 }, new Float32Array(2), new Float32Array(2).fill(0.5), 1, 1, 'edge');
+    expect(half[0]).toBeCloseTo((xv[0]! + xv[2]!) / 2, 5);
+    expect(half[2]).toBeCloseTo((xv[24]! + xv[26]!) / 2, 5); // image 2, channel 0
     await expectNoLeak(() => warp(x, [shift, shift], 'reflect'));
-    tf.dispose([x, same, moved, ys, xs, half]);
+    tf.dispose([x, same, moved]);
   });
 
-  it('folds out-of-range coordinates by the border rule', () => {
-    const x = tf.tensor4d([10, 20, 30], [1, 1, 3, 1]);
-    const ys = tf.zeros([1, 1, 4]) as tf.Tensor3D;
-    const xs = tf.tensor3d([[[-1, -2, 3, 4]]]);
-    const read = (mode: 'reflect' | 'symmetric' | 'edge' | 'zeros') => tf.tidy(() => Array.from(sampleBilinear(x, ys, xs, mode).dataSync()));
-    expect(read('reflect')).toEqual([20, 30, 20, 10]);
-    expect(read('symmetric')).toEqual([10, 20, 30, 20]);
-    expect(read('edge')).toEqual([10, 10, 30, 30]);
-    expect(read('zeros')).toEqual([0, 0, 0, 0]);
-    tf.dispose([x, ys, xs]);
+  it('folds out-of-range coordinates by the border rule, and gives zeros no weight', () => {
+    const x = Float32Array.of(10, 20, 30);
+    const ys = new Float32Array(5);
+    const xs = Float32Array.of(-1, -2, 3, 4, -0.5);
+    const read = (mode: 'reflect' | 'symmetric' | 'edge' | 'zeros') => Array.from(bilinearValues(x, { n: 1, h: 1, w: 3, c: 1 }, ys, xs, 1, 5, mode));
+    expect(read('reflect')).toEqual([20, 30, 20, 10, 15]);
+    expect(read('symmetric')).toEqual([10, 20, 30, 20, 10]);
+    expect(read('edge')).toEqual([10, 10, 30, 30, 10]);
+    expect(read('zeros')).toEqual([0, 0, 0, 0, 5]);
   });
 
   it('inverts 3×3 matrices', () => {

@@ -39,7 +39,7 @@ describe.each(BACKENDS)('maAdvTrain on %s', (backend) => {
     expect(calls).toBeGreaterThanOrEqual(12);
     expect(calls).toBeLessThanOrEqual(108);
     const { isic, messidor } = maAdvTrainPaperPresets;
-    expect(isic).toEqual({ epsilon: 0.031, steps: 4, stepSize: 0.007, beta: 6, clip: [0, 1] });
+    expect(isic).toEqual({ epsilon: 0.031, steps: 4, stepSize: 0.007, beta: 6, clip: [0, 1], paperQuirks: true });
     expect(messidor).toMatchObject({ steps: [1, 9], beta: 8 });
     const report = await maAdvTrain(model, split.batches, { ...messidor, epochs: 1, seed: 1 });
     expect(Number.isFinite(report.history[0]!.loss)).toBe(true);

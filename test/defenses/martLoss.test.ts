@@ -35,6 +35,24 @@ describe.each(BACKENDS)('martLoss on %s', (backend) => {
     tf.dispose([clean, adv, idx, hot, none, mean]);
   });
 
+  it("form 'reference' computes MART's code as written: its constants, and the cap at saturation", () => {
+    const clean = tf.tensor2d(CLEAN);
+    const adv = tf.tensor2d(ADV);
+    const idx = tf.tensor1d([0, 2], 'int32');
+    const code = martLoss(clean, adv, idx, { beta: 6, reduction: 'none', form: 'reference' });
+    expectClose(code.dataSync(), REFERENCE_CODE, 2e-6);
+    // Saturated: the code's margin term is capped at −log(1.0001 − 1 + 1e-12) ≈ 9.21; the exact one is not.
+    const sure = tf.tensor2d([[0, 0, 0]]);
+    const wrong = tf.tensor2d([[0, 40, 0]]);
+    const y = tf.tensor1d([0], 'int32');
+    const capped = martLoss(sure, wrong, y, { beta: 0, form: 'reference' }).dataSync()[0]!;
+    const exact = martLoss(sure, wrong, y, { beta: 0 }).dataSync()[0]!;
+    expect(capped).toBeCloseTo(40 + -Math.log(1e-4), 2);
+    expect(exact).toBeGreaterThan(75); // 40 + 40
+    expect(() => martLoss(sure, wrong, tf.tensor2d([[1, 0, 0]]), { task: 'multi-label', form: 'reference' })).toThrow(/martLoss: options.form must be 'exact' for task 'multi-label'/);
+    tf.dispose([clean, adv, idx, code, sure, wrong, y]);
+  });
+
   it('stays finite at p = 1 (saturated logits), values and gradients', () => {
     const sure = tf.tensor2d([[100, 0, 0]]);
     const wrong = tf.tensor2d([[0, 100, 0]]);

@@ -16,8 +16,8 @@ describe('accuracy, foolingRate, sensitivitySpecificity (hand-computed)', () => 
   it('multi-label: per-label thresholded accuracy, threshold on sigmoid(logit)', () => {
     expect(accuracy([[3, -3], [-3, 3]], [[1, 0], [1, 1]], { task: 'multi-label' })).toBe(0.75);
     // sigmoid(0.5)=0.62: present at 0.5, absent at 0.7 (the paper's two thresholds)
-    expect(accuracy([[0.5]], [[1]], { task: 'multi-label' })).toBe(1);
-    expect(accuracy([[0.5]], [[1]], { task: 'multi-label', threshold: 0.7 })).toBe(0);
+    expect(accuracy([[0.5]], [[1]], { task: 'multi-label', from: 'logits' })).toBe(1);
+    expect(accuracy([[0.5]], [[1]], { task: 'multi-label', threshold: 0.7, from: 'logits' })).toBe(0);
     expect(accuracy([[0.65]], [[1]], { task: 'multi-label', threshold: 0.7, from: 'probabilities' })).toBe(0);
   });
   it('fooling rate counts changed predictions, ignoring the labels (§5a)', () => {
@@ -70,5 +70,20 @@ describe('accuracy and friends reject bad input', () => {
     expect(() => accuracy([[1, 2]], [0], { tresh: 1 } as never)).toThrow(/unknown option/);
     expect(() => foolingRate([[1, 2]], [[1, 2, 3]])).toThrow(/like cleanLogits/);
     expect(() => perturbationNorms(tf.zeros([1, 2]), tf.zeros([1, 3]))).toThrow(InvalidArgumentError);
+  });
+
+  it('refuses to guess when multi-label scores (or single-label rows summing to 1) look like probabilities', () => {
+    const probs = [[0.9, 0.2], [0.3, 0.6]];
+    const advProbs = [[0.4, 0.2], [0.3, 0.7]];
+    // Read as logits, every sigmoid(p) > 0.5: all labels "present", a fooling rate of 0 whatever the attack did.
+    expect(() => foolingRate(probs, advProbs, { task: 'multi-label' })).toThrow(/foolingRate: options.from must be 'logits' or 'probabilities', stated explicitly .*second sigmoid/);
+    expect(foolingRate(probs, advProbs, { task: 'multi-label', from: 'probabilities' })).toBe(0.25);
+    expect(foolingRate(probs, advProbs, { task: 'multi-label', from: 'logits' })).toBe(0);
+    expect(() => accuracy(probs, [[1, 0], [0, 1]], { task: 'multi-label' })).toThrow(/options.from/);
+    expect(accuracy(probs, [[1, 0], [0, 1]], { task: 'multi-label', from: 'probabilities' })).toBe(1);
+    expect(() => sensitivitySpecificity([[0.7, 0.3], [0.2, 0.8]], [0, 1])).toThrow(/sensitivitySpecificity: options.from .*second softmax/);
+    // Logits outside [0, 1], and single-label argmax metrics, need nothing.
+    expect(foolingRate([[2, -1], [0.5, 3]], [[-2, -1], [0.5, 3]], { task: 'multi-label' })).toBe(0.25);
+    expect(foolingRate([[0.7, 0.3]], [[0.2, 0.8]])).toBe(1);
   });
 });

@@ -45,6 +45,29 @@ describe('rocAuc closed forms', () => {
   });
 });
 
+describe('rocAuc: which scores', () => {
+  // scikit-learn 1.2: roc_auc_score(eye(3)[y], z or softmax(z), average=...) for the values below.
+  const z = [[2.0, 1.5, -1.0], [0.2, 3.0, 2.9], [1.0, 0.0, 0.5], [-1.0, 2.0, 4.0], [3.0, 2.8, 0.0], [0.0, 0.1, -0.2]];
+  const y = [0, 2, 0, 2, 1, 1];
+  const softmax = (row: number[]) => { const m = Math.max(...row); const e = row.map((v) => Math.exp(v - m)); const s = e.reduce((a, b) => a + b, 0); return e.map((v) => v / s); };
+  const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+  it('single-label one-vs-rest: logits and softmax probabilities give different AUCs (scikit-learn values)', () => {
+    const p = z.map(softmax);
+    const sk = { macro: [0.75, 0.875], micro: [0.7708333333333334, 0.888888888888889], weighted: [0.75, 0.875] } as const;
+    for (const average of ['macro', 'micro', 'weighted'] as const) {
+      expect(rocAuc(z, y, { average })).toBeCloseTo(sk[average][0], 12);
+      expect(rocAuc(p, y, { average })).toBeCloseTo(sk[average][1], 12);
+    }
+  });
+  it('multi-label: logits and sigmoid probabilities give the same AUC for every average', () => {
+    const multi = [[1, 0, 0], [0, 1, 1], [1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]];
+    const p = z.map((row) => row.map(sigmoid));
+    for (const average of ['macro', 'micro', 'weighted'] as const) {
+      expect(rocAuc(p, multi, { average, task: 'multi-label' })).toBeCloseTo(rocAuc(z, multi, { average, task: 'multi-label' }), 12);
+    }
+  });
+});
+
 describe.each(BACKENDS)('rocAuc with tensors (%s)', (name) => {
   beforeAll(() => useTestBackend(name));
   it('reads tensors like arrays and leaks nothing', async () => {

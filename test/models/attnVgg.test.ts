@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { attnVgg } from '../../src/models/attnVgg.js';
+import { BilinearUpsampling } from '../../src/models/layers.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
 import { ensureGradients, paramCounts, trainSteps } from './trainStep.js';
@@ -14,8 +16,8 @@ describe('attnVgg at full size', () => {
     const vgg16bnFeatures = 138_365_992 - 123_642_856;
     const attn1 = 256 * 256 + 512 * 256 + 256 + 1; // W_l, W_g (no bias), phi
     const attn2 = 512 * 256 + 512 * 256 + 256 + 1;
-    const classify = (512 + 256 + 512) * 2 + 2;
-    expect(paramCounts(net).trainable).toBe(vgg16bnFeatures + attn1 + attn2 + classify);
+    const cls = (512 + 256 + 512) * 2 + 2;
+    expect(paramCounts(net).trainable).toBe(vgg16bnFeatures + attn1 + attn2 + cls);
     expect(net.outputs.map((o) => o.shape)).toEqual([[null, 2], [null, 28, 28, 1], [null, 14, 14, 1]]);
     net.dispose();
   });
@@ -52,6 +54,23 @@ describe.each(BACKENDS)('attnVgg, reduced (%s)', (backend) => {
     expect(after).toBeLessThan(before);
     tf.dispose([x, y]);
     net.dispose();
+  });
+
+  it("upsamples with half-pixel centres (PyTorch's align_corners=False) and survives serialisation", async () => {
+    // 1-D closed form of a 2× upsampling: [a, b] → [a, .75a + .25b, .25a + .75b, b]
+    const up = new BilinearUpsampling({ factor: 2 });
+    const y = up.apply(tf.tensor4d([1, 5], [1, 1, 2, 1])) as tf.Tensor;
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 4, 5, 1, 2, 4, 5]);
+    const net = attnVgg(reduced);
+    const copy = await tfl.models.modelFromJSON({ modelTopology: net.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] });
+    copy.setWeights(net.getWeights());
+    const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const [a, b] = [(net.predict(x) as tf.Tensor[])[1]!, (copy.predict(x) as tf.Tensor[])[1]!];
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    expect(copy.getLayer('attn1.up')).toBeInstanceOf(BilinearUpsampling);
+    tf.dispose([y, x, a, b]);
+    net.dispose();
+    copy.dispose();
   });
 
   it('does not leak', async () => {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FormatError, InvalidArgumentError } from '../../src/errors.js';
+import { FileError, FormatError, InvalidArgumentError } from '../../src/errors.js';
 import { chestXray14, decodeImage, imageFolder, labelCsvDataset } from '../../src/node/images.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -83,10 +83,25 @@ describe.each(BACKENDS)('decodeImage and image datasets (%s)', (backend) => {
     }
   });
 
+  it('decodes bytes given as views: Node Buffers from the pool and subarrays (issue 15)', async () => {
+    const png = await fs.readFile(path.join(dir, 'isic', 'benign', 'b1.png'));
+    const host = new Uint8Array(png.length + 17).fill(0xff);
+    host.set(png, 9);
+    const fromView = await decodeImage(host.subarray(9, 9 + png.length));
+    const fromFile = await decodeImage(path.join(dir, 'isic', 'benign', 'b1.png'));
+    expect(Array.from(await fromView.data())).toEqual(Array.from(await fromFile.data()));
+    tf.dispose([fromView, fromFile]);
+    await expectNoLeak(async () => {
+      await expect(decodeImage(host.subarray(0, png.length))).rejects.toThrow(FormatError); // starts with the junk bytes
+    });
+  });
+
   describe('rejects bad input', () => {
     it('corrupt images, unequal sizes, random steps in decodeImage, bad lists and options', async () => {
       await expect(decodeImage(path.join(dir, 'corrupt.png'))).rejects.toThrow(FormatError);
-      await expect(decodeImage(path.join(dir, 'missing.png'))).rejects.toThrow(/missing.png/);
+      await expect(decodeImage(path.join(dir, 'missing.png'))).rejects.toThrow(FileError);
+      await expect(decodeImage(path.join(dir, 'missing.png'))).rejects.toThrow(/decodeImage: the image .*missing.png does not exist \[ENOENT\]; check the path/);
+      await expect(decodeImage(dir)).rejects.toMatchObject({ fn: 'decodeImage', code: 'EISDIR' });
       await expect(decodeImage(path.join(dir, 'corrupt.png'), { preprocess: { horizontalFlip: true } })).rejects.toThrow(/random steps/);
       await expect(decodeImage(3 as never)).rejects.toThrow(InvalidArgumentError);
       const d = await imageFolder(path.join(dir, 'isic'));
@@ -94,8 +109,28 @@ describe.each(BACKENDS)('decodeImage and image datasets (%s)', (backend) => {
       await expect(drain()).rejects.toThrow(/add resize or a crop/);
       expect(() => d.batches({ batchsize: 2 } as never)).toThrow(/did you mean 'batchSize'/);
       await expect(imageFolder(path.join(dir, 'cxr'))).rejects.toThrow(/no class folders/);
+      await expect(imageFolder(path.join(dir, 'nowhere'))).rejects.toMatchObject({ fn: 'imageFolder', code: 'ENOENT' });
+      await expect(imageFolder(path.join(dir, 'gt.csv'))).rejects.toMatchObject({ fn: 'imageFolder', code: 'ENOTDIR' });
+      await expect(labelCsvDataset(path.join(dir, 'nope.csv'), dir)).rejects.toMatchObject({ fn: 'labelCsvDataset', code: 'ENOENT' });
+      await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { classNames: [] })).rejects.toThrow('labelCsvDataset: options.classNames must be a non-empty array of class names, received an array of length 0 []');
+      await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { extension: 5 } as never)).rejects.toThrow(/labelCsvDataset: options.extension/);
+      await expect(labelCsvDataset(path.join(dir, 'gt.csv'), dir, { classnames: ['a'] } as never)).rejects.toThrow(/did you mean 'classNames'/);
+      await expect(labelCsvDataset(3 as never, dir)).rejects.toThrow('labelCsvDataset: csvFile must be a path (a non-empty string without NUL bytes), received 3');
+      await expect(chestXray14(dir, dir)).rejects.toMatchObject({ fn: 'chestXray14', code: 'EISDIR' });
+      await expect(chestXray14(path.join(dir, 'list.txt'), null as never)).rejects.toThrow('chestXray14: imageDir must be a path (a non-empty string without NUL bytes), received null');
+      await expect(decodeImage(path.join(dir, 'corrupt.png'), { channels: 2 } as never)).rejects.toThrow('decodeImage: options.channels must be 1 or 3, received 2');
+      // A missing file in a data set surfaces when its batch is decoded, typed, and nothing leaks.
+      const ghost = await labelCsvDataset(path.join(dir, 'gt.csv'), path.join(dir, 'empty'));
+      await expectNoLeak(async () => {
+        const it = ghost.batches({ batchSize: 2 })[Symbol.asyncIterator]();
+        await expect(it.next()).rejects.toMatchObject({ fn: 'ImageFileDataset.batches', code: 'ENOENT' });
+      });
       await fs.writeFile(path.join(dir, 'short.txt'), 'a.png 0 1\n');
       await expect(chestXray14(path.join(dir, 'short.txt'), dir)).rejects.toThrow(/2 labels; ChestX-ray14 has 14/);
+      await fs.writeFile(path.join(dir, 'bad.txt'), 'a.png 0 1\nb.png 0 7\n');
+      await expect(chestXray14(path.join(dir, 'bad.txt'), dir)).rejects.toThrow(`chestXray14: ${path.join(dir, 'bad.txt')} line 2 has a label '7' (labels must be 0 or 1)`);
+      await fs.writeFile(path.join(dir, 'bad.csv'), 'a,benign\nb,cyst\n');
+      await expect(labelCsvDataset(path.join(dir, 'bad.csv'), dir)).rejects.toThrow(`labelCsvDataset: ${path.join(dir, 'bad.csv')} line 2 has the label 'cyst'`);
     });
   });
 });

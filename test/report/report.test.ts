@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { heatmapSpec, lineChartSpec, markdownTable, scatterSpec, toCsv } from '../../src/report/index.js';
+import { heatmapGridSpec, heatmapSpec, lineChartSpec, markdownTable, scatterSpec, toCsv } from '../../src/report/index.js';
 import { renderSvg } from '../../src/cli/render.js';
 
 describe('report tables', () => {
@@ -27,5 +27,28 @@ describe('plot specs', () => {
     expect(await renderSvg(heat)).toContain('Cardiomegaly');
     const scatter = scatterSpec([{ x: 0, y: 1, label: 'benign', source: 'clean' }], { color: 'label', shape: 'source', title: 't-SNE' });
     expect(await renderSvg(scatter)).toContain('benign');
+  });
+});
+
+describe('heatmaps', () => {
+  type Layer = { encoding: { color?: { title: string; scale: { domain?: number[] } } } };
+  it('heatmapSpec titles its colour legend and takes a fixed domain', async () => {
+    const spec = heatmapSpec([[3, 1], [1, 5]], ['A', 'B'], { title: 'Co-occurrence', legendTitle: 'images', domain: [0, 10] });
+    const color = (spec.layer as Layer[])[0]!.encoding.color!;
+    expect(color.title).toBe('images');
+    expect(color.scale.domain).toEqual([0, 10]);
+    expect(await renderSvg(spec)).toContain('images');
+  });
+
+  it('heatmapGridSpec puts the panels on one colour scale spanning all their values, with one titled legend', async () => {
+    const spec = heatmapGridSpec([{ title: 'truth', matrix: [[3, 1], [1, 5]] }, { title: 'adversarial', matrix: [[0, 40], [40, 2]] }], ['A', 'B'], { title: 'Label co-occurrence', legendTitle: 'images' });
+    const panels = spec.hconcat as { title: string; layer: Layer[] }[];
+    expect(panels.map((p) => p.title)).toEqual(['truth', 'adversarial']);
+    for (const p of panels) expect(p.layer[0]!.encoding.color!.scale.domain).toEqual([0, 40]);
+    expect(spec.resolve).toEqual({ scale: { color: 'shared' } });
+    const svg = await renderSvg(spec);
+    // One legend (its title appears once) and both panel titles.
+    expect(svg.match(/>images</g)).toHaveLength(1);
+    expect(svg).toContain('adversarial');
   });
 });

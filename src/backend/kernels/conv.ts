@@ -42,7 +42,8 @@ function matmul(s: KernelScope, a: Info, b: Info, transposeB: boolean): Info {
 
 /**
  * dx of conv2d: a stride-1 forward conv of the zero-inserted, padded dy with the spatially flipped
- * filter whose in/out channels are swapped. A 1×1 filter is a matmul followed by zero insertion.
+ * filter whose in/out channels are swapped. A 1×1 filter is a matmul followed by zero insertion. With
+ * stride 1 nothing is inserted and the conv's own (explicit) padding replaces the padded copy of dy.
  */
 export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string): Info {
   const { dy, filter } = args.inputs as { dy: Info; filter: Info };
@@ -59,8 +60,18 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
       const cols = matmul(s, s.reshape(dy, [n * oh * ow, co]), s.reshape(filter, [ci, co]), true);
       return s.place(s.reshape(cols, [n, oh, ow, ci]), sh, sw, -top, -left, ih, iw);
     }
-    const padded = s.place(dy, sh, sw, kh - 1 - top, kw - 1 - left, ih + kh - 1, iw + kw - 1);
     const flipped = s.transpose(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);
+    if (sh === 1 && sw === 1) {
+      // Stride 1: the conv pads dy itself (explicit padding) instead of a padded copy the size of the input.
+      const pt = kh - 1 - top;
+      const pl = kw - 1 - left;
+      const pb = ih + kh - 1 - oh - pt;
+      const pr = iw + kw - 1 - ow - pl;
+      if (Math.min(pt, pl, pb, pr) >= 0) {
+        return s.run('Conv2D', { x: dy, filter: flipped }, { strides: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined });
+      }
+    }
+    const padded = s.place(dy, sh, sw, kh - 1 - top, kw - 1 - left, ih + kh - 1, iw + kw - 1);
     return conv(s, padded, flipped, [1, 1], [1, 1]);
   });
 }

@@ -3,12 +3,25 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormGradConfig } from './batchNormGrad.js';
+import { ensureGradientFixes } from '../../internal/gradientFixes.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
 
 type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo;
+
+/**
+ * Identity that shares its input's data (a reference count, as tfjs-backend-cpu and -webgl do) instead of
+ * copying it (tfjs-backend-wasm 4.22). tfjs-core's gradient tape saves every tensor it needs for the
+ * backward pass through `clone` → Identity, so on stock wasm every saved activation was a full copy, and
+ * an activation saved by two kernels (a ReLU output is saved by the ReLU and by the next conv) two copies.
+ * Tensors are immutable in tfjs (variables rebind their data on `assign`), so sharing is safe.
+ */
+function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend }): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
 
 /** Every composed kernel, by the tfjs kernel name it implements. */
 export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
@@ -18,6 +31,7 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
   MaxPoolGrad: maxPoolGrad,
   BatchMatMul: batchMatMul,
+  Identity: sharedIdentity,
 };
 
 /** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
@@ -45,12 +59,11 @@ export function installKernels(backendName: string, names: readonly string[]): s
   return done;
 }
 
-let batchNormGradInstalled = false;
-
-/** Replaces tfjs-core's FusedBatchNorm gradient (global: it applies to every backend). */
+/**
+ * Replaces tfjs-core's FusedBatchNorm gradient (global: it applies to every backend) and lets the engine
+ * differentiate kernels with absent optional inputs (batch norm without scale). See internal/gradientFixes.
+ * @returns true when this call installed the gradient.
+ */
 export function installBatchNormGradient(): boolean {
-  if (batchNormGradInstalled && tf.getGradient(tf.FusedBatchNorm) === batchNormGradConfig) return false;
-  tf.registerGradient(batchNormGradConfig);
-  batchNormGradInstalled = true;
-  return true;
+  return ensureGradientFixes();
 }

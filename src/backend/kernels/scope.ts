@@ -5,11 +5,19 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { noteKernelBytes } from '../../internal/memory.js';
 
 type Info = tf.TensorInfo;
 
+/** Bytes of a TensorInfo's data (reported to the step-memory meter: the engine never sees these). */
+function bytesOf(info: Info): number {
+  return tf.util.sizeFromShape(info.shape) * (info.dtype === 'complex64' ? 8 : info.dtype === 'string' ? 0 : 4);
+}
+
 export class KernelScope {
   private readonly temps: Info[] = [];
+  /** Intermediates that are fresh allocations (not views such as Reshape sharing their input's data). */
+  private readonly fresh = new Set<Info>();
 
   constructor(readonly backend: tf.KernelBackend, readonly backendName: string) {}
 
@@ -19,8 +27,7 @@ export class KernelScope {
     if (!kernel) throw new Error(`medrobust: the ${this.backendName} backend has no ${name} kernel to compose from`);
     const out = kernel.kernelFunc({ inputs: inputs as unknown as tf.NamedTensorInfoMap, backend: this.backend, attrs: attrs as tf.NamedAttrMap });
     const info = Array.isArray(out) ? out[0]! : out;
-    this.temps.push(info);
-    return info;
+    return this.track(info);
   }
 
   reshape(x: Info, shape: number[]): Info {
@@ -91,6 +98,11 @@ export class KernelScope {
   /** Adds a result made outside {@link KernelScope.run} to the intermediates. */
   track(info: Info): Info {
     this.temps.push(info);
+    const refCount = (this.backend as { refCount?: (id: object) => number }).refCount?.(info.dataId);
+    if (refCount === undefined || refCount === 1) {
+      this.fresh.add(info);
+      noteKernelBytes(bytesOf(info));
+    }
     return info;
   }
 
@@ -98,13 +110,20 @@ export class KernelScope {
   keep(info: Info): Info {
     const i = this.temps.lastIndexOf(info);
     if (i >= 0) this.temps.splice(i, 1);
+    if (this.fresh.delete(info)) noteKernelBytes(-bytesOf(info));
     return info;
   }
 
   /** Frees every intermediate. */
   dispose(): void {
-    for (const t of this.temps) this.backend.disposeData(t.dataId);
+    let bytes = 0;
+    for (const t of this.temps) {
+      this.backend.disposeData(t.dataId);
+      if (this.fresh.has(t)) bytes += bytesOf(t);
+    }
     this.temps.length = 0;
+    this.fresh.clear();
+    noteKernelBytes(-bytes);
   }
 }
 

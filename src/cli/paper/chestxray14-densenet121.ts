@@ -31,7 +31,7 @@ export const chestX: PaperExperiment = {
   inputShape: [224, 224, 3],
   logitsOutput: 0,
   pgd: { epsilon: 10, stepSize: 1, steps: 60 },
-  gap: { magnitude: 15, epochs: 8, batchSize: 6 },
+  gap: { magnitude: 15, epochs: 8, batchSize: 6, maxBatches: Infinity, shuffle: false, testBatchSize: 6, threshold: 0.5 },
   aucVariant: 'mean-per-class',
   threshold: 0.7,
 };

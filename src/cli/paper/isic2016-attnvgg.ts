@@ -25,10 +25,12 @@ export const isic2016: PaperExperiment = {
     return { train: await imageFolder(join(root, 'Train')), test: await imageFolder(join(root, 'Test')) };
   },
   build: () => attnVgg({ inputShape: [224, 224, 3], classes: 2, attention: 'softmax', seed: 1 }),
+  // Their PGD script attacks AttnVGG(normalize_attn=False), their GAP script AttnVGG(normalize_attn=True).
+  buildFor: (use) => attnVgg({ inputShape: [224, 224, 3], classes: 2, attention: use === 'pgd' ? 'sigmoid' : 'softmax', seed: 1 }),
   inputShape: [224, 224, 3],
   logitsOutput: 0,
   pgd: { epsilon: 2, stepSize: 1, steps: 1 },
-  gap: { magnitude: 11, epochs: 13, batchSize: 8 },
+  gap: { magnitude: 11, epochs: 13, batchSize: 8, maxBatches: 101, testBatchSize: 8 },
   aucVariant: 'hard-label',
   threshold: 0.5,
 };

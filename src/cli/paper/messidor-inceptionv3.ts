@@ -27,7 +27,7 @@ export const messidor: PaperExperiment = {
   inputShape: [299, 299, 3],
   logitsOutput: 0,
   pgd: { epsilon: 2, stepSize: 1, steps: 1 },
-  gap: { magnitude: 3, epochs: 10, batchSize: 9 },
+  gap: { magnitude: 3, epochs: 10, batchSize: 9, maxBatches: 101, augment: true, testBatchSize: 8 },
   aucVariant: 'micro-sigmoid',
   threshold: 0.5,
 };

@@ -1,10 +1,8 @@
 /** Standard PGD-AT, MPAdvT and MAAdvT from the same initialisation, evaluated clean and under PGD. @internal */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { pgd } from '../../attacks/pgd.js';
-import { batchesFromTensors } from '../../data/batchesFromTensors.js';
 import { advTrain } from '../../defenses/advTrain.js';
 import { maAdvTrain } from '../../defenses/maAdvTrain.js';
 import { mpAdvTrain } from '../../defenses/mpAdvTrain.js';
@@ -15,7 +13,7 @@ import { toModelFn } from '../../model.js';
 import type { DefenseName } from '../config.js';
 import type { StageContext, TrainedTask } from './context.js';
 import { attackInBatches, predictLogits, scoreLogits, type MetricRow } from './evaluate.js';
-import { buildTaskModel } from './train.js';
+import { buildTaskModel, epochBatches, loadStageModel, makeOptimizer } from './train.js';
 
 export interface DefenseRow extends MetricRow {
   task: string;
@@ -27,21 +25,23 @@ export interface DefenseRow extends MetricRow {
 async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: TrainedTask, ctx: StageContext): Promise<TrainingReport> {
   const d = ctx.config.defenses;
   const n = Math.min(d.train, t.train.images.shape[0]);
+  const batchSize = ctx.config.model.batchSize;
   const images = tf.slice(t.train.images, [0, 0, 0, 0], [n, -1, -1, -1]);
   const labels = tf.slice(t.train.labels, [0], [n]);
+  const optimizer = makeOptimizer(d.optimizer, d.learningRate);
   try {
-    const source = batchesFromTensors(images, labels, { batchSize: ctx.config.model.batchSize, shuffle: true, seed: ctx.config.seed });
+    const source = epochBatches(images, labels, batchSize, ctx.config.seed);
     const common: TrainingLoopOptions = {
       epochs: d.epochs,
       task: t.train.task,
-      optimizer: tf.train.adam(d.learningRate),
+      optimizer,
       seed: ctx.config.seed,
       validation: { images: t.validation.images, labels: t.validation.labels, epsilon: d.epsilon / 255, steps: d.steps },
       restoreBest: true,
       checkpoint: fileCheckpoint(join(ctx.dir, 'checkpoints', `${t.name}-${method}.ckpt`)),
       resume: true,
       signal: ctx.signal,
-      onProgress: ctx.progress.callback(`defend ${t.name} ${method}`),
+      onProgress: ctx.progress.training(`defend ${t.name} ${method}`, d.epochs, Math.ceil(n / batchSize)),
     };
     const eps = d.epsilon / 255;
     if (method === 'pgd-at') return await advTrain(model, source, { ...common, epsilon: eps, steps: d.steps });
@@ -49,47 +49,64 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
     return await maAdvTrain(model, source, { ...common, epsilon: eps, steps: d.steps, beta: 6 });
   } finally {
     tf.dispose([images, labels]);
+    optimizer.dispose();
   }
 }
 
 /** Clean and PGD metrics of a model at every evaluation budget. */
-export function robustnessRows(model: tfl.LayersModel, t: TrainedTask, defense: string, ctx: StageContext): DefenseRow[] {
+export async function robustnessRows(model: tfl.LayersModel, t: TrainedTask, defense: string, ctx: StageContext): Promise<DefenseRow[]> {
   const fn = toModelFn(model);
   const { images, labels, task } = t.test;
   const batch = ctx.config.attacks.evalBatch;
   const clean = predictLogits(fn, images, batch);
-  const rows: DefenseRow[] = [{ task: t.name, defense, epsilon: 0, ...scoreLogits(clean, labels, task) }];
-  for (const e of ctx.config.defenses.evalEpsilons) {
-    const adv = attackInBatches(images, labels, batch, (x, y) => pgd(fn, x, y, { epsilon: e / 255, steps: ctx.config.attacks.pgdSteps, task, seed: ctx.config.seed }));
-    const logits = predictLogits(fn, adv, batch);
-    rows.push({ task: t.name, defense, epsilon: e, ...scoreLogits(logits, labels, task) });
-    tf.dispose([adv, logits]);
+  try {
+    const rows: DefenseRow[] = [{ task: t.name, defense, epsilon: 0, ...scoreLogits(clean, labels, task) }];
+    for (const e of ctx.config.defenses.evalEpsilons) {
+      const adv = await attackInBatches(images, labels, batch, (x, y) => pgd(fn, x, y, { epsilon: e / 255, steps: ctx.config.attacks.pgdSteps, task, seed: ctx.config.seed }), ctx.signal);
+      const logits = predictLogits(fn, adv, batch);
+      rows.push({ task: t.name, defense, epsilon: e, ...scoreLogits(logits, labels, task) });
+      tf.dispose([adv, logits]);
+    }
+    return rows;
+  } finally {
+    clean.dispose();
   }
-  clean.dispose();
-  return rows;
 }
 
-/** Trains every configured defense for a task (resuming finished ones) and evaluates all of them. */
+/**
+ * Trains every configured defense for a task and evaluates all of them. Each defense is two stages:
+ * `defend.<task>.<method>.train` (fine-tuning from the undefended weights, checkpointed; the model is
+ * saved in models/<task>-<method>) and `defend.<task>.<method>` (its evaluation), so an interrupted run
+ * resumes inside either.
+ */
 export async function defendTask(t: TrainedTask, ctx: StageContext): Promise<DefenseRow[]> {
-  const rows = await ctx.state.once(`defend.${t.name}.none`, async () => robustnessRows(t.model, t, 'none', ctx));
+  const rows = await ctx.state.once(`defend.${t.name}.none`, () => robustnessRows(t.model, t, 'none', ctx));
   const all = [...rows];
   for (const method of ctx.config.defenses.methods) {
-    const result = await ctx.state.once(`defend.${t.name}.${method}`, async () => {
-      const dir = join(ctx.dir, 'models', `${t.name}-${method}`);
-      // Adversarial fine-tuning from the undefended weights: from scratch, adversarial training of a
-      // small net at this budget sits on the constant-prediction plateau for many epochs.
-      const model = existsSync(join(dir, 'model.json')) ? await loadModel(dir) : buildTaskModel(t, ctx);
-      if (!existsSync(join(dir, 'model.json'))) model.setWeights(t.model.getWeights());
-      try {
-        const report = existsSync(join(dir, 'model.json')) ? undefined : await trainDefense(method, model, t, ctx);
-        ctx.progress.end(`defend ${t.name} ${method}: best epoch ${report?.bestEpoch ?? '-'}`);
-        await saveModel(model, dir);
-        return { report, rows: robustnessRows(model, t, method, ctx) };
-      } finally {
-        model.dispose();
-      }
-    });
-    all.push(...result.rows);
+    const key = `defend.${t.name}.${method}`;
+    const dir = join(ctx.dir, 'models', `${t.name}-${method}`);
+    let model = ctx.state.has(key) ? undefined : await loadStageModel(ctx, `${key}.train`, dir);
+    try {
+      await ctx.state.once(`${key}.train`, async () => {
+        // Adversarial fine-tuning from the undefended weights: from scratch, adversarial training of a
+        // small net at this budget sits on the constant-prediction plateau for many epochs.
+        const net = buildTaskModel(t, ctx);
+        try {
+          net.setWeights(t.model.getWeights());
+          const report = await trainDefense(method, net, t, ctx);
+          ctx.progress.end(`defend ${t.name} ${method}: ${report.epochs} epochs, best epoch ${report.bestEpoch === null ? '-' : report.bestEpoch + 1} of ${ctx.config.defenses.epochs}`);
+          await saveModel(net, dir);
+          model = net;
+          return report;
+        } catch (err) {
+          net.dispose();
+          throw err;
+        }
+      });
+      all.push(...(await ctx.state.once(key, async () => robustnessRows(model ?? (model = await loadModel(dir)), t, method, ctx))));
+    } finally {
+      model?.dispose();
+    }
   }
   return all;
 }

@@ -9,12 +9,23 @@ import type { AttackRow } from './attack.js';
 import type { StageContext } from './context.js';
 import type { DefenseRow } from './defend.js';
 
+/** One stage's time, as measured by the run(s) that computed it. */
+export interface TimingRow {
+  step: string;
+  seconds: number;
+  backend: string;
+  /** 'this run', 'this run (resumed)' or 'earlier run'. */
+  computed: string;
+}
+
 export interface RunResults {
   backend: { name: string; reason: string; threads: number | undefined };
-  seconds: Record<string, number>;
+  timings: TimingRow[];
   attacks: AttackRow[];
   defenses: DefenseRow[];
   analyses: AnalysisResult[];
+  /** Training summaries (epochs counted from 1). */
+  training: { task: string; defense: string; epochs: number; bestEpoch: number | null; lastLoss: number | undefined }[];
 }
 
 /** Renders a spec to `<dir>/plots/<name>.svg` and `.png`; returns the relative SVG path. */
@@ -23,6 +34,14 @@ export async function writePlot(dir: string, name: string, spec: VegaLiteSpec): 
   await writeFileAtomic(join(dir, 'plots', `${name}.svg`), svg);
   await writeFileAtomic(join(dir, 'plots', `${name}.png`), await svgToPng(svg));
   return `plots/${name}.png`;
+}
+
+/** A stage key as a reader would name it: `defend.lesion.pgd-at.train` → `defend lesion pgd-at (training)`. */
+export function stepLabel(key: string): string {
+  const [stage, task, method, sub] = key.split('.');
+  if (stage !== 'defend') return `${stage} ${task}`;
+  if (method === 'none') return `defend ${task}: undefended model (evaluation)`;
+  return `defend ${task} ${method} (${sub === 'train' ? 'training' : 'evaluation'})`;
 }
 
 const pct = (rows: readonly Row[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && ['accuracy', 'auc', 'foolingRate'].includes(k) ? Number(v.toFixed(4)) : v])));
@@ -38,7 +57,9 @@ export async function writeReport(results: RunResults, ctx: StageContext): Promi
     '',
     '## Timing',
     '',
-    markdownTable(Object.entries(results.seconds).map(([step, s]) => ({ step, seconds: s })), { digits: 1 }),
+    'Each stage\'s time as measured by the run that computed it (a stage finished after an interruption adds the interrupted run\'s share; one cut short by kill -9 counts only the resumed part).',
+    '',
+    markdownTable(results.timings.map((r) => ({ ...r, step: stepLabel(r.step) })), { digits: 1, columns: ['step', 'seconds', 'backend', 'computed'] }),
     '',
   ];
   await writeFileAtomic(join(dir, 'tables', 'attacks.csv'), toCsv(results.attacks as unknown as Row[]));
@@ -58,11 +79,14 @@ export async function writeReport(results: RunResults, ctx: StageContext): Promi
     const rows = results.defenses.filter((r) => r.task === task);
     if (rows.length === 0) continue;
     lines.push(`## Defenses on ${task} (PGD-${config.attacks.pgdSteps} evaluation; ε = 0 is clean)`, '', markdownTable(pct(rows as unknown as Row[]), { columns: ['defense', 'epsilon', 'accuracy', 'auc'] }), '');
+    const best = results.training.filter((r) => r.task === task && r.defense !== 'none');
+    if (best.length > 0) lines.push(`Each defense fine-tunes the undefended model for ${config.defenses.epochs} epoch(s) at ε = ${config.defenses.epsilon}/255 and keeps the epoch with the best robust validation accuracy: ${best.map((r) => `${r.defense} epoch ${r.bestEpoch ?? '-'}`).join(', ')} (epochs counted from 1).`, '');
     const plot = await writePlot(dir, `defenses-${task}`, lineChartSpec(rows as unknown as Row[], { x: 'epsilon', y: 'accuracy', color: 'defense', title: `${task}: robust accuracy by defense`, xTitle: 'PGD ε (1/255)' }));
     lines.push(`![robust accuracy by defense](${plot})`, '');
   }
   for (const a of results.analyses) lines.push(...a.markdown, '');
-  await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ config, ...results }, null, 1));
+  const seconds = Object.fromEntries(results.timings.map((r) => [r.step, r.seconds]));
+  await writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ config, ...results, seconds }, null, 1));
   const report = join(dir, 'report.md');
   await writeFileAtomic(report, lines.join('\n'));
   return report;

@@ -1,0 +1,40 @@
+/**
+ * The library's one warning channel. Hints that are not errors (ε larger than the input range, a model
+ * that seems to return probabilities) go through Node's standard `process.emitWarning` with the type
+ * `'MedrobustWarning'` and a stable code, once per code per process: Node prints
+ * `(node:PID) [MEDROBUST_EPSILON_SCALE] MedrobustWarning: …` to stderr, `--no-warnings` silences it,
+ * and `process.on('warning', w => …)` receives it (`w.name === 'MedrobustWarning'`, `w.code`). Where there
+ * is no `process` (a browser) it falls back to one `console.warn` per code. No other `console` call is
+ * made by library code.
+ * @internal
+ */
+
+/**
+ * The codes of medrobust's warnings.
+ * - `MEDROBUST_EPSILON_SCALE`: ε is larger than the clip range's width (e.g. ε = 8 for images in [0, 1]:
+ *   ε is in the units of the images, 8/255 was probably meant).
+ * - `MEDROBUST_PROBABILITIES`: the model's outputs all lie in [0, 1] (and sum to 1 per row for a
+ *   single-label task): attacks and metrics expect logits; a softmax/sigmoid output flattens the gradient.
+ */
+export type WarningCode = 'MEDROBUST_EPSILON_SCALE' | 'MEDROBUST_PROBABILITIES';
+
+const emitted = new Set<string>();
+
+interface WarningProcess {
+  emitWarning?: (message: string, options: { type: string; code: string }) => void;
+}
+
+/** Emits `message` under `code` unless that code was already emitted in this process. */
+export function warnOnce(code: WarningCode, message: string): void {
+  if (emitted.has(code)) return;
+  emitted.add(code);
+  const proc = (globalThis as { process?: WarningProcess }).process;
+  if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'MedrobustWarning', code });
+  // eslint-disable-next-line no-console
+  else if (typeof console !== 'undefined') console.warn(`[${code}] MedrobustWarning: ${message}`);
+}
+
+/** Forgets which codes were emitted (tests). */
+export function resetWarnings(): void {
+  emitted.clear();
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { addClippedZoom, DEFOCUS_BLUR, diskKernel, glassShuffle } from '../../src/corruptions/blur.js';
+import { correlate2dFft } from '../../src/corruptions/fft.js';
+import { clippedZoomMatrix } from '../../src/corruptions/linear.js';
+import { correlate2d, separable } from '../../src/corruptions/planes.js';
+import { createRng } from '../../src/internal/random.js';
+import { maxAbsDiff } from '../helpers/close.js';
+
+describe('glassShuffle', () => {
+  it("copies (h + dy, w + dx) into (h, w) like the reference's tuple assignment on H×W×3 arrays, instead of swapping", () => {
+    // 4×4, δ = 1: rows 3, 2 and columns 3, 2 (in that order), every draw −1: each pixel takes its
+    // upper-left neighbour, which keeps its own value
+    const v = Float32Array.from({ length: 16 }, (_, i) => i);
+    glassShuffle(v, { n: 1, h: 4, w: 4, c: 1 }, 1, 1, () => -1);
+    const expected = Array.from({ length: 16 }, (_, i) => i);
+    expected[15] = 10; // (3,3) ← (2,2)
+    expected[14] = 9; // (3,2) ← (2,1)
+    expected[11] = 6; // (2,3) ← (1,2)
+    expected[10] = 5; // (2,2) ← (1,1)
+    expect(Array.from(v)).toEqual(expected);
+    // a swap would keep every value once; the copy loses some and duplicates others
+    expect(new Set(v).size).toBeLessThan(16);
+  });
+
+  it('moves whole pixels (all channels) and draws dx before dy for every position, images in order', () => {
+    const draws: number[] = [];
+    const rng = createRng(3);
+    const v = Float32Array.from({ length: 2 * 6 * 5 * 3 }, (_, i) => Math.floor(i / 3)); // channels equal per pixel
+    glassShuffle(v, { n: 2, h: 6, w: 5, c: 3 }, 2, 2, (lo, hi) => {
+      const d = rng.nextInt(lo, hi);
+      draws.push(d);
+      return d;
+    });
+    expect(draws.length).toBe(2 * 2 * (6 - 4) * (5 - 4) * 2); // images · iterations · rows · columns · (dx, dy)
+    expect(Math.min(...draws)).toBeGreaterThanOrEqual(-2);
+    expect(Math.max(...draws)).toBeLessThanOrEqual(1);
+    for (let p = 0; p < v.length; p += 3) {
+      expect(v[p + 1]).toBe(v[p]);
+      expect(v[p + 2]).toBe(v[p]);
+    }
+  });
+});
+
+describe('zoom and defocus building blocks', () => {
+  it('addClippedZoom adds the clipped_zoom operator (the matrix of clippedZoomMatrix) for zooms up to 1.3', () => {
+    const rng = createRng(1);
+    const s = { n: 2, h: 23, w: 17, c: 3 };
+    const x = Float32Array.from({ length: 2 * 23 * 17 * 3 }, () => rng.next());
+    for (const z of [1, 1.01, 1.13, 1.3]) {
+      const acc = new Float32Array(x.length).fill(0.25);
+      addClippedZoom(acc, x, s, z);
+      const expected = separable(x, s, clippedZoomMatrix(23, z), clippedZoomMatrix(17, z)).map((v) => v + 0.25);
+      expect(maxAbsDiff(acc, expected), `zoom ${z}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('the FFT path of defocus_blur equals the direct correlation for every severity kernel', () => {
+    const rng = createRng(2);
+    const s = { n: 1, h: 40, w: 37, c: 3 };
+    const x = Float32Array.from({ length: 40 * 37 * 3 }, () => rng.next());
+    for (const [radius, alias] of DEFOCUS_BLUR) {
+      const { kernel, size } = diskKernel(radius, alias, 1);
+      expect(maxAbsDiff(correlate2dFft(x, s, kernel, size, size, 'reflect'), correlate2d(x, s, kernel, size, size, 'reflect'))).toBeLessThan(1e-6);
+    }
+  });
+});
