@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed, type Rng } from '../internal/random.js';
+import { entryAsync } from '../internal/scope.js';
 import {
   assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
 } from '../internal/validate.js';
@@ -211,6 +212,10 @@ const MAX_GRID_NODES = 1200;
  * @category Metrics
  */
 export async function tsne(features: MatrixLike, options: TsneOptions = {}): Promise<TsneResult> {
+  return entryAsync('tsne', () => runTsne(features, options));
+}
+
+async function runTsne(features: MatrixLike, options: TsneOptions): Promise<TsneResult> {
   const fn = 'tsne';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);
