@@ -1,9 +1,10 @@
 /**
  * t-SNE benchmark (not part of npm test): `npx tsx bench/tsne/tsne.bench.mts [digits|large|scale|all] [options]`
  * (`all` = digits and large; scale runs only when asked for).
- * - digits: scikit-learn's digits (1797×64, test/fixtures/metrics/digits.json), our Barnes-Hut t-SNE vs
- *   scikit-learn's TSNE (same defaults) run by /usr/bin/python3 in the same process tree, one after the
- *   other; both embeddings scored with scikit-learn's trustworthiness (k = 5).
+ * - digits: scikit-learn's digits (1797×64, test/fixtures/metrics/digits.json), our t-SNE (Barnes-Hut,
+ *   which 'auto' picks at this size; `--method fft` for the FFT gradient) vs scikit-learn's TSNE (same
+ *   defaults) run by /usr/bin/python3 in the same process tree, one after the other; both embeddings
+ *   scored with scikit-learn's trustworthiness (k = 5).
  * - large: 20,000 points × 50 dims (10 Gaussian clusters, seeded), wall and CPU time.
  * - scale: medrobust FFT (method 'fft') vs medrobust Barnes-Hut vs scikit-learn's Barnes-Hut on the
  *   `large` data at several sizes, interleaved (each repeat runs the three one after the other), all with
@@ -25,6 +26,10 @@ import type { TsneOptions } from '../../src/metrics/tsne.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const which = process.argv[2] ?? 'all';
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
 
 async function timed<T>(f: () => Promise<T>): Promise<{ value: T; wall: number; cpu: number }> {
   const c0 = process.cpuUsage();
@@ -37,8 +42,9 @@ async function timed<T>(f: () => Promise<T>): Promise<{ value: T; wall: number; 
 if (which === 'digits' || which === 'all') {
   const path = join(here, '../../test/fixtures/metrics/digits.json');
   const d = JSON.parse(readFileSync(path, 'utf8'));
+  const method = arg('method', 'auto') as NonNullable<TsneOptions['method']>;
   for (const seed of [0, 1, 2]) {
-    const ours = await timed(() => tsne({ data: d.data, shape: d.shape }, { seed }));
+    const ours = await timed(() => tsne({ data: d.data, shape: d.shape }, { seed, method }));
     const tmp = join(mkdtempSync(join(tmpdir(), 'tsne-')), 'emb.json');
     writeFileSync(tmp, JSON.stringify(ours.value.embedding));
     const c0 = process.cpuUsage();
@@ -47,6 +53,7 @@ if (which === 'digits' || which === 'all') {
     const oursT = trustworthiness({ data: d.data, shape: d.shape }, ours.value.embedding, { k: 5 });
     console.log(JSON.stringify({
       seed,
+      method: ours.value.method,
       ours: { seconds: +ours.wall.toFixed(2), cpuSeconds: +ours.cpu.toFixed(2), kl: +ours.value.klDivergence.toFixed(4), trustworthiness: +oursT.toFixed(5), trustworthinessBySklearn: +sk.trustworthiness_other.toFixed(5) },
       sklearn: { seconds: +sk.seconds.toFixed(2), cpuSeconds: +sk.cpu_seconds.toFixed(2), kl: +sk.kl.toFixed(4), trustworthiness: +sk.trustworthiness.toFixed(5) },
     }));
@@ -66,10 +73,6 @@ if (which === 'large' || which === 'all') {
 }
 
 if (which === 'scale') {
-  const arg = (name: string, fallback: string): string => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? process.argv[i + 1]! : fallback;
-  };
   const sizes = arg('sizes', '10000,20000,50000,100000').split(',').map(Number);
   const repeats = Number(arg('repeats', '1'));
   const methods = arg('methods', 'fft,bh,sklearn').split(',');
