@@ -290,7 +290,7 @@ describe('approximate kNN', () => {
 
 describe('tsne with the FFT gradient', () => {
   const { x, y } = clusters(6, 40, 8);
-  // a coarser minimum grid keeps these small runs fast (the default 50 boxes cost ~8 ms per iteration
+  // a coarser minimum grid keeps these small runs fast (the default 50 boxes cost ~15 ms per iteration
   // whatever N is: the reason 'auto' picks Barnes-Hut below 10,000 points)
   const fast = { method: 'fft', minIntervals: 10 } as const;
 
@@ -341,7 +341,7 @@ describe('tsne with the FFT gradient', () => {
   });
 
   // Default suite: 300 digits and a 10-box minimum grid (≈ 5 s of FFT t-SNE; the default 50-box grid
-  // costs ≈ 18 ms per iteration whatever N is). MEDROBUST_SLOW=1: 600 digits at every default (≈ 20 s
+  // costs ≈ 15 ms per iteration whatever N is). MEDROBUST_SLOW=1: 600 digits at every default (≈ 20 s
   // of FFT t-SNE on a quiet machine, a minute under load).
   const m = SLOW ? 600 : 300;
   const fftOptions = SLOW ? {} : { minIntervals: 10 };
