@@ -11,7 +11,8 @@
  *   their defaults (ours: approximate kNN from 10,000 points on, for both gradients; scikit-learn: exact
  *   kNN, OpenMP on the machine's cores). Trustworthiness T(5) on a fixed random subsample (the same
  *   points for every method; T among the subsample's points) by our `trustworthiness`, which equals
- *   scikit-learn's. Options: `--sizes 10000,20000` `--repeats 3` `--methods fft,bh,sklearn`
+ *   scikit-learn's. Options: `--sizes 10000,20000` `--repeats 3` `--methods fft,bh,sklearn` (also
+ *   `bh-exact`: Barnes-Hut with the exact kNN, the settings 'auto' used at every size before the FFT work)
  *   `--sample 2000` `--data gauss|manifold`. One JSON line per run, then one summary line per size and
  *   method with medians.
  */
@@ -107,7 +108,8 @@ if (which === 'scale') {
           const emb = new Float64Array(readFileSync(out).buffer.slice(0));
           rec = { wall: res.seconds, cpu: res.cpu_seconds, knn: Number.NaN, kl: res.kl, t: score(emb), rss: Number.NaN };
         } else {
-          const options: TsneOptions = { seed: rep, method: m === 'fft' ? 'fft' : 'barnes-hut' };
+          // bh-exact: Barnes-Hut with the exact (vantage-point tree) kNN, the default below 10,000 points
+          const options: TsneOptions = { seed: rep, method: m === 'fft' ? 'fft' : 'barnes-hut', ...(m === 'bh-exact' ? { neighbourSearch: 'exact' } : {}) };
           let knn = Number.NaN;
           // peak resident memory, sampled at every progress report (the process's, data included)
           let rss = process.memoryUsage().rss;
