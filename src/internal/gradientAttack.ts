@@ -216,7 +216,10 @@ class Health {
   /** Reads the record once; throws {@link NonFiniteError} for a bad step, warns for probabilities. */
   check(fn: string, task: Task, where: string, stepName: (t: number) => string): void {
     const parts = [this.badStep, this.badCode, ...(this.range ? [this.range] : [])];
-    const v = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1])))).dataSync();
+    // The packed record is freed here: the async attacks run without an outer tidy (a leak per chunk before).
+    const packed = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1]))));
+    const v = packed.dataSync();
+    packed.dispose();
     if (Number.isFinite(v[0]!)) {
       const code = v[1]! as 1 | 2 | 3;
       throw new NonFiniteError(fn, QUANTITIES[code], `${CODE_WORDS[code]} held NaN or Infinity at ${stepName(v[0]!)} for ${where}. ` +

@@ -286,6 +286,8 @@ describe.each(BACKENDS)('pgd: bounds, checks and memory on %s', (backend) => {
     expect(seen.length).toBe(8);
     expect(seen[7]).toEqual({ done: 8, total: 8 });
     tf.dispose([sync, asyncAdv]);
+    // the finished run frees every chunk's health record too (it leaked one tensor per chunk)
+    await expectNoLeak(() => pgdAsync(net, data.images, data.labels, { ...opts, batchSize: 1 }));
     const controller = new AbortController();
     await expectNoLeak(async () => {
       await expect(pgdAsync(net, data.images, data.labels, { ...opts, steps: 50, signal: controller.signal, onProgress: (p) => { if (p.done === 3) controller.abort(); } }))
