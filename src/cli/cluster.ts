@@ -16,6 +16,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AbortError } from '../errors.js';
 import { readShardResult } from '../node/shardFiles.js';
 import type { Shard } from '../types.js';
 import type { ExperimentConfig } from './config.js';
@@ -110,6 +111,10 @@ async function runOneShard(config: ExperimentConfig, shard: Shard, options: { ou
     });
     process.stdout.write(`shard: ${file}\n`);
     return 0;
+  } catch (err) {
+    if (!(err instanceof AbortError)) throw err;
+    process.stderr.write(`medrobust run: shard ${shard.index}/${shard.count} stopped before it finished (a shard is saved whole or not at all): rerun the same command to redo it.\n`);
+    return 130;
   } finally {
     process.off('SIGINT', onSigint);
   }

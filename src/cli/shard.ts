@@ -251,6 +251,7 @@ export async function runShard(config: ExperimentConfig, shard: Shard, options: 
   const batchCount = Math.ceil(config.data.test / config.attacks.evalBatch);
   for (const task of config.tasks) for (const e of options.evaluations) units.set(`${task}/${e}`, [0, batchCount]);
   report(`${config.tasks[0]}/${options.evaluations[0]}`, 0, batchCount);
+  let evaluationSeconds = 0;
   for (const task of config.tasks) {
     const data = await makeTaskData(task, config);
     let model: tfl.LayersModel | undefined;
@@ -262,6 +263,7 @@ export async function runShard(config: ExperimentConfig, shard: Shard, options: 
       for (const evaluation of options.evaluations) {
         const key = `${task}/${evaluation}`;
         const total = batches.length;
+        const t0 = performance.now();
         units.set(key, [0, total]);
         results[key] = await SHARD_EVALUATIONS[evaluation]({
           model, batches, task: data.test.task, config, shard, signal: options.signal,
@@ -270,6 +272,7 @@ export async function runShard(config: ExperimentConfig, shard: Shard, options: 
             report(key, p.done, total);
           },
         });
+        evaluationSeconds += (performance.now() - t0) / 1000;
         report(key, total, total);
         progress.end(`${label} ${task} ${evaluation}: ${(results[key]!.samples.positions.length)} of ${results[key]!.samples.total} test images`);
       }
@@ -282,7 +285,7 @@ export async function runShard(config: ExperimentConfig, shard: Shard, options: 
   await writeShardResult(file, {
     shard,
     config: recorded,
-    environment: { backend: choice.name, threads: choice.threads ?? null, host: hostname(), seconds: (performance.now() - started) / 1000 },
+    environment: { backend: choice.name, threads: choice.threads ?? null, host: hostname(), seconds: (performance.now() - started) / 1000, evaluationSeconds },
     results,
   });
   progress.end(`${label}: wrote ${file} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -312,11 +315,12 @@ export async function ensureTrained(config: ExperimentConfig, options: { out: st
   try {
     const state = new RunState(dir, { config: experimentPart(config), hashFor: (key) => stageHash(config, key), artifactsOf: stageArtifacts, backend: config.backend, onChangedConfig: options.onChangedConfig });
     await state.save();
+    const missing = config.tasks.filter((task) => !(state.has(`train.${task}`) && existsSync(join(dir, 'models', `${task}-clean`))));
+    if (missing.length === 0) return;
     const choice = await useBackend(config.backend as BackendName | 'auto', options.threads === undefined ? {} : { threads: options.threads });
     state.backend = choice.name;
     const ctx: StageContext = { config, state, dir, progress: progressLine(process.stderr, options.quiet), signal: options.signal };
-    for (const task of config.tasks) {
-      if (state.has(`train.${task}`) && existsSync(join(dir, 'models', `${task}-clean`))) continue;
+    for (const task of missing) {
       const data = await makeTaskData(task, config);
       try {
         const { model } = await trainCleanModel(data, ctx);
