@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertShard, releaseShardBatch, sampleSeed, shardBatches, streamId, type ShardCounter } from '../internal/shard.js';
+import { entryAsync } from '../internal/scope.js';
 import { assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, ModelFn, Progress, Shard, Task, BatchInput } from '../types.js';
+import type { Model, ModelFn, MemoryOptions, Progress, Shard, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages, checkCorruptionType, checkSeverity, pixelScaleOf } from './corrupt.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, SEVERITIES, corruptionCategory, type CorruptionCategory, type CorruptionType, type Severity } from './corruptionTypes.js';
 import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
@@ -13,7 +15,7 @@ import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
  * Options of {@link evaluateCorruptions}.
  * @category Corruptions
  */
-export interface EvaluateCorruptionsOptions {
+export interface EvaluateCorruptionsOptions extends MemoryOptions {
   /**
    * The task, which picks how labels are read and how accuracy is counted.
    * @defaultValue 'single-label'
@@ -167,7 +169,7 @@ export interface CorruptionTable {
   readonly samples: CorruptionSamples;
 }
 
-const KEYS = ['task', 'types', 'severities', 'seed', 'shard', 'referenceSize', 'threshold', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'types', 'severities', 'seed', 'shard', 'referenceSize', 'threshold', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /** Correct decisions per image of one batch, and the decisions per image (1, or K findings). @internal */
 export function correctPerImage(fn: string, model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, threshold: number): { correct: number[]; decisions: number } {
@@ -223,6 +225,10 @@ function listOption<T>(fn: string, argument: string, value: unknown, check: (a: 
  * @category Corruptions
  */
 export async function evaluateCorruptions(model: Model, data: BatchInput, options: EvaluateCorruptionsOptions = {}): Promise<CorruptionTable> {
+  return entryAsync('evaluateCorruptions', () => corruptionTable(model, data, options));
+}
+
+async function corruptionTable(model: Model, data: BatchInput, options: EvaluateCorruptionsOptions): Promise<CorruptionTable> {
   const fn = 'evaluateCorruptions';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);
@@ -232,11 +238,13 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
   const types = listOption(fn, 'options.types', o.types, (a, v) => checkCorruptionType(fn, a, v), CORRUPTION_TYPES);
   const severities = listOption(fn, 'options.severities', o.severities, (a, v) => checkSeverity(fn, a, v), SEVERITIES).sort((a, b) => a - b);
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const shard = assertShard(fn, 'options.shard', o.shard);
   const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const { signal, onProgress } = checkJobOptions(fn, o);
+  const memory = readMemoryOptions(fn, o);
+  // Forward passes in chunks that fit (bit for bit the whole batch's logits).
+  const forward: ModelFn = (x) => mapInChunks(fn, x, memory, { model, kind: 'forward' }, modelFn);
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const cells = types.flatMap((type) => severities.map((severity) => ({ type, severity, stream: streamId(type) })));
   const corrupted: number[][] = cells.map(() => []);
@@ -261,7 +269,7 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
       const x = part.images;
       const labels = part.labels!;
       const pixelScale = pixelScaleOf(fn, 'options.referenceSize', referenceSize, x);
-      const ok = correctPerImage(fn, modelFn, x, labels, task, threshold);
+      const ok = correctPerImage(fn, forward, x, labels, task, threshold);
       decisions = ok.decisions;
       clean.push(...ok.correct);
       for (const v of ok.correct) cleanCorrect += v;
@@ -272,7 +280,7 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
         const parts = singles.map((xi, i) => CORRUPTIONS[type](xi, severity, { rng: createRng(sampleSeed(seed, part.positions[i]!, stream, severity)), pixelScale }));
         const batch = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
         try {
-          corrupted[cell]!.push(...correctPerImage(fn, modelFn, batch, labels, task, threshold).correct);
+          corrupted[cell]!.push(...correctPerImage(fn, forward, batch, labels, task, threshold).correct);
         } finally {
           tf.dispose(parts);
           batch.dispose();

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { drawSeed } from '../internal/random.js';
+import { entryAsync, reattribute } from '../internal/scope.js';
 import { assertShard, releaseShardBatch, sampleSeed, shardBatches, streamId, type ShardCounter } from '../internal/shard.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, Progress, Shard, Task, BatchInput } from '../types.js';
+import type { MemoryOptions, Model, Progress, Shard, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages } from './corrupt.js';
 import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
 import { flipProbability, type SequencePredictions } from './flipProbability.js';
@@ -14,7 +16,7 @@ import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturba
  * Options of {@link evaluatePerturbations}.
  * @category Corruptions
  */
-export interface EvaluatePerturbationsOptions {
+export interface EvaluatePerturbationsOptions extends MemoryOptions {
   /**
    * The task: single-label predictions are the argmax, multi-label ones sigmoid > threshold.
    * @defaultValue 'single-label'
@@ -151,7 +153,7 @@ export interface PerturbationTable {
   readonly samples: PerturbationSamples;
 }
 
-const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'shard', 'referenceSize', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'shard', 'referenceSize', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /**
  * Evaluates a model on the journal version's Benchmark-P (paper.md §9.2–9.3): for every test image
@@ -174,6 +176,10 @@ const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'thre
  * @category Corruptions
  */
 export async function evaluatePerturbations(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions = {}): Promise<PerturbationTable> {
+  return entryAsync('evaluatePerturbations', () => perturbationTable(model, data, options));
+}
+
+async function perturbationTable(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions): Promise<PerturbationTable> {
   const fn = 'evaluatePerturbations';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);
@@ -195,6 +201,7 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
   const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const shard = assertShard(fn, 'options.shard', o.shard);
   const { signal, onProgress } = checkJobOptions(fn, o);
+  const memory = readMemoryOptions(fn, o);
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const predictions = types.map(() => [] as (number[] | number[][])[]);
   const cut = Math.log(threshold / (1 - threshold));
@@ -217,13 +224,21 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
       types.forEach((type, k) => {
         // One sequence per image, each with its own seed: the result does not depend on the batch.
         const stream = streamId(type);
-        const parts = singles.map((xi, i) => perturbationSequence(xi, type, { frames, indexing, fill, difficulty, seed: sampleSeed(seed, part.positions[i]!, stream), ...(referenceSize === undefined ? {} : { referenceSize }) }));
-        const seq = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+        const parts: tf.Tensor5D[] = [];
+        let seq: tf.Tensor5D;
+        try {
+          singles.forEach((xi, i) => parts.push(perturbationSequence(xi, type, { frames, indexing, fill, difficulty, seed: sampleSeed(seed, part.positions[i]!, stream), ...(referenceSize === undefined ? {} : { referenceSize }) })));
+          seq = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+        } catch (err) {
+          tf.dispose(parts);
+          throw reattribute(err, fn, { images: `${part.where}.images` }, `perturbation '${type}' on ${part.where}`);
+        }
         try {
           const perImage: (number[] | number[][])[] = Array.from({ length: n }, () => []);
           for (let t = 0; t < frames; t++) {
             const hard = tf.tidy(() => {
-              const logits = modelFn(tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D);
+              const frame = tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D;
+              const logits = mapInChunks(fn, frame, memory, { model, kind: 'forward' }, modelFn);
               return task === 'single-label' ? (tf.argMax(logits, 1).arraySync() as number[]) : (tf.cast(tf.greater(logits, cut), 'int32').arraySync() as number[][]);
             });
             hard.forEach((p, i) => (perImage[i] as unknown[]).push(p));
