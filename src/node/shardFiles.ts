@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../internal/validate.js';
+import { entry, entryAsync } from '../internal/scope.js';
 import { canonicalJson, checkShardResult, mergeShardResults, type MergedResults, type ShardResult } from '../shard/mergeShards.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
@@ -151,10 +152,13 @@ async function readShard(fn: string, file: string): Promise<ShardResult> {
  * @category Node
  */
 export async function mergeResults(files: readonly string[]): Promise<MergedResults> {
-  const fn = 'mergeResults';
+  return entryAsync('mergeResults', () => mergeFiles('mergeResults', files));
+}
+
+async function mergeFiles(fn: string, files: readonly string[]): Promise<MergedResults> {
   if (!Array.isArray(files) || files.length === 0) throw new InvalidArgumentError(fn, 'files', 'a non-empty array of shard file paths', describeValue(files));
   files.forEach((f, i) => assertPath(fn, `files[${i}]`, f));
   const shards: ShardResult[] = [];
   for (const file of files) shards.push(await readShard(fn, file));
-  return mergeShardResults(fn, shards);
+  return entry(fn, () => mergeShardResults(fn, shards));
 }

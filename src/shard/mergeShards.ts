@@ -2,6 +2,7 @@ import { InvalidArgumentError, ShardMergeError } from '../errors.js';
 import { summarizeCorruptions, type CorruptionSamples, type CorruptionTable } from '../corruptions/evaluateCorruptions.js';
 import { summarizePerturbations, type PerturbationSamples, type PerturbationTable } from '../corruptions/evaluatePerturbations.js';
 import { assertShard, shardPositions, WHOLE } from '../internal/shard.js';
+import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
 import { summarizeRobustness, type RobustnessReport, type RobustnessSamples } from '../metrics/evaluateRobustness.js';
 import type { Shard } from '../types.js';
@@ -190,8 +191,7 @@ function summarize(samples: AnySamples): ShardableReport {
  * @category Sharding
  */
 export function mergeShards(shards: readonly ShardResult[]): MergedResults {
-  const fn = 'mergeShards';
-  return mergeShardResults(fn, shards);
+  return entry('mergeShards', () => mergeShardResults('mergeShards', shards));
 }
 
 /** {@link mergeShards} under another function's name (the file-reading merge). @internal */
