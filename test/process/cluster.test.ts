@@ -6,6 +6,10 @@
  * must be equal bit for bit (3, 4, 2 and 1 shards of the same evaluation). Ctrl-C on --workers stops every worker
  * (exit 130, no process left) and the rerun finishes only the missing shards. `merge` refuses a missing,
  * duplicated or differently configured shard in one line (exit 1).
+ *
+ * Default: `run --workers 2` against `run --shard 0/1` (merged in process). MEDROBUST_SLOW=1 adds the
+ * guide's Kubernetes and Slurm recipes, the merge refusals and Ctrl-C (about 3 minutes more on a loaded
+ * 2-core machine; the refusals' typed errors are also tested in process in test/node/shardFiles.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, cli, repo, start, waitFor, type Exit } from './helpers.js';
+import { mergeResults } from '../../src/node/shardFiles.js';
+import { bin, cli, repo, slow, start, waitFor, type Exit } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-cluster-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -118,7 +123,32 @@ beforeAll(() => {
 const results: Record<string, string> = {};
 
 describe('docs/guides/cluster.md, run as local processes', () => {
-  it('the Kubernetes Jobs: train, the Indexed Job\'s pods at once, merge', async () => {
+  it('run --workers 2 merges to the same results as --shard 0/1, bit for bit', async () => {
+    const out = join(root, 'workers');
+    const r = await expectExit(cli(['run', '--config', configFile, '--out', out, '--workers', '2', '--evaluations', 'robustness,corruptions']), 0);
+    expect(r.stderr).toMatch(/workers: 2 shard processes × \d+ backend threads/);
+    expect(r.stderr).toMatch(/workers: 2 shards in [\d.]+ s wall \(shard times [\d.]+, [\d.]+ s\)/);
+    expect(r.stdout).toMatch(/merged: .*merged\.json/);
+    const workers = mergedResults(join(out, 'experiment', 'shards'));
+    // one shard of one: no regrouping, the unsharded code path (merged here, in process)
+    await expectExit(cli(['run', '--config', configFile, '--out', out, '--shard', '0/1', '--evaluations', 'robustness,corruptions', '--quiet']), 0);
+    results.single = JSON.stringify((await mergeResults([join(out, 'experiment', 'shards', 'shard-0-of-1.json')])).results);
+    expect(workers).toBe(results.single);
+    const merged = JSON.parse(results.single) as Record<string, { samples: { total: number } }>;
+    expect(Object.keys(merged)).toEqual(['lesion/robustness', 'lesion/corruptions', 'chest/robustness', 'chest/corruptions']);
+    expect(merged['chest/robustness']!.samples.total).toBe(8);
+  });
+
+  it.runIf(slow)('merge refuses a missing and a duplicated shard in one line (exit 1)', async () => {
+    const shards = join(root, 'workers', 'experiment', 'shards');
+    const files = ['shard-0-of-2.json', 'shard-1-of-2.json'].map((f) => join(shards, f));
+    const missing = await expectExit(cli(['merge', files[0]!]), 1);
+    expect(missing.stderr).toMatch(/^medrobust merge: mergeResults: shard 1 of 2 is missing; run it \(--shard 1\/2\) and merge again\n$/);
+    const twice = await expectExit(cli(['merge', ...files, files[1]!]), 1);
+    expect(twice.stderr).toMatch(/^medrobust merge: mergeResults: shard 1 \(.*shard-1-of-2\.json, .*shard-1-of-2\.json\) of 2 is given more than once; pass each shard once\n$/);
+  });
+
+  it.runIf(slow)('the Kubernetes Jobs: train, the Indexed Job\'s pods at once, merge', async () => {
     const docs = blockAfter('### Kubernetes Indexed Job', 'yaml').split('\n---\n');
     expect(docs).toHaveLength(3);
     const shared = join(root, 'k8s');
@@ -142,10 +172,10 @@ describe('docs/guides/cluster.md, run as local processes', () => {
     for (const pod of pods) await expectExit(pod, 0);
     const merge = await expectExit(run(docs[2]!), 0);
     expect(merge.stdout).toMatch(/# medrobust: merged results of 3 shards/);
-    results.k8s = mergedResults(join(shared, 'runs', 'experiment', 'shards'));
+    expect(mergedResults(join(shared, 'runs', 'experiment', 'shards'))).toBe(results.single);
   });
 
-  it('the Slurm recipe: the submission lines in bash, the array\'s tasks at once', async () => {
+  it.runIf(slow)('the Slurm recipe: the submission lines in bash, the array\'s tasks at once', async () => {
     const cwd = join(root, 'slurm');
     mkdirSync(cwd, { recursive: true });
     copyFileSync(configFile, join(cwd, 'experiment.json'));
@@ -155,37 +185,11 @@ describe('docs/guides/cluster.md, run as local processes', () => {
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const shards = join(cwd, 'runs', 'experiment', 'shards');
     expect(readdirSync(shards).filter((f) => /^shard-\d-of-4\.json$/.test(f))).toHaveLength(4);
-    results.slurm = mergedResults(shards);
+    expect(mergedResults(shards)).toBe(results.single);
   });
 
-  it('run --workers 2 merges to the same results, and so does --shard 0/1; all equal bit for bit', async () => {
-    const out = join(root, 'workers');
-    const r = await expectExit(cli(['run', '--config', configFile, '--out', out, '--workers', '2', '--evaluations', 'robustness,corruptions']), 0);
-    expect(r.stderr).toMatch(/workers: 2 shard processes × \d+ backend threads/);
-    expect(r.stderr).toMatch(/workers: 2 shards in [\d.]+ s wall \(shard times [\d.]+, [\d.]+ s\)/);
-    expect(r.stdout).toMatch(/merged: .*merged\.json/);
-    results.workers = mergedResults(join(out, 'experiment', 'shards'));
-    // one shard of one: no regrouping, the unsharded code path
-    await expectExit(cli(['run', '--config', configFile, '--out', out, '--shard', '0/1', '--evaluations', 'robustness,corruptions', '--quiet']), 0);
-    await expectExit(cli(['merge', join(out, 'experiment', 'shards', 'shard-0-of-1.json'), '--out', join(out, 'single')]), 0);
-    results.single = JSON.stringify((JSON.parse(readFileSync(join(out, 'single.json'), 'utf8')) as { results: unknown }).results);
-    expect(results.k8s).toBeDefined();
-    expect(results.slurm).toBeDefined();
-    expect(results.k8s).toBe(results.single);
-    expect(results.slurm).toBe(results.single);
-    expect(results.workers).toBe(results.single);
-    const merged = JSON.parse(results.single) as Record<string, { samples: { total: number } }>;
-    expect(Object.keys(merged)).toEqual(['lesion/robustness', 'lesion/corruptions', 'chest/robustness', 'chest/corruptions']);
-    expect(merged['chest/robustness']!.samples.total).toBe(8);
-  });
-
-  it('merge refuses a missing, a duplicated and a differently configured shard, in one line', async () => {
+  it.runIf(slow)('merge refuses a differently configured shard in one line (exit 1)', async () => {
     const shards = join(root, 'k8s', 'runs', 'experiment', 'shards');
-    const files = ['shard-0-of-3.json', 'shard-1-of-3.json', 'shard-2-of-3.json'].map((f) => join(shards, f));
-    const missing = await expectExit(cli(['merge', files[0]!, files[2]!]), 1);
-    expect(missing.stderr).toMatch(/^medrobust merge: mergeResults: shard 1 of 3 is missing; run it \(--shard 1\/3\) and merge again\n$/);
-    const twice = await expectExit(cli(['merge', ...files, files[1]!]), 1);
-    expect(twice.stderr).toMatch(/^medrobust merge: mergeResults: shard 1 \(.*shard-1-of-3\.json, .*shard-1-of-3\.json\) of 3 is given more than once; pass each shard once\n$/);
     // shard 1 redone with other evaluations: its configuration differs
     await expectExit(cli(['run', '--config', configFile, '--out', join(root, 'k8s', 'runs'), '--shard', '1/3', '--quiet']), 0);
     const other = await expectExit(cli(['merge', shards]), 1);
@@ -195,7 +199,7 @@ describe('docs/guides/cluster.md, run as local processes', () => {
 });
 
 describe('run --workers and Ctrl-C', () => {
-  it('one SIGINT stops every worker (exit 130, no process left); the rerun finishes only what is missing', async () => {
+  it.runIf(slow)('one SIGINT stops every worker (exit 130, no process left); the rerun finishes only what is missing', async () => {
     const out = join(root, 'sigint');
     const args = ['run', '--config', configFile, '--out', out, '--workers', '2', '--evaluations', 'robustness,corruptions,perturbations'];
     // train first, so that the interruption lands in the evaluation

@@ -15,6 +15,14 @@ import { buildSmallNet } from '../helpers/smallNet.js';
 import { texturedImages } from '../corruptions/images.js';
 
 const N = 13;
+/**
+ * Perturbation types of the sequence tests: by default a noise type (flips against the first frame), a
+ * geometric one and a random-field one (against the previous frame); every type with MEDROBUST_SLOW=1.
+ */
+const SLOW = process.env.MEDROBUST_SLOW === '1';
+/** Shard counts: 2 and 7 by default, 1 too with MEDROBUST_SLOW=1. */
+const COUNTS = SLOW ? [1, 2, 7] : [2, 7];
+const SEQUENCE_TYPES = SLOW ? PERTURBATION_TYPES : (['gaussian_noise', 'rotate', 'snow'] as const);
 const SIZES = [5, 5, 3];
 
 /** Batches of `sizes` over the same 13 images and labels (slices: the caller disposes them). */
@@ -69,7 +77,7 @@ describe.each(BACKENDS)('sharded evaluations merge to the unsharded run (%s)', (
     tf.dispose([images, labels, multiHot, ...batches.flatMap((b) => [b.images, b.labels]), ...multiBatches.flatMap((b) => [b.images, b.labels])]);
   });
 
-  it.each([1, 2, 7])('robustness (single- and multi-label) over %i shards equals the single run bit for bit', async (count) => {
+  it.each(COUNTS)('robustness (single- and multi-label) over %i shards equals the single run bit for bit', async (count) => {
     for (const [model, data, task] of [[net, batches, 'single-label'], [multiNet, multiBatches, 'multi-label']] as const) {
       const single = await evaluateRobustness(model, data, attacks, { seed: 5, task });
       const parts: ShardResult[] = [];
@@ -90,7 +98,7 @@ describe.each(BACKENDS)('sharded evaluations merge to the unsharded run (%s)', (
     }
   });
 
-  it.each([1, 2, 7])('corruptions over %i shards equal the single run bit for bit', async (count) => {
+  it.each(COUNTS)('corruptions over %i shards equal the single run bit for bit', async (count) => {
     const options = { seed: 9, severities: [2, 5] as const };
     const single = await evaluateCorruptions(net, batches, options);
     const parts = [];
@@ -100,16 +108,16 @@ describe.each(BACKENDS)('sharded evaluations merge to the unsharded run (%s)', (
     expect(single.rows).toHaveLength(CORRUPTION_TYPES.length * 2);
   });
 
-  it.each([1, 2, 7])('perturbation sequences over %i shards equal the single run bit for bit', async (count) => {
+  it.each(COUNTS)('perturbation sequences over %i shards equal the single run bit for bit', async (count) => {
     for (const task of ['single-label', 'multi-label'] as const) {
-      const options = { seed: 4, frames: 4, task };
+      const options = { seed: 4, frames: 4, task, types: [...SEQUENCE_TYPES] };
       const model = task === 'single-label' ? net : multiNet;
       const single = await evaluatePerturbations(model, batches, options);
       const parts = [];
       for (const shard of shardsOf(count)) parts.push(part(shard, await evaluatePerturbations(model, batches, { ...options, shard })));
       const merged = mergeShards(parts).results.r;
       expectIdentical(merged, single);
-      expect(single.rows).toHaveLength(PERTURBATION_TYPES.length);
+      expect(single.rows).toHaveLength(SEQUENCE_TYPES.length);
     }
   });
 
