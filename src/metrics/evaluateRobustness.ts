@@ -168,7 +168,14 @@ export interface RobustnessSamples {
     /** The attacks as JSON (a custom attack's function as `run: 'custom'`). */
     readonly attacks: readonly unknown[];
     /** One entry per row: attack, ε and the PGD seed used (null for other attacks). */
-    readonly rows: readonly { readonly attack: string; readonly epsilon: number; readonly seed: number | null }[];
+    readonly rows: readonly {
+      /** The attack's name. */
+      readonly attack: string;
+      /** The row's ε. */
+      readonly epsilon: number;
+      /** The PGD seed of the row (null for other attacks). */
+      readonly seed: number | null;
+    }[];
   };
   /** Images in the whole data set (all shards). */
   readonly total: number;
