@@ -128,6 +128,8 @@ describe('docs/guides/cluster.md, run as local processes', () => {
     const r = await expectExit(cli(['run', '--config', configFile, '--out', out, '--workers', '2', '--evaluations', 'robustness,corruptions']), 0);
     expect(r.stderr).toMatch(/workers: 2 shard processes × \d+ backend threads/);
     expect(r.stderr).toMatch(/workers: 2 shards in [\d.]+ s wall \(shard times [\d.]+, [\d.]+ s\)/);
+    // one progress bar for both shards together (the first update is always printed)
+    expect(r.stderr).toMatch(/evaluate \(2 workers\) \[[#.]{20}\] \d+\/\d+ .*\d\/2 shards finished/);
     expect(r.stdout).toMatch(/merged: .*merged\.json/);
     const workers = mergedResults(join(out, 'experiment', 'shards'));
     // one shard of one: no regrouping, the unsharded code path (merged here, in process)
