@@ -3,7 +3,8 @@
  * config's 256 test images per task, both tasks, FGSM and PGD-10 at ε = 1, 2, 4, 8 /255), after training
  * once. Layouts run interleaved `--repeats` times (shards removed before each run); it prints per layout the
  * median wall time of the whole command, the per-shard evaluation times (from the shard files), and the
- * scaling to N cores predicted from them. Never run by `npm test`.
+ * scaling to N cores predicted from them, and checks that every run's merged results are equal bit for bit
+ * (exit 1 otherwise). Never run by `npm test`.
  *
  *   npx tsx bench/shard.ts [--layouts 1x2,2x1,1x1] [--repeats 2] [--evaluations robustness] [--out /tmp/medrobust-bench-shard]
  *
@@ -47,6 +48,10 @@ const trainSeconds = cli(['train', '--config', config, '--out', out, '--quiet'])
 console.error(`trained in ${trainSeconds.toFixed(1)} s`);
 
 interface Sample { wall: number; shards: number[]; evaluation: number[]; load: [number, number] }
+/** The merged results of the last run, as text: equal text is equal numbers, bit for bit (NaN and −0 spelled out). */
+const mergedText = (): string => JSON.stringify((JSON.parse(readFileSync(join(shards, 'merged.json'), 'utf8')) as { results: unknown }).results);
+let reference: { label: string; text: string } | undefined;
+const mismatches: string[] = [];
 const samples = new Map<string, Sample[]>(layouts.map((l) => [l.label, []]));
 for (let r = 0; r < repeats; r++) {
   for (const l of layouts) {
@@ -56,6 +61,9 @@ for (let r = 0; r < repeats; r++) {
     const files = readdirSync(shards).filter((f) => new RegExp(`^shard-\\d+-of-${l.workers}\\.json$`).test(f));
     const envs = files.map((f) => (JSON.parse(readFileSync(join(shards, f), 'utf8')) as { content: { environment: { seconds: number; evaluationSeconds: number } } }).content.environment);
     const shardSeconds = envs.map((e) => e.seconds);
+    const text = mergedText();
+    reference ??= { label: l.label, text };
+    if (text !== reference.text) mismatches.push(`${l.label} (run ${r + 1})`);
     samples.get(l.label)!.push({ wall, shards: shardSeconds, evaluation: envs.map((e) => e.evaluationSeconds), load: [load0, os.loadavg()[0]!] });
     console.error(`${l.label}: ${wall.toFixed(1)} s wall, shards ${shardSeconds.map((s) => s.toFixed(1)).join(', ')} s, load ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`);
   }
@@ -96,3 +104,8 @@ if (one && two) {
     console.log(`| ${n} | ${w.toFixed(1)} s | ${(wall1 / w).toFixed(2)}× | ${((100 * wall1) / (n * w)).toFixed(0)} % |`);
   }
 }
+
+console.log(mismatches.length === 0
+  ? `\nMerged results: all ${repeats * layouts.length} runs equal bit for bit (${layouts.map((l) => l.label).join(', ')}).`
+  : `\nMerged results DIFFER from ${reference!.label}'s in: ${mismatches.join(', ')}.`);
+process.exitCode = mismatches.length === 0 ? 0 : 1;
