@@ -242,6 +242,16 @@ describe.each(BACKENDS)('sharded evaluations merge to the unsharded run (%s)', (
       .rejects.toThrow(/attacks\[0\]\.options\.clip must be a fixed range when options\.shard is given/);
   });
 
+  it('a shard evaluated in memory chunks (options.batchSize) holds the same records', async () => {
+    const shard = { index: 1, count: 2 };
+    const corr = { seed: 9, shard, types: ['frost', 'gaussian_noise'] as const, severities: [3] as const };
+    const seq = { seed: 4, shard, frames: 3, types: ['rotate', 'shot_noise'] as const };
+    expectIdentical((await evaluateCorruptions(net, batches, { ...corr, types: [...corr.types], severities: [...corr.severities], batchSize: 1 })).samples,
+      (await evaluateCorruptions(net, batches, { ...corr, types: [...corr.types], severities: [...corr.severities] })).samples);
+    expectIdentical((await evaluatePerturbations(net, batches, { ...seq, types: [...seq.types], batchSize: 1 })).samples,
+      (await evaluatePerturbations(net, batches, { ...seq, types: [...seq.types] })).samples);
+  });
+
   it('frees every tensor, with borrowed arrays, owned streams and on errors mid-shard', async () => {
     const shard = { index: 1, count: 3 };
     await expectNoLeak(() => evaluateRobustness(net, batches, attacks, { seed: 1, shard }));
