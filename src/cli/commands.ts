@@ -37,6 +37,14 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   ...HELP,
 };
 
+/** `run`'s options for sharded evaluation (src/cli/cluster.ts, docs/guides/cluster.md). */
+const SHARD_OPTIONS: Record<string, OptionSpec> = {
+  shard: { type: 'string', value: 'i/n|auto', help: 'evaluate shard i of n of the test split and write <run>/shards/shard-i-of-n.json (auto: index from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID); needs the trained models' },
+  workers: { type: 'string', value: 'N|auto', help: 'train, evaluate in N shard processes on this machine, merge (auto: one per core)' },
+  threads: { type: 'string', value: 'N', help: 'backend threads per process with --shard/--workers (default: all cores; cores / N with --workers)' },
+  evaluations: { type: 'string', value: 'list', help: 'with --shard/--workers: robustness,corruptions,perturbations (default: robustness)' },
+};
+
 const RESUME_NOTE = `Ctrl-C stops at the next batch, keeping finished stages and a checkpoint (exit code 130); rerunning
 the same command resumes. A rerun whose config differs from the run folder's is refused with the list of
 changes, unless --fresh or --redo-changed is given.`;
@@ -54,8 +62,13 @@ every stage on small data (under a minute) as a smoke test, in runs/demo-quick. 
     summary: 'the same pipeline, driven by --config',
     usage: 'medrobust run --config <file> [options]',
     details: `Runs (or resumes) the experiment of a config file: every field defaults to the demo's value and
-unknown keys are errors. ${RESUME_NOTE}`,
-    options: RUN_OPTIONS,
+unknown keys are errors. ${RESUME_NOTE}
+
+With --shard i/n it evaluates only shard i of n of each task's test split (FGSM and PGD at the config's ε,
+optionally the corruption and perturbation benchmarks) with the models a finished \`medrobust train\` left
+in the run folder, and writes one shard file; \`medrobust merge\` combines the files. With --workers N it
+trains, runs N such shards as child processes and merges them. See docs/guides/cluster.md.`,
+    options: { ...RUN_OPTIONS, ...SHARD_OPTIONS },
   },
   train: { summary: 'clean training of the configured tasks only', usage: 'medrobust train [--config <file>] [options]', options: RUN_OPTIONS, stages: [] },
   attack: { summary: 'clean training, then the attacks only', usage: 'medrobust attack [--config <file>] [options]', options: RUN_OPTIONS, stages: ['attack'] },
@@ -79,6 +92,14 @@ prints what to download and where to put it (exit code 2). Results go to <out>/<
       out: { type: 'string', value: 'dir', help: 'output folder (default runs/paper)' },
       ...HELP,
     },
+  },
+  merge: {
+    summary: 'merge the shard files of a sharded run into the whole test set\'s results',
+    usage: 'medrobust merge <shard files or folders...> [--out <base>]',
+    details: `Checks that the files are one run's shards (same configuration, each shard exactly once; a missing,
+duplicated or differently configured shard is refused, naming it), recomputes every figure from the
+per-sample records, and writes merged.json and merged.md beside the shard files (or <base>.json/.md).`,
+    options: { out: { type: 'string', value: 'base', help: 'write <base>.json and <base>.md (default: merged.* beside the shards)' }, ...HELP },
   },
   benchmark: { summary: 'how to run the speed benchmarks (npm run bench)', usage: 'medrobust benchmark', options: HELP },
   help: { summary: 'help on a command', usage: 'medrobust help [command]', options: HELP },

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AbortError, InvalidArgumentError, MedrobustError } from '../errors.js';
+import { forwardArgs, mergeCommand, shardedRun, wantsSharding } from './cluster.js';
 import { closest, commandHelp, COMMANDS, mainHelp, type CommandSpec } from './commands.js';
 import { BACKENDS, DEMO_CONFIG, QUICK_DEMO_CONFIG, resolveConfig, type ExperimentConfig } from './config.js';
 import { locate, readConfigFile, type ConfigFile } from './configFile.js';
@@ -93,6 +94,13 @@ async function runCommand(command: string, spec: CommandSpec, args: readonly str
   if (values.fresh && values['redo-changed']) throw new UsageError('--fresh and --redo-changed exclude each other');
   const { config, file } = loadConfig(values, command);
   const policy: ChangedConfigPolicy = values.fresh ? 'fresh' : values['redo-changed'] ? 'redo-changed' : 'refuse';
+  if (wantsSharding(values)) {
+    try {
+      return await shardedRun(values, config, policy, forwardArgs(values));
+    } catch (err) {
+      throw configError(err, file);
+    }
+  }
   return withInterrupt(async (signal) => {
     try {
       const report = await runExperiment(config, { out: String(values.out ?? 'runs'), signal, quiet: Boolean(values.quiet), stages: spec.stages, onChangedConfig: policy });
@@ -160,6 +168,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     else if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     else process.stdout.write('Benchmarks are timed apart from the library: run `npm run bench` in a clone of medrobust; figures go to BENCHMARKS.md.\n');
     return 0;
+  }
+  if (first === 'merge') {
+    const { values, positionals } = parse(first, spec, rest);
+    if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
+    return values.help ? 0 : mergeCommand(values, positionals);
   }
   if (first === 'reproduce') {
     if (rest.includes('--help') || rest.includes('-h')) {

@@ -9,7 +9,7 @@ export { foolingRate } from './foolingRate.js';
 export { sensitivitySpecificity, type SensitivitySpecificity } from './sensitivitySpecificity.js';
 export { perturbationNorms, type PerturbationNorms } from './perturbationNorms.js';
 export {
-  evaluateRobustness, type EvaluateRobustnessOptions, type RobustnessAttack, type RobustnessReport, type RobustnessRow,
+  evaluateRobustness, type EvaluateRobustnessOptions, type RobustnessAttack, type RobustnessReport, type RobustnessRow, type RobustnessSamples,
 } from './evaluateRobustness.js';
 export { tsne, type TsneOptions, type TsneResult } from './tsne.js';
 export { tsneTransform, type TsneMap, type TsneTransformOptions } from './tsneTransform.js';
