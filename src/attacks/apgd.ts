@@ -37,8 +37,8 @@ export interface ApgdOptions extends MemoryOptions {
    * - `'dlr'`: the Difference of Logits Ratio (Croce & Hein 2020, eq. 6), invariant to shifting and
    *   scaling the logits; single-label with C ≥ 3;
    * - `'dlr-targeted'`: the targeted DLR of APGD-T (their eq. 7), aimed at the class ranked `targetRank`
-   *   on the clean image; an untargeted attack (success: the argmax leaves the label); C ≥ 3 (with 3
-   *   classes the denominator is z_π1 − z_π3).
+   *   on the clean image; an untargeted attack (success: the argmax leaves the label); C ≥ 4 (its
+   *   denominator holds the 4th largest logit; with 3 classes use `'dlr'`).
    * @defaultValue 'ce'
    */
   loss?: AscentLoss;
@@ -68,6 +68,14 @@ export interface ApgdOptions extends MemoryOptions {
    * @defaultValue 0.75
    */
   momentum?: number;
+  /**
+   * What each image returns: `'success'` the last point of the first run that met the goal, or else its
+   * highest-loss point (restarts run only on the images not yet fooled); `'loss'` its highest-loss point
+   * over all runs (every restart runs on every image; AutoAttack's `best_loss=True`), e.g. to compare
+   * losses or to train on.
+   * @defaultValue 'success'
+   */
+  select?: 'success' | 'loss';
   /**
    * With `loss: 'dlr-targeted'`: the rank of the target class in the clean logits (2 = the runner-up).
    * AutoAttack's APGD-T runs ranks 2 to 10 (see {@link evaluateWorstCase}).
@@ -130,8 +138,8 @@ export interface ApgdAsyncOptions extends ApgdOptions {
   onProgress?: (progress: Progress) => void;
 }
 
-const KEYS = [...COMMON_KEYS, 'steps', 'restarts', 'rho', 'momentum', 'targetRank', 'goal', 'threshold', 'seed'] as const;
-const ASYNC_KEYS = [...KEYS, 'signal', 'onProgress'] as const;
+export const APGD_KEYS = [...COMMON_KEYS, 'steps', 'restarts', 'rho', 'momentum', 'targetRank', 'goal', 'threshold', 'select', 'seed'] as const;
+const ASYNC_KEYS = [...APGD_KEYS, 'signal', 'onProgress'] as const;
 
 /** A validated APGD configuration. */
 export interface ApgdPlan {
@@ -141,6 +149,7 @@ export interface ApgdPlan {
   rho: number;
   momentum: number;
   targetRank: number;
+  select: 'success' | 'loss';
 }
 
 /** One step of a run, for the parity suite (reads the device: tests only). */
@@ -161,7 +170,7 @@ export interface ApgdTrace {
 /** Validates the arguments of apgd/apgdAsync. */
 export function planApgd(fn: string, model: Model, images: unknown, labels: unknown, options: unknown, keys: readonly string[], limits: { steps?: number; restarts?: number }): { plan: ApgdPlan; images: tf.Tensor4D } {
   const o = assertOptionsObject(fn, options);
-  const { loss, rho, momentum, targetRank, goal, threshold, ...rest } = o;
+  const { loss, rho, momentum, targetRank, goal, threshold, select, ...rest } = o;
   const { plan: base, images: x } = planAttack(fn, model, images, labels, rest, keys, (r, epsilon) => {
     const steps = intOption(fn, r, 'steps', 100, 1, limits.steps);
     const restarts = intOption(fn, r, 'restarts', 1, 1, limits.restarts);
@@ -191,10 +200,11 @@ export function planApgd(fn: string, model: Model, images: unknown, labels: unkn
     checkLogits(logits);
     const c = logits.shape[1];
     if (lossKind === 'dlr' && c < 3) throw new InvalidArgumentError(fn, 'options.loss', `'ce' or 'margin' for a model with ${c} logit${c === 1 ? '' : 's'} (DLR needs 3 classes: its denominator is z_π1 − z_π3)`, "'dlr'");
-    if (lossKind === 'dlr-targeted' && c < 3) throw new InvalidArgumentError(fn, 'options.loss', `'ce' or 'margin' for a model with ${c} logits (the targeted DLR needs 3 classes)`, "'dlr-targeted'");
+    if (lossKind === 'dlr-targeted' && c < 4) throw new InvalidArgumentError(fn, 'options.loss', `${c === 3 ? "'dlr', 'ce' or 'margin'" : "'ce' or 'margin'"} for a model with ${c} logit${c === 1 ? '' : 's'} (the targeted DLR needs 4 classes: its denominator is z_π1 − ½(z_π3 + z_π4))`, "'dlr-targeted'");
     if (lossKind === 'dlr-targeted' && rank > c) throw new InvalidArgumentError(fn, 'options.targetRank', `a rank in [2, ${c}] for the model's ${c} classes`, String(rank));
   };
-  return { plan: { base, loss: lossKind, goal: g, rho: rhoValue, momentum: momentumValue, targetRank: rank }, images: x };
+  const selectValue = assertOneOf(fn, 'options.select', select, ['success', 'loss'] as const) ?? 'success';
+  return { plan: { base, loss: lossKind, goal: g, rho: rhoValue, momentum: momentumValue, targetRank: rank, select: selectValue }, images: x };
 }
 
 /**
@@ -311,11 +321,11 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
     put('bestAdv', tf.clone(x0));
     put('fooled', won0);
     put('eta', tf.mul(2, eps));
-    const emit = (step: number, loss: tf.Tensor): void => {
-      if (!trace) return;
-      trace({ restart, step, x: get('xAdv').dataSync() as Float32Array, loss: loss.dataSync() as Float32Array, stepSize: tf.tidy(() => tf.reshape(get('eta'), [n])).dataSync() as Float32Array, lossBest: get('lossBest').dataSync() as Float32Array });
+    const emit = (step: number, x: Float32Array | null, loss: tf.Tensor): void => {
+      if (!trace || !x) return;
+      trace({ restart, step, x, loss: loss.dataSync() as Float32Array, stepSize: tf.tidy(() => tf.reshape(get('eta'), [n])).dataSync() as Float32Array, lossBest: get('lossBest').dataSync() as Float32Array });
     };
-    emit(-1, loss0);
+    emit(-1, trace ? x0.dataSync() as Float32Array : null, loss0);
 
     const schedule = checkpointSchedule(steps);
     let window = schedule.first;
@@ -352,6 +362,7 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
       });
       for (const [k, v] of Object.entries(updated)) put(k, v);
       won.dispose();
+      const iterate = trace ? next.dataSync().slice() as Float32Array : null;
       sinceCheck++;
       if (sinceCheck === window) {
         // Checkpoint: halve η where the loss rose in at most ρ·window steps, or where neither η nor the
@@ -375,7 +386,7 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
         window = Math.max(window - schedule.decrement, schedule.minimum);
         sinceCheck = 0;
       }
-      emit(i, loss);
+      emit(i, iterate, loss);
       loss.dispose();
       yield tick();
     }
@@ -429,7 +440,7 @@ export function* apgdChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: numb
         ? tf.randomUniform([1, h, w, c], -1, 1, 'float32', rng.nextSeed())
         : tf.randomNormal([1, h, w, c], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D);
       try {
-        const idx: number[] | null = r === 0 ? null : unfooled(outFooled!);
+        const idx: number[] | null = r === 0 || p.select === 'loss' ? null : unfooled(outFooled!);
         if (idx !== null && idx.length === 0) break;
         const pick = <T extends tf.Tensor>(t: T | null): T | null => (t === null ? null : idx === null ? t : (tf.gather(t, idx) as T));
         const xs = pick(images)!;
@@ -442,22 +453,22 @@ export function* apgdChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: numb
           run = yield* singleRun(xs, ys, idx === null ? epsilon : idx.map((i) => epsilon[i]!), ms, ts, pattern, p, health, r === 0 ? counts : null, r, tick, trace);
           const res: RunResult = run;
           if (out === null) {
-            out = tf.tidy(() => tf.where(tf.reshape(tf.greater(res.fooled, 0), [-1, 1, 1, 1]), res.bestAdv, res.best) as tf.Tensor4D);
+            out = p.select === 'loss' ? tf.clone(res.best) : tf.tidy(() => tf.where(tf.reshape(tf.greater(res.fooled, 0), [-1, 1, 1, 1]), res.bestAdv, res.best) as tf.Tensor4D);
             outLoss = tf.clone(res.lossBest);
             outFooled = tf.clone(res.fooled);
           } else {
             // Scatter the subset's results back: gather them to full size, then select the members.
             const member = new Float32Array(n);
             const position = new Int32Array(n);
-            idx!.forEach((i, j) => { member[i] = 1; position[i] = j; });
+            (idx ?? Array.from({ length: n }, (_, i) => i)).forEach((i, j) => { member[i] = 1; position[i] = j; });
             const [o, l, f] = tf.tidy(() => {
               const pos = tf.tensor1d(position, 'int32');
               const isMember = tf.greater(tf.tensor1d(member), 0);
-              const fooled = tf.logicalAnd(isMember, tf.greater(tf.gather(res.fooled, pos), 0));
+              const fooled = p.select === 'loss' ? tf.zeros([n], 'bool') : tf.logicalAnd(isMember, tf.logicalAnd(tf.greater(tf.gather(res.fooled, pos), 0), tf.equal(outFooled!, 0)));
               const higher = tf.logicalAnd(isMember, tf.greater(tf.gather(res.lossBest, pos), outLoss!));
               const four = (v: tf.Tensor): tf.Tensor => tf.reshape(v, [-1, 1, 1, 1]);
               const merged = tf.where(four(fooled), tf.gather(res.bestAdv, pos), tf.where(four(higher), tf.gather(res.best, pos), out!));
-              return [merged, tf.where(higher, tf.gather(res.lossBest, pos), outLoss!), tf.where(fooled, tf.onesLike(outFooled!), outFooled!)];
+              return [merged, tf.where(higher, tf.gather(res.lossBest, pos), outLoss!), tf.maximum(outFooled!, tf.where(isMember, tf.gather(res.fooled, pos), tf.zerosLike(outFooled!)))];
             });
             tf.dispose([out, outLoss!, outFooled!]);
             out = o as tf.Tensor4D;
@@ -563,7 +574,7 @@ export function warnGradientCounts(fn: string, n: number, zero: number, nonFinit
  * z = P(x + η·sign(∇)) (L∞) or P(x + η·∇/‖∇‖₂) (L2); at checkpoints (after 22% of the iterations,
  * then ever shorter intervals) each image whose loss rose in at most ρ = 75% of the steps, or whose step
  * size and best loss did not change since the previous checkpoint, halves its η and restarts from its
- * best point. Losses: cross-entropy, DLR and targeted DLR (C ≥ 3), and a margin loss defined for
+ * best point. Losses: cross-entropy, DLR (C ≥ 3) and targeted DLR (C ≥ 4), and a margin loss defined for
  * binary (2 logits), single-logit and multi-label models, where DLR is not (see {@link ApgdOptions}).
  * The reference is autopgd_base.py of fra31/auto-attack; deliberate differences: the first checkpoint
  * compares the first step's loss with the start's (the reference compares it with 0), the start
@@ -583,8 +594,8 @@ export function warnGradientCounts(fn: string, n: number, zero: number, nonFinit
  * @param options - see {@link ApgdOptions}; unknown keys are rejected.
  * @returns the adversarial images `[N, H, W, C]`, a new tensor owned by the caller, each within its ε
  *   (0 outside `mask`) and inside the clip range.
- * @throws {InvalidArgumentError} for bad images, labels, ε, clip, mask, an unknown loss or option, a DLR
- *   loss with fewer than 3 classes or with a multi-label task, a goal that does not fit the labels, or
+ * @throws {InvalidArgumentError} for bad images, labels, ε, clip, mask, an unknown loss or option, DLR
+ *   with fewer than 3 classes (targeted DLR: 4) or with a multi-label task, a goal that does not fit the labels, or
  *   steps × restarts above 10000.
  * @throws {NonFiniteError} when the model's logits or the loss are NaN or Infinity at any step.
  * @throws {MemoryBudgetError} when one image's step does not fit in the memory budget.
@@ -602,7 +613,7 @@ export function warnGradientCounts(fn: string, n: number, zero: number, nonFinit
 export function apgd(model: Model, images: tf.Tensor4D, labels: tf.Tensor, options: ApgdOptions): tf.Tensor4D {
   const fn = 'apgd';
   return entry(fn, () => {
-    const { plan, images: x } = planApgd(fn, model, images, labels, options, KEYS, {});
+    const { plan, images: x } = planApgd(fn, model, images, labels, options, APGD_KEYS, {});
     const { adv, zeroGradients, nonFiniteGradients } = drain(apgdBatch(x, plan));
     warnGradientCounts(fn, x.shape[0], zeroGradients, nonFiniteGradients);
     return adv;

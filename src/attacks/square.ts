@@ -238,6 +238,14 @@ function windows(top: number[], left: number[], size: number[], n: number, h: nu
   });
 }
 
+/** Reads a scalar computed in a tidy, and frees it. */
+function readScalar(f: () => tf.Tensor): number {
+  const t = tf.tidy(f);
+  const v = t.dataSync()[0]!;
+  t.dispose();
+  return v;
+}
+
 interface SquareRun { best: tf.Tensor4D; margin: tf.Tensor1D; won: tf.Tensor1D; queries: tf.Tensor1D }
 
 /**
@@ -310,7 +318,7 @@ function* squareRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
     const area = regions(mask, n, h, w);
 
     for (let it = 0; it < budget - 1; it++) {
-      if (it % 10 === 0 && tf.tidy(() => tf.max(get('active'))).dataSync()[0] === 0) break;
+      if (it % 10 === 0 && readScalar(() => tf.max(get('active'))) === 0) break;
       const frac = squareFraction(it, p.pInit, budget, p.rescale);
       let candidate: tf.Tensor4D;
       if (norm === 'linf') {
@@ -400,7 +408,7 @@ export function* squareChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: nu
     const mask = roi ? tf.cast(roi, 'float32') as tf.Tensor4D : null;
     if (mask) keep.push(mask);
     for (let r = 0; r < p.base.restarts; r++) {
-      if (won && tf.tidy(() => tf.min(won!)).dataSync()[0] === 1) break;
+      if (won && readScalar(() => tf.min(won!)) === 1) break;
       const open = won ? tf.tidy(() => tf.sub(1, won!)) as tf.Tensor1D : tf.ones([n]) as tf.Tensor1D;
       let run: SquareRun | null = null;
       try {

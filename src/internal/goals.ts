@@ -193,7 +193,7 @@ export type AscentLoss = 'ce' | 'margin' | 'dlr' | 'dlr-targeted';
  * - `'margin'`: {@link goalMargin};
  * - `'dlr'` (Croce & Hein 2020, eq. 6; C ≥ 3): −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12);
  * - `'dlr-targeted'` (their eq. 7; C ≥ 4): −(z_y − z_t) / (z_π1 − ½(z_π3 + z_π4) + 1e-12) with `targets`
- *   the target classes; with C = 3 the denominator is z_π1 − z_π3 (the untargeted DLR's).
+ *   the target classes.
  * π sorts the logits in decreasing order. `targets` is needed only by `'dlr-targeted'`.
  */
 export function ascentLoss(kind: AscentLoss, logits: tf.Tensor2D, labels: tf.Tensor, goal: Goal, targets?: tf.Tensor1D): tf.Tensor1D {
@@ -223,7 +223,7 @@ export function ascentLoss(kind: AscentLoss, logits: tf.Tensor2D, labels: tf.Ten
     }
     const targetHot = tf.cast(tf.oneHot(tf.cast(targets!, 'int32'), c), 'float32');
     const zt = tf.sum(tf.mul(logits, targetHot), 1);
-    const lower = c >= 4 ? tf.mul(0.5, tf.add(ranked[2]!, ranked[3]!)) : ranked[2]!;
+    const lower = tf.mul(0.5, tf.add(ranked[2]!, ranked[3]!));
     return tf.div(tf.neg(tf.sub(own, zt)), tf.add(tf.sub(ranked[0]!, lower), 1e-12)) as tf.Tensor1D;
   });
 }

@@ -219,7 +219,9 @@ export class Health {
   /** Reads the record once; throws {@link NonFiniteError} for a bad step, warns for probabilities. */
   check(fn: string, task: Task, where: string, stepName: (t: number) => string): void {
     const parts = [this.badStep, this.badCode, ...(this.range ? [this.range] : [])];
-    const v = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1])))).dataSync();
+    const joined = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1]))));
+    const v = joined.dataSync();
+    joined.dispose();
     if (Number.isFinite(v[0]!)) {
       const code = v[1]! as 1 | 2 | 3;
       throw new NonFiniteError(fn, QUANTITIES[code], `${CODE_WORDS[code]} held NaN or Infinity at ${stepName(v[0]!)} for ${where}. ` +
