@@ -33,7 +33,8 @@ export interface ApgdOptions extends MemoryOptions {
    * - `'ce'`: cross-entropy (softmax; multi-label: sigmoid BCE, aimed at `goal`);
    * - `'margin'`: the goal margin, positive exactly when the attack succeeds: max_{j≠y} z_j − z_y for
    *   single-label (defined for 2 classes), −(2y − 1)·z for a single logit, and per finding for
-   *   multi-label (see `goal`);
+   *   multi-label (see `goal`; for goals that need every finding, 'flip-all' and target sets, the sum of
+   *   the margins of the findings still on the wrong side, so that all of them move at each step);
    * - `'dlr'`: the Difference of Logits Ratio (Croce & Hein 2020, eq. 6), invariant to shifting and
    *   scaling the logits; single-label with C ≥ 3;
    * - `'dlr-targeted'`: the targeted DLR of APGD-T (their eq. 7), aimed at the class ranked `targetRank`
@@ -306,9 +307,9 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
       return [l, g, tf.cast(won, 'float32') as tf.Tensor1D];
     });
 
+    put('xAdv', x0);
     const [loss0, grad0, won0] = evaluate(x0, true);
     t++;
-    put('xAdv', x0);
     put('xOld', tf.clone(x0));
     put('grad', grad0);
     put('xBest', tf.clone(x0));

@@ -363,6 +363,7 @@ function* squareRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
         });
         tf.dispose([e, w1, w2]);
       }
+      put('candidate', candidate);
       const [m, won] = query(candidate, false);
       t++;
       const updated = tf.tidy(() => {
@@ -377,7 +378,7 @@ function* squareRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
           active: tf.mul(active, tf.sub(1, nowWon)),
         };
       });
-      tf.dispose([candidate, m, won]);
+      tf.dispose([m, won]);
       for (const [k, v] of Object.entries(updated)) put(k, v);
       yield tick();
     }
