@@ -283,10 +283,12 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
 
     // The start: x + ε·t/‖t‖ (the L∞ or L2 norm of the pattern inside the region), clipped.
     const x0 = tf.tidy(() => {
-      const t = mask ? tf.mul(pattern, mask) : tf.tile(pattern, [n, 1, 1, 1]);
+      const tiled = tf.tile(pattern, [n, 1, 1, 1]);
+      const t = mask ? tf.mul(tiled, mask) : tiled;
       const flat = tf.reshape(t, [n, -1]);
       const size = norm === 'linf' ? tf.max(tf.abs(flat), 1) : tf.sqrt(tf.sum(tf.square(flat), 1));
-      return clipTo(tf.add(images, tf.mul(eps, tf.div(t, tf.add(perImage(size), 1e-12)))) as tf.Tensor4D, bounds);
+      // On the ball's surface already; the projection only absorbs rounding.
+      return project(tf.add(images, tf.mul(eps, tf.div(t, tf.add(perImage(size), 1e-12)))) as tf.Tensor4D);
     });
     let t = restart * (steps + 1);
     const forward = (x: tf.Tensor): { loss: tf.Scalar; aux: tf.Tensor[] } => {

@@ -326,10 +326,14 @@ function resolveAttacks(list: WorstCaseAttack[], classes: number): Resolved[] {
   });
 }
 
-/** A seed for attack `a` (target rank `rank`) at budget `e`, the same for every batch. */
-function seedFor(seed: number, a: number, e: number, rank: number): number {
-  const rng = createRng((seed ^ Math.imul(a + 1, 0x9e3779b1) ^ Math.imul(e + 1, 0x85ebca6b) ^ Math.imul(rank + 1, 0xc2b2ae35)) >>> 0);
-  return rng.nextSeed();
+/**
+ * The seed of an attack (by name, target rank and budget): the same for every batch and whatever the
+ * other attacks, so an image broken by an attack alone is broken by any ensemble that holds it.
+ */
+function seedFor(seed: number, name: string, epsilon: number, rank: number): number {
+  let h = seed >>> 0;
+  for (const ch of `${name}|${epsilon}|${rank}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x9e3779b1) >>> 0;
+  return createRng(h).nextSeed();
 }
 
 interface Tally { attacked: number; broken: number; queries: number; seconds: number }
@@ -508,7 +512,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             const dims = images.shape[1] * images.shape[2] * images.shape[3];
             const large = norm === 'linf' ? width : width * Math.sqrt(dims);
             const adv = bag.own(await inner(fn, 'the large-ε check', b, -1, () => apgdAsync(model, sub.x, sub.truth, {
-              epsilon: large, norm, loss: 'margin', steps: 25, clip, task, seed: seedFor(seed, 999, 0, 0), ...memory,
+              epsilon: large, norm, loss: 'margin', steps: 25, clip, task, seed: seedFor(seed, 'large-epsilon check', large, 0), ...memory,
               ...(task === 'multi-label' ? { goal: o.goal as MultiLabelGoal ?? 'flip-any', threshold } : {}), ...(signal ? { signal } : {}),
             })));
             const won = tf.tidy(() => goalSuccess(forward(adv), sub.y, g).dataSync());
@@ -542,7 +546,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             firstPass = false;
             if (idx.length === 0) break;
             const sub = subset(bag, images, yGoal, labels, mask, idx);
-            const seedA = seedFor(seed, a, e, rank);
+            const seedA = seedFor(seed, att.name, epsilon, rank);
             const result = await inner(fn, `attack '${att.name}'${rank ? ` (target rank ${rank})` : ''} at ε = ${epsilon}`, b, custom ? a : -1, () => runAttack(att, rank, model, modelFn, sub, g, {
               epsilon, norm, clip, task, threshold, goal: o.goal as MultiLabelGoal | undefined, seed: seedA, memory, signal, forward,
             }));

@@ -97,6 +97,7 @@ describe.each(BACKENDS)('squareAttack on %s', (backend) => {
   it.each(['linf', 'l2'] as const)('changes nothing outside a region-of-interest mask (%s)', (norm) => {
     const mask = tf.tidy(() => tf.concat([tf.ones([6, 8, 8, 1]), tf.pad(tf.ones([6, 3, 5, 1]), [[0, 0], [1, 4], [2, 1], [0, 0]])]) as tf.Tensor4D);
     const r = squareAttack(net, test.images, test.labels, { epsilon: norm === 'linf' ? 0.3 : 2, norm, queries: 80, seed: 2, mask });
+    sizes(r.images, test.images, norm).forEach((v) => expect(v).toBeLessThanOrEqual((norm === 'linf' ? 0.3 : 2) * (1 + 1e-5) + 1e-6));
     const [outside, inside] = tf.tidy(() => {
       const d = tf.abs(tf.sub(r.images, test.images));
       return [tf.max(tf.mul(d, tf.sub(1, mask))).dataSync()[0]!, tf.max(tf.slice(tf.mul(d, mask), [6, 0, 0, 0], [6, 8, 8, 1])).dataSync()[0]!];
