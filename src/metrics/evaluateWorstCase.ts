@@ -327,12 +327,13 @@ function resolveAttacks(list: WorstCaseAttack[], classes: number): Resolved[] {
 }
 
 /**
- * The seed of an attack (by name, target rank and budget): the same for every batch and whatever the
- * other attacks, so an image broken by an attack alone is broken by any ensemble that holds it.
+ * The seed of an attack (by name, target rank and the budget's position in the list): the same for every
+ * batch, whatever the other attacks and the units of ε, so an image broken by an attack alone is broken
+ * by any ensemble that holds it, and an evaluation in native units equals the one in [0, 1].
  */
-function seedFor(seed: number, name: string, epsilon: number, rank: number): number {
+function seedFor(seed: number, name: string, budget: number, rank: number): number {
   let h = seed >>> 0;
-  for (const ch of `${name}|${epsilon}|${rank}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x9e3779b1) >>> 0;
+  for (const ch of `${name}|${budget}|${rank}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x9e3779b1) >>> 0;
   return createRng(h).nextSeed();
 }
 
@@ -512,7 +513,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             const dims = images.shape[1] * images.shape[2] * images.shape[3];
             const large = norm === 'linf' ? width : width * Math.sqrt(dims);
             const adv = bag.own(await inner(fn, 'the large-ε check', b, -1, () => apgdAsync(model, sub.x, sub.truth, {
-              epsilon: large, norm, loss: 'margin', steps: 25, clip, task, seed: seedFor(seed, 'large-epsilon check', large, 0), ...memory,
+              epsilon: large, norm, loss: 'margin', steps: 25, clip, task, seed: seedFor(seed, 'large-epsilon check', -1, 0), ...memory,
               ...(task === 'multi-label' ? { goal: o.goal as MultiLabelGoal ?? 'flip-any', threshold } : {}), ...(signal ? { signal } : {}),
             })));
             const won = tf.tidy(() => goalSuccess(forward(adv), sub.y, g).dataSync());
@@ -546,7 +547,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             firstPass = false;
             if (idx.length === 0) break;
             const sub = subset(bag, images, yGoal, labels, mask, idx);
-            const seedA = seedFor(seed, att.name, epsilon, rank);
+            const seedA = seedFor(seed, att.name, e, rank);
             const result = await inner(fn, `attack '${att.name}'${rank ? ` (target rank ${rank})` : ''} at ε = ${epsilon}`, b, custom ? a : -1, () => runAttack(att, rank, model, modelFn, sub, g, {
               epsilon, norm, clip, task, threshold, goal: o.goal as MultiLabelGoal | undefined, seed: seedA, memory, signal, forward,
             }));
