@@ -42,7 +42,7 @@ export interface ApgdOptions extends MemoryOptions {
    *   denominator holds the 4th largest logit; with 3 classes use `'dlr'`).
    * @defaultValue 'ce'
    */
-  loss?: AscentLoss;
+  loss?: 'ce' | 'margin' | 'dlr' | 'dlr-targeted';
   /**
    * Iterations N_iter. The step-size checkpoints are placed as in the reference implementation:
    * after 0.22·N_iter iterations, then shrinking by 0.03·N_iter down to 0.06·N_iter. The synchronous

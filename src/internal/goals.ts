@@ -21,15 +21,27 @@ import { softmaxCrossEntropy } from './loss.js';
 import { describeValue } from './validate.js';
 
 /**
- * The goal of an attack on a multi-label model (see the module comment of each attack).
+ * The goal of an attack on a multi-label model, each with its own success criterion (a finding is
+ * predicted when its sigmoid exceeds the threshold): `'flip-any'` any finding differs from the truth,
+ * `'flip-all'` every finding differs, `{ hide: k }` finding k predicted absent, `{ add: k }` finding k
+ * predicted present, `{ target: row }` the predictions equal the row. See {@link attackSuccess}.
  * @category Attacks
  */
 export type MultiLabelGoal =
   | 'flip-any'
   | 'flip-all'
-  | { readonly hide: number }
-  | { readonly add: number }
-  | { readonly target: readonly number[] };
+  | {
+      /** The finding to make disappear (predicted absent). */
+      readonly hide: number;
+    }
+  | {
+      /** The finding to make appear (predicted present). */
+      readonly add: number;
+    }
+  | {
+      /** The label set to reach exactly, 0/1 per finding (all zeros: "look healthy"). */
+      readonly target: readonly number[];
+    };
 
 /** A validated goal. `labels` passed to the functions below are the truth, or the targets when `targeted`. */
 export interface Goal {

@@ -33,6 +33,17 @@ export interface AttackSuccessOptions {
 }
 
 /**
+ * The result of {@link attackSuccess}.
+ * @category Metrics
+ */
+export interface AttackSuccessResult {
+  /** Whether the goal is met, per image. */
+  success: boolean[];
+  /** The goal margin per image: positive exactly when the goal is met (up to ties). */
+  margin: number[];
+}
+
+/**
  * Whether an attack met its goal on each image, and by what margin: the success criterion of
  * {@link apgd}, {@link squareAttack} and {@link evaluateWorstCase}, from the adversarial logits.
  * - single-label: the argmax (the first on ties) differs from the label; targeted: equals the target.
@@ -59,7 +70,7 @@ export interface AttackSuccessOptions {
  * ```
  * @category Metrics
  */
-export function attackSuccess(logits: tf.Tensor2D, labels: tf.Tensor, options: AttackSuccessOptions = {}): { success: boolean[]; margin: number[] } {
+export function attackSuccess(logits: tf.Tensor2D, labels: tf.Tensor, options: AttackSuccessOptions = {}): AttackSuccessResult {
   const fn = 'attackSuccess';
   return entry(fn, () => {
     const o = assertOptionsObject(fn, options);

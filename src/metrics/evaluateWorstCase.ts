@@ -230,6 +230,15 @@ export interface WorstCaseRow {
 }
 
 /**
+ * An attack of a {@link WorstCaseReport}: its settings with every default filled in, and its name.
+ * @category Metrics
+ */
+export interface WorstCaseAttackInfo extends WorstCaseAttack {
+  /** The name used in the rows, e.g. `'pgd-10'` or `'apgd-t'`. */
+  name: string;
+}
+
+/**
  * The result of {@link evaluateWorstCase}.
  * @category Metrics
  */
@@ -245,7 +254,7 @@ export interface WorstCaseReport {
   /** `'standard'`, `'cheap'` or `'custom'`. */
   version: string;
   /** The attacks run, with their budgets. */
-  attacks: Array<Required<Pick<WorstCaseAttack, 'attack'>> & WorstCaseAttack & { name: string }>;
+  attacks: WorstCaseAttackInfo[];
   /** Clean metrics. */
   clean: {
     /** Share of the counted images not broken at ε = 0. */

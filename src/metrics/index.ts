@@ -19,9 +19,9 @@ export {
   discriminability, compareDiscriminability, type DiscriminabilityOptions, type DiscriminabilityScores, type DiscriminabilityComparison,
 } from './discriminability.js';
 export {
-  evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseAttack, type WorstCaseAttackRow, type WorstCaseBatch, type WorstCasePerLabel,
+  evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseAttack, type WorstCaseAttackInfo, type WorstCaseAttackRow, type WorstCaseBatch, type WorstCasePerLabel,
   type WorstCaseReport, type WorstCaseRow, type WorstCaseWarning,
 } from './evaluateWorstCase.js';
 export { averagePrecision, type AveragePrecisionOptions } from './averagePrecision.js';
 export { hammingLoss } from './hammingLoss.js';
-export { attackSuccess, type AttackSuccessOptions } from './attackSuccess.js';
+export { attackSuccess, type AttackSuccessOptions, type AttackSuccessResult } from './attackSuccess.js';
