@@ -17,6 +17,7 @@ import { locate, readConfigFile, type ConfigFile } from './configFile.js';
 import { runExperiment } from './experiment.js';
 import { PAPER_EXPERIMENTS, runPaperExperiment } from './paper/index.js';
 import type { ChangedConfigPolicy } from './runState.js';
+import { runEvaluate } from './worstCase.js';
 import { UsageError } from './usageError.js';
 
 /** The version in package.json (two folders up from both src/cli/main.ts and dist/cli/bin.js). */
@@ -148,6 +149,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     else if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     else process.stdout.write('Benchmarks are timed apart from the library: run `npm run bench` in a clone of medrobust; figures go to BENCHMARKS.md.\n');
     return 0;
+  }
+  if (first === 'evaluate') {
+    const { values, positionals } = parse(first, spec, rest);
+    if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
+    return values.help ? 0 : runEvaluate(values, positionals);
   }
   if (first === 'reproduce') {
     if (rest.includes('--help') || rest.includes('-h')) {
