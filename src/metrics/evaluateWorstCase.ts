@@ -65,6 +65,12 @@ export interface WorstCaseAttack {
    * @defaultValue 20
    */
   readonly draws?: number;
+  /**
+   * A fixed seed for this attack, e.g. the seed of an earlier `pgd` run to reproduce it image by image
+   * (attacks are batch-consistent, so the ensemble's PGD then breaks exactly the images that run broke).
+   * @defaultValue derived from `options.seed`, the attack's name and the budget's position
+   */
+  readonly seed?: number;
 }
 
 /**
@@ -288,7 +294,8 @@ function validateAttacks(fn: string, value: unknown): WorstCaseAttack[] {
   return value.map((a: unknown, i) => {
     const arg = `options.attacks[${i}]`;
     const o = assertOptionsObject(fn, a);
-    assertKnownKeys(fn, o, ['attack', 'steps', 'restarts', 'targets', 'queries', 'draws'], arg);
+    assertKnownKeys(fn, o, ['attack', 'steps', 'restarts', 'targets', 'queries', 'draws', 'seed'], arg);
+    if (o.seed !== undefined) assertNumber(fn, `${arg}.seed`, o.seed, { integer: true, min: 0 });
     const kind = assertOneOf(fn, `${arg}.attack`, o.attack, ATTACK_KINDS);
     if (kind === undefined) throw new InvalidArgumentError(fn, `${arg}.attack`, `one of ${ATTACK_KINDS.map((k) => `'${k}'`).join(', ')}`, 'undefined');
     const allowed: Record<string, readonly string[]> = { pgd: ['steps', 'restarts'], noise: ['draws'], square: ['queries', 'restarts'], 'apgd-t': ['steps', 'targets'] };
@@ -556,7 +563,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             firstPass = false;
             if (idx.length === 0) break;
             const sub = subset(bag, images, yGoal, labels, mask, idx);
-            const seedA = seedFor(seed, att.name, e, rank);
+            const seedA = att.spec.seed ?? seedFor(seed, att.name, e, rank);
             const result = await inner(fn, `attack '${att.name}'${rank ? ` (target rank ${rank})` : ''} at ε = ${epsilon}`, b, custom ? a : -1, () => runAttack(att, rank, model, modelFn, sub, g, {
               epsilon, norm, clip, task, threshold, goal: o.goal as MultiLabelGoal | undefined, seed: seedA, memory, signal, forward,
             }));
