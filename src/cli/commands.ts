@@ -92,6 +92,7 @@ prints what to download and where to put it (exit code 2). Results go to <out>/<
       analyze: { type: 'boolean', help: 'also run the analyses (discriminability, label co-occurrence)' },
       defend: { type: 'string', value: 'pgd-at|mpadvt|maadvt', help: 'also fine-tune with a defense and re-evaluate' },
       'defend-epochs': { type: 'string', value: 'N', help: 'epochs of the defense (default 1)' },
+      'worst-case': { type: 'string', value: 'cheap|standard|off', help: 'the worst case (PGD-10, APGD, Square) next to PGD for each model (default cheap)' },
       out: { type: 'string', value: 'dir', help: 'output folder (default runs/paper)' },
       ...HELP,
     },
