@@ -86,8 +86,11 @@ export function worstCaseTable(report: WorstCaseReport): string {
   return markdownTable(rows, { digits: 4 });
 }
 
-/** `medrobust evaluate` (values parsed and checked for unknown options by main.ts). Returns the exit code. */
-export async function runEvaluate(values: Record<string, unknown>, positionals: readonly string[]): Promise<number> {
+/**
+ * `medrobust evaluate` (values parsed and checked for unknown options by main.ts, `signal` the run's
+ * Ctrl-C signal from main's withInterrupt). Returns the exit code.
+ */
+export async function runEvaluate(values: Record<string, unknown>, positionals: readonly string[], signal?: AbortSignal): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (medrobust evaluate --help lists the options)`);
   if (typeof values.model !== 'string') throw new UsageError('--model <dir> is required: a saved model folder');
   if (typeof values.data !== 'string') throw new UsageError('--data <file.npz> is required');
@@ -111,9 +114,6 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
   if (!quiet) process.stderr.write(`backend ${choice.name}: ${choice.reason}\n`);
   let model: tfl.LayersModel | undefined;
   let data: Awaited<ReturnType<typeof readData>> | undefined;
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.on('SIGINT', onSigint);
   try {
     data = await readData(values.data);
     model = await loadModel(values.model);
@@ -127,7 +127,7 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
     }
     const classes = data.labels.rank === 2 ? data.labels.shape[1]! : 0;
     const options: EvaluateWorstCaseOptions = {
-      epsilon: epsilons.map((e) => e / 255), norm, version, task, seed, signal: controller.signal,
+      epsilon: epsilons.map((e) => e / 255), norm, version, task, seed, ...(signal ? { signal } : {}),
       ...(typeof values.goal === 'string' ? { goal: parseGoal(values.goal, classes) } : {}),
       ...(quiet ? {} : { onProgress: (p) => process.stderr.write(`\rattack runs ${p.done}${Number.isFinite(p.total) ? `/${p.total}` : ''}, robust ${(100 * (p.metrics?.robustAccuracy ?? Number.NaN)).toFixed(1)}% at ε ${+((p.metrics?.epsilon ?? 0) * 255).toFixed(3)}/255   `) }),
     };
@@ -147,7 +147,6 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
     model?.dispose();
     if (data) tf.dispose([data.images, data.labels]);
   }

@@ -13,7 +13,7 @@ import type { PaperExperiment } from './experiment.js';
  * rows (top-1; multi-label: mean per-label accuracy at the experiment's threshold), and
  * `pgd10Accuracy`/`worstCaseAccuracy`/`gap` are the sample-level figures (multi-label: exact match).
  */
-export async function worstCaseRow(model: ModelFn, test: ImageFileDataset, e: PaperExperiment, o: { paper: boolean; limit: number; version: 'cheap' | 'standard'; normalise: (x: tf.Tensor4D) => tf.Tensor4D }): Promise<Record<string, number | string>> {
+export async function worstCaseRow(model: ModelFn, test: ImageFileDataset, e: PaperExperiment, o: { paper: boolean; limit: number; version: 'cheap' | 'standard'; normalise: (x: tf.Tensor4D) => tf.Tensor4D; signal?: AbortSignal }): Promise<Record<string, number | string>> {
   const { mean, std } = e.preset.normalization;
   let count = 0;
   const batches = {
@@ -34,6 +34,7 @@ export async function worstCaseRow(model: ModelFn, test: ImageFileDataset, e: Pa
     version: o.version,
     clip: o.paper ? { min: mean.map((m, c) => -m / std[c]!), max: mean.map((m, c) => (1 - m) / std[c]!) } : [0, 1],
     seed: 1,
+    ...(o.signal ? { signal: o.signal } : {}),
     ...(e.task === 'multi-label' ? { threshold: e.threshold } : {}),
     onProgress: (p) => process.stderr.write(`\rworst case: attack run ${p.done}`),
   });
