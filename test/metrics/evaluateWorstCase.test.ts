@@ -72,7 +72,8 @@ describe.each(BACKENDS)('evaluateWorstCase on %s', (backend) => {
       expect(report.warnings).toEqual([]);
     });
 
-    it('counts an image as broken when any attack breaks it, whatever the order and the batches', async () => {
+    // Bookkeeping over attack runs, not a kernel's arithmetic: on cpu by default, every backend when slow.
+    it.runIf(backend === 'cpu' || process.env.MEDROBUST_SLOW === '1')('counts an image as broken when any attack breaks it, whatever the order and the batches', async () => {
       const alone = await Promise.all(SMALL.slice(1, 3).map(async (a) => (await evaluateWorstCase(net, [{ images: test.images, labels: test.labels }], { epsilon: 0.1, attacks: [a], seed: 1, checks: false })).rows[0]!.samples.broken));
       const pair = await evaluateWorstCase(net, [{ images: test.images, labels: test.labels }], { epsilon: 0.1, attacks: [SMALL[2]!, SMALL[1]!], seed: 1, checks: false });
       pair.rows[0]!.samples.broken.forEach((b, i) => expect(b).toBe(alone[0]![i]! || alone[1]![i]!));

@@ -6,6 +6,10 @@
  * float32 and in float64. The port's `first_compare: 'zero'` is the reference code's first oscillation
  * window (its loss_steps[-1] wraps to an unfilled 0); medrobust compares with the start's loss, as Alg. 1
  * does: the figure printed says how often that changes a decision here.
+ *
+ * By default each case runs the float64 port once (the issue's "float64 where feasible"); with
+ * MEDROBUST_SLOW=1 also the float32 port and the reference's first-window variant. Each case prints its
+ * largest difference (iterates, losses, best points).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +26,8 @@ const D = 16;
 const HIDDEN = 8;
 const C = 4;
 const N = 6;
+const SLOW = process.env.MEDROBUST_SLOW === '1';
+const DTYPES = SLOW ? ['float32', 'float64'] as const : ['float64'] as const;
 
 const CASES = [
   { name: 'L∞, cross-entropy', norm: 'linf' as const, loss: 'ce' as const, eps: 0.05 },
@@ -66,7 +72,8 @@ describe.skipIf(!HAS_TORCH)('apgd against a PyTorch port of the reference algori
       ...(c.loss === 'dlr-targeted' ? { targets: npy(tf.tidy(() => tf.cast(rankedClass(model(images), 2), 'int32'))) } : {}),
     };
     const figures: string[] = [];
-    for (const dtype of ['float32', 'float64'] as const) {
+    let largest = 0;
+    for (const dtype of DTYPES) {
       const { out } = runPort('apgd_port.py', arrays, { eps: c.eps, norm: c.norm, steps, loss: c.loss, rho: 0.75, momentum: 0.75, dtype, first_compare: 'start' });
       const etas = out.etas!.data as Float32Array;
       const losses = out.losses!.data as Float32Array;
@@ -97,15 +104,18 @@ describe.skipIf(!HAS_TORCH)('apgd against a PyTorch port of the reference algori
         for (let d = 0; d < D; d++) bestDiff = Math.max(bestDiff, Math.abs(mineBest[k * D + d]! - theirBest[k * D + d]!));
       }
       expect(bestDiff, `${dtype}: best points`).toBeLessThanOrEqual(1e-5);
+      largest = Math.max(largest, stepWorst, lossWorst, bestDiff);
       const halvings = countHalvings(etas);
       figures.push(`${dtype} port: ${compared} of ${N * steps} (image, step) pairs before a close call, step sizes equal, iterates within ${stepWorst.toExponential(1)}, losses within ${lossWorst.toExponential(1)}, best points of the ${Array.from(clear).filter((v) => v === steps).length} clear images within ${bestDiff.toExponential(1)}, ${halvings} halvings`);
     }
-    const quirk = runPort('apgd_port.py', arrays, { eps: c.eps, norm: c.norm, steps, loss: c.loss, rho: 0.75, momentum: 0.75, dtype: 'float64', first_compare: 'zero' }).out;
-    const firstWindow = Math.max(Math.floor(0.22 * steps), 1) - 1;
-    const mineFirst = Array.from(mine[firstWindow]!.stepSize);
-    const theirsFirst = Array.from((quirk.etas!.data as Float32Array).subarray(firstWindow * N, (firstWindow + 1) * N));
-    figures.push(`reference's first window (loss_steps[-1] = 0): ${mineFirst.filter((v, i) => Math.abs(v - theirsFirst[i]!) > 1e-9).length} of ${N} first-checkpoint decisions differ`);
-    report(`APGD ${c.name}`, figures.join('; '));
+    if (SLOW) {
+      const quirk = runPort('apgd_port.py', arrays, { eps: c.eps, norm: c.norm, steps, loss: c.loss, rho: 0.75, momentum: 0.75, dtype: 'float64', first_compare: 'zero' }).out;
+      const firstWindow = Math.max(Math.floor(0.22 * steps), 1) - 1;
+      const mineFirst = Array.from(mine[firstWindow]!.stepSize);
+      const theirsFirst = Array.from((quirk.etas!.data as Float32Array).subarray(firstWindow * N, (firstWindow + 1) * N));
+      figures.push(`reference's first window (loss_steps[-1] = 0): ${mineFirst.filter((v, i) => Math.abs(v - theirsFirst[i]!) > 1e-9).length} of ${N} first-checkpoint decisions differ`);
+    }
+    report(`APGD ${c.name}`, `largest difference ${largest.toExponential(1)}; ${figures.join('; ')}`);
     adv.dispose();
   });
 });
