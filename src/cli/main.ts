@@ -197,7 +197,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await dispatch(argv);
   } catch (err) {
     if (err instanceof AbortError) {
-      process.stderr.write(`${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
+      // evaluate keeps no checkpoint: a rerun starts over.
+      process.stderr.write(command === 'evaluate' ? `${prefix}: stopped; nothing was written.\n` : `${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
       return 130;
     }
     const debug = process.env.MEDROBUST_DEBUG ? `\n${(err as Error).stack ?? ''}` : '';

@@ -84,9 +84,9 @@ describe('paper experiment runner', () => {
     const d = results.analysis.discriminability;
     expect(d.clean.n).toBe(8);
     expect(Number.isFinite(d.clean.fisherRatio)).toBe(true);
-    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    expect(await runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).toBe(2);
-    err.mockRestore();
+    // an unknown defense or worst-case version is refused up front, before any data is read (the CLI prints it as one line, exit 2)
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).rejects.toThrow(/--defend must be pgd-at, mpadvt or maadvt, received 'madry'/);
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--worst-case', 'full'])).rejects.toThrow(/--worst-case must be cheap, standard or off, received 'full'/);
     log.mockRestore();
   });
 

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { runEvaluate } from '../../src/cli/worstCase.js';
+import { AbortError } from '../../src/errors.js';
 import type { WorstCaseReport } from '../../src/metrics/evaluateWorstCase.js';
 import { saveModel } from '../../src/node/modelFiles.js';
 import { saveNpz } from '../../src/node/npzFiles.js';
@@ -57,6 +59,14 @@ describe('medrobust evaluate', () => {
     expect(report.rows.map((r) => r.epsilon)).toEqual([20 / 255, 80 / 255]);
     for (const r of report.rows) expect(r.robustAccuracy).toBeLessThanOrEqual(r.pgdAccuracy);
     expect(report.rows[1]!.robustAccuracy).toBeLessThan(report.clean.accuracy);
+  });
+
+  it('stops on the run\'s signal (main\'s Ctrl-C) freeing the model, the data and every tensor', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const before = tf.memory().numTensors;
+    await expect(runEvaluate({ model: modelDir, data: dataFile, epsilon: '8', backend: 'cpu', quiet: true }, [], controller.signal)).rejects.toBeInstanceOf(AbortError);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('says what is wrong in one line, with exit code 2', async () => {

@@ -21,6 +21,15 @@ const SMALL: WorstCaseAttack[] = [
   { attack: 'square', queries: 200 },
 ];
 
+/** Every kind of attack with the fewest steps and queries: the leak test walks the same code paths. */
+const TINY: WorstCaseAttack[] = [
+  { attack: 'pgd', steps: 2 },
+  { attack: 'apgd-ce', steps: 4 },
+  { attack: 'apgd-t', steps: 4, targets: 2 },
+  { attack: 'noise', draws: 2 },
+  { attack: 'square', queries: 20 },
+];
+
 const codes = (r: WorstCaseReport): string[] => r.warnings.map((w) => w.code).sort();
 
 describe.each(BACKENDS)('evaluateWorstCase on %s', (backend) => {
@@ -219,14 +228,14 @@ describe.each(BACKENDS)('evaluateWorstCase on %s', (backend) => {
 
     it('does not leak, with every attack, a mask and the checks; nor when it throws', async () => {
       const mask = tf.tidy(() => tf.pad(tf.ones([1, 4, 8, 1]), [[0, 0], [2, 2], [0, 0], [0, 0]]) as tf.Tensor4D);
-      await expectNoLeak(() => evaluateWorstCase(net, [{ images: test.images, labels: test.labels, mask }], { epsilon: [0.1, 0.2], attacks: SMALL, seed: 1 }));
-      await expectNoLeak(() => evaluateWorstCase(quantised(model), [{ images: test.images, labels: test.labels }], { epsilon: 0.1, norm: 'l2', attacks: SMALL, seed: 1 }));
+      await expectNoLeak(() => evaluateWorstCase(net, [{ images: test.images, labels: test.labels, mask }], { epsilon: [0.1, 0.2], attacks: TINY, seed: 1 }));
+      await expectNoLeak(() => evaluateWorstCase(quantised(model), [{ images: test.images, labels: test.labels }], { epsilon: 0.1, norm: 'l2', attacks: TINY, seed: 1 }));
       mask.dispose();
       const before = tf.memory().numTensors;
       const nan: ModelFn = (x) => tf.tidy(() => tf.mul(model(x), Number.NaN) as tf.Tensor2D);
-      await expect(evaluateWorstCase(nan, [{ images: test.images, labels: test.labels }], { epsilon: 0.1, attacks: SMALL })).rejects.toThrow(NonFiniteError);
+      await expect(evaluateWorstCase(nan, [{ images: test.images, labels: test.labels }], { epsilon: 0.1, attacks: TINY })).rejects.toThrow(NonFiniteError);
       const wrong = tf.tensor1d(new Array(16).fill(7), 'int32');
-      await expect(evaluateWorstCase(net, [{ images: test.images, labels: wrong }], { epsilon: 0.1, attacks: SMALL })).rejects.toThrow(/evaluateWorstCase: data\[0\].labels must be class indices in \[0, 3\]/);
+      await expect(evaluateWorstCase(net, [{ images: test.images, labels: wrong }], { epsilon: 0.1, attacks: TINY })).rejects.toThrow(/evaluateWorstCase: data\[0\].labels must be class indices in \[0, 3\]/);
       wrong.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });
