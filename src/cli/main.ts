@@ -18,6 +18,7 @@ import { locate, readConfigFile, type ConfigFile } from './configFile.js';
 import { runExperiment } from './experiment.js';
 import { PAPER_EXPERIMENTS, runPaperExperiment } from './paper/index.js';
 import type { ChangedConfigPolicy } from './runState.js';
+import { runEvaluate } from './worstCase.js';
 import { UsageError } from './usageError.js';
 
 /** The version in package.json (two folders up from both src/cli/main.ts and dist/cli/bin.js). */
@@ -174,6 +175,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
     return values.help ? 0 : mergeCommand(values, positionals);
   }
+  if (first === 'evaluate') {
+    const { values, positionals } = parse(first, spec, rest);
+    if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
+    return values.help ? 0 : withInterrupt((signal) => runEvaluate(values, positionals, signal));
+  }
   if (first === 'reproduce') {
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(`${commandHelp(first)}\n`);
@@ -204,7 +210,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await dispatch(argv);
   } catch (err) {
     if (err instanceof AbortError) {
-      process.stderr.write(`${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
+      // evaluate keeps no checkpoint: a rerun starts over.
+      process.stderr.write(command === 'evaluate' ? `${prefix}: stopped; nothing was written.\n` : `${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
       return 130;
     }
     const debug = process.env.MEDROBUST_DEBUG ? `\n${(err as Error).stack ?? ''}` : '';
