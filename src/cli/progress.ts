@@ -47,14 +47,16 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, quiet 
     }
   };
   const draw = (step: string, done: number, total: number, extra: string, etaSeconds?: number) => {
-    if (step !== current) { current = step; stepStart = Date.now(); }
+    // a new step's first update is always written (a log then shows every step), later ones every 5 s
+    const first = step !== current;
+    if (first) { current = step; stepStart = Date.now(); }
     const elapsed = (Date.now() - stepStart) / 1000;
     const known = Number.isFinite(total) && total > 0;
     const eta = etaSeconds ?? (known && done > 0 ? (elapsed / done) * (total - done) : Number.NaN);
     const width = 20;
     const filled = known ? Math.round((width * Math.min(done, total)) / total) : 0;
     const bar = known ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}` : `${done}`;
-    write(`${step} ${bar} ${clock(elapsed)}${known ? ` ETA ${clock(eta)}` : ''} ${extra}`.trimEnd(), false);
+    write(`${step} ${bar} ${clock(elapsed)}${known ? ` ETA ${clock(eta)}` : ''} ${extra}`.trimEnd(), first && !tty);
   };
   const update = (step: string, done: number, total: number, extra = '') => {
     listener?.(step, done, total);

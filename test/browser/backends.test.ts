@@ -138,7 +138,11 @@ describe.skipIf(SKIP !== undefined)('medrobust in Chromium: webgl and webgpu aga
 
     it('t-SNE of features held on this backend equals cpu bit for bit (it runs in JavaScript)', () => {
       expect(r.tsne.embedding).toEqual(cpu.tsne.embedding);
-      expect(r.tsne.trustworthiness).toBeGreaterThan(0.85);
+      // after 300 iterations (250 of them exaggerated) scikit-learn's exact t-SNE on these 24 points has
+      // trustworthiness 0.67–0.89 and 3-NN accuracy 0.63–0.96 over seeds 0–5: floors below those ranges,
+      // well above chance (1/3), show the embedding is not noise
+      expect(r.tsne.knn).toBeGreaterThan(0.6);
+      expect(r.tsne.trustworthiness).toBeGreaterThan(0.65);
     });
 
     it('a corruption (gaussian_blur, severity 3) equals cpu to 1e-5', () => {
