@@ -14,7 +14,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as api from '../../src/index.js';
 import * as backendApi from '../../src/backend/index.js';
-import { AbortError, MedrobustError } from '../../src/errors.js';
+import { AbortError, InvalidArgumentError, MedrobustError } from '../../src/errors.js';
 import { BACKENDS, useTestBackend, type BackendName } from '../helpers/backends.js';
 
 /** Exports with no case, and why. Error classes (constructors of `Error` subclasses) are skipped by kind. */
@@ -95,7 +95,7 @@ function invalid(v: unknown, allowNaN: boolean, where = 'result', seen = new Set
   seen.add(v);
   if (ArrayBuffer.isView(v)) {
     const a = v as unknown as ArrayLike<number>;
-    for (let i = 0; i < a.length; i++) if (typeof a[i] === 'number' && !Number.isFinite(a[i])) return `${where}[${i}] = ${a[i]}`;
+    if (!allowNaN) for (let i = 0; i < a.length; i++) if (typeof a[i] === 'number' && !Number.isFinite(a[i])) return `${where}[${i}] = ${a[i]}`;
     return undefined;
   }
   for (const [k, x] of Object.entries(v)) {
@@ -136,7 +136,15 @@ function cyclic(): Record<string, unknown> {
 function positionalValues(light: boolean): unknown[] {
   const common: unknown[] = [undefined, null, Number.NaN, Infinity, -1, 0, 1.5, '', '2', {}, [], cyclic(), fx.disposed];
   if (light) return common;
-  return [...common, -Infinity, 1e9, true, [Number.NaN], () => 1, ...fx.bad];
+  return [
+    ...common, -Infinity, 1e9, true, [Number.NaN], () => 1, ...fx.bad,
+    // models that misbehave: NaN logits, the wrong batch size, a rank-1 output
+    (x: tf.Tensor4D) => tf.fill([x.shape[0], 2], Number.NaN),
+    () => tf.zeros([1, 2]),
+    (x: tf.Tensor4D) => tf.zeros([x.shape[0]]),
+    // data with a bad batch: NaN images, labels out of range, no batch object
+    [{ images: fx.bad[5], labels: fx.labels }], [{ images: fx.images, labels: fx.bad[6] }], [null], [{}],
+  ];
 }
 
 /** Values for an option key. */
@@ -222,17 +230,33 @@ async function fuzz(c: Case): Promise<void> {
   }
   if (c.options === undefined) return;
   const opts = base[c.options] as Record<string, unknown>;
-  const keys = [...Object.keys(opts), ...(c.extraKeys ?? [])].filter((k) => k !== 'signal' && !c.fixedKeys?.includes(k));
-  for (const key of keys) {
+  const keys = new Set([...Object.keys(opts), ...(c.extraKeys ?? []), ...await knownKeys(c)]);
+  for (const key of [...keys].filter((k) => k !== 'signal' && !c.fixedKeys?.includes(k))) {
     for (const bad of optionValues(c.light ?? false)) {
       const args = c.args();
       args[c.options] = { ...(args[c.options] as object), [key]: bad };
       await once(c, args, `${c.fn} options.${key} = ${show(bad)}`);
     }
   }
+}
+
+/**
+ * The option keys a function knows, read from the error an unknown key gets (`one of the known options
+ * (a, b, …)`), so that every key is fuzzed, also those added later. The unknown key must be rejected.
+ */
+async function knownKeys(c: Case): Promise<string[]> {
   const args = c.args();
-  args[c.options] = { ...(args[c.options] as object), notAnOption: 1 };
+  args[c.options!] = { ...(args[c.options!] as object), notAnOption: 1 };
   await once(c, args, `${c.fn} options.notAnOption = 1`);
+  try {
+    const call = c.call ?? ((api as Record<string, unknown>)[c.fn] ?? (backendApi as Record<string, unknown>)[c.fn]) as (...a: unknown[]) => unknown;
+    await call(...args);
+  } catch (err) {
+    const m = err instanceof InvalidArgumentError && err.argument === 'options.notAnOption' ? /known options \(([^)]*)\)/.exec(err.expected) : null;
+    if (m) return m[1]!.split(', ');
+  }
+  failures.push(`${c.fn}: options.notAnOption was not rejected as an unknown option naming the known ones`);
+  return [];
 }
 
 /** An AbortSignal whose controller the harness can reach (to stop an abandoned async call). */
