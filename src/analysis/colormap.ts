@@ -158,7 +158,10 @@ export function tileImages(images: readonly RgbImage[], options: TileOptions = {
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['columns', 'gap']);
   if (!Array.isArray(images) || images.length === 0) throw new InvalidArgumentError(fn, 'images', 'a non-empty array of RGB images', describeValue(images));
-  const { width: w, height: h } = images[0]!;
+  const first: unknown = images[0];
+  if (typeof first !== 'object' || first === null) throw new InvalidArgumentError(fn, 'images[0]', 'an RGB image { width, height, data }', describeValue(first));
+  const { width: w, height: h } = first as RgbImage;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new InvalidArgumentError(fn, 'images[0]', 'an RGB image with integer width and height >= 1', `${describeValue(w)}×${describeValue(h)}`);
   images.forEach((im, i) => {
     if (!im || im.width !== w || im.height !== h || !(im.data instanceof Uint8Array) || im.data.length !== w * h * 3) {
       throw new InvalidArgumentError(fn, `images[${i}]`, `an RGB image of ${w}×${h} like images[0]`, describeValue(im));
