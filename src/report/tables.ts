@@ -12,6 +12,11 @@ export function assertRows(fn: string, argument: string, rows: unknown): readonl
     if (typeof r !== 'object' || r === null || Array.isArray(r) || r instanceof tf.Tensor || ArrayBuffer.isView(r)) {
       throw new InvalidArgumentError(fn, `${argument}[${i}]`, 'a row object ({ column: value })', describeValue(r));
     }
+    for (const [k, v] of Object.entries(r as object)) {
+      if (v instanceof tf.Tensor || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+        throw new InvalidArgumentError(fn, `${argument}[${i}].${k}`, 'a number, string or boolean (read tensors with dataSync() first)', describeValue(v));
+      }
+    }
   });
   return rows as readonly Row[];
 }
