@@ -42,6 +42,13 @@ interface Case {
   fixed?: readonly number[];
   /** NaN is a documented result (the correlation of a label with no variance), or carried over from the input (conversions, batching). */
   allowNaN?: boolean;
+  /**
+   * Paths inside the arguments (argument index first, then keys) whose values are replaced by each bad
+   * option value too: batches inside `data`, an attack's fields, nested option objects.
+   */
+  nested?: readonly (readonly (string | number)[])[];
+  /** Fuzz only the nested paths (a second case for a function, with a base that holds those objects). */
+  onlyNested?: boolean;
   /** Option keys not fuzzed (documented where used). */
   fixedKeys?: readonly string[];
   /** Use the short list of bad values (expensive successes: model builders, training). */
@@ -220,6 +227,14 @@ async function fuzz(c: Case): Promise<void> {
   const baseFailures = failures.length;
   await once(c, base, `${c.fn} (valid base call)`);
   if (failures.length > baseFailures || stats.ok === 0) failures.push(`${c.fn}: the valid base call must succeed`);
+  for (const path of c.nested ?? []) {
+    for (const bad of optionValues(c.light ?? false)) {
+      const args = c.args();
+      setPath(args, path, bad);
+      await once(c, args, `${c.fn} argument ${path.join('.')} = ${show(bad)}`);
+    }
+  }
+  if (c.onlyNested) return;
   for (let pos = 0; pos < base.length; pos++) {
     if (c.fixed?.includes(pos)) continue;
     for (const bad of positionalValues(c.light ?? false)) {
@@ -238,6 +253,18 @@ async function fuzz(c: Case): Promise<void> {
       await once(c, args, `${c.fn} options.${key} = ${show(bad)}`);
     }
   }
+}
+
+/** Replaces the value at `path` in fresh arguments, copying each container on the way (bases share fixtures). */
+function setPath(args: unknown[], path: readonly (string | number)[], value: unknown): void {
+  let parent = args as unknown as Record<string | number, unknown>;
+  for (let i = 0; i < path.length - 1; i++) {
+    const child = parent[path[i]!];
+    const copy = Array.isArray(child) ? [...child] : { ...(child as object) };
+    parent[path[i]!] = copy;
+    parent = copy as Record<string | number, unknown>;
+  }
+  parent[path[path.length - 1]!] = value;
 }
 
 /**
@@ -295,23 +322,26 @@ function cases(backend: BackendName): Case[] {
     fn, light: true, abortable: true, options: 2,
     args: () => [fx.net, data(), { epochs: 1, seed: 1, learningRate: () => 0.01, batchSize: 2, signal: signal(), ...extra }],
     extraKeys: ['optimizer', 'task', 'clip', 'l1', 'weightDecay', 'microBatch', 'memoryBudget', 'checkpointEvery', 'batchNorm', 'validation', 'restoreBest'],
+    nested: [[1, 0, 'images'], [1, 0, 'labels'], [1, 0]],
     call: async (...a) => { try { return await (api[fn] as (...x: unknown[]) => Promise<unknown>)(...a); } finally { resetNet(); } },
   });
   return [
     // attacks
     { fn: 'fgsm', args: () => [fx.net, fx.images, fx.labels, { epsilon: 0.1, norm: 'linf', targeted: false, task: 'single-label', batchSize: 2 }], options: 3, extraKeys: ['clip', 'loss', 'memoryBudget'], check: attackCheck },
     { fn: 'pgd', args: () => [fx.net, fx.images, fx.labels, { epsilon: 0.1, steps: 1, stepSize: 0.05, restarts: 1, seed: 1, randomStart: true, clipStart: true }], options: 3, extraKeys: ['norm', 'targeted', 'clip', 'task', 'loss', 'batchSize', 'memoryBudget'], check: attackCheck },
+    { fn: 'pgd', onlyNested: true, args: () => [fx.net, fx.images, fx.labels, { epsilon: [0.1, 0.05], steps: 1, seed: 1, clip: { min: [0], max: [1] } }], nested: [[3, 'epsilon', 1], [3, 'clip', 'min'], [3, 'clip', 'max'], [3, 'clip', 'max', 0]], check: attackCheck },
     { fn: 'pgdAsync', abortable: true, args: () => [fx.net, fx.images, fx.labels, { epsilon: 0.1, steps: 1, seed: 1, signal: signal(), onProgress: () => undefined }], options: 3, extraKeys: ['stepSize', 'restarts', 'norm', 'clip'], check: attackCheck },
     { fn: 'gap', args: () => [fx.gen, fx.images, { magnitude: 10, seed: 1, universal: false, noiseSeed: 2, batchSize: 2 }], options: 2, extraKeys: ['mean', 'std', 'center', 'clip', 'training', 'memoryBudget'] },
     {
       fn: 'trainGap', light: true, abortable: true, options: 3,
       args: () => [fx.net, fx.gen, [{ images: fx.images }], { magnitude: 10, epochs: 1, learningRate: 0.01, seed: 1, signal: signal() }],
+      nested: [[2, 0, 'images'], [2, 0]],
       extraKeys: ['maxBatchesPerEpoch', 'universal', 'task', 'objective', 'target', 'threshold', 'microBatch', 'beta1', 'keep', 'gradient'],
     },
     { fn: 'gapUnet', light: true, args: () => [{ inputShape: [8, 8, 1], preset: 'small', ngf: 4, depth: 2, seed: 3 }], options: 0, extraKeys: ['outputChannels', 'dropout'] },
     { fn: 'gapResnet', light: true, args: () => [{ inputShape: [8, 8, 1], ngf: 2, blocks: 1, seed: 3 }], options: 0, extraKeys: ['outputChannels', 'padding', 'dropout'] },
     // models
-    { fn: 'smallCnn', light: true, args: () => [{ inputShape: [8, 8, 1], classes: 2, width: 0.125, seed: 1 }], options: 0, extraKeys: ['normalization'] },
+    { fn: 'smallCnn', light: true, args: () => [{ inputShape: [8, 8, 1], classes: 2, width: 0.125, seed: 1, normalization: { mean: [0.5], std: [0.25] } }], options: 0, nested: [[0, 'normalization', 'mean'], [0, 'normalization', 'std', 0], [0, 'inputShape', 0], [0, 'inputShape', 2]] },
     { fn: 'smallResNet', light: true, args: () => [{ inputShape: [8, 8, 1], classes: 2, width: 0.125, stages: [4, 8], blocksPerStage: 1, seed: 1 }], options: 0 },
     // The three paper architectures are slow to build at full size: the options object itself (undefined
     // and {} build the 224×224 or 299×299 defaults, seconds each), the width (1.5 is valid and larger)
@@ -328,6 +358,11 @@ function cases(backend: BackendName): Case[] {
     train('mpAdvTrain', { epsilon: [0.05, 0.1], steps: [1, 1], cleanProbability: 0.5 }),
     train('maAdvTrain', { epsilon: 0.1, steps: 1, beta: 6 }),
     train('trades', { epsilon: 0.1, steps: 1, beta: 6 }),
+    {
+      ...train('advTrain', { epsilon: 0.1, steps: 1, validation: { images: fx.images, labels: fx.labels, epsilon: 0.1, steps: 1, batchSize: 2 } }),
+      onlyNested: true,
+      nested: ['images', 'labels', 'epsilon', 'steps', 'stepSize', 'batchSize', 'threshold', 'seed', 'randomStart'].map((k) => [2, 'validation', k]),
+    },
     { fn: 'mpAdvTrainPreset', args: () => ['isic2016', { variant: 'paper' }], options: 1, extraKeys: ['epsilon', 'normalization'] },
     { fn: 'maAdvTrainPreset', args: () => ['isic2016', { variant: 'corrected' }], options: 1, extraKeys: ['epsilon', 'normalization'] },
     { fn: 'martLoss', args: () => [fx.logits, fx.advLogits, fx.labels, { beta: 6, reduction: 'mean', form: 'exact' }], options: 3, extraKeys: ['task'] },
@@ -347,10 +382,11 @@ function cases(backend: BackendName): Case[] {
     {
       fn: 'evaluateRobustness', light: true, abortable: true, options: 3,
       args: () => [fx.net, data(), [{ name: 'FGSM', attack: 'fgsm', epsilons: [0.1] }], { seed: 1, signal: signal() }],
+      nested: [[1, 0, 'images'], [1, 0, 'labels'], [2, 0], [2, 0, 'name'], [2, 0, 'attack'], [2, 0, 'epsilons'], [2, 0, 'epsilons', 0], [2, 0, 'options']],
       extraKeys: ['task', 'threshold', 'aucAverage', 'disposeBatches', 'batchSize', 'memoryBudget'],
     },
     { fn: 'tsne', abortable: true, args: () => [features, { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 1, extraKeys: ['dimensions', 'method', 'theta', 'learningRate', 'earlyExaggeration', 'init'] },
-    { fn: 'tsneTransform', abortable: true, args: () => [{ features, embedding }, [[0, 0.1, 1]], { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 2, extraKeys: ['learningRate', 'momentum', 'theta'] },
+    { fn: 'tsneTransform', abortable: true, args: () => [{ features, embedding }, [[0, 0.1, 1]], { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 2, extraKeys: ['learningRate', 'momentum', 'theta'], nested: [[0, 'features'], [0, 'embedding'], [0, 'embedding', 0], [0, 'features', 0, 1]] },
     { fn: 'trustworthiness', args: () => [features, embedding, { k: 2 }], options: 2 },
     { fn: 'knnAccuracy', args: () => [features, [0, 0, 0, 1, 1, 1], { k: 1 }], options: 2 },
     { fn: 'discriminability', args: () => [features, [0, 0, 0, 1, 1, 1], { k: 1, seed: 1 }], options: 2, extraKeys: ['silhouetteSampleSize'] },
@@ -363,6 +399,7 @@ function cases(backend: BackendName): Case[] {
     {
       fn: 'evaluateCorruptions', light: true, abortable: true, options: 2,
       args: () => [fx.net, data(), { types: ['brightness'], severities: [1], seed: 1, signal: signal() }],
+      nested: [[1, 0, 'images'], [1, 0, 'labels'], [2, 'types', 0], [2, 'severities', 0]],
       extraKeys: ['task', 'threshold', 'referenceSize', 'batchSize'],
     },
     {
@@ -373,7 +410,7 @@ function cases(backend: BackendName): Case[] {
     { fn: 'corruptionGrid', args: () => [fx.one, { types: ['brightness'], severities: [1], includeClean: true, seed: 1 }], options: 1, extraKeys: ['referenceSize'] },
     // analysis
     { fn: 'jetColormap', args: () => [[0, 0.5, 1], { min: 0, max: 1 }], options: 1 },
-    { fn: 'tileImages', args: () => [[{ width: 1, height: 1, data: new Uint8Array(3) }], { columns: 1, gap: 0 }], options: 1 },
+    { fn: 'tileImages', args: () => [[{ width: 1, height: 1, data: new Uint8Array(3) }], { columns: 1, gap: 0 }], options: 1, nested: [[0, 0, 'width'], [0, 0, 'height'], [0, 0, 'data']] },
     { fn: 'layerActivations', args: () => [fx.net, fx.images, { layers: ['conv1'] }], options: 2, extraKeys: ['batchSize', 'memoryBudget'] },
     { fn: 'activationShift', args: () => [fx.net, fx.images, fx.shifted, { layers: ['conv1'] }], options: 3 },
     { fn: 'featureMapImages', args: () => [fx.images, { image: 0, channels: [0], normalize: 'minmax', size: [4, 4] }], options: 1 },
