@@ -7,7 +7,7 @@ import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.
 import { createRng, drawSeed } from '../internal/random.js';
 import { entryAsync, reattribute, type TensorBag } from '../internal/scope.js';
 import {
-  assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
+  assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, assertTensor, describeValue,
 } from '../internal/validate.js';
 import { warnOnce } from '../internal/warnings.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
@@ -229,7 +229,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
       if (typeof batch !== 'object' || batch === null || !(batch.images instanceof tf.Tensor) || !(batch.labels instanceof tf.Tensor)) {
         throw new InvalidArgumentError(fn, `data[${b}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
       }
-      const { labels } = batch;
+      const labels = assertTensor(fn, `data[${b}].labels`, batch.labels, [1, 2], 'labels [N] (class indices) or [N, C]');
       const images = assertImages(fn, `data[${b}].images`, batch.images);
       assertModelInput(fn, `data[${b}].images`, model, images);
       const bn = images.shape[0];
