@@ -144,7 +144,7 @@ function positionalValues(light: boolean): unknown[] {
   const common: unknown[] = [undefined, null, Number.NaN, Infinity, -1, 0, 1.5, '', '2', {}, [], cyclic(), fx.disposed];
   if (light) return common;
   return [
-    ...common, -Infinity, 1e9, true, [Number.NaN], () => 1, ...fx.bad,
+    ...common, -Infinity, 1e9, true, [Number.NaN], () => 1, Symbol('s'), 10n, ...fx.bad,
     // models that misbehave: NaN logits, the wrong batch size, a rank-1 output
     (x: tf.Tensor4D) => tf.fill([x.shape[0], 2], Number.NaN),
     () => tf.zeros([1, 2]),
@@ -158,7 +158,7 @@ function positionalValues(light: boolean): unknown[] {
 function optionValues(light: boolean): unknown[] {
   const common: unknown[] = [null, Number.NaN, Infinity, -1, 0, 1.5, '', '2', cyclic(), fx.disposed];
   if (light) return common;
-  return [...common, undefined, -Infinity, 1e9, true, {}, [], [Number.NaN], () => Number.NaN];
+  return [...common, undefined, -Infinity, 1e9, true, {}, [], [Number.NaN], () => Number.NaN, Symbol('s'), 10n];
 }
 
 async function once(c: Case, args: unknown[], what: string): Promise<void> {
@@ -202,6 +202,7 @@ async function onceInner(c: Case, args: unknown[], what: string): Promise<void> 
     }
     if (!(e instanceof MedrobustError)) failures.push(`untyped: ${desc}${e?.stack ? `\n    ${e.stack.split('\n').slice(1, 4).join('\n    ')}` : ''}`);
     else if (!e.message.startsWith(`${c.fn}:`)) failures.push(`message does not start with '${c.fn}:': ${desc}`);
+    else if (e instanceof InvalidArgumentError && (e.fn !== c.fn || !e.argument || !e.expected || !e.received)) failures.push(`InvalidArgumentError fields (fn, argument, expected, received) incomplete: ${desc}`);
     const after = tf.memory().numTensors;
     if (after !== before) failures.push(`leak of ${after - before} tensors on error: ${desc}`);
     stats.typed++;
