@@ -508,6 +508,9 @@ describe.each(BACKENDS)('bad input to every export (%s)', (backend) => {
       if (!covered.has(name) && !(name in SKIP)) missing.push(name);
     }
     expect(missing, `exports with no fuzz case: ${missing.join(', ')}`).toEqual([]);
+    const exported = { ...api, ...backendApi } as Record<string, unknown>;
+    const stale = [...Object.keys(SKIP), ...covered].filter((name) => typeof exported[name] !== 'function');
+    expect(stale, `cases or skips for names that are not function exports: ${stale.join(', ')}`).toEqual([]);
   });
 
   it('each export succeeds with a finite result or throws a typed error naming itself, leaking nothing', async () => {
