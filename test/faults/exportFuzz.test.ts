@@ -306,6 +306,23 @@ function attackCheck(out: unknown, args: unknown[]): string | undefined {
   return undefined;
 }
 
+/** Rates, AUCs and probabilities: every number in the result lies in [0, 1]. */
+function unitCheck(out: unknown): string | undefined {
+  const nums: number[] = typeof out === 'number' ? [out] : Array.isArray(out) ? out as number[] : Object.values(out as object).flat() as number[];
+  const bad = nums.find((v) => typeof v === 'number' && (v < 0 || v > 1));
+  return bad === undefined ? undefined : `${bad} outside [0, 1]`;
+}
+
+/** Corrupted images: the input's shape (per frame) and values in [0, 1]. */
+function corruptCheck(out: unknown, args: unknown[]): string | undefined {
+  const x = args[0] as tf.Tensor4D;
+  if (!(out instanceof tf.Tensor)) return 'not a tensor';
+  const want = out.rank === 5 ? [x.shape[0], out.shape[1], ...x.shape.slice(1)] : x.shape;
+  if (out.shape.join() !== want.join()) return `shape [${out.shape}] for images [${x.shape}]`;
+  const [lo, hi] = tf.tidy(() => [tf.min(out), tf.max(out)].map((t) => t.dataSync()[0]!));
+  return lo! < -1e-6 || hi! > 1 + 1e-6 ? `values in [${lo}, ${hi}], outside [0, 1]` : undefined;
+}
+
 const smallNet = (): tfl.LayersModel => api.smallCnn({ inputShape: [8, 8, 1], classes: 2, width: 0.125, seed: 1 });
 
 /** Restores the shared classifier after a training call changed it (a NaN learning rate must not poison later calls). */
@@ -373,12 +390,12 @@ function cases(backend: BackendName): Case[] {
     { fn: 'focalLoss', args: () => [fx.logits, fx.labels, { gamma: 2 }], options: 2, extraKeys: ['task'] },
     { fn: 'l1Penalty', args: () => [[fx.logits], 0.1] },
     // metrics
-    { fn: 'accuracy', args: () => [matrix, classes, { threshold: 0.5 }], options: 2, extraKeys: ['task', 'from'] },
-    { fn: 'rocAuc', args: () => [matrix, classes, { average: 'macro' }], options: 2, extraKeys: ['task'] },
-    { fn: 'rocAucPerClass', args: () => [matrix, classes, { task: 'single-label' }], options: 2 },
-    { fn: 'paperAuc', args: () => [matrix, classes, { variant: 'hard-label' }], options: 2 },
-    { fn: 'foolingRate', args: () => [matrix, [[0.1, 0.9], [0.2, 0.8], [0.6, 0.4], [0.8, 0.2]], { threshold: 0.5 }], options: 2, extraKeys: ['task', 'from'] },
-    { fn: 'sensitivitySpecificity', args: () => [matrix, classes, { task: 'single-label' }], options: 2, extraKeys: ['threshold', 'from'] },
+    { fn: 'accuracy', check: unitCheck, args: () => [matrix, classes, { threshold: 0.5 }], options: 2, extraKeys: ['task', 'from'] },
+    { fn: 'rocAuc', check: unitCheck, args: () => [matrix, classes, { average: 'macro' }], options: 2, extraKeys: ['task'] },
+    { fn: 'rocAucPerClass', check: unitCheck, args: () => [matrix, classes, { task: 'single-label' }], options: 2 },
+    { fn: 'paperAuc', check: unitCheck, args: () => [matrix, classes, { variant: 'hard-label' }], options: 2 },
+    { fn: 'foolingRate', check: unitCheck, args: () => [matrix, [[0.1, 0.9], [0.2, 0.8], [0.6, 0.4], [0.8, 0.2]], { threshold: 0.5 }], options: 2, extraKeys: ['task', 'from'] },
+    { fn: 'sensitivitySpecificity', check: unitCheck, args: () => [matrix, classes, { task: 'single-label' }], options: 2, extraKeys: ['threshold', 'from'] },
     { fn: 'perturbationNorms', args: () => [fx.images, fx.shifted] },
     {
       fn: 'evaluateRobustness', light: true, abortable: true, options: 3,
@@ -388,15 +405,15 @@ function cases(backend: BackendName): Case[] {
     },
     { fn: 'tsne', abortable: true, args: () => [features, { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 1, extraKeys: ['dimensions', 'method', 'theta', 'learningRate', 'earlyExaggeration', 'init'] },
     { fn: 'tsneTransform', abortable: true, args: () => [{ features, embedding }, [[0, 0.1, 1]], { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 2, extraKeys: ['learningRate', 'momentum', 'theta'], nested: [[0, 'features'], [0, 'embedding'], [0, 'embedding', 0], [0, 'features', 0, 1]] },
-    { fn: 'trustworthiness', args: () => [features, embedding, { k: 2 }], options: 2 },
-    { fn: 'knnAccuracy', args: () => [features, [0, 0, 0, 1, 1, 1], { k: 1 }], options: 2 },
+    { fn: 'trustworthiness', check: unitCheck, args: () => [features, embedding, { k: 2 }], options: 2 },
+    { fn: 'knnAccuracy', check: unitCheck, args: () => [features, [0, 0, 0, 1, 1, 1], { k: 1 }], options: 2 },
     { fn: 'discriminability', args: () => [features, [0, 0, 0, 1, 1, 1], { k: 1, seed: 1 }], options: 2, extraKeys: ['silhouetteSampleSize'] },
     { fn: 'compareDiscriminability', args: () => [features, features.map((r) => r.map((v) => v + 0.5)), [0, 0, 0, 1, 1, 1], { k: 1 }], options: 3 },
     // corruptions
-    { fn: 'corrupt', args: () => [fx.images, 'gaussian_noise', { severity: 1, seed: 1 }], options: 2, extraKeys: ['referenceSize'] },
+    { fn: 'corrupt', check: corruptCheck, args: () => [fx.images, 'gaussian_noise', { severity: 1, seed: 1 }], options: 2, extraKeys: ['referenceSize'] },
     { fn: 'corruptionCategory', args: () => ['gaussian_noise'] },
-    { fn: 'perturbationSequence', args: () => [fx.images, 'rotate', { frames: 2, seed: 1 }], options: 1 + 1, extraKeys: ['indexing', 'fill', 'referenceSize', 'difficulty'] },
-    { fn: 'flipProbability', args: () => [[[0, 0, 1], [1, 1, 1]], { type: 'rotate' }], options: 1, extraKeys: ['task', 'reference', 'multiLabel', 'threshold', 'difficulty'] },
+    { fn: 'perturbationSequence', check: corruptCheck, args: () => [fx.images, 'rotate', { frames: 2, seed: 1 }], options: 1 + 1, extraKeys: ['indexing', 'fill', 'referenceSize', 'difficulty'] },
+    { fn: 'flipProbability', check: unitCheck, args: () => [[[0, 0, 1], [1, 1, 1]], { type: 'rotate' }], options: 1, extraKeys: ['task', 'reference', 'multiLabel', 'threshold', 'difficulty'] },
     {
       fn: 'evaluateCorruptions', light: true, abortable: true, options: 2,
       args: () => [fx.net, data(), { types: ['brightness'], severities: [1], seed: 1, signal: signal() }],
