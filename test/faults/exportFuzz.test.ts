@@ -82,7 +82,7 @@ function collect(v: unknown, seen = new Set<unknown>()): tf.Tensor[] {
   seen.add(v);
   const model = v as { dispose?: () => unknown; getWeights?: unknown };
   if (typeof model.dispose === 'function' && typeof model.getWeights === 'function') {
-    if (v !== fx.net && v !== fx.gen) model.dispose();
+    if (v !== fx.net && v !== fx.gen && v !== fx.otherNet) model.dispose();
     return [];
   }
   return Object.values(v).flatMap((x) => collect(x, seen));
@@ -115,6 +115,8 @@ function invalid(v: unknown, allowNaN: boolean, where = 'result', seen = new Set
 /** Fixtures of one backend: created once, never disposed by the functions under test. */
 interface Fixtures {
   net: tfl.LayersModel;
+  /** A model for other images (16×16×3, 3 classes): wrong for every 8×8×1 call. */
+  otherNet: tfl.LayersModel;
   initial: tf.Tensor[];
   gen: tfl.LayersModel;
   images: tf.Tensor4D;
@@ -149,6 +151,7 @@ function positionalValues(light: boolean): unknown[] {
     (x: tf.Tensor4D) => tf.fill([x.shape[0], 2], Number.NaN),
     () => tf.zeros([1, 2]),
     (x: tf.Tensor4D) => tf.zeros([x.shape[0]]),
+    fx.otherNet,
     // data with a bad batch: NaN images, labels out of range, no batch object
     [{ images: fx.bad[5], labels: fx.labels }], [{ images: fx.images, labels: fx.bad[6] }], [null], [{}],
   ];
@@ -489,6 +492,7 @@ describe.each(BACKENDS)('bad input to every export (%s)', (backend) => {
     disposed.dispose();
     fx = {
       net,
+      otherNet: api.smallCnn({ inputShape: [16, 16, 3], classes: 3, width: 0.125, seed: 2 }),
       initial: net.getWeights().map((w) => w.clone()),
       gen: api.gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3 }),
       images,
@@ -513,6 +517,7 @@ describe.each(BACKENDS)('bad input to every export (%s)', (backend) => {
     console.log(`export fuzz on ${backend}: ${stats.calls} calls, ${stats.typed} typed errors, ${stats.ok} accepted, ${stats.aborted} long jobs stopped by their AbortSignal`);
     tf.dispose([fx.images, fx.shifted, fx.one, fx.image3, fx.attention, fx.labels, fx.multiHot, fx.logits, fx.advLogits, ...fx.bad, ...fx.initial]);
     fx.net.dispose();
+    fx.otherNet.dispose();
     fx.gen.dispose();
   });
 
