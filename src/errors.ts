@@ -241,3 +241,44 @@ export class PerturbationBudgetError extends MedrobustError {
     this.index = index;
   }
 }
+
+/**
+ * Shard results could not be merged into the whole data set's result: a shard is missing or
+ * given twice, the shards were made with different configurations (or shard counts), or a shard's
+ * records do not cover exactly its part of the data set. Nothing is merged; the message names the
+ * shards (and their files) and says what to rerun.
+ *
+ * @example
+ * ```ts
+ * try { mergeShards([shard0, shard2]); }
+ * catch (err) { if (err instanceof ShardMergeError) console.log(err.problem, err.missing); } // 'missing' [1]
+ * ```
+ * @category Errors
+ */
+export class ShardMergeError extends MedrobustError {
+  /** The function that refused, e.g. `'mergeShards'` or `'mergeResults'`. */
+  readonly fn: string;
+  /** What is wrong: shards `'missing'`, `'duplicated'`, a different `'config'` or shard `'count'`, or inconsistent `'records'`. */
+  readonly problem: 'missing' | 'duplicated' | 'config' | 'count' | 'records';
+  /** The shard indices that are missing (for `'missing'`; also set with `'duplicated'` when some are). */
+  readonly missing: readonly number[];
+  /** The shard indices given more than once. */
+  readonly duplicated: readonly number[];
+  /** The shards at fault, by index (for `'config'`, `'count'` and `'records'`: those that differ from the first). */
+  readonly shards: readonly number[];
+
+  /**
+   * @param fn - the function that refused.
+   * @param problem - what is wrong.
+   * @param detail - the full explanation (appended to `fn: `).
+   * @param sets - the shard indices: missing, duplicated, at fault.
+   */
+  constructor(fn: string, problem: ShardMergeError['problem'], detail: string, sets: { missing?: readonly number[]; duplicated?: readonly number[]; shards?: readonly number[] } = {}) {
+    super(`${fn}: ${detail}`);
+    this.fn = fn;
+    this.problem = problem;
+    this.missing = sets.missing ?? [];
+    this.duplicated = sets.duplicated ?? [];
+    this.shards = sets.shards ?? [];
+  }
+}

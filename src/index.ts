@@ -14,3 +14,4 @@ export * from './corruptions/index.js';
 export * from './metrics/index.js';
 export * from './analysis/index.js';
 export * from './report/index.js';
+export * from './shard/index.js';

@@ -162,3 +162,18 @@ export interface MemoryOptions {
    */
   memoryBudget?: number;
 }
+
+/**
+ * One of `count` deterministic parts of a data set, for evaluations split over processes or machines
+ * (`options.shard` of {@link evaluateRobustness}, {@link evaluateCorruptions} and
+ * {@link evaluatePerturbations}; merged with {@link mergeShards}). Shard `index` holds the images
+ * whose 0-based position p in the data set satisfies p mod count = index (strided, so a stream can be
+ * sharded without knowing its length, and the shards stay balanced); any shard can be rerun alone.
+ * @category Sharding
+ */
+export interface Shard {
+  /** This shard, 0 ≤ index < count. */
+  readonly index: number;
+  /** The number of shards. */
+  readonly count: number;
+}

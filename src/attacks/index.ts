@@ -7,3 +7,6 @@ export { gapUnet, gapResnet, type GapUnetOptions, type GapResnetOptions } from '
 export type { GapObjective } from './gapObjective.js';
 export type { GapClip, GapScalingOptions } from './gapCommon.js';
 export type { TrainGapState, GapEpochStats, GapSavedTensor } from './gapCheckpoint.js';
+export { apgd, apgdAsync, type ApgdOptions, type ApgdAsyncOptions } from './apgd.js';
+export { squareAttack, squareAttackAsync, type SquareAttackOptions, type SquareAttackAsyncOptions, type SquareAttackResult } from './square.js';
+export type { MultiLabelGoal } from '../internal/goals.js';

@@ -72,6 +72,13 @@ export interface PgdOptions extends MemoryOptions {
    */
   task?: Task;
   /**
+   * A region of interest (a lesion, the lungs): a 0/1 tensor `[N or 1, H, W, 1 or C]` that is 1 where
+   * the image may change. The perturbation is exactly 0 outside it (ε is 0 there); a first dimension of
+   * 1 applies one mask to every image, a last dimension of 1 to every channel. Borrowed, never disposed.
+   * @defaultValue the whole image
+   */
+  mask?: tf.Tensor4D;
+  /**
    * A per-sample loss on logits replacing the task's default.
    * @defaultValue the task's loss
    */

@@ -11,12 +11,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AbortError, InvalidArgumentError, MedrobustError } from '../errors.js';
+import { forwardArgs, mergeCommand, shardedRun, wantsSharding } from './cluster.js';
 import { closest, commandHelp, COMMANDS, mainHelp, type CommandSpec } from './commands.js';
 import { BACKENDS, DEMO_CONFIG, QUICK_DEMO_CONFIG, resolveConfig, type ExperimentConfig } from './config.js';
 import { locate, readConfigFile, type ConfigFile } from './configFile.js';
 import { runExperiment } from './experiment.js';
 import { PAPER_EXPERIMENTS, runPaperExperiment } from './paper/index.js';
 import type { ChangedConfigPolicy } from './runState.js';
+import { runEvaluate } from './worstCase.js';
 import { UsageError } from './usageError.js';
 
 /** The version in package.json (two folders up from both src/cli/main.ts and dist/cli/bin.js). */
@@ -93,6 +95,13 @@ async function runCommand(command: string, spec: CommandSpec, args: readonly str
   if (values.fresh && values['redo-changed']) throw new UsageError('--fresh and --redo-changed exclude each other');
   const { config, file } = loadConfig(values, command);
   const policy: ChangedConfigPolicy = values.fresh ? 'fresh' : values['redo-changed'] ? 'redo-changed' : 'refuse';
+  if (wantsSharding(values)) {
+    try {
+      return await shardedRun(values, config, policy, forwardArgs(values));
+    } catch (err) {
+      throw configError(err, file);
+    }
+  }
   return withInterrupt(async (signal) => {
     try {
       const report = await runExperiment(config, { out: String(values.out ?? 'runs'), signal, quiet: Boolean(values.quiet), stages: spec.stages, onChangedConfig: policy });
@@ -161,6 +170,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     else process.stdout.write('Benchmarks are timed apart from the library: run `npm run bench` in a clone of medrobust; figures go to BENCHMARKS.md.\n');
     return 0;
   }
+  if (first === 'merge') {
+    const { values, positionals } = parse(first, spec, rest);
+    if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
+    return values.help ? 0 : mergeCommand(values, positionals);
+  }
+  if (first === 'evaluate') {
+    const { values, positionals } = parse(first, spec, rest);
+    if (values.help) process.stdout.write(`${commandHelp(first)}\n`);
+    return values.help ? 0 : withInterrupt((signal) => runEvaluate(values, positionals, signal));
+  }
   if (first === 'reproduce') {
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(`${commandHelp(first)}\n`);
@@ -191,7 +210,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await dispatch(argv);
   } catch (err) {
     if (err instanceof AbortError) {
-      process.stderr.write(`${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
+      // evaluate keeps no checkpoint: a rerun starts over.
+      process.stderr.write(command === 'evaluate' ? `${prefix}: stopped; nothing was written.\n` : `${prefix}: stopped; finished stages and the checkpoint are saved: rerun the same command to resume.\n`);
       return 130;
     }
     const debug = process.env.MEDROBUST_DEBUG ? `\n${(err as Error).stack ?? ''}` : '';

@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
 import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { assertShard, releaseShardBatch, sampleSeed, shardBatches, streamId, type ShardCounter } from '../internal/shard.js';
 import { entryAsync } from '../internal/scope.js';
 import { assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, ModelFn, MemoryOptions, Progress, Task, BatchInput } from '../types.js';
+import type { Model, ModelFn, MemoryOptions, Progress, Shard, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages, checkCorruptionType, checkSeverity, pixelScaleOf } from './corrupt.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, SEVERITIES, corruptionCategory, type CorruptionCategory, type CorruptionType, type Severity } from './corruptionTypes.js';
-import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
+import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
 
 /**
  * Options of {@link evaluateCorruptions}.
@@ -31,11 +32,19 @@ export interface EvaluateCorruptionsOptions extends MemoryOptions {
    */
   severities?: readonly Severity[];
   /**
-   * The seed of all corruptions; each batch, type and severity gets its own seed drawn from it, in
-   * order, so the same data in the same batches replays the same table.
+   * The seed of all corruptions. Each image, type and severity gets its own seed, a hash of this
+   * seed, the image's position in the data set, the type's name and the severity
+   * (`sampleSeed(seed, position, streamId(type), severity)`), so an image's corruption is the same
+   * whatever its batch, its shard, or the other types evaluated.
    * @defaultValue drawn at random (reported in the table)
    */
   seed?: number;
+  /**
+   * Evaluate only one shard of the data (see {@link Shard}); merge the shards' tables with
+   * {@link mergeShards} to get the table of the whole data set, equal bit for bit to an unsharded run.
+   * @defaultValue the whole data set
+   */
+  shard?: Shard;
   /**
    * The image side the paper's pixel-valued parameters are meant for (see {@link CorruptOptions}).
    * @defaultValue undefined: the paper's pixel values
@@ -92,6 +101,41 @@ export interface CorruptionTypeSummary {
 }
 
 /**
+ * The per-sample records of a {@link CorruptionTable}, from which every figure is computed (and
+ * recomputed by {@link mergeShards} over all shards).
+ * @category Corruptions
+ */
+export interface CorruptionSamples {
+  /** The kind of evaluation. */
+  readonly kind: 'corruptions';
+  /** What the figures depend on besides the records. */
+  readonly settings: {
+    /** The task. */
+    readonly task: Task;
+    /** The multi-label threshold. */
+    readonly threshold: number;
+    /** The seed of the corruptions. */
+    readonly seed: number;
+    /** The corruption types, in table order. */
+    readonly types: readonly CorruptionType[];
+    /** The severities, ascending. */
+    readonly severities: readonly Severity[];
+    /** See {@link EvaluateCorruptionsOptions.referenceSize} (null when unset). */
+    readonly referenceSize: number | null;
+  };
+  /** Images in the whole data set (all shards). */
+  readonly total: number;
+  /** The data-set position of each evaluated image, ascending. */
+  readonly positions: readonly number[];
+  /** Decisions per image: 1 (single-label) or the number of findings (multi-label); 0 without images. */
+  readonly decisions: number;
+  /** Each image's correct decisions on the clean image. */
+  readonly clean: readonly number[];
+  /** Per cell (types × severities, in the order of the rows), each image's correct decisions. */
+  readonly corrupted: readonly (readonly number[])[];
+}
+
+/**
  * The result of {@link evaluateCorruptions}: a plain, JSON-serialisable table.
  * @category Corruptions
  */
@@ -119,12 +163,16 @@ export interface CorruptionTable {
   readonly meanAccuracy: number;
   /** Mean over types of the relative error. */
   readonly meanRelativeError: number;
+  /** The shard evaluated (`{ index: 0, count: 1 }` for the whole data set or a merged table). */
+  readonly shard: Shard;
+  /** The per-sample records every figure above is computed from. */
+  readonly samples: CorruptionSamples;
 }
 
-const KEYS = ['task', 'types', 'severities', 'seed', 'referenceSize', 'threshold', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
+const KEYS = ['task', 'types', 'severities', 'seed', 'shard', 'referenceSize', 'threshold', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
-/** Correct decisions and decisions made on one batch. @internal */
-export function countCorrect(fn: string, model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, threshold: number): [number, number] {
+/** Correct decisions per image of one batch, and the decisions per image (1, or K findings). @internal */
+export function correctPerImage(fn: string, model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, threshold: number): { correct: number[]; decisions: number } {
   return tf.tidy(() => {
     const logits = model(images);
     const [n, k] = logits.shape;
@@ -133,12 +181,12 @@ export function countCorrect(fn: string, model: ModelFn, images: tf.Tensor4D, la
     }
     if (task === 'single-label') {
       const truth = labels.rank === 2 ? tf.argMax(labels, 1) : tf.cast(labels, 'int32');
-      return [tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), truth), 'float32')).dataSync()[0]!, n];
+      return { correct: Array.from(tf.cast(tf.equal(tf.argMax(logits, 1), truth), 'int32').dataSync()), decisions: 1 };
     }
     const cut = Math.log(threshold / (1 - threshold));
     const predicted = tf.greater(logits, cut);
     const truth = tf.greater(labels, 0.5);
-    return [tf.sum(tf.cast(tf.equal(predicted, truth), 'float32')).dataSync()[0]!, n * k];
+    return { correct: Array.from(tf.sum(tf.cast(tf.equal(predicted, truth), 'int32'), 1).dataSync()), decisions: k };
   });
 }
 
@@ -190,48 +238,87 @@ async function corruptionTable(model: Model, data: BatchInput, options: Evaluate
   const types = listOption(fn, 'options.types', o.types, (a, v) => checkCorruptionType(fn, a, v), CORRUPTION_TYPES);
   const severities = listOption(fn, 'options.severities', o.severities, (a, v) => checkSeverity(fn, a, v), SEVERITIES).sort((a, b) => a - b);
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+  const shard = assertShard(fn, 'options.shard', o.shard);
+  const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const { signal, onProgress } = checkJobOptions(fn, o);
   const memory = readMemoryOptions(fn, o);
   // Forward passes in chunks that fit (bit for bit the whole batch's logits).
   const forward: ModelFn = (x) => mapInChunks(fn, x, memory, { model, kind: 'forward' }, modelFn);
   const total = Array.isArray(data) ? data.length : Number.NaN;
-  const rng = createRng(seed);
-  const correct = new Map<string, number>();
-  let cleanCorrect = 0;
+  const cells = types.flatMap((type) => severities.map((severity) => ({ type, severity, stream: streamId(type) })));
+  const corrupted: number[][] = cells.map(() => []);
+  const clean: number[] = [];
+  const positions: number[] = [];
   let decisions = 0;
-  let images = 0;
+  let cleanCorrect = 0;
+  let cleanDecisions = 0;
   const started = Date.now();
-  for await (const { batch, owned, index } of batchesOf(fn, data)) {
+  const check = (batch: unknown, index: number): { images: tf.Tensor4D; labels: tf.Tensor } => {
+    if (signal?.aborted) throw new AbortError(`${fn}: aborted before batch ${index}`);
+    const b = batch as { images?: unknown; labels?: unknown } | null;
+    if (b === null || typeof b !== 'object') throw new InvalidArgumentError(fn, `data[${index}]`, 'a { images, labels } batch', describeValue(batch));
+    const x = checkCorruptionImages(fn, b.images);
+    return { images: x, labels: assertLabelsShape(fn, `data[${index}].labels`, b.labels, x.shape[0], task) };
+  };
+  const counter: ShardCounter = { total: 0, batches: 0 };
+  for await (const part of shardBatches(fn, data, shard, { check }, counter)) {
+    const singles: tf.Tensor4D[] = [];
     try {
-      if (signal?.aborted) throw new AbortError(`${fn}: aborted before batch ${index}`);
-      const b = batch as { images?: unknown; labels?: unknown } | null;
-      if (b === null || typeof b !== 'object') throw new InvalidArgumentError(fn, `data[${index}]`, 'a { images, labels } batch', describeValue(batch));
-      const x = checkCorruptionImages(fn, b.images);
-      const labels = assertLabelsShape(fn, `data[${index}].labels`, b.labels, x.shape[0], task);
-      const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-      const [ok, count] = countCorrect(fn, forward, x, labels, task, threshold);
-      cleanCorrect += ok;
-      decisions += count;
-      images += x.shape[0];
-      for (const type of types) {
-        for (const severity of severities) {
-          const corrupted = CORRUPTIONS[type](x, severity, { rng: createRng(rng.nextSeed()), pixelScale });
-          try {
-            const key = `${type}/${severity}`;
-            correct.set(key, (correct.get(key) ?? 0) + countCorrect(fn, forward, corrupted, labels, task, threshold)[0]);
-          } finally {
-            corrupted.dispose();
-          }
+      if (signal?.aborted) throw new AbortError(`${fn}: aborted before ${part.where}`);
+      const x = part.images;
+      const labels = part.labels!;
+      const pixelScale = pixelScaleOf(fn, 'options.referenceSize', referenceSize, x);
+      const ok = correctPerImage(fn, forward, x, labels, task, threshold);
+      decisions = ok.decisions;
+      clean.push(...ok.correct);
+      for (const v of ok.correct) cleanCorrect += v;
+      cleanDecisions += ok.correct.length * ok.decisions;
+      singles.push(...(x.shape[0] === 1 ? [tf.clone(x)] : (tf.split(x, x.shape[0], 0) as tf.Tensor4D[])));
+      cells.forEach(({ type, severity, stream }, cell) => {
+        // One image at a time, each with its own seed: the result does not depend on the batch.
+        const parts = singles.map((xi, i) => CORRUPTIONS[type](xi, severity, { rng: createRng(sampleSeed(seed, part.positions[i]!, stream, severity)), pixelScale }));
+        const batch = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+        try {
+          corrupted[cell]!.push(...correctPerImage(fn, forward, batch, labels, task, threshold).correct);
+        } finally {
+          tf.dispose(parts);
+          batch.dispose();
         }
-      }
-      onProgress?.(progressOf('batch', index + 1, total, started, { cleanAccuracy: cleanCorrect / decisions }));
+      });
+      positions.push(...part.positions);
+      onProgress?.(progressOf('batch', part.read, total, started, { cleanAccuracy: cleanCorrect / cleanDecisions }));
     } finally {
-      if (owned) tf.dispose([(batch as { images?: tf.Tensor })?.images, (batch as { labels?: tf.Tensor })?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+      tf.dispose(singles);
+      releaseShardBatch(part);
     }
   }
-  const cleanAccuracy = cleanCorrect / decisions;
+  if (counter.batches === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'an empty stream');
+  const samples: CorruptionSamples = {
+    kind: 'corruptions',
+    settings: { task, threshold, seed, types, severities, referenceSize: referenceSize ?? null },
+    total: counter.total,
+    positions,
+    decisions,
+    clean,
+    corrupted,
+  };
+  return summarizeCorruptions(samples, shard);
+}
+
+/**
+ * The table of per-sample records: every figure computed from `samples` alone (the unsharded run, a
+ * shard, and {@link mergeShards} over all shards all go through here).
+ * @internal
+ */
+export function summarizeCorruptions(samples: CorruptionSamples, shard: Shard): CorruptionTable {
+  const { task, seed, types, severities } = samples.settings;
+  const sum = (values: readonly number[]): number => values.reduce((a, v) => a + v, 0);
+  const decisions = samples.positions.length * samples.decisions;
+  const cleanAccuracy = sum(samples.clean) / decisions;
+  const correct = new Map<string, number>();
+  let cell = 0;
+  for (const type of types) for (const severity of severities) correct.set(`${type}/${severity}`, sum(samples.corrupted[cell++]!));
   const rows: CorruptionTableRow[] = [];
   const byType: CorruptionTypeSummary[] = [];
   for (const type of types) {
@@ -257,13 +344,15 @@ async function corruptionTable(model: Model, data: BatchInput, options: Evaluate
   return {
     task,
     seed,
-    images,
-    severities,
+    images: samples.positions.length,
+    severities: [...severities],
     clean: { accuracy: cleanAccuracy, error: 1 - cleanAccuracy },
     rows,
     byType,
     meanError: mean((s) => s.meanError),
     meanAccuracy: mean((s) => s.meanAccuracy),
     meanRelativeError: mean((s) => s.relativeError),
+    shard,
+    samples,
   };
 }

@@ -1,14 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
 import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
-import { createRng, drawSeed } from '../internal/random.js';
+import { drawSeed } from '../internal/random.js';
 import { entryAsync, reattribute } from '../internal/scope.js';
+import { assertShard, releaseShardBatch, sampleSeed, shardBatches, streamId, type ShardCounter } from '../internal/shard.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { MemoryOptions, Model, Progress, Task, BatchInput } from '../types.js';
+import type { MemoryOptions, Model, Progress, Shard, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages } from './corrupt.js';
-import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
-import { flipProbability } from './flipProbability.js';
+import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
+import { flipProbability, type SequencePredictions } from './flipProbability.js';
 import { MAX_FRAMES, NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturbationType, perturbationSequence, type Difficulty, type PerturbationType } from './perturbationSequence.js';
 
 /**
@@ -46,8 +47,20 @@ export interface EvaluatePerturbationsOptions extends MemoryOptions {
    * @defaultValue 1
    */
   difficulty?: Difficulty;
-  /** The seed of the sequences. @defaultValue drawn at random (reported in the table) */
+  /**
+   * The seed of the sequences. Each image and type gets its own sequence seed, a hash of this seed,
+   * the image's position in the data set and the type's name
+   * (`sampleSeed(seed, position, streamId(type))`), so an image's sequence is the same whatever its
+   * batch, its shard, or the other types evaluated.
+   * @defaultValue drawn at random (reported in the table)
+   */
   seed?: number;
+  /**
+   * Evaluate only one shard of the data (see {@link Shard}); merge the shards' tables with
+   * {@link mergeShards} to get the table of the whole data set, equal bit for bit to an unsharded run.
+   * @defaultValue the whole data set
+   */
+  shard?: Shard;
   /** See {@link CorruptOptions}. @defaultValue undefined: the paper's pixel values */
   referenceSize?: number;
   /** Cancels the evaluation between batches with an {@link AbortError}. @defaultValue undefined */
@@ -67,6 +80,48 @@ export interface PerturbationTableRow {
   readonly reference: 'first' | 'previous';
   /** The flip probability over all sequences of this type. */
   readonly flipProbability: number;
+}
+
+/**
+ * The per-sample records of a {@link PerturbationTable}, from which every figure is computed (and
+ * recomputed by {@link mergeShards} over all shards).
+ * @category Corruptions
+ */
+export interface PerturbationSamples {
+  /** The kind of evaluation. */
+  readonly kind: 'perturbations';
+  /** What the figures depend on besides the records. */
+  readonly settings: {
+    /** The task. */
+    readonly task: Task;
+    /** The perturbation types, in table order. */
+    readonly types: readonly PerturbationType[];
+    /** Frames per sequence. */
+    readonly frames: number;
+    /** The frame indexing. */
+    readonly indexing: 'centered' | 'paper';
+    /** The fill of the geometric types. */
+    readonly fill: 'zeros' | 'reflect' | 'edge';
+    /** The multi-label normalisation. */
+    readonly multiLabel: 'mean' | 'paper';
+    /** The multi-label threshold. */
+    readonly threshold: number;
+    /** ImageNet-P's difficulty. */
+    readonly difficulty: Difficulty;
+    /** The seed of the sequences. */
+    readonly seed: number;
+    /** See {@link EvaluatePerturbationsOptions.referenceSize} (null when unset). */
+    readonly referenceSize: number | null;
+  };
+  /** Images in the whole data set (all shards). */
+  readonly total: number;
+  /** The data-set position of each evaluated image, ascending. */
+  readonly positions: readonly number[];
+  /**
+   * Per type, each image's hard prediction per frame: class indices `[frames]` (single-label) or
+   * 0/1 flags `[frames][K]` (multi-label), see {@link SequencePredictions}.
+   */
+  readonly predictions: readonly SequencePredictions[];
 }
 
 /**
@@ -92,9 +147,13 @@ export interface PerturbationTable {
   readonly rows: readonly PerturbationTableRow[];
   /** The mean flip probability over the types (ImageNet-P's mFP without AlexNet normalisation). */
   readonly meanFlipProbability: number;
+  /** The shard evaluated (`{ index: 0, count: 1 }` for the whole data set or a merged table). */
+  readonly shard: Shard;
+  /** The per-sample records every figure above is computed from. */
+  readonly samples: PerturbationSamples;
 }
 
-const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'referenceSize', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
+const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'shard', 'referenceSize', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /**
  * Evaluates a model on the journal version's Benchmark-P (paper.md §9.2–9.3): for every test image
@@ -140,28 +199,39 @@ async function perturbationTable(model: Model, data: BatchInput, options: Evalua
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
   const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
+  const shard = assertShard(fn, 'options.shard', o.shard);
   const { signal, onProgress } = checkJobOptions(fn, o);
   const memory = readMemoryOptions(fn, o);
   const total = Array.isArray(data) ? data.length : Number.NaN;
-  const rng = createRng(seed);
-  const predictions = new Map<PerturbationType, (number[] | number[][])[]>(types.map((t) => [t, []]));
+  const predictions = types.map(() => [] as (number[] | number[][])[]);
   const cut = Math.log(threshold / (1 - threshold));
-  let sequences = 0;
+  const positions: number[] = [];
   const started = Date.now();
-  for await (const { batch, owned, index } of batchesOf(fn, data)) {
+  const check = (batch: unknown, index: number): { images: tf.Tensor4D } => {
+    if (signal?.aborted) throw new AbortError(`${fn}: aborted before batch ${index}`);
+    const b = batch as { images?: unknown } | null;
+    if (b === null || typeof b !== 'object') throw new InvalidArgumentError(fn, `data[${index}]`, 'a { images, labels } batch', describeValue(batch));
+    return { images: checkCorruptionImages(fn, b.images) };
+  };
+  const counter: ShardCounter = { total: 0, batches: 0 };
+  for await (const part of shardBatches(fn, data, shard, { check }, counter)) {
+    const singles: tf.Tensor4D[] = [];
     try {
-      if (signal?.aborted) throw new AbortError(`${fn}: aborted before batch ${index}`);
-      const b = batch as { images?: unknown } | null;
-      if (b === null || typeof b !== 'object') throw new InvalidArgumentError(fn, `data[${index}]`, 'a { images, labels } batch', describeValue(batch));
-      const x = checkCorruptionImages(fn, b.images);
+      if (signal?.aborted) throw new AbortError(`${fn}: aborted before ${part.where}`);
+      const x = part.images;
       const [n, h, w, c] = x.shape;
-      sequences += n;
-      for (const type of types) {
+      singles.push(...(n === 1 ? [tf.clone(x)] : (tf.split(x, n, 0) as tf.Tensor4D[])));
+      types.forEach((type, k) => {
+        // One sequence per image, each with its own seed: the result does not depend on the batch.
+        const stream = streamId(type);
+        const parts: tf.Tensor5D[] = [];
         let seq: tf.Tensor5D;
         try {
-          seq = perturbationSequence(x, type, { frames, indexing, fill, difficulty, seed: rng.nextSeed(), ...(referenceSize === undefined ? {} : { referenceSize }) });
+          singles.forEach((xi, i) => parts.push(perturbationSequence(xi, type, { frames, indexing, fill, difficulty, seed: sampleSeed(seed, part.positions[i]!, stream), ...(referenceSize === undefined ? {} : { referenceSize }) })));
+          seq = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
         } catch (err) {
-          throw reattribute(err, fn, { images: `data[${index}].images` }, `perturbation '${type}' on data[${index}]`);
+          tf.dispose(parts);
+          throw reattribute(err, fn, { images: `${part.where}.images` }, `perturbation '${type}' on ${part.where}`);
         }
         try {
           const perImage: (number[] | number[][])[] = Array.from({ length: n }, () => []);
@@ -173,30 +243,54 @@ async function perturbationTable(model: Model, data: BatchInput, options: Evalua
             });
             hard.forEach((p, i) => (perImage[i] as unknown[]).push(p));
           }
-          predictions.get(type)!.push(...perImage);
+          predictions[k]!.push(...perImage);
         } finally {
+          tf.dispose(parts);
           seq.dispose();
         }
-      }
-      onProgress?.(progressOf('batch', index + 1, total, started));
+      });
+      positions.push(...part.positions);
+      onProgress?.(progressOf('batch', part.read, total, started));
     } finally {
-      if (owned) tf.dispose([(batch as { images?: tf.Tensor })?.images, (batch as { labels?: tf.Tensor })?.labels].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+      tf.dispose(singles);
+      releaseShardBatch(part);
     }
   }
-  const rows: PerturbationTableRow[] = types.map((type) => ({
+  if (counter.batches === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'an empty stream');
+  const samples: PerturbationSamples = {
+    kind: 'perturbations',
+    settings: { task, types, frames, indexing, fill, multiLabel, threshold, difficulty, seed, referenceSize: referenceSize ?? null },
+    total: counter.total,
+    positions,
+    predictions: predictions as SequencePredictions[],
+  };
+  return summarizePerturbations(samples, shard);
+}
+
+/**
+ * The table of per-sample records: every figure computed from `samples` alone (the unsharded run, a
+ * shard, and {@link mergeShards} over all shards all go through here).
+ * @internal
+ */
+export function summarizePerturbations(samples: PerturbationSamples, shard: Shard): PerturbationTable {
+  const { task, types, frames, indexing, multiLabel, difficulty, seed } = samples.settings;
+  const n = samples.positions.length;
+  const rows: PerturbationTableRow[] = types.map((type, k) => ({
     type,
     reference: task === 'multi-label' && multiLabel === 'paper' ? 'first' : NOISE_PERTURBATIONS.includes(type) ? 'first' : 'previous',
-    flipProbability: flipProbability(predictions.get(type)! as number[][], { task, type, multiLabel, difficulty }),
+    flipProbability: n === 0 ? Number.NaN : flipProbability(samples.predictions[k]!, { task, type, multiLabel, difficulty }),
   }));
   return {
     task,
     seed,
-    sequences,
+    sequences: n,
     frames,
     indexing,
     multiLabel,
     difficulty,
     rows,
     meanFlipProbability: rows.reduce((a, r) => a + r.flipProbability, 0) / rows.length,
+    shard,
+    samples,
   };
 }

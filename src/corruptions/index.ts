@@ -10,10 +10,11 @@ export { NOISE_PERTURBATIONS, PERTURBATION_TYPES, perturbationSequence, type Dif
 export { flipProbability, type FlipProbabilityOptions, type SequencePredictions } from './flipProbability.js';
 export {
   evaluateCorruptions,
+  type CorruptionSamples,
   type CorruptionTable,
   type CorruptionTableRow,
   type CorruptionTypeSummary,
   type EvaluateCorruptionsOptions,
 } from './evaluateCorruptions.js';
-export { evaluatePerturbations, type EvaluatePerturbationsOptions, type PerturbationTable, type PerturbationTableRow } from './evaluatePerturbations.js';
+export { evaluatePerturbations, type EvaluatePerturbationsOptions, type PerturbationSamples, type PerturbationTable, type PerturbationTableRow } from './evaluatePerturbations.js';
 export { corruptionGrid, type CorruptionGridOptions } from './corruptionGrid.js';

@@ -21,7 +21,7 @@ import { clipBounds, clipTo, l2Norm, perSample, projectL2, projectLinf, steepest
 import { createRng, drawSeed } from './random.js';
 import {
   assertBoolean, assertClip, assertFunction, assertImages, assertImageValues, assertKnownKeys, assertLabelsShape,
-  assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertPerSample, describeValue,
+  assertMask, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertPerSample, describeValue,
 } from './validate.js';
 import { warnOnce } from './warnings.js';
 
@@ -59,12 +59,14 @@ export interface AttackPlan {
   clip: ClipRange;
   seed: number;
   memory: MemoryOptions;
+  /** The region of interest `[N or 1, H, W, 1 or C]` (any dtype, 0/1): δ = 0 where it is 0; null for the whole image. */
+  mask: tf.Tensor4D | null;
   /** Checks the model's logits against the labels (shapes only; the label values were read once). */
   checkLogits: (logits: tf.Tensor2D) => void;
 }
 
 /** Option keys every gradient attack accepts. */
-export const COMMON_KEYS = ['epsilon', 'norm', 'targeted', 'clip', 'task', 'loss', ...MEMORY_KEYS] as const;
+export const COMMON_KEYS = ['epsilon', 'norm', 'targeted', 'clip', 'task', 'loss', 'mask', ...MEMORY_KEYS] as const;
 
 /** The extra fields of a plan that each attack resolves from its own options. */
 export type ExtraPlan = Pick<AttackPlan, 'stepSize' | 'steps' | 'randomStart' | 'clipStart' | 'restarts' | 'seed'>;
@@ -100,6 +102,7 @@ export function planAttack(
   const lossFn = (o.loss as LossFn | undefined) ?? taskLoss(task);
   const memory = readMemoryOptions(fn, o);
   const extra = resolveExtra(o, epsilon, n);
+  const mask = assertMask(fn, 'options.mask', o.mask, x.shape);
 
   const labelInfo = readLabels(fn, y, task);
   const range = assertImageValues(fn, 'images', x, clipOption);
@@ -117,7 +120,7 @@ export function planAttack(
       throw new InvalidArgumentError(fn, 'model', "at least 2 logits for task 'single-label' (a single-logit sigmoid model is task 'multi-label' with one label)", `${c} logit`);
     }
   };
-  return { plan: { fn, model, modelFn, lossFn, task, labels: y, epsilon, norm, targeted, clip, memory, checkLogits, ...extra }, images: x };
+  return { plan: { fn, model, modelFn, lossFn, task, labels: y, epsilon, norm, targeted, clip, memory, mask, checkLogits, ...extra }, images: x };
 }
 
 /** Warns (once per process) when ε exceeds the scale of the clip range: ε = 8 on [0, 1] images. */
@@ -191,7 +194,7 @@ const QUANTITIES = ['', 'logits', 'loss', 'gradient'] as const;
  * Device-side record of the first step whose logits, loss or gradient was NaN/Infinity (no read per
  * step), and of the first logits' range (to recognise probabilities). Read once per chunk.
  */
-class Health {
+export class Health {
   private badStep: tf.Scalar = tf.keep(tf.scalar(Number.POSITIVE_INFINITY));
   private badCode: tf.Scalar = tf.keep(tf.scalar(0));
   private range: tf.Tensor1D | null = null;
@@ -270,7 +273,7 @@ interface ChunkOptions {
  * one that fools the model beats one that does not (as in AutoAttack); among equals, the higher loss
  * (lower when targeted) wins. Yields after every step; returns a new tensor owned by the caller.
  */
-function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], stepSize: number[], plan: AttackPlan, run: ChunkOptions, health: Health): Generator<void, tf.Tensor4D> {
+function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], stepSize: number[], plan: AttackPlan, run: ChunkOptions, health: Health, roi: tf.Tensor4D | null): Generator<void, tf.Tensor4D> {
   const { modelFn, lossFn, norm, targeted, checkLogits, task } = plan;
   const { steps, restarts, randomStart } = run;
   const rng = createRng(plan.seed);
@@ -281,9 +284,11 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
   let bestWon: tf.Tensor | null = null;
   const n = images.shape[0];
   try {
-    const eps = perSample(epsilon);
     const alpha = perSample(stepSize);
-    keep.push(eps, alpha);
+    // With a region of interest, ε is 0 outside it: the box, the random start and the steps all vanish there.
+    const mask = roi ? tf.cast(roi, 'float32') as tf.Tensor4D : null;
+    const eps = perSample(epsilon);
+    keep.push(eps, alpha, ...(mask ? [mask] : []));
     const bounds = clipBounds(plan.clip, images);
     if (bounds) keep.push(bounds.lower, bounds.upper);
     const project = norm === 'linf' ? projectLinf : projectL2;
@@ -291,8 +296,9 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
     keep.push(signedAlpha);
     // clip(Π_ball(y)) = clamp(y, max(x − ε, lo), min(x + ε, hi)) for L∞, as x lies inside [lo, hi].
     const box = norm === 'linf' ? tf.tidy(() => {
-      const lower = tf.sub(images, eps);
-      const upper = tf.add(images, eps);
+      const radius = mask ? tf.mul(eps, mask) : eps;
+      const lower = tf.sub(images, radius);
+      const upper = tf.add(images, radius);
       return bounds ? { lower: tf.maximum(lower, bounds.lower), upper: tf.minimum(upper, bounds.upper) } : { lower, upper };
     }) : null;
     if (box) keep.push(box.lower, box.upper);
@@ -305,7 +311,7 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
     let t = 0;
     for (let r = 0; r < restarts; r++) {
       adv = randomStart ? tf.tidy(() => {
-        const start = project(tf.add(images, randomDelta(images, eps, norm, rng)) as tf.Tensor4D, images, eps);
+        const start = project(tf.add(images, randomDelta(images, eps, norm, rng, mask)) as tf.Tensor4D, images, eps);
         return plan.clipStart === false ? start : clipTo(start, bounds);
       }) : tf.clone(images);
       for (let s = 0; s < steps; s++, t++) {
@@ -313,7 +319,7 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
         const next: tf.Tensor4D = tf.tidy(() => {
           const { loss, grad, aux } = withInputGradientOnly(() => inputGradient(forward, current));
           health.record(t, aux[0]!, loss, grad, run.captureRange && t === 0);
-          const step = tf.mul(signedAlpha, steepestDirection(grad as tf.Tensor4D, norm));
+          const step = tf.mul(signedAlpha, steepestDirection((mask ? tf.mul(grad, mask) : grad) as tf.Tensor4D, norm));
           const moved = tf.add(current, step) as tf.Tensor4D;
           // L∞: projection and clip are one clamp to a box computed once per call.
           return box ? (tf.minimum(tf.maximum(moved, box.lower), box.upper) as tf.Tensor4D) : clipTo(project(moved, images, eps), bounds);
@@ -370,10 +376,15 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
  * sample's ε, so a sample's result never depends on the batch it is in (batch consistency).
  * L∞: U(−ε, ε) per value. L2: uniform in the ball (Gaussian direction, radius ε·u^{1/d}).
  */
-function randomDelta(images: tf.Tensor4D, eps: tf.Tensor4D, norm: Norm, rng: ReturnType<typeof createRng>): tf.Tensor4D {
+function randomDelta(images: tf.Tensor4D, eps: tf.Tensor4D, norm: Norm, rng: ReturnType<typeof createRng>, mask: tf.Tensor4D | null = null): tf.Tensor4D {
   const [, h, w, c] = images.shape;
-  if (norm === 'linf') return tf.mul(eps, tf.randomUniform([1, h, w, c], -1, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
-  const direction = tf.randomNormal([1, h, w, c], 0, 1, 'float32', rng.nextSeed()) as tf.Tensor4D;
+  if (norm === 'linf') {
+    const u = tf.randomUniform([1, h, w, c], -1, 1, 'float32', rng.nextSeed());
+    return tf.mul(eps, mask ? tf.mul(u, mask) : u) as tf.Tensor4D;
+  }
+  const drawn = tf.randomNormal([1, h, w, c], 0, 1, 'float32', rng.nextSeed()) as tf.Tensor4D;
+  // With a region of interest the direction is drawn inside it (one per image, as the masks differ).
+  const direction = (mask ? tf.mul(drawn, mask) : drawn) as tf.Tensor4D;
   const radius = Math.pow(rng.next(), 1 / (h * w * c));
   return tf.mul(eps, tf.mul(radius, tf.div(direction, tf.maximum(l2Norm(direction), 1e-12)))) as tf.Tensor4D;
 }
@@ -387,6 +398,12 @@ export interface AttackTick {
   total: number;
 }
 
+/** The rows of a region-of-interest mask for samples `[start, start + count)` (a shared `[1, …]` mask as is). */
+export function maskSlice(mask: tf.Tensor4D | null, n: number, start: number, count: number): tf.Tensor4D | null {
+  if (!mask) return null;
+  return mask.shape[0] === n ? sampleSlice(mask, start, count) : mask;
+}
+
 function planFor(images: tf.Tensor4D, plan: AttackPlan): ChunkPlan {
   const n = images.shape[0];
   const sampleBytes = (images.size / n) * 4;
@@ -397,7 +414,8 @@ function planFor(images: tf.Tensor4D, plan: AttackPlan): ChunkPlan {
       const y = sampleSlice(plan.labels, 0, k);
       // The task's own loss: a custom loss is [N]-sized work next to the model, and is not called by the probe.
       const probePlan = { ...plan, lossFn: taskLoss(plan.task) };
-      const g = attackChunk(x, y, plan.epsilon.slice(0, k), plan.stepSize.slice(0, k), probePlan, { steps: 1, restarts: 1, randomStart: false, captureRange: false }, health);
+      const m = maskSlice(plan.mask, n, 0, k);
+      const g = attackChunk(x, y, plan.epsilon.slice(0, k), plan.stepSize.slice(0, k), probePlan, { steps: 1, restarts: 1, randomStart: false, captureRange: false }, health, m);
       let r = g.next();
       while (!r.done) r = g.next();
       r.value.dispose();
@@ -430,8 +448,9 @@ export function* attackBatch(images: tf.Tensor4D, plan: AttackPlan): Generator<A
       const health = new Health();
       const x = sampleSlice(images, start, count);
       const y = sampleSlice(plan.labels, start, count);
+      const m = maskSlice(plan.mask, n, start, count);
       const g = attackChunk(x, y, plan.epsilon.slice(start, start + count), plan.stepSize.slice(start, start + count), plan,
-        { steps: plan.steps, restarts: plan.restarts, randomStart: plan.randomStart, captureRange: c === 0 }, health);
+        { steps: plan.steps, restarts: plan.restarts, randomStart: plan.randomStart, captureRange: c === 0 }, health, m);
       try {
         let r = g.next();
         while (!r.done) {
@@ -446,6 +465,7 @@ export function* attackBatch(images: tf.Tensor4D, plan: AttackPlan): Generator<A
         health.dispose();
         if (x !== images) x.dispose();
         if (y !== plan.labels) y.dispose();
+        if (m && m !== plan.mask) m.dispose();
       }
     }
     result = parts.length === 1 ? parts[0]! : (tf.concat(parts, 0) as tf.Tensor4D);

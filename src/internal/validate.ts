@@ -256,3 +256,26 @@ export function assertImageValues(fn: string, argument: string, images: tf.Tenso
   }
   return range;
 }
+
+/**
+ * A region-of-interest mask for images `[N, H, W, C]`: a tensor `[N or 1, H, W, 1 or C]` of 0/1 values
+ * (1 where the image may change), read once. A first dimension of 1 applies one mask to every image, a
+ * last dimension of 1 to every channel. Returns the argument (of any dtype; users cast it where used).
+ */
+export function assertMask(fn: string, argument: string, mask: unknown, imageShape: readonly number[]): tf.Tensor4D | null {
+  if (mask === undefined || mask === null) return null;
+  const [n, h, w, c] = imageShape as [number, number, number, number];
+  const expected = `a 0/1 tensor of shape [${n} or 1, ${h}, ${w}, 1 or ${c}] (1 where the image may change)`;
+  if (!(mask instanceof tf.Tensor)) throw new InvalidArgumentError(fn, argument, expected, describeValue(mask));
+  if (mask.isDisposed) throw new InvalidArgumentError(fn, argument, 'a live tensor', 'a disposed tensor');
+  const s = mask.shape;
+  if (mask.rank !== 4 || (s[0] !== n && s[0] !== 1) || s[1] !== h || s[2] !== w || (s[3] !== 1 && s[3] !== c)) {
+    throw new InvalidArgumentError(fn, argument, expected, `shape [${s.join(',')}]`);
+  }
+  const values = mask.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v !== 0 && v !== 1) throw new InvalidArgumentError(fn, `${argument}`, `${expected}; a soft mask would scale ε`, `the value ${describeValue(v)} at flat index ${i}`);
+  }
+  return mask as tf.Tensor4D;
+}

@@ -15,8 +15,15 @@
  *   ε is in the units of the images, 8/255 was probably meant).
  * - `MEDROBUST_PROBABILITIES`: the model's outputs all lie in [0, 1] (and sum to 1 per row for a
  *   single-label task): attacks and metrics expect logits; a softmax/sigmoid output flattens the gradient.
+ * - `MEDROBUST_GRADIENT`: input gradients that are exactly 0, NaN or vanishing at the clean or starting
+ *   points (gradient masking: gradient attacks cannot move there).
+ * - `MEDROBUST_STOCHASTIC`: the model returns different outputs for the same input across calls.
+ * - `MEDROBUST_LARGE_EPSILON`: robust accuracy does not reach 0 at an ε that allows every valid input.
+ * - `MEDROBUST_NON_MONOTONE`: robust accuracy rises with ε.
+ * - `MEDROBUST_BLACK_BOX`: random noise or Square Attack broke images the white-box attacks did not.
  */
-export type WarningCode = 'MEDROBUST_EPSILON_SCALE' | 'MEDROBUST_PROBABILITIES';
+export type WarningCode = 'MEDROBUST_EPSILON_SCALE' | 'MEDROBUST_PROBABILITIES' | 'MEDROBUST_GRADIENT' | 'MEDROBUST_STOCHASTIC'
+  | 'MEDROBUST_LARGE_EPSILON' | 'MEDROBUST_NON_MONOTONE' | 'MEDROBUST_BLACK_BOX';
 
 const emitted = new Set<string>();
 

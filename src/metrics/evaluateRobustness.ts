@@ -10,8 +10,10 @@ import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, assertTensor, describeValue,
 } from '../internal/validate.js';
 import { warnOnce } from '../internal/warnings.js';
-import { assertBatchInput, iterateBatches } from '../internal/batches.js';
-import type { Batch, BatchInput, MemoryOptions, Model, ModelFn, Progress, Task } from '../types.js';
+import { assertBatchInput } from '../internal/batches.js';
+import { assertShard, releaseShardBatch, shardBatches, type ShardCounter } from '../internal/shard.js';
+import type { BatchInput, MemoryOptions, Model, ModelFn, Progress, Shard, Task } from '../types.js';
+import { labelCooccurrence } from '../analysis/labelCooccurrence.js';
 import { accuracy } from './accuracy.js';
 import { foolingRate } from './foolingRate.js';
 import { classProbabilities, labelProbabilities } from './labels.js';
@@ -82,10 +84,22 @@ export interface EvaluateRobustnessOptions extends MemoryOptions {
    */
   aucAverage?: 'macro' | 'micro' | 'weighted';
   /**
-   * Seed from which a fresh seed is drawn for every PGD call that has none of its own.
+   * Seed from which one seed is drawn per PGD row (attack and ε) that has none of its own, in row
+   * order. Every batch of a row uses that row's seed, and PGD draws one random-start pattern per
+   * restart scaled by each image's ε, so an image's random start (and result) is the same whatever
+   * batch or shard it is in.
    * @defaultValue drawn at random
    */
   seed?: number;
+  /**
+   * Evaluate only one shard of the data: the images at positions p with p mod count = index (see
+   * {@link Shard}). The report then holds this shard's metrics and per-sample records; merge the
+   * shards' reports with {@link mergeShards} to get the whole data set's report, equal bit for bit
+   * to an unsharded run. Custom `run` attacks must be batch-independent for that (built-in ones are);
+   * PGD with `clip: 'batch'` (the paper's batch-global range) is refused, as it depends on the batch.
+   * @defaultValue the whole data set
+   */
+  shard?: Shard;
   /**
    * Dispose each batch's tensors after use. By default the rule of {@link BatchInput}: false for an
    * array (the caller keeps it), true for an iterable or a factory (a stream hands over fresh
@@ -129,6 +143,54 @@ export interface RobustnessRow {
   maxLinf: number;
   /** Mean over images of ‖δ‖₂. */
   meanL2: number;
+  /** Multi-label only: the label co-occurrence of the adversarial predictions (see {@link RobustnessReport.cooccurrence}). */
+  cooccurrence?: number[][];
+}
+
+/**
+ * The per-sample records of a {@link RobustnessReport}, from which every metric is computed (and
+ * recomputed by {@link mergeShards} over all shards): plain JSON-compatible numbers.
+ * @category Metrics
+ */
+export interface RobustnessSamples {
+  /** The kind of evaluation. */
+  readonly kind: 'robustness';
+  /** What the metrics depend on besides the records. */
+  readonly settings: {
+    /** See {@link EvaluateRobustnessOptions.task}. */
+    readonly task: Task;
+    /** See {@link EvaluateRobustnessOptions.threshold}. */
+    readonly threshold: number;
+    /** See {@link EvaluateRobustnessOptions.aucAverage}. */
+    readonly aucAverage: 'macro' | 'micro' | 'weighted';
+    /** The evaluation's seed. */
+    readonly seed: number;
+    /** The attacks as JSON (a custom attack's function as `run: 'custom'`). */
+    readonly attacks: readonly unknown[];
+    /** One entry per row: attack, ε and the PGD seed used (null for other attacks). */
+    readonly rows: readonly {
+      /** The attack's name. */
+      readonly attack: string;
+      /** The row's ε. */
+      readonly epsilon: number;
+      /** The PGD seed of the row (null for other attacks). */
+      readonly seed: number | null;
+    }[];
+  };
+  /** Images in the whole data set (all shards). */
+  readonly total: number;
+  /** The data-set position of each evaluated image, ascending. */
+  readonly positions: readonly number[];
+  /** Each image's label row: `[k]` for a class index, else the one-hot or multi-hot row. */
+  readonly labels: readonly (readonly number[])[];
+  /** Each image's clean logits. */
+  readonly clean: readonly (readonly number[])[];
+  /** Per row, each image's adversarial logits. */
+  readonly adversarial: readonly (readonly (readonly number[])[])[];
+  /** Per row, each image's max |δ|. */
+  readonly linf: readonly (readonly number[])[];
+  /** Per row, each image's ‖δ‖₂. */
+  readonly l2: readonly (readonly number[])[];
 }
 
 /**
@@ -149,11 +211,25 @@ export interface RobustnessReport {
   n: number;
   /** The seed used, to replay the PGD random starts. */
   seed: number;
+  /** The shard evaluated (`{ index: 0, count: 1 }` for the whole data set or a merged report). */
+  shard: Shard;
+  /**
+   * Multi-label only: label co-occurrence matrices (paper.md §5d, {@link labelCooccurrence}) of the
+   * ground truth and of the clean predictions (sigmoid > threshold); each row holds its adversarial one.
+   */
+  cooccurrence?: {
+    /** Of the ground-truth labels. */
+    truth: number[][];
+    /** Of the clean predictions. */
+    clean: number[][];
+  };
+  /** The per-sample records every metric above is computed from. */
+  samples: RobustnessSamples;
 }
 
-const KEYS = ['task', 'threshold', 'aucAverage', 'seed', 'disposeBatches', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
+const KEYS = ['task', 'threshold', 'aucAverage', 'seed', 'shard', 'disposeBatches', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
-interface Run { attack: RobustnessAttack; index: number; epsilon: number; logits: number[]; linf: number[]; l2: number[] }
+interface Run { attack: RobustnessAttack; index: number; epsilon: number; seed: number | undefined; logits: number[][]; linf: number[]; l2: number[] }
 
 /**
  * Clean versus adversarial metrics for every attack and ε (paper.md §5a's tables): accuracy, AUC,
@@ -197,23 +273,35 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1 });
   const aucAverage = assertOneOf(fn, 'options.aucAverage', o.aucAverage, ['macro', 'micro', 'weighted'] as const) ?? 'macro';
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+  const shard = assertShard(fn, 'options.shard', o.shard);
   const disposeOption = assertBoolean(fn, 'options.disposeBatches', o.disposeBatches);
   const signal = assertSignal(fn, 'options.signal', o.signal);
   assertFunction(fn, 'options.onProgress', o.onProgress);
   const onProgress = o.onProgress as ((p: Progress) => void) | undefined;
   const memory = readMemoryOptions(fn, o);
+  if (shard.count > 1) {
+    attacks.forEach((a, i) => {
+      if (!('run' in a) && a.options?.clip === 'batch') {
+        throw new InvalidArgumentError(fn, `attacks[${i}].options.clip`, "a fixed range when options.shard is given ('batch' clips to each batch's min and max, so a shard could not reproduce the unsharded run)", "'batch'");
+      }
+    });
+  }
   const rng = createRng(seed);
 
+  // One PGD seed per row, drawn in row order: every batch (and shard) of a row uses it.
   const runs: Run[] = [];
   attacks.forEach((attack, index) => {
     const eps = attack.epsilons ?? [Number.NaN];
-    for (const epsilon of eps) runs.push({ attack, index, epsilon, logits: [], linf: [], l2: [] });
+    for (const epsilon of eps) {
+      const pgdSeed = 'run' in attack || attack.attack !== 'pgd' ? undefined : (attack.options?.seed ?? rng.nextSeed());
+      runs.push({ attack, index, epsilon, seed: pgdSeed, logits: [], linf: [], l2: [] });
+    }
   });
-  const cleanLogits: number[] = [];
-  const labelRows: number[] = [];
+  const cleanLogits: number[][] = [];
+  const labelRows: number[][] = [];
+  const positions: number[] = [];
   let classes = -1;
   let labelCols = -1;
-  let n = 0;
   let batches = 0;
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const t0 = Date.now();
@@ -222,18 +310,28 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
   };
   checkAbort();
   const forward = (x: tf.Tensor4D): tf.Tensor2D => mapInChunks(fn, x, memory, { model, kind: 'forward' }, (chunk) => modelFn(chunk));
+  const check = (batch: unknown, b: number): { images: tf.Tensor4D; labels: tf.Tensor } => {
+    const bt = batch as { images?: unknown; labels?: unknown } | null;
+    if (typeof bt !== 'object' || bt === null || !(bt.images instanceof tf.Tensor) || !(bt.labels instanceof tf.Tensor)) {
+      throw new InvalidArgumentError(fn, `data[${b}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
+    }
+    const labels = assertTensor(fn, `data[${b}].labels`, bt.labels, [1, 2], 'labels [N] (class indices) or [N, C]');
+    const images = assertImages(fn, `data[${b}].images`, bt.images);
+    assertModelInput(fn, `data[${b}].images`, model, images);
+    const bn = images.shape[0];
+    if (labels.shape[0] !== bn) throw new InvalidArgumentError(fn, `data[${b}].labels`, `one label row per image (${bn})`, `shape [${labels.shape.join(',')}]`);
+    const cols = labels.rank === 1 ? 1 : labels.shape[1]!;
+    if (labelCols === -1) labelCols = cols;
+    else if (labelCols !== cols) throw new InvalidArgumentError(fn, `data[${b}].labels`, `labels with ${labelCols} column(s) like the first batch`, `shape [${labels.shape.join(',')}]`);
+    return { images, labels };
+  };
+  const counter: ShardCounter = { total: 0, batches: 0 };
 
-  for await (const { batch, owned } of iterateBatches<Batch>(fn, 'data', data, 0)) {
+  for await (const part of shardBatches(fn, data, shard, { check, ...(disposeOption === undefined ? {} : { dispose: disposeOption }) }, counter)) {
     try {
-      const b = batches;
-      if (typeof batch !== 'object' || batch === null || !(batch.images instanceof tf.Tensor) || !(batch.labels instanceof tf.Tensor)) {
-        throw new InvalidArgumentError(fn, `data[${b}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
-      }
-      const labels = assertTensor(fn, `data[${b}].labels`, batch.labels, [1, 2], 'labels [N] (class indices) or [N, C]');
-      const images = assertImages(fn, `data[${b}].images`, batch.images);
-      assertModelInput(fn, `data[${b}].images`, model, images);
+      const { images, where } = part;
+      const labels = part.labels!;
       const bn = images.shape[0];
-      if (labels.shape[0] !== bn) throw new InvalidArgumentError(fn, `data[${b}].labels`, `one label row per image (${bn})`, `shape [${labels.shape.join(',')}]`);
       const logits = tf.tidy(() => forward(images));
       const c = logits.shape[1];
       const values = logits.dataSync();
@@ -241,23 +339,21 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
       if (classes === -1) {
         classes = c;
         warnIfProbabilities(fn, values, c, task);
-      } else if (classes !== c) throw new InvalidArgumentError(fn, 'model', `the same number of logits for every batch (${classes})`, `${c} in batch ${b}`);
+      } else if (classes !== c) throw new InvalidArgumentError(fn, 'model', `the same number of logits for every batch (${classes})`, `${c} in ${where}`);
       for (const v of values) {
-        if (!Number.isFinite(v)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the clean images of data[${b}]`);
-        cleanLogits.push(v);
+        if (!Number.isFinite(v)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the clean images of ${where}`);
       }
+      for (let i = 0; i < bn; i++) cleanLogits.push(Array.from(values.subarray(i * c, (i + 1) * c)));
       const lab = labels.dataSync();
       const cols = labels.rank === 1 ? 1 : labels.shape[1]!;
-      if (labelCols === -1) labelCols = cols;
-      else if (labelCols !== cols) throw new InvalidArgumentError(fn, `data[${b}].labels`, `labels with ${labelCols} column(s) like the first batch`, `shape [${labels.shape.join(',')}]`);
-      for (const v of lab) labelRows.push(v);
+      for (let i = 0; i < bn; i++) labelRows.push(Array.from(lab.subarray(i * cols, (i + 1) * cols)));
       for (const run of runs) {
         checkAbort();
-        const context = `attack '${run.attack.name}'${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`} on data[${b}]`;
-        const argumentMap = { images: `data[${b}].images`, labels: `data[${b}].labels`, model: 'model', options: `attacks[${run.index}].options` };
+        const context = `attack '${run.attack.name}'${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`} on ${where}`;
+        const argumentMap = { images: `${where}.images`, labels: `${where}.labels`, model: 'model', options: `attacks[${run.index}].options` };
         let adv: tf.Tensor4D;
         try {
-          adv = bag.own(await runAttack(run, model, modelFn, images, labels, task, rng, memory, signal));
+          adv = bag.own(await runAttack(run, model, modelFn, images, labels, task, memory, signal));
         } catch (err) {
           throw reattribute(err, fn, argumentMap, context);
         }
@@ -271,9 +367,9 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
           });
           const v = stats.dataSync();
           stats.dispose();
-          checkOutput(fn, run, v, bn, c, n, b);
-          for (let i = 0; i < bn * c; i++) run.logits.push(v[i]!);
+          checkOutput(fn, run, v, bn, c, part.positions, where);
           for (let i = 0; i < bn; i++) {
+            run.logits.push(Array.from(v.subarray(i * c, (i + 1) * c)));
             run.linf.push(v[bn * c + i]!);
             run.l2.push(v[bn * c + bn + i]!);
           }
@@ -281,44 +377,100 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
           bag.free(adv);
         }
       }
-      n += bn;
+      positions.push(...part.positions);
       batches++;
+      const done = part.read;
       const elapsedSeconds = (Date.now() - t0) / 1000;
-      onProgress?.({ phase: 'batch', done: batches, total, elapsedSeconds, etaSeconds: Number.isNaN(total) ? Number.NaN : (elapsedSeconds / batches) * (total - batches) });
+      onProgress?.({ phase: 'batch', done, total, elapsedSeconds, etaSeconds: Number.isNaN(total) ? Number.NaN : (elapsedSeconds / done) * (total - done) });
     } finally {
-      if ((disposeOption ?? owned) && batch && typeof batch === 'object') {
-        if (batch.images instanceof tf.Tensor) batch.images.dispose();
-        if (batch.labels instanceof tf.Tensor) batch.labels.dispose();
-      }
+      releaseShardBatch(part);
     }
   }
-  if (n === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'no batches');
+  if (counter.total === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'no batches');
 
-  const labelsMat = { data: labelRows, shape: [n, labelCols] as [number, number] };
-  const scoreOf = (logits: number[]): { data: Float64Array; shape: [number, number] } => {
+  const samples: RobustnessSamples = {
+    kind: 'robustness',
+    settings: { task, threshold, aucAverage, seed, attacks: describeAttacks(attacks), rows: runs.map((r) => ({ attack: r.attack.name, epsilon: r.epsilon, seed: r.seed ?? null })) },
+    total: counter.total,
+    positions,
+    labels: labelRows,
+    clean: cleanLogits,
+    adversarial: runs.map((r) => r.logits),
+    linf: runs.map((r) => r.linf),
+    l2: runs.map((r) => r.l2),
+  };
+  return summarizeRobustness(samples, shard);
+}
+
+/**
+ * The report of per-sample records: every metric computed from `samples` alone (the unsharded run,
+ * a shard, and {@link mergeShards} over all shards all go through here).
+ * @internal
+ */
+export function summarizeRobustness(samples: RobustnessSamples, shard: Shard): RobustnessReport {
+  const { task, threshold, aucAverage, seed } = samples.settings;
+  const n = samples.positions.length;
+  const flat = (rows: readonly (readonly number[])[]): number[] => {
+    const out: number[] = [];
+    for (const r of rows) for (const v of r) out.push(v);
+    return out;
+  };
+  const rowsOf = (f: (i: number) => Omit<RobustnessRow, 'attack' | 'epsilon'>): RobustnessRow[] =>
+    samples.settings.rows.map((r, i) => ({ attack: r.attack, epsilon: r.epsilon, ...f(i) }));
+  if (n === 0) {
+    const nan = Number.NaN;
+    return { clean: { accuracy: nan, auc: nan }, rows: rowsOf(() => ({ accuracy: nan, auc: nan, accuracyDrop: nan, foolingRate: nan, meanLinf: nan, maxLinf: nan, meanL2: nan })), n, seed, shard, samples };
+  }
+  const classes = samples.clean[0]!.length;
+  const labelCols = samples.labels[0]!.length;
+  const labelsMat = { data: flat(samples.labels), shape: [n, labelCols] as [number, number] };
+  const probabilities = (logits: number[]): { data: Float64Array; shape: [number, number] } => {
     const mat = { data: Float64Array.from(logits), rows: n, cols: classes };
     return { data: task === 'multi-label' ? labelProbabilities(mat, 'logits') : classProbabilities(mat, 'logits'), shape: [n, classes] };
   };
   const metricOptions = { task, threshold, from: 'logits' as const };
-  const cleanMat = { data: cleanLogits, shape: [n, classes] as [number, number] };
+  const cleanFlat = flat(samples.clean);
+  const cleanMat = { data: cleanFlat, shape: [n, classes] as [number, number] };
   const cleanAcc = accuracy(cleanMat, labelsMat, metricOptions);
-  const cleanAuc = rocAuc(scoreOf(cleanLogits), labelsMat, { average: aucAverage, task });
-  const rows: RobustnessRow[] = runs.map((run) => {
-    const advMat = { data: run.logits, shape: [n, classes] as [number, number] };
+  const cleanProb = probabilities(cleanFlat);
+  const cleanAuc = rocAuc(cleanProb, labelsMat, { average: aucAverage, task });
+  const multi = task === 'multi-label';
+  const rows = rowsOf((i) => {
+    const advFlat = flat(samples.adversarial[i]!);
+    const advMat = { data: advFlat, shape: [n, classes] as [number, number] };
     const acc = accuracy(advMat, labelsMat, metricOptions);
+    const advProb = probabilities(advFlat);
+    const linf = samples.linf[i]!;
+    const l2 = samples.l2[i]!;
     return {
-      attack: run.attack.name,
-      epsilon: run.epsilon,
       accuracy: acc,
-      auc: rocAuc(scoreOf(run.logits), labelsMat, { average: aucAverage, task }),
+      auc: rocAuc(advProb, labelsMat, { average: aucAverage, task }),
       accuracyDrop: cleanAcc - acc,
       foolingRate: foolingRate(cleanMat, advMat, metricOptions),
-      meanLinf: run.linf.reduce((a, b) => a + b, 0) / n,
-      maxLinf: run.linf.reduce((a, b) => Math.max(a, b), 0),
-      meanL2: run.l2.reduce((a, b) => a + b, 0) / n,
+      meanLinf: linf.reduce((a, b) => a + b, 0) / n,
+      maxLinf: linf.reduce((a, b) => Math.max(a, b), 0),
+      meanL2: l2.reduce((a, b) => a + b, 0) / n,
+      ...(multi ? { cooccurrence: labelCooccurrence(advProb, { threshold }) } : {}),
     };
   });
-  return { clean: { accuracy: cleanAcc, auc: cleanAuc }, rows, n, seed };
+  const report: RobustnessReport = { clean: { accuracy: cleanAcc, auc: cleanAuc }, rows, n, seed, shard, samples };
+  if (multi) report.cooccurrence = { truth: labelCooccurrence(labelsMat), clean: labelCooccurrence(cleanProb, { threshold }) };
+  return report;
+}
+
+/** The attacks as JSON, for the records' settings (functions are not serialisable: `run: 'custom'`). */
+function describeAttacks(attacks: readonly RobustnessAttack[]): unknown[] {
+  const plain = (value: unknown): unknown => {
+    if (typeof value === 'function') return '[function]';
+    if (Array.isArray(value)) return value.map(plain);
+    if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>);
+    if (value instanceof tf.Tensor) return `[tensor ${value.dtype} ${value.shape.join('x')}]`;
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(Object.entries(value).filter(([k, v]) => v !== undefined && k !== 'signal' && k !== 'onProgress').map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+  };
+  return attacks.map((a) => ('run' in a ? { name: a.name, run: 'custom', epsilons: a.epsilons ?? null, norm: a.norm ?? 'linf' } : plain(a)));
 }
 
 /** Warns once when the clean outputs look like probabilities (all in [0, 1], rows summing to 1 for single-label). */
@@ -343,26 +495,26 @@ function warnIfProbabilities(fn: string, values: ArrayLike<number>, c: number, t
  * Checks an attack's output (one read per batch): finite values, and every perturbation within ε in
  * the attack's norm (float32 rounding allowed: 1e-5 relative plus 1e-6 absolute).
  */
-function checkOutput(fn: string, run: Run, v: ArrayLike<number>, bn: number, c: number, offset: number, b: number): void {
+function checkOutput(fn: string, run: Run, v: ArrayLike<number>, bn: number, c: number, positions: readonly number[], where: string): void {
   const a = run.attack;
   const base = bn * c;
   for (let i = 0; i < bn; i++) {
     const bad = v[base + 2 * bn + i]!;
-    if (bad > 0) throw new NonFiniteError(fn, `the adversarial images of attack '${a.name}'`, `${bad} values of image ${i} of data[${b}] (image ${offset + i}) are NaN or Infinity${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`}`);
+    if (bad > 0) throw new NonFiniteError(fn, `the adversarial images of attack '${a.name}'`, `${bad} values of image ${i} of ${where} (image ${positions[i]}) are NaN or Infinity${Number.isNaN(run.epsilon) ? '' : ` at ε = ${run.epsilon}`}`);
   }
   for (let i = 0; i < bn * c; i++) {
-    if (!Number.isFinite(v[i]!)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the adversarial images of attack '${a.name}' (data[${b}])`);
+    if (!Number.isFinite(v[i]!)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the adversarial images of attack '${a.name}' (${where})`);
   }
   if (Number.isNaN(run.epsilon)) return;
   const norm = 'run' in a ? (a.norm ?? 'linf') : (a.options?.norm ?? 'linf');
   const tolerance = run.epsilon * 1e-5 + 1e-6;
   for (let i = 0; i < bn; i++) {
     const achieved = v[base + (norm === 'linf' ? 0 : bn) + i]!;
-    if (achieved > run.epsilon + tolerance) throw new PerturbationBudgetError(fn, a.name, run.epsilon, norm, achieved, offset + i);
+    if (achieved > run.epsilon + tolerance) throw new PerturbationBudgetError(fn, a.name, run.epsilon, norm, achieved, positions[i]!);
   }
 }
 
-async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, rng: ReturnType<typeof createRng>, memory: MemoryOptions, signal: AbortSignal | undefined): Promise<tf.Tensor4D> {
+async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, memory: MemoryOptions, signal: AbortSignal | undefined): Promise<tf.Tensor4D> {
   const a = run.attack;
   if ('run' in a) {
     const adv = await a.run(modelFn, images, labels, run.epsilon);
@@ -375,7 +527,7 @@ async function runAttack(run: Run, model: Model, modelFn: ModelFn, images: tf.Te
   }
   if (a.attack === 'fgsm') return fgsm(model, images, labels, { ...memory, ...a.options, epsilon: run.epsilon, task });
   const opts = a.options ?? {};
-  return pgdAsync(model, images, labels, { ...memory, ...opts, epsilon: run.epsilon, task, seed: opts.seed ?? rng.nextSeed(), ...(signal ? { signal } : {}) });
+  return pgdAsync(model, images, labels, { ...memory, ...opts, epsilon: run.epsilon, task, seed: run.seed!, ...(signal ? { signal } : {}) });
 }
 
 function validateAttacks(fn: string, attacks: unknown): void {

@@ -9,7 +9,7 @@ export { foolingRate } from './foolingRate.js';
 export { sensitivitySpecificity, type SensitivitySpecificity } from './sensitivitySpecificity.js';
 export { perturbationNorms, type PerturbationNorms } from './perturbationNorms.js';
 export {
-  evaluateRobustness, type EvaluateRobustnessOptions, type RobustnessAttack, type RobustnessReport, type RobustnessRow,
+  evaluateRobustness, type EvaluateRobustnessOptions, type RobustnessAttack, type RobustnessReport, type RobustnessRow, type RobustnessSamples,
 } from './evaluateRobustness.js';
 export { tsne, type TsneOptions, type TsneResult } from './tsne.js';
 export { tsneTransform, type TsneMap, type TsneTransformOptions } from './tsneTransform.js';
@@ -18,3 +18,10 @@ export { knnAccuracy, type KnnAccuracyOptions } from './knnAccuracy.js';
 export {
   discriminability, compareDiscriminability, type DiscriminabilityOptions, type DiscriminabilityScores, type DiscriminabilityComparison,
 } from './discriminability.js';
+export {
+  evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseAttack, type WorstCaseAttackInfo, type WorstCaseAttackRow, type WorstCaseBatch, type WorstCasePerLabel,
+  type WorstCaseReport, type WorstCaseRow, type WorstCaseWarning,
+} from './evaluateWorstCase.js';
+export { averagePrecision, type AveragePrecisionOptions } from './averagePrecision.js';
+export { hammingLoss } from './hammingLoss.js';
+export { attackSuccess, type AttackSuccessOptions, type AttackSuccessResult } from './attackSuccess.js';

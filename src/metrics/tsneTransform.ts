@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { entryAsync } from '../internal/scope.js';
 import { assertFunction, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue } from '../internal/validate.js';
 import type { Progress } from '../types.js';
 import { readMatrix, toRows, type MatrixLike } from './matrix.js';
@@ -95,6 +96,10 @@ const KEYS = ['perplexity', 'maxIterations', 'learningRate', 'momentum', 'theta'
  * @category Metrics
  */
 export async function tsneTransform(map: TsneMap, features: MatrixLike, options: TsneTransformOptions = {}): Promise<number[][]> {
+  return entryAsync('tsneTransform', () => runTsneTransform(map, features, options));
+}
+
+async function runTsneTransform(map: TsneMap, features: MatrixLike, options: TsneTransformOptions): Promise<number[][]> {
   const fn = 'tsneTransform';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);

@@ -196,7 +196,7 @@ export interface ImageFileDataset {
   /** The class (or finding) names, in label order. */
   readonly classNames: readonly string[];
   /**
-   * A re-iterable {@link BatchSource} over the files: each pass decodes batchSize images at a
+   * A re-iterable batch source over the files: each pass decodes batchSize images at a
    * time and yields `{ images [B, H, W, C] float32 in [0, 1], labels }`; the consumer disposes each batch.
    * It is an {@link EpochBatchSource}: the training loops call it with the epoch, so an epoch's order and
    * random preprocessing depend only on (seed, epoch), and a resumed run sees the batches of an uninterrupted one.

@@ -9,3 +9,4 @@ export {
   decodeImage, imageFolder, labelCsvDataset, chestXray14,
   type DecodeImageOptions, type ImageItem, type ImageBatchesOptions, type ImageFileDataset, type LabelCsvDatasetOptions,
 } from './images.js';
+export { writeShardResult, readShardResult, mergeResults } from './shardFiles.js';

@@ -35,6 +35,23 @@ describe.each(BACKENDS)('fgsm on %s', (backend) => {
     adv.dispose();
   });
 
+  it.each(['linf', 'l2'] as const)('with a region-of-interest mask m equals the closed form on the masked gradient g⊙m (%s): δ = 0 outside', (norm) => {
+    const eps = norm === 'linf' ? 0.05 : 0.3;
+    const mask = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([5, 4, 4, 2], 0, 1, 'float32', 12), 0.4), 'float32') as tf.Tensor4D);
+    const adv = fgsm(lin.model, images, labels, { epsilon: eps, norm, clip: null, mask });
+    const [x, a, m, y] = [images.dataSync(), adv.dataSync(), mask.dataSync(), labels.dataSync()];
+    const expected = new Float32Array(x.length);
+    for (let i = 0; i < 5; i++) {
+      const xi = x.subarray(i * lin.dims, (i + 1) * lin.dims);
+      const g = linearCeGradient(lin, xi, y[i]!).map((v, d) => v * m[i * lin.dims + d]!);
+      const n2 = Math.sqrt(g.reduce((t, v) => t + v * v, 0));
+      for (let d = 0; d < lin.dims; d++) expected[i * lin.dims + d] = xi[d]! + eps * (norm === 'linf' ? Math.sign(g[d]!) : g[d]! / n2);
+    }
+    expectClose(a, expected, 1e-6);
+    for (let p = 0; p < x.length; p++) if (m[p] === 0) expect(a[p]).toBe(x[p]);
+    tf.dispose([adv, mask]);
+  });
+
   it('equals x + ε·∇/‖∇‖₂ on a linear model (L2 closed form)', () => {
     const eps = 0.3;
     const adv = fgsm(lin.model, images, labels, { epsilon: eps, norm: 'l2', clip: null });

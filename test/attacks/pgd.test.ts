@@ -62,6 +62,27 @@ describe.each(BACKENDS)('pgd on %s', (backend) => {
       tf.dispose([adv, a, b]);
     });
 
+    it.each(['linf', 'l2'] as const)('changes nothing outside a region-of-interest mask, per image or shared (%s)', (norm) => {
+      const eps = norm === 'linf' ? 0.2 : 1;
+      const perImage = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([6, 4, 4, 1], 0, 1, 'float32', 8), 0.5), 'float32') as tf.Tensor4D);
+      const shared = tf.tidy(() => tf.concat([tf.ones([1, 4, 4, 1]), tf.zeros([1, 4, 4, 1])], 3) as tf.Tensor4D); // channel 0 only
+      for (const mask of [perImage, shared]) {
+        for (const adv of [pgd(lin.model, images, labels, { epsilon: eps, norm, steps: 5, seed: 1, mask }), pgd(lin.model, images, labels, { epsilon: eps, norm, steps: 5, seed: 1, mask, randomStart: false })]) {
+          const [outside, inside, size] = tf.tidy(() => {
+            const d = tf.sub(adv, images);
+            const flat = tf.reshape(d, [6, -1]);
+            return [tf.max(tf.abs(tf.mul(d, tf.sub(1, mask)))).dataSync()[0]!, tf.max(tf.abs(tf.mul(d, mask))).dataSync()[0]!,
+              tf.max(norm === 'linf' ? tf.max(tf.abs(flat), 1) : tf.sqrt(tf.sum(tf.square(flat), 1))).dataSync()[0]!];
+          });
+          expect(outside).toBe(0);
+          expect(inside).toBeGreaterThan(0.05);
+          expect(size).toBeLessThanOrEqual(eps * (1 + 1e-5) + 1e-6);
+          adv.dispose();
+        }
+      }
+      tf.dispose([perImage, shared]);
+    });
+
     it('ε = 0 returns the input', () => {
       const adv = pgd(lin.model, images, labels, { epsilon: 0, seed: 1 });
       expectClose(adv.dataSync(), images.dataSync(), 0);

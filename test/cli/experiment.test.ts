@@ -86,6 +86,12 @@ describe('medrobust run (tiny config)', () => {
     expect(chest.lookHealthy.clearedImages).toBeGreaterThan(0);
     const findings = (p: Record<string, number>) => Object.values(p).filter((v) => v > 0.5).length;
     expect(findings(chest.example.adversarial)).toBeLessThan(findings(chest.example.clean));
+    // Each defense row at ε > 0 holds the worst case next to PGD: never above it (the ensemble starts with the row's PGD run).
+    expect(report).toMatch(/\| defense \| epsilon \| accuracy \| auc \| worstCase \| gap \|/);
+    for (const row of results.defenses.filter((r: { epsilon: number }) => r.epsilon > 0)) {
+      expect(row.worstCase).toBeLessThanOrEqual(row.accuracy);
+      expect(row.gap).toBeCloseTo(row.accuracy - row.worstCase, 12);
+    }
     const csv = readFileSync(join(dir, 'tables', 'attacks.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('task,attack,epsilon,linf,accuracy,auc,foolingRate');
     expect(csv).toHaveLength(1 + 2 * (1 + 2 * 2 + 1));

@@ -74,13 +74,19 @@ describe('paper experiment runner', () => {
     const code = await runPaperExperiment(tiny, [join(root, 'data'), '--train-epochs', '2', '--analyze', '--defend', 'maadvt', '--defend-epochs', '2', '--out', out, '--limit', '8']);
     expect(code).toBe(0);
     const results = JSON.parse(readFileSync(join(out, 'tiny-corrected', 'results.json'), 'utf8'));
-    expect(results.rows.map((r: { model: string }) => r.model)).toEqual(['undefended', 'undefended', 'maadvt', 'maadvt']);
+    expect(results.rows.map((r: { model: string }) => r.model)).toEqual(['undefended', 'undefended', 'undefended', 'maadvt', 'maadvt', 'maadvt']);
+    // The worst case next to PGD for each model: PGD-10 first, so never above PGD-10 (2 classes: APGD on the margin loss).
+    for (const r of results.rows.filter((row: { attack: string }) => row.attack.startsWith('worst case'))) {
+      expect(r.attack).toBe('worst case (pgd-10 + apgd-ce + apgd-margin)');
+      expect(r.worstCaseAccuracy).toBeLessThanOrEqual(r.pgd10Accuracy);
+      expect(r.gap).toBeCloseTo(r.pgd10Accuracy - r.worstCaseAccuracy, 12);
+    }
     const d = results.analysis.discriminability;
     expect(d.clean.n).toBe(8);
     expect(Number.isFinite(d.clean.fisherRatio)).toBe(true);
-    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    expect(await runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).toBe(2);
-    err.mockRestore();
+    // an unknown defense or worst-case version is refused up front, before any data is read (the CLI prints it as one line, exit 2)
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).rejects.toThrow(/--defend must be pgd-at, mpadvt or maadvt, received 'madry'/);
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--worst-case', 'full'])).rejects.toThrow(/--worst-case must be cheap, standard or off, received 'full'/);
     log.mockRestore();
   });
 
@@ -126,7 +132,7 @@ describe('paper experiment runner', () => {
     expect(code).toBe(0);
     const results = JSON.parse(readFileSync(join(out, `tiny-${preset}`, 'results.json'), 'utf8'));
     expect(results.images).toBe(8);
-    expect(results.rows.map((r: { model: string; attack: string }) => `${r.model}/${r.attack}`)).toEqual(['undefended/none', 'undefended/PGD ε=8/255 α=2/255 T=3', 'undefended/GAP m=8']);
+    expect(results.rows.map((r: { model: string; attack: string }) => `${r.model}/${r.attack}`)).toEqual(['undefended/none', 'undefended/PGD ε=8/255 α=2/255 T=3', 'undefended/worst case (pgd-10 + apgd-ce + apgd-margin)', 'undefended/GAP m=8']);
     for (const r of results.rows) {
       expect(r.accuracy).toBeGreaterThanOrEqual(0);
       expect(r.accuracy).toBeLessThanOrEqual(1);

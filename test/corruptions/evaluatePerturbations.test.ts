@@ -4,7 +4,7 @@ import { evaluatePerturbations } from '../../src/corruptions/evaluatePerturbatio
 import { flipProbability } from '../../src/corruptions/flipProbability.js';
 import { PERTURBATION_TYPES, perturbationSequence } from '../../src/corruptions/perturbationSequence.js';
 import { AbortError, InvalidArgumentError } from '../../src/errors.js';
-import { createRng } from '../../src/internal/random.js';
+import { sampleSeed, streamId } from '../../src/internal/shard.js';
 import type { ModelFn } from '../../src/types.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -35,9 +35,8 @@ describe.each(BACKENDS)('evaluatePerturbations on %s', (backend) => {
       const table = await evaluatePerturbations(model, [{ images, labels }], { types, seed: 8, task, frames: 6 });
       expect(table.rows.map((r) => r.type)).toEqual(types);
       expect(table.sequences).toBe(3);
-      const rng = createRng(8);
       for (const row of table.rows) {
-        const seq = perturbationSequence(images, row.type, { frames: 6, seed: rng.nextSeed() });
+        const seq = tf.tidy(() => tf.concat([0, 1, 2].map((i) => perturbationSequence(tf.slice(images, [i, 0, 0, 0], [1, -1, -1, -1]), row.type, { frames: 6, seed: sampleSeed(8, i, streamId(row.type)) }))) as tf.Tensor5D);
         const logits = tf.tidy(() => tf.reshape(model(tf.reshape(seq, [18, 16, 16, 3]) as tf.Tensor4D), [3, 6, 2]));
         expect(row.flipProbability, `${task} ${row.type}`).toBeCloseTo(flipProbability(logits, { task, type: row.type }), 12);
         expect(row.reference).toBe(row.type === 'gaussian_noise' ? 'first' : 'previous');
@@ -73,9 +72,8 @@ describe.each(BACKENDS)('evaluatePerturbations on %s', (backend) => {
   it('difficulty reaches the noise sequences and the frame distance of the flip probability', async () => {
     const table = await evaluatePerturbations(model, [{ images, labels }], { types: ['rotate', 'speckle_noise'], seed: 4, frames: 7, difficulty: 3 });
     expect(table.difficulty).toBe(3);
-    const rng = createRng(4);
     for (const row of table.rows) {
-      const seq = perturbationSequence(images, row.type, { frames: 7, seed: rng.nextSeed(), difficulty: 3 });
+      const seq = tf.tidy(() => tf.concat([0, 1, 2].map((i) => perturbationSequence(tf.slice(images, [i, 0, 0, 0], [1, -1, -1, -1]), row.type, { frames: 7, seed: sampleSeed(4, i, streamId(row.type)), difficulty: 3 }))) as tf.Tensor5D);
       const logits = tf.tidy(() => tf.reshape(model(tf.reshape(seq, [21, 16, 16, 3]) as tf.Tensor4D), [3, 7, 2]));
       expect(row.flipProbability, row.type).toBeCloseTo(flipProbability(logits, { type: row.type, difficulty: 3 }), 12);
       tf.dispose([seq, logits]);

@@ -113,9 +113,10 @@ describe.skipIf(!HAS_TORCH)('one GAP training step, paper preset vs the authors\
     // one trainGap step from the same weights: the adversarial logits, and the weights after Adam
     const logits: tf.Tensor2D[] = [];
     let calls = 0;
-    // trainGap calls the model on the clean batch, then on the adversarial one
+    // trainGap calls the model on the clean batch, then on the adversarial one (microBatch: the whole
+    // batch, so no memory probe calls it first)
     const probe = (t: tf.Tensor4D) => { const l = model(t); if (++calls === 2) logits.push(tf.keep(l.clone())); return l; };
-    await trainGap(probe, gen, [{ images: x, labels }], { ...options, epochs: 1, gradient: 'paper', maxBatchesPerEpoch: 1 });
+    await trainGap(probe, gen, [{ images: x, labels }], { ...options, epochs: 1, gradient: 'paper', maxBatchesPerEpoch: 1, microBatch: 2 });
     const dLogits = maxDiff(logits[0]!.dataSync(), out.logits!.data as Float32Array);
     const after = asGeneratorWeights(out, 'after.');
     const oursAfter = new Map(gen.trainableWeights.map((w) => [w.originalName, Float32Array.from(w.read().dataSync())]));

@@ -24,6 +24,7 @@ import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet,
 import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../node/index.js';
 import { writeFileAtomic } from '../../node/atomic.js';
 import { UsageError } from '../usageError.js';
+import { worstCaseRow } from './worstCase.js';
 
 export interface PaperExperiment {
   id: string;
@@ -64,7 +65,7 @@ export interface PaperExperiment {
   threshold: number;
 }
 
-const USAGE = (e: PaperExperiment) => `usage: npx medrobust reproduce ${e.id.split('-')[0]} <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--out runs/paper]`;
+const USAGE = (e: PaperExperiment) => `usage: npx medrobust reproduce ${e.id.split('-')[0]} <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--worst-case cheap|standard|off] [--out runs/paper]`;
 
 /** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
 function countFlag(flag: string, value: string | undefined, min: number): number {
@@ -81,8 +82,10 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
       preset: { type: 'string', default: 'corrected' }, model: { type: 'string' }, 'train-epochs': { type: 'string', default: '0' },
       limit: { type: 'string', default: '64' }, gap: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/paper' },
       analyze: { type: 'boolean', default: false }, defend: { type: 'string' }, 'defend-epochs': { type: 'string', default: '1' },
+      'worst-case': { type: 'string', default: 'cheap' },
     },
   });
+  if (!['cheap', 'standard', 'off'].includes(values['worst-case']!)) throw new UsageError(`--worst-case must be cheap, standard or off, received '${values['worst-case']}'`);
   const root = positionals[0];
   if (!root) { console.error(USAGE(e)); return 2; }
   if (values.preset !== 'paper' && values.preset !== 'corrected') { console.error(`--preset must be 'paper' or 'corrected', received '${values.preset}'`); return 2; }
@@ -172,6 +175,16 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   const pgdName = `PGD ε=${e.pgd.epsilon}/255 α=${e.pgd.stepSize}/255 T=${e.pgd.steps}`;
   rows.push({ model: 'undefended', attack: 'none', ...score(clean) });
   rows.push({ model: 'undefended', attack: pgdName, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold, from: 'logits' }) });
+  const worstCase = async (label: string): Promise<void> => {
+    if (values['worst-case'] === 'off') return;
+    const pgdNet = networkFor('pgd');
+    try {
+      rows.push({ model: label, ...(await worstCaseRow(modelOf(pgdNet), loaded.test, e, { paper, limit, version: values['worst-case'] as 'cheap' | 'standard', normalise, ...(signal ? { signal } : {}) })) });
+    } finally {
+      if (pgdNet !== net) pgdNet.dispose();
+    }
+  };
+  await worstCase('undefended');
   const analysis: Record<string, unknown> = {};
   if (values.analyze) {
     if (e.task === 'single-label') {
@@ -248,6 +261,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     const scoreD = (l: tf.Tensor2D) => ({ accuracy: accuracy(l, defended.labels, { task: e.task, threshold: e.threshold, from: 'logits' }), auc: paperAuc(l, defended.labels, { variant: e.aucVariant }) });
     rows.push({ model: values.defend, attack: 'none', ...scoreD(defended.clean) });
     rows.push({ model: values.defend, attack: pgdName, ...scoreD(defended.adv), foolingRate: foolingRate(defended.clean, defended.adv, { task: e.task, threshold: e.threshold, from: 'logits' }) });
+    await worstCase(values.defend);
     tf.dispose([defended.clean, defended.adv, defended.labels]);
   }
   console.table(rows);

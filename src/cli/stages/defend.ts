@@ -14,12 +14,17 @@ import type { DefenseName } from '../config.js';
 import type { StageContext, TrainedTask } from './context.js';
 import { attackInBatches, predictLogits, scoreLogits, type MetricRow } from './evaluate.js';
 import { buildTaskModel, epochBatches, loadStageModel, makeOptimizer } from './train.js';
+import { worstCaseAccuracies } from './worstCase.js';
 
 export interface DefenseRow extends MetricRow {
   task: string;
   defense: string;
   /** PGD budget of the evaluation in 1/255 units (0 = clean). */
   epsilon: number;
+  /** Accuracy under the worst case of PGD and APGD (see worstCase.ts); ≤ `accuracy` by construction. */
+  worstCase?: number;
+  /** `accuracy − worstCase`: how much PGD alone over-states robustness. */
+  gap?: number;
 }
 
 async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: TrainedTask, ctx: StageContext): Promise<TrainingReport> {
@@ -67,6 +72,8 @@ export async function robustnessRows(model: tfl.LayersModel, t: TrainedTask, def
       rows.push({ task: t.name, defense, epsilon: e, ...scoreLogits(logits, labels, task) });
       tf.dispose([adv, logits]);
     }
+    const worst = await worstCaseAccuracies(fn, images, labels, task, ctx.config.defenses.evalEpsilons, ctx);
+    worst.forEach((w, i) => Object.assign(rows[i + 1]!, { worstCase: w, gap: rows[i + 1]!.accuracy - w }));
     return rows;
   } finally {
     clean.dispose();

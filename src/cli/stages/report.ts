@@ -44,7 +44,7 @@ export function stepLabel(key: string): string {
   return `defend ${task} ${method} (${sub === 'train' ? 'training' : 'evaluation'})`;
 }
 
-const pct = (rows: readonly Row[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && ['accuracy', 'auc', 'foolingRate'].includes(k) ? Number(v.toFixed(4)) : v])));
+const pct = (rows: readonly Row[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && ['accuracy', 'auc', 'foolingRate', 'worstCase', 'gap'].includes(k) ? Number(v.toFixed(4)) : v])));
 
 export async function writeReport(results: RunResults, ctx: StageContext): Promise<string> {
   const { dir, config } = ctx;
@@ -78,7 +78,9 @@ export async function writeReport(results: RunResults, ctx: StageContext): Promi
   for (const task of config.defenses.tasks) {
     const rows = results.defenses.filter((r) => r.task === task);
     if (rows.length === 0) continue;
-    lines.push(`## Defenses on ${task} (PGD-${config.attacks.pgdSteps} evaluation; ε = 0 is clean)`, '', markdownTable(pct(rows as unknown as Row[]), { columns: ['defense', 'epsilon', 'accuracy', 'auc'] }), '');
+    const worst = rows.some((r) => r.worstCase !== undefined);
+    lines.push(`## Defenses on ${task} (PGD-${config.attacks.pgdSteps} evaluation; ε = 0 is clean)`, '', markdownTable(pct(rows as unknown as Row[]), { columns: ['defense', 'epsilon', 'accuracy', 'auc', ...(worst ? ['worstCase', 'gap'] : [])] }), '');
+    if (worst) lines.push(`worstCase: accuracy when each image is attacked by this PGD-${config.attacks.pgdSteps} run and then, if still correct, by APGD-CE and APGD on the DLR or margin loss (20 steps each; evaluateWorstCase, docs/guides/worst-case.md); gap = PGD-${config.attacks.pgdSteps} accuracy − worstCase, how much PGD alone over-states robustness.`, '');
     const best = results.training.filter((r) => r.task === task && r.defense !== 'none');
     if (best.length > 0) lines.push(`Each defense fine-tunes the undefended model for ${config.defenses.epochs} epoch(s) at ε = ${config.defenses.epsilon}/255 and keeps the epoch with the best robust validation accuracy: ${best.map((r) => `${r.defense} epoch ${r.bestEpoch ?? '-'}`).join(', ')} (epochs counted from 1).`, '');
     const plot = await writePlot(dir, `defenses-${task}`, lineChartSpec(rows as unknown as Row[], { x: 'epsilon', y: 'accuracy', color: 'defense', title: `${task}: robust accuracy by defense`, xTitle: 'PGD ε (1/255)' }));

@@ -13,6 +13,11 @@ const MAX_STEPS = 100;
  * p_j ∝ exp(−β·d_j) is log(perplexity) (in nats), writes the normalised p into `out[off ..]` and
  * returns the reached perplexity. Distances are shifted by their minimum, which leaves p unchanged
  * and keeps exp() from underflowing (scikit-learn's "float underflow" case).
+ *
+ * H(β) = log Σ_j e^{−β·d_j} + β·⟨d⟩ decreases in β with H′(β) = −β·Var(d), so each step takes the
+ * Newton step when it stays inside the bracket [betaMin, betaMax] known so far and bisects (or
+ * doubles/halves while one side of the bracket is open) otherwise: the same answer as scikit-learn's
+ * bisection to the same tolerance, in a handful of steps instead of dozens.
  */
 export function calibrateRow(sq: Float64Array, off: number, m: number, perplexity: number, out: Float64Array): number {
   const target = Math.log(perplexity);
@@ -30,30 +35,36 @@ export function calibrateRow(sq: Float64Array, off: number, m: number, perplexit
   for (let step = 0; step < MAX_STEPS; step++) {
     let sum = 0;
     let dot = 0;
+    let dot2 = 0;
     for (let j = 0; j < m; j++) {
       const dj = sq[off + j]! - dMin;
       const p = Math.exp(-dj * beta);
       out[off + j] = p;
       sum += p;
       dot += dj * p;
+      dot2 += dj * dj * p;
     }
-    entropy = Math.log(sum) + (beta * dot) / sum;
+    const meanD = dot / sum;
+    entropy = Math.log(sum) + beta * meanD;
     const inv = 1 / sum;
     for (let j = 0; j < m; j++) out[off + j]! *= inv;
     const diff = entropy - target;
     if (Math.abs(diff) <= ENTROPY_TOLERANCE) break;
-    if (diff > 0) {
-      betaMin = beta;
-      beta = betaMax === Infinity ? beta * 2 : (beta + betaMax) / 2;
-    } else {
-      betaMax = beta;
-      beta = betaMin === -Infinity ? beta / 2 : (beta + betaMin) / 2;
-    }
+    if (diff > 0) betaMin = beta;
+    else betaMax = beta;
+    const slope = -beta * (dot2 / sum - meanD * meanD);
+    const newton = slope < 0 ? beta - diff / slope : Number.NaN;
+    if (newton > Math.max(betaMin, 0) && newton < betaMax) beta = newton;
+    else if (diff > 0) beta = betaMax === Infinity ? beta * 2 : (beta + betaMax) / 2;
+    else beta = betaMin === -Infinity ? beta / 2 : (beta + betaMin) / 2;
   }
   return Math.exp(entropy);
 }
 
-/** Sparse symmetric joint probabilities in CSR form. */
+/**
+ * Sparse symmetric joint probabilities, each unordered pair once: row i of the CSR lists the
+ * j > i with p_ij > 0 (p_ji = p_ij is implied). Σ_{i<j} p_ij = ½.
+ */
 export interface SparseP {
   rowPtr: Int32Array;
   cols: Int32Array;
@@ -62,59 +73,58 @@ export interface SparseP {
 
 /**
  * Conditional p(j|i) over the k nearest neighbours (squared distances `sq`, n·k), symmetrised and
- * normalised to sum 1: P = (P_cond + P_condᵀ) / sum.
+ * normalised: p_ij = (p(j|i) + p(i|j)) / 2n, kept once per pair (i < j). Memory: the n·k conditional
+ * values, one list of the n·k directed edges by their smaller end, and the result (at most n·k pairs).
  */
 export function jointFromNeighbours(indices: Int32Array, sq: Float64Array, n: number, k: number, perplexity: number): SparseP {
   const cond = new Float64Array(n * k);
+  let total = 0;
   for (let i = 0; i < n; i++) calibrateRow(sq, i * k, k, perplexity, cond);
-  // COO of P + Pᵀ, counted per row
-  const count = new Int32Array(n + 1);
-  for (let i = 0; i < n; i++) {
-    count[i + 1]! += k;
-    for (let t = 0; t < k; t++) count[indices[i * k + t]! + 1]! += 1;
-  }
-  for (let i = 0; i < n; i++) count[i + 1]! += count[i]!;
-  const fill = count.slice(0, n);
-  const cooCols = new Int32Array(2 * n * k);
-  const cooVals = new Float64Array(2 * n * k);
+  for (let p = 0; p < n * k; p++) total += cond[p]!;
+  // directed edges i → j grouped by min(i, j)
+  const start = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) {
     for (let t = 0; t < k; t++) {
       const j = indices[i * k + t]!;
-      const v = cond[i * k + t]!;
-      let p = fill[i]!++;
-      cooCols[p] = j;
-      cooVals[p] = v;
-      p = fill[j]!++;
-      cooCols[p] = i;
-      cooVals[p] = v;
+      if (j !== i) start[Math.min(i, j) + 1]!++;
     }
   }
-  // merge duplicates within each row
+  for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
+  const fill = start.slice(0, n);
+  const edgeCols = new Int32Array(start[n]!);
+  const edgeVals = new Float64Array(start[n]!);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < k; t++) {
+      const j = indices[i * k + t]!;
+      if (j === i) continue;
+      const p = fill[Math.min(i, j)]!++;
+      edgeCols[p] = Math.max(i, j);
+      edgeVals[p] = cond[i * k + t]!;
+    }
+  }
+  // merge the two directions of each pair in place (a marker per column)
   const marker = new Int32Array(n).fill(-1);
   const rowPtr = new Int32Array(n + 1);
-  const cols = new Int32Array(2 * n * k);
-  const vals = new Float64Array(2 * n * k);
   let nnz = 0;
-  let total = 0;
   for (let i = 0; i < n; i++) {
-    const start = nnz;
-    for (let p = count[i]!; p < count[i + 1]!; p++) {
-      const j = cooCols[p]!;
+    const first = nnz;
+    for (let p = start[i]!; p < start[i + 1]!; p++) {
+      const j = edgeCols[p]!;
       const at = marker[j]!;
-      if (at >= start) vals[at]! += cooVals[p]!;
+      if (at >= first) edgeVals[at]! += edgeVals[p]!;
       else {
         marker[j] = nnz;
-        cols[nnz] = j;
-        vals[nnz] = cooVals[p]!;
+        edgeCols[nnz] = j;
+        edgeVals[nnz] = edgeVals[p]!;
         nnz++;
       }
-      total += cooVals[p]!;
     }
     rowPtr[i + 1] = nnz;
   }
-  const scale = 1 / Math.max(total, Number.EPSILON);
+  const scale = 1 / Math.max(2 * total, Number.EPSILON);
+  const vals = edgeVals.slice(0, nnz);
   for (let p = 0; p < nnz; p++) vals[p]! *= scale;
-  return { rowPtr, cols: cols.slice(0, nnz), vals: vals.slice(0, nnz) };
+  return { rowPtr, cols: edgeCols.slice(0, nnz), vals };
 }
 
 /** Dense joint P (n·n) from all pairwise squared distances `sq` (n·n, diagonal ignored). */

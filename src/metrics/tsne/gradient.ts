@@ -9,6 +9,7 @@
  * @internal
  */
 import type { SparseP } from './affinities.js';
+import type { InterpolationRepulsion } from './interpolation.js';
 
 /**
  * A Barnes-Hut tree over the rows of a flat [n, dim] embedding, rebuilt every iteration. The points
@@ -419,29 +420,37 @@ function spread(v: number, dim: number): number {
   return out;
 }
 
-/** Attractive forces Σ_j p_ij w_ij (y_i − y_j) over the sparse P, written into `attr`. */
+/**
+ * Attractive forces Σ_j p_ij w_ij (y_i − y_j) over the sparse P, written into `attr`. Each pair is
+ * stored once (i < j) and acts on both points with opposite signs.
+ */
 export function attraction(P: SparseP, y: Float64Array, n: number, dim: number, attr: Float64Array): void {
   const { rowPtr, cols, vals } = P;
+  attr.fill(0);
   if (dim === 2) {
     for (let i = 0; i < n; i++) {
       const yx = y[2 * i]!;
       const yy = y[2 * i + 1]!;
       let fx = 0;
       let fy = 0;
-      for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) {
+      const end = rowPtr[i + 1]!;
+      for (let p = rowPtr[i]!; p < end; p++) {
         const j = cols[p]!;
         const dx = yx - y[2 * j]!;
         const dy = yy - y[2 * j + 1]!;
         const pw = vals[p]! / (1 + dx * dx + dy * dy);
-        fx += pw * dx;
-        fy += pw * dy;
+        const gx = pw * dx;
+        const gy = pw * dy;
+        fx += gx;
+        fy += gy;
+        attr[2 * j]! -= gx;
+        attr[2 * j + 1]! -= gy;
       }
-      attr[2 * i] = fx;
-      attr[2 * i + 1] = fy;
+      attr[2 * i]! += fx;
+      attr[2 * i + 1]! += fy;
     }
     return;
   }
-  attr.fill(0);
   for (let i = 0; i < n; i++) {
     for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) {
       const j = cols[p]!;
@@ -451,12 +460,16 @@ export function attraction(P: SparseP, y: Float64Array, n: number, dim: number, 
         d2 += v * v;
       }
       const pw = vals[p]! / (1 + d2);
-      for (let t = 0; t < dim; t++) attr[i * dim + t]! += pw * (y[i * dim + t]! - y[j * dim + t]!);
+      for (let t = 0; t < dim; t++) {
+        const g = pw * (y[i * dim + t]! - y[j * dim + t]!);
+        attr[i * dim + t]! += g;
+        attr[j * dim + t]! -= g;
+      }
     }
   }
 }
 
-/** KL(P‖Q) over the sparse P, with q_ij = w_ij / Z (Z from the tree). */
+/** KL(P‖Q) = 2·Σ_{i<j} p_ij log(p_ij / q_ij) over the sparse P, with q_ij = w_ij / Z (Z from the tree or grid). */
 export function sparseKl(P: SparseP, y: Float64Array, n: number, dim: number, z: number): number {
   const { rowPtr, cols, vals } = P;
   let kl = 0;
@@ -474,7 +487,7 @@ export function sparseKl(P: SparseP, y: Float64Array, n: number, dim: number, z:
       kl += pij * Math.log(pij / q);
     }
   }
-  return kl;
+  return 2 * kl;
 }
 
 /**
@@ -485,6 +498,19 @@ export function bhGradient(P: SparseP, y: Float64Array, n: number, dim: number, 
   attraction(P, y, n, dim, attr);
   tree.build(y);
   const z = tree.repulsion(theta, rep);
+  const invZ = 1 / Math.max(z, Number.MIN_VALUE);
+  for (let p = 0; p < n * dim; p++) grad[p] = 4 * (exaggeration * attr[p]! - rep[p]! * invZ);
+  return z;
+}
+
+/**
+ * FFT-interpolated gradient (FIt-SNE): grad_i = 4 (α·attr_i − rep_i / Z) with the repulsion and Z
+ * from {@link InterpolationRepulsion}.
+ * @returns Z.
+ */
+export function interpolationGradient(P: SparseP, y: Float64Array, n: number, dim: number, exaggeration: number, grid: InterpolationRepulsion, attr: Float64Array, rep: Float64Array, grad: Float64Array): number {
+  attraction(P, y, n, dim, attr);
+  const z = grid.repulsion(y, rep);
   const invZ = 1 / Math.max(z, Number.MIN_VALUE);
   for (let p = 0; p < n * dim; p++) grad[p] = 4 * (exaggeration * attr[p]! - rep[p]! * invZ);
   return z;
