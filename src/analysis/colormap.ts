@@ -125,7 +125,7 @@ export function colorize(values: ArrayLike<number>, min: number, max: number): U
  */
 export interface TileOptions {
   /**
-   * Images per row of the grid.
+   * Images per row of the grid (more than there are images acts as one row of all of them).
    * @defaultValue ⌈√count⌉
    */
   columns?: number;
@@ -136,13 +136,16 @@ export interface TileOptions {
   gap?: number;
 }
 
+/** The largest contact sheet tileImages makes (a typo such as gap: 1e9 must not allocate gigabytes). */
+const MAX_TILE_BYTES = 2 ** 30;
+
 /**
  * Tiles equally sized images into one grid image (the notebook's grids of all channels of a block, §5b).
  *
  * @param images - at least one image, all of one size.
  * @param options - see {@link TileOptions}.
  * @returns the grid image.
- * @throws {InvalidArgumentError} for an empty list, images of different sizes, or bad options.
+ * @throws {InvalidArgumentError} for an empty list, images of different sizes, bad options, or a sheet over 1 GiB.
  *
  * @example
  * ```ts
@@ -155,7 +158,10 @@ export function tileImages(images: readonly RgbImage[], options: TileOptions = {
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, ['columns', 'gap']);
   if (!Array.isArray(images) || images.length === 0) throw new InvalidArgumentError(fn, 'images', 'a non-empty array of RGB images', describeValue(images));
-  const { width: w, height: h } = images[0]!;
+  const first: unknown = images[0];
+  if (typeof first !== 'object' || first === null) throw new InvalidArgumentError(fn, 'images[0]', 'an RGB image { width, height, data }', describeValue(first));
+  const { width: w, height: h } = first as RgbImage;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new InvalidArgumentError(fn, 'images[0]', 'an RGB image with integer width and height >= 1', `${describeValue(w)}×${describeValue(h)}`);
   images.forEach((im, i) => {
     if (!im || im.width !== w || im.height !== h || !(im.data instanceof Uint8Array) || im.data.length !== w * h * 3) {
       throw new InvalidArgumentError(fn, `images[${i}]`, `an RGB image of ${w}×${h} like images[0]`, describeValue(im));
@@ -163,13 +169,17 @@ export function tileImages(images: readonly RgbImage[], options: TileOptions = {
   });
   const columns = o.columns === undefined ? Math.ceil(Math.sqrt(images.length)) : assertNumber(fn, 'options.columns', o.columns, { integer: true, min: 1 });
   const gap = o.gap === undefined ? 2 : assertNumber(fn, 'options.gap', o.gap, { integer: true, min: 0 });
-  const rows = Math.ceil(images.length / columns);
-  const width = columns * w + (columns - 1) * gap;
+  const used = Math.min(columns, images.length); // columns beyond the images would only add blank space
+  const rows = Math.ceil(images.length / used);
+  const width = used * w + (used - 1) * gap;
   const height = rows * h + (rows - 1) * gap;
+  if (width * height * 3 > MAX_TILE_BYTES) {
+    throw new InvalidArgumentError(fn, 'options.gap', `a gap that keeps the sheet under ${MAX_TILE_BYTES / 2 ** 20} MiB`, `${gap} (a ${width}×${height} sheet)`);
+  }
   const data = new Uint8Array(width * height * 3).fill(255);
   images.forEach((im, i) => {
-    const x0 = (i % columns) * (w + gap);
-    const y0 = Math.floor(i / columns) * (h + gap);
+    const x0 = (i % used) * (w + gap);
+    const y0 = Math.floor(i / used) * (h + gap);
     for (let y = 0; y < h; y++) data.set(im.data.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + y) * width + x0) * 3);
   });
   return { width, height, data };

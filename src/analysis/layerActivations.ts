@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertModelInput } from '../model.js';
 import { asMemoryBudgetError, MEMORY_KEYS, planChunks, readMemoryOptions, runInChunks, sampleSlice } from '../internal/memory.js';
 import { entry } from '../internal/scope.js';
-import { assertImages, assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
+import { assertImages, assertImageValues, assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { MemoryOptions } from '../types.js';
 
 /**
@@ -49,7 +49,7 @@ function subModel(fn: string, model: tfl.LayersModel, o: Record<string, unknown>
  * @param options - `layers`: the layer names.
  * @returns one tensor per name (e.g. `[N, h, w, channels]` for a conv layer), owned by the caller.
  * @throws {InvalidArgumentError} for an unknown layer name (the message lists the model's layers),
- *   a multi-output layer, or images that are not a rank-4 float32 tensor.
+ *   a multi-output layer, or images that are not a rank-4 float32 tensor or hold NaN or ±Infinity values.
  *
  * @example
  * ```ts
@@ -68,6 +68,7 @@ export function layerActivations(model: tfl.LayersModel, images: tf.Tensor4D, op
     const { sub, names } = subModel(fn, model, o);
     assertModelInput(fn, 'images', model, x);
     const memory = readMemoryOptions(fn, o);
+    assertImageValues(fn, 'images', x, undefined); // NaN images would give NaN activations silently
     const n = x.shape[0];
     const plan = planChunks(fn, n, memory, { model, kind: `activations:${names.join(',')}`, sampleShape: x.shape.slice(1) }, (k) => runSub(sub, sampleSlice(x, 0, k)));
     const outs = names.map(() => [] as tf.Tensor[]);
@@ -133,6 +134,8 @@ function shift(model: tfl.LayersModel, clean: tf.Tensor4D, adversarial: tf.Tenso
   const { sub, names } = subModel(fn, model, o);
   assertModelInput(fn, 'clean', model, a);
   const memory = readMemoryOptions(fn, o);
+  assertImageValues(fn, 'clean', a, undefined); // NaN images would give NaN shifts silently
+  assertImageValues(fn, 'adversarial', b, undefined);
   const n = a.shape[0];
   // Per image and layer: ‖a(x_adv) − a(x)‖₂ and ‖a(x)‖₂, as [count, L, 2].
   const chunkStats = (start: number, count: number): tf.Tensor3D => tf.tidy(() => {

@@ -11,7 +11,7 @@ import { asMemoryBudgetError, planChunks, sampleSlice } from '../internal/memory
 import { clipBounds, clipTo, perSample, projectL2, steepestDirection } from '../internal/project.js';
 import { createRng } from '../internal/random.js';
 import { entry, entryAsync } from '../internal/scope.js';
-import { assertFunction, assertNumber, assertOneOf, assertOptionsObject, assertSignal } from '../internal/validate.js';
+import { assertFunction, assertNumber, assertOneOf, assertOptionsObject, assertSignal, describeValue } from '../internal/validate.js';
 import { warnOnce } from '../internal/warnings.js';
 import type { ClipRange, MemoryOptions, Model, Progress, Task } from '../types.js';
 
@@ -189,9 +189,9 @@ export function planApgd(fn: string, model: Model, images: unknown, labels: unkn
   }
   const rhoValue = rho === undefined ? 0.75 : assertNumber(fn, 'options.rho', rho, { min: 0, max: 1 });
   const momentumValue = momentum === undefined ? 0.75 : assertNumber(fn, 'options.momentum', momentum, { min: 0, max: 1 });
-  if (targetRank !== undefined && lossKind !== 'dlr-targeted') throw new InvalidArgumentError(fn, 'options.targetRank', "no value unless loss is 'dlr-targeted'", String(targetRank));
+  if (targetRank !== undefined && lossKind !== 'dlr-targeted') throw new InvalidArgumentError(fn, 'options.targetRank', "no value unless loss is 'dlr-targeted'", describeValue(targetRank));
   const rank = targetRank === undefined ? 2 : assertNumber(fn, 'options.targetRank', targetRank, { integer: true, min: 2 });
-  if (threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", String(threshold));
+  if (threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", describeValue(threshold));
   const thr = threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const classes = base.labels.rank === 2 ? base.labels.shape[1]! : 0;
   const g = parseGoal(fn, 'options.goal', goal, task, base.targeted, classes, thr);

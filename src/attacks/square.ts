@@ -8,7 +8,7 @@ import { asMemoryBudgetError, planChunks, sampleSlice } from '../internal/memory
 import { clipBounds, clipTo, perSample } from '../internal/project.js';
 import { createRng, type Rng } from '../internal/random.js';
 import { entry, entryAsync } from '../internal/scope.js';
-import { assertBoolean, assertFunction, assertNumber, assertOptionsObject, assertSignal } from '../internal/validate.js';
+import { assertBoolean, assertFunction, assertNumber, assertOptionsObject, assertSignal, describeValue } from '../internal/validate.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ClipRange, MemoryOptions, Model, Progress, Task } from '../types.js';
 
@@ -146,7 +146,7 @@ export function planSquare(fn: string, model: Model, images: unknown, labels: un
   });
   const p = pInit === undefined ? 0.8 : assertNumber(fn, 'options.pInit', pInit, { min: 0, max: 1, minExclusive: true });
   const rescale = assertBoolean(fn, 'options.rescaleSchedule', rescaleSchedule) ?? true;
-  if (threshold !== undefined && base.task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", String(threshold));
+  if (threshold !== undefined && base.task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", describeValue(threshold));
   const thr = threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const classes = base.labels.rank === 2 ? base.labels.shape[1]! : 0;
   const g = parseGoal(fn, 'options.goal', goal, base.task, base.targeted, classes, thr);

@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from '../errors.js';
+import { assertOneOf } from '../internal/validate.js';
 import type { CorruptionFn } from './context.js';
 import { defocusBlur, gaussianBlurCorruption, glassBlur, motionBlurCorruption, zoomBlur } from './blur.js';
 import { contrast, elasticTransform, jpegCompression, pixelate, saturate } from './digital.js';
@@ -81,6 +83,7 @@ const CATEGORY: Record<CorruptionType, CorruptionCategory> = {
  *
  * @param type - a corruption type.
  * @returns `'noise'`, `'blur'`, `'weather'` or `'digital'`.
+ * @throws {InvalidArgumentError} when `type` is not one of {@link CORRUPTION_TYPES}.
  *
  * @example
  * ```ts
@@ -89,7 +92,9 @@ const CATEGORY: Record<CorruptionType, CorruptionCategory> = {
  * @category Corruptions
  */
 export function corruptionCategory(type: CorruptionType): CorruptionCategory {
-  return CATEGORY[type];
+  const known = assertOneOf('corruptionCategory', 'type', type, CORRUPTION_TYPES);
+  if (known === undefined) throw new InvalidArgumentError('corruptionCategory', 'type', `one of ${CORRUPTION_TYPES.map((t) => `'${t}'`).join(', ')}`, 'undefined');
+  return CATEGORY[known];
 }
 
 /** The implementation of each type. @internal */

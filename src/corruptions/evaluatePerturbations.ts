@@ -10,7 +10,7 @@ import type { MemoryOptions, Model, Progress, Shard, Task, BatchInput } from '..
 import { checkCorruptionImages } from './corrupt.js';
 import { checkData, checkJobOptions, progressOf } from './evaluationData.js';
 import { flipProbability, type SequencePredictions } from './flipProbability.js';
-import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturbationType, perturbationSequence, type Difficulty, type PerturbationType } from './perturbationSequence.js';
+import { MAX_FRAMES, NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturbationType, perturbationSequence, type Difficulty, type PerturbationType } from './perturbationSequence.js';
 
 /**
  * Options of {@link evaluatePerturbations}.
@@ -27,7 +27,7 @@ export interface EvaluatePerturbationsOptions extends MemoryOptions {
    * @defaultValue all 14 {@link PERTURBATION_TYPES}
    */
   types?: readonly PerturbationType[];
-  /** Frames per sequence (see {@link PerturbationSequenceOptions}). @defaultValue 10 */
+  /** Frames per sequence, at most 1000 (see {@link PerturbationSequenceOptions}). @defaultValue 10 */
   frames?: number;
   /** Frame indexing (see {@link PerturbationSequenceOptions}). @defaultValue 'centered' */
   indexing?: 'centered' | 'paper';
@@ -192,7 +192,7 @@ async function perturbationTable(model: Model, data: BatchInput, options: Evalua
     types = o.types.map((t, i) => checkPerturbationType(fn, `options.types[${i}]`, t));
   }
   const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
-  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: difficulty + 1 });
+  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: difficulty + 1, max: MAX_FRAMES });
   const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
   const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
   const multiLabel = assertOneOf(fn, 'options.multiLabel', o.multiLabel, ['mean', 'paper'] as const) ?? 'mean';

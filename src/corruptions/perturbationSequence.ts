@@ -66,7 +66,8 @@ export function checkDifficulty(fn: string, argument: string, value: unknown): D
  */
 export interface PerturbationSequenceOptions {
   /**
-   * Frames per sequence, T ≥ 2 (the paper: 10; ImageNet-P: 31).
+   * Frames per sequence, 2 ≤ T ≤ 1000 (the paper: 10; ImageNet-P: 31). The bound keeps a typo such as
+   * `1e9` from running a synchronous call until memory runs out.
    * @defaultValue 10
    */
   frames?: number;
@@ -112,6 +113,9 @@ export interface PerturbationSequenceOptions {
    */
   difficulty?: Difficulty;
 }
+
+/** The most frames a sequence may have (ImageNet-P uses 31; 1000 is far beyond any use). */
+export const MAX_FRAMES = 1000;
 
 const KEYS = ['frames', 'indexing', 'fill', 'seed', 'referenceSize', 'difficulty'] as const;
 
@@ -296,7 +300,7 @@ export function perturbationSequence(images: tf.Tensor4D, type: PerturbationType
     const kind = checkPerturbationType(fn, 'type', type);
     const o = assertOptionsObject(fn, options);
     assertKnownKeys(fn, o, KEYS);
-    const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
+    const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2, max: MAX_FRAMES });
     const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
     const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
     const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();

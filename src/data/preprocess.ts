@@ -164,7 +164,7 @@ export function preprocess(images: tf.Tensor4D, spec: PreprocessSpec, options: P
         h = w = crop!;
       }
       const perImage = s.randomCrop !== undefined || s.rotate90 || s.rotation || s.horizontalFlip || s.verticalFlip;
-      if (!perImage) return y;
+      if (!perImage) return y === x ? tf.clone(x) : y; // nothing to do: a new tensor all the same (arguments are borrowed)
       const n = y.shape[0];
       const out: tf.Tensor3D[] = [];
       for (let i = 0; i < n; i++) {

@@ -374,7 +374,8 @@ export function planLoop(fn: string, model: unknown, data: unknown, o: Record<st
   const l1 = o.l1 === undefined ? 0 : assertNumber(fn, 'options.l1', o.l1, { min: 0 });
   const weightDecay = o.weightDecay === undefined ? 0 : assertNumber(fn, 'options.weightDecay', o.weightDecay, { min: 0 });
   const optimizer = o.optimizer;
-  if (optimizer !== undefined && !(optimizer instanceof tf.Optimizer)) throw new InvalidArgumentError(fn, 'options.optimizer', 'a tf.Optimizer (e.g. tf.train.adam(1e-3))', describeValue(optimizer));
+  // tfjs' Optimizer[Symbol.hasInstance] reads `.minimize` of its operand: null must not reach it
+  if (optimizer !== undefined && (typeof optimizer !== 'object' || optimizer === null || !(optimizer instanceof tf.Optimizer))) throw new InvalidArgumentError(fn, 'options.optimizer', 'a tf.Optimizer (e.g. tf.train.adam(1e-3))', describeValue(optimizer));
   assertFunction(fn, 'options.learningRate', o.learningRate);
   assertFunction(fn, 'options.onProgress', o.onProgress);
   const signal = assertSignal(fn, 'options.signal', o.signal);

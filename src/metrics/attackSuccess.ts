@@ -79,7 +79,7 @@ export function attackSuccess(logits: tf.Tensor2D, labels: tf.Tensor, options: A
     const y = assertTensor(fn, 'labels', labels, [1, 2], 'labels [N] or [N, C]');
     const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
     const targeted = assertBoolean(fn, 'options.targeted', o.targeted) ?? false;
-    if (o.threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", String(o.threshold));
+    if (o.threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", describeValue(o.threshold));
     const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
     const [n, c] = z.shape;
     if (y.shape[0] !== n) throw new InvalidArgumentError(fn, 'labels', `${n} rows (one per row of logits)`, `shape [${y.shape.join(',')}]`);

@@ -7,7 +7,7 @@ import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.
 import { createRng, drawSeed } from '../internal/random.js';
 import { entryAsync, reattribute, type TensorBag } from '../internal/scope.js';
 import {
-  assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue,
+  assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, assertTensor, describeValue,
 } from '../internal/validate.js';
 import { warnOnce } from '../internal/warnings.js';
 import { assertBatchInput } from '../internal/batches.js';
@@ -315,7 +315,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
     if (typeof bt !== 'object' || bt === null || !(bt.images instanceof tf.Tensor) || !(bt.labels instanceof tf.Tensor)) {
       throw new InvalidArgumentError(fn, `data[${b}]`, 'a batch { images: Tensor4D, labels: Tensor }', describeValue(batch));
     }
-    const labels = bt.labels;
+    const labels = assertTensor(fn, `data[${b}].labels`, bt.labels, [1, 2], 'labels [N] (class indices) or [N, C]');
     const images = assertImages(fn, `data[${b}].images`, bt.images);
     assertModelInput(fn, `data[${b}].images`, model, images);
     const bn = images.shape[0];

@@ -414,7 +414,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
   if (o.attacks !== undefined && o.version !== undefined) throw new InvalidArgumentError(fn, 'options.version', 'no version with a custom attacks list', JSON.stringify(o.version));
   const custom = o.attacks === undefined ? null : validateAttacks(fn, o.attacks);
   const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
-  if (o.threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", String(o.threshold));
+  if (o.threshold !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.threshold', "no value unless task is 'multi-label'", describeValue(o.threshold));
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   if (o.goal !== undefined && task !== 'multi-label') throw new InvalidArgumentError(fn, 'options.goal', "no goal for task 'single-label' (an image is broken when its argmax leaves the label)", describeValue(o.goal));
   const clip = (o.clip === undefined ? [0, 1] : o.clip) as ClipRange;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, NonFiniteError } from '../errors.js';
 import { entry } from '../internal/scope.js';
 import { assertTensor } from '../internal/validate.js';
 
@@ -28,6 +28,7 @@ export interface PerturbationNorms {
  * @param adversarial - the adversarial images, same shape.
  * @returns four arrays of N norms.
  * @throws {InvalidArgumentError} when the inputs are not tensors of one shape.
+ * @throws {NonFiniteError} when either input holds NaN or ±Infinity values.
  *
  * @example
  * ```ts
@@ -53,6 +54,10 @@ function perturbationNormsBody(clean: tf.Tensor, adversarial: tf.Tensor): Pertur
   });
   const v = stats.dataSync();
   stats.dispose();
+  if (!v.every(Number.isFinite)) {
+    const bad = [['clean', a], ['adversarial', b]].find(([, t]) => !tf.tidy(() => tf.all(tf.isFinite(tf.cast(t as tf.Tensor, 'float32'))).dataSync()[0]));
+    throw new NonFiniteError(fn, bad ? `${bad[0]} images` : 'perturbation norms', 'they hold NaN or ±Infinity values: a norm of them means nothing');
+  }
   const row = (r: number): number[] => Array.from(v.subarray(r * n, (r + 1) * n));
   return { linf: row(0), l2: row(1), l1: row(2), l0: row(3) };
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { entryAsync } from '../internal/scope.js';
-import { assertFunction, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, assertSignal } from '../internal/validate.js';
+import { assertFunction, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, assertSignal, describeValue } from '../internal/validate.js';
 import type { Progress } from '../types.js';
 import { readMatrix, toRows, type MatrixLike } from './matrix.js';
 import { conditionalRows, nearestNeighbours } from './tsne.js';
@@ -103,7 +103,7 @@ async function runTsneTransform(map: TsneMap, features: MatrixLike, options: Tsn
   const fn = 'tsneTransform';
   const o = assertOptionsObject(fn, options);
   assertKnownKeys(fn, o, KEYS);
-  if (typeof map !== 'object' || map === null) throw new InvalidArgumentError(fn, 'map', 'an object { features, embedding }', String(map));
+  if (typeof map !== 'object' || map === null) throw new InvalidArgumentError(fn, 'map', 'an object { features, embedding }', describeValue(map));
   const ref = readMatrix(fn, 'map.features', map.features, { minRows: 2 });
   const emb = readMatrix(fn, 'map.embedding', map.embedding);
   if (emb.rows !== ref.rows) throw new InvalidArgumentError(fn, 'map.embedding', `${ref.rows} rows (one per reference point)`, `${emb.rows} rows`);

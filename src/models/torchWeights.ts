@@ -69,6 +69,7 @@ const PARAMS: Record<string, string> = { weight: 'kernel', bias: 'bias' };
  * @param key - a `state_dict` key, e.g. `module.densenet121.features.denseblock1.denselayer1.norm.1.weight`.
  * @param layerNames - the model's layer names (to decide between ambiguous readings).
  * @returns `{ module, param }`, e.g. `{ module: 'features.denseblock1.denselayer1.norm1', param: 'weight' }`.
+ * @throws {InvalidArgumentError} when `key` is not a non-empty string or `layerNames` not a Set of strings.
  * @example
  * ```ts
  * torchModuleOf('module.model.Conv2d_1a_3x3.conv.weight', new Set(['Conv2d_1a_3x3.conv'])); // { module: 'Conv2d_1a_3x3.conv', param: 'weight' }
@@ -81,6 +82,11 @@ export function torchModuleOf(key: string, layerNames: ReadonlySet<string>): {
   /** The parameter (`weight`, `bias`, `running_mean`, …). */
   param: string;
 } {
+  const fn = 'torchModuleOf';
+  if (typeof key !== 'string' || key === '') throw new InvalidArgumentError(fn, 'key', 'a non-empty state-dict key such as "conv1.weight"', describeValue(key));
+  if (!(layerNames instanceof Set) || [...layerNames].some((n) => typeof n !== 'string')) {
+    throw new InvalidArgumentError(fn, 'layerNames', 'a Set of layer names (strings)', describeValue(layerNames));
+  }
   const dot = key.lastIndexOf('.');
   const param = dot < 0 ? key : key.slice(dot + 1);
   let module = dot < 0 ? '' : key.slice(0, dot);

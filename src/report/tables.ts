@@ -1,5 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../errors.js';
+import { assertKnownKeys, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
+
 /** A table row: column name to a number, string or boolean (undefined prints as empty). */
 export type Row = Readonly<Record<string, number | string | boolean | undefined>>;
+
+/** Throws unless `rows` is an array of plain row objects. @internal */
+export function assertRows(fn: string, argument: string, rows: unknown): readonly Row[] {
+  if (!Array.isArray(rows)) throw new InvalidArgumentError(fn, argument, 'an array of row objects', describeValue(rows));
+  rows.forEach((r: unknown, i) => {
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || r instanceof tf.Tensor || ArrayBuffer.isView(r)) {
+      throw new InvalidArgumentError(fn, `${argument}[${i}]`, 'a row object ({ column: value })', describeValue(r));
+    }
+    for (const [k, v] of Object.entries(r as object)) {
+      if (v instanceof tf.Tensor || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+        throw new InvalidArgumentError(fn, `${argument}[${i}].${k}`, 'a number, string or boolean (read tensors with dataSync() first)', describeValue(v));
+      }
+    }
+  });
+  return rows as readonly Row[];
+}
+
+/** Throws unless `value` is a string (non-empty when `nonEmpty`); `undefined` passes when `optional`. @internal */
+export function assertText(fn: string, argument: string, value: unknown, { optional = false, nonEmpty = false } = {}): string | undefined {
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'string' || (nonEmpty && value === '')) throw new InvalidArgumentError(fn, argument, nonEmpty ? 'a non-empty string' : 'a string', describeValue(value));
+  return value;
+}
+
+/** Throws unless `value` is an array of strings; `undefined` passes. @internal */
+export function assertTextList(fn: string, argument: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidArgumentError(fn, argument, 'an array of strings', describeValue(value));
+  value.forEach((v: unknown, i) => assertText(fn, `${argument}[${i}]`, v));
+  return value as string[];
+}
 
 /**
  * Formats a cell: numbers with at most `digits` significant decimals (integers as they are).
@@ -26,6 +61,7 @@ function columnsOf(rows: readonly Row[], columns?: readonly string[]): string[] 
  *
  * @param rows - the table rows.
  * @param options - `columns` (order and subset; default: keys in first-seen order), `digits` (default 4).
+ * @throws {InvalidArgumentError} when `rows` is not an array of row objects, or for an unknown option, non-string columns or `digits` outside 0–20.
  * @returns the Markdown text, one line per row plus header and separator.
  * @example
  * ```ts
@@ -37,8 +73,12 @@ function columnsOf(rows: readonly Row[], columns?: readonly string[]): string[] 
  * @category Report
  */
 export function markdownTable(rows: readonly Row[], options: { columns?: readonly string[]; digits?: number } = {}): string {
-  const { digits = 4 } = options;
-  const columns = columnsOf(rows, options.columns);
+  const fn = 'markdownTable';
+  assertRows(fn, 'rows', rows);
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, ['columns', 'digits']);
+  const digits = assertOptionalNumber(fn, 'options.digits', o.digits, { integer: true, min: 0, max: 20 }) ?? 4;
+  const columns = columnsOf(rows, assertTextList(fn, 'options.columns', o.columns));
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === undefined || typeof r[c] === 'number'));
   const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = [
@@ -55,6 +95,7 @@ export function markdownTable(rows: readonly Row[], options: { columns?: readonl
  *
  * @param rows - the table rows.
  * @param options - `columns`: order and subset (default: keys in first-seen order).
+ * @throws {InvalidArgumentError} when `rows` is not an array of row objects, or for an unknown option or non-string columns.
  * @returns the CSV text, ending with a newline.
  * @example
  * ```ts
@@ -63,7 +104,11 @@ export function markdownTable(rows: readonly Row[], options: { columns?: readonl
  * @category Report
  */
 export function toCsv(rows: readonly Row[], options: { columns?: readonly string[] } = {}): string {
-  const columns = columnsOf(rows, options.columns);
+  const fn = 'toCsv';
+  assertRows(fn, 'rows', rows);
+  const o = assertOptionsObject(fn, options);
+  assertKnownKeys(fn, o, ['columns']);
+  const columns = columnsOf(rows, assertTextList(fn, 'options.columns', o.columns));
   const field = (v: Row[string]) => {
     const s = v === undefined ? '' : String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
