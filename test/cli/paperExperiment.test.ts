@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPaperExperiment, type PaperExperiment } from '../../src/cli/paper/experiment.js';
+import { UsageError } from '../../src/cli/usageError.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
 import { chestXray14, imageFolder } from '../../src/node/images.js';
 import { useTestBackend } from '../helpers/backends.js';
@@ -104,9 +105,9 @@ describe('paper experiment runner', () => {
     const d = results.analysis.discriminability;
     expect(d.clean.n).toBe(8);
     expect(Number.isFinite(d.clean.fisherRatio)).toBe(true);
-    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    expect(await runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).toBe(2);
-    err.mockRestore();
+    // Checked before any work: a one-line usage error (exit 2 from the CLI).
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).rejects.toThrow(UsageError);
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'mpadvt,'])).rejects.toThrow(/--defend must be/);
     log.mockRestore();
   });
 

@@ -20,9 +20,10 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from '../../backend/index.js';
-import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet, labelCooccurrence, labelCorrelationShift, layerActivations, maAdvTrain, memoryStatus, mpAdvTrain, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperDataset, type PaperPreset, type Task, type TrainingCheckpoint } from '../../index.js';
+import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet, labelCooccurrence, labelCorrelationShift, layerActivations, maAdvTrain, memoryStatus, mpAdvTrain, paperAuc, pgdAsync, selectOutput, trainGap, type ModelFn, type PaperDataset, type PaperPreset, type Task, type TrainingCheckpoint } from '../../index.js';
 import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../node/index.js';
 import { writeFileAtomic } from '../../node/atomic.js';
+import { UsageError } from '../usageError.js';
 import { PAPER_DEFENSES, paperDefensePlan, type PaperDefenseName } from './defense.js';
 import { formatStage, StageMeter } from './stageMeter.js';
 
@@ -87,7 +88,15 @@ function firstBatches<B extends { images: tf.Tensor4D; labels: tf.Tensor }>(sour
   };
 }
 
-export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[]): Promise<number> {
+/** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
+function countFlag(flag: string, value: string | undefined, min: number): number {
+  const text = (value ?? '').trim();
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(v) || v < min) throw new UsageError(`--${flag} must be a whole number >= ${min}, received '${value ?? ''}'`);
+  return v;
+}
+
+export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv], allowPositionals: true,
     options: {
@@ -102,15 +111,11 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   if (values.preset !== 'paper' && values.preset !== 'corrected') { console.error(`--preset must be 'paper' or 'corrected', received '${values.preset}'`); return 2; }
   const counts: Partial<Record<keyof typeof COUNTS, number>> = {};
   for (const [name, min] of Object.entries(COUNTS) as [keyof typeof COUNTS, number][]) {
-    const raw = values[name];
-    if (raw === undefined) continue;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) { console.error(`--${name} must be an integer >= ${min}, received '${raw}'`); return 2; }
-    counts[name] = n;
+    if (values[name] !== undefined) counts[name] = countFlag(name, values[name], min);
   }
   const defenses = values.defend === undefined ? [] : values.defend.split(',');
   const unknown = defenses.find((d) => !PAPER_DEFENSES.includes(d as PaperDefenseName));
-  if (unknown !== undefined || (values.defend !== undefined && defenses.length === 0)) { console.error(`--defend must be pgd-at, mpadvt or maadvt (or several, comma-separated), received '${values.defend}'`); return 2; }
+  if (unknown !== undefined || (values.defend !== undefined && defenses.length === 0)) throw new UsageError(`--defend must be pgd-at, mpadvt or maadvt (or several, comma-separated), received '${values.defend}'`);
   const loaded = await e.load(root);
   if ('missing' in loaded) {
     console.error(`${e.title}: ${loaded.missing} not found.\n\n${e.howToGetData}`);
@@ -154,7 +159,10 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     copyWeightsByName(from, variant);
     return variant;
   };
-  const attackOptions = { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: paper ? ('batch' as const) : ([0, 1] as const) };
+  // paper: their start enters step 1 unclipped (clipStart false).
+  const attackOptions = paper
+    ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const, clipStart: false }
+    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: [0, 1] as const };
   /** The first `limit` test images in the attacks' units (pixels, or normalised tensors in the paper preset), batch by batch. */
   const testBatches = (batchSize: number) => ({
     async *[Symbol.asyncIterator]() {
@@ -196,7 +204,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     await meter.run(`${tag} PGD`, async () => {
       let seen = 0;
       for await (const b of testBatches(8)) {
-        const adv = pgd(model, b.images, b.labels, { ...attackOptions, task: e.task, seed: seen });
+        const adv = await pgdAsync(model, b.images, b.labels, { ...attackOptions, task: e.task, seed: seen, ...(signal ? { signal } : {}) });
         advParts.push(tf.tidy(() => model(adv)));
         // The analyses read the adversarial images later; otherwise they are not kept.
         if (values.analyze) advImages.push(adv); else adv.dispose();
@@ -215,7 +223,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   const scoreRows = (name: string, r: Evaluation) => {
     const score = (l: tf.Tensor2D) => ({ accuracy: accuracy(l, r.labels, { task: e.task, threshold: e.threshold, from: 'logits' }), auc: paperAuc(l, r.labels, { variant: e.aucVariant }) });
     rows.push({ model: name, attack: 'none', ...score(r.clean) });
-    rows.push({ model: name, attack: pgdName, ...score(r.adv), foolingRate: foolingRate(r.clean, r.adv, { task: e.task, threshold: e.threshold }) });
+    rows.push({ model: name, attack: pgdName, ...score(r.adv), foolingRate: foolingRate(r.clean, r.adv, { task: e.task, threshold: e.threshold, from: 'logits' }) });
   };
   const pgdNet = networkFor('pgd');
   const first = await evaluate(pgdNet, 'undefended');
@@ -298,7 +306,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
       rows.push({
         model: 'undefended', attack: `GAP m=${e.gap.magnitude}`,
         accuracy: accuracy(g, y, { task: e.task, threshold, from: 'logits' }), auc: paperAuc(g, y, { variant: e.aucVariant }),
-        foolingRate: foolingRate(c, g, { task: e.task, threshold }),
+        foolingRate: foolingRate(c, g, { task: e.task, threshold, from: 'logits' }),
       });
       tf.dispose([g, c, y]);
     } finally {
