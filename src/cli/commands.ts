@@ -79,6 +79,7 @@ prints what to download and where to put it (exit code 2). Results go to <out>/<
       defend: { type: 'string', value: 'pgd-at|mpadvt|maadvt[,...]', help: 'also fine-tune with the paper preset of a defense (or several) and re-evaluate' },
       'defend-epochs': { type: 'string', value: 'N', help: 'epochs of the defense (default 1)' },
       'defend-batches': { type: 'string', value: 'N', help: 'batches an epoch of the defense (default: all)' },
+      'memory-budget': { type: 'string', value: 'MiB', help: 'memory budget of every stage (default: what the backend can hold); a step that does not fit fails with a MemoryBudgetError' },
       out: { type: 'string', value: 'dir', help: 'output folder (default runs/paper)' },
       ...HELP,
     },
