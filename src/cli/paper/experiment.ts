@@ -146,7 +146,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     if (trainEpochs > 0) {
       await meter.run('train', async () => {
         const source = normalised(loaded.train.batches({ batchSize: 16, shuffle: true, seed: 1, preprocess: e.preset.train }));
-        await advTrain(net, source, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, ...memoryBudget(counts), checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${p.total}`) });
+        await advTrain(net, source, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, ...memoryBudget(counts), checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${Number.isFinite(p.total) ? p.total : '?'}`) });
         process.stderr.write('\n');
         await saveModel(net, join(dir, 'model'));
       });
