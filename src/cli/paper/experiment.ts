@@ -137,7 +137,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   const limit = counts.limit ?? 64;
 
   // The network and the normalisation constants are freed however the run ends (a MemoryBudgetError mid-run included).
-  const built: { net?: tfl.LayersModel; keep: tf.Tensor[] } = { keep: [] };
+  const built: { net?: tfl.LayersModel; keep: tf.Tensor[]; variants: Set<tfl.LayersModel> } = { keep: [], variants: new Set() };
   try {
     const dir = join(values.out!, `${e.id}-${values.preset}`);
     const net = await meter.run('build', async () => (values.model ? loadModel(values.model) : e.build()));
@@ -164,9 +164,12 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     const networkFor = (use: 'pgd' | 'gap', from: tfl.LayersModel = net): tfl.LayersModel => {
       if (!paper || !e.buildFor) return from;
       const variant = e.buildFor(use);
+      built.variants.add(variant);
       copyWeightsByName(from, variant);
       return variant;
     };
+    /** Frees a network from networkFor (not the run's own). */
+    const release = (n: tfl.LayersModel) => { if (built.variants.delete(n)) n.dispose(); };
     // paper: their start enters step 1 unclipped (clipStart false).
     const attackOptions = paper
       ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const, clipStart: false }
@@ -283,7 +286,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
       });
     }
     tf.dispose(first.advImages);
-    if (pgdNet !== net) pgdNet.dispose();
+    release(pgdNet);
 
     if (values.gap) {
       const side = e.inputShape[0];
@@ -346,7 +349,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
         tf.dispose([g, c, y]);
       } finally {
         generator.dispose();
-        if (gapNet !== net) gapNet.dispose();
+        release(gapNet);
       }
     }
     const defended: Record<string, { variant: string; batchSize: number; notes: readonly string[] }> = {};
@@ -383,7 +386,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
           scoreRows(method, result);
           tf.dispose([result.clean, result.adv, result.labels, ...result.advImages]);
         } finally {
-          if (trainee !== net) trainee.dispose();
+          release(trainee);
         }
       }
     } finally {
@@ -396,6 +399,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   } finally {
     tf.dispose([meanT, stdT, ...built.keep]);
     built.net?.dispose();
+    for (const v of built.variants) v.dispose();
   }
 }
 
