@@ -117,7 +117,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   }
   const defenses = values.defend === undefined ? [] : values.defend.split(',');
   const unknown = defenses.find((d) => !PAPER_DEFENSES.includes(d as PaperDefenseName));
-  if (unknown !== undefined || (values.defend !== undefined && defenses.length === 0)) throw new UsageError(`--defend must be pgd-at, mpadvt or maadvt (or several, comma-separated), received '${values.defend}'`);
+  if (unknown !== undefined || (values.defend !== undefined && defenses.length === 0)) throw new UsageError(`--defend must be pgd-at, mpadvt or maadvt, received '${values.defend}' (several: comma-separated, e.g. mpadvt,maadvt)`);
   const loaded = await e.load(root);
   if ('missing' in loaded) {
     console.error(`${e.title}: ${loaded.missing} not found.\n\n${e.howToGetData}`);
