@@ -114,7 +114,9 @@ describe('reproduce at paper scale within a memory budget', () => {
       } finally {
         quiet.forEach((s) => s.mockRestore());
       }
-      expect(tf.memory().numTensors).toBe(before);
+      // The message names the path, so a leak says where it happened.
+      const path = outcome instanceof MemoryBudgetError ? `after a MemoryBudgetError from ${outcome.fn} (batch ${outcome.batch}): ${outcome.message}` : 'after a completed run';
+      expect(tf.memory().numTensors, `tensors left ${path}`).toBe(before);
       if (outcome instanceof MemoryBudgetError) {
         expect(outcome.budgetBytes).toBeLessThanOrEqual(1024 * 2 ** 20);
         return;
