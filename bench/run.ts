@@ -5,6 +5,10 @@
  *
  *   npm run bench -- [--threads 2] [--backends cpu,wasm] [--models small,resnet] [--cpu-models small] [--seconds 3] [--no-torch] [--profile]
  *
+ * `--paper` runs the paper's networks instead (DenseNet-121 224, Inception-v3 299, AttnVGG 224 at the paper's
+ * batch sizes, wasm against PyTorch CPU, peak memory too; bench/paperNets.ts lists its options):
+ *   npm run bench -- --paper [--threads 2] [--reps 3] [--nets densenet121,inceptionv3,attnvgg] [--steps forward,pgd,train,maadvt]
+ *
  * `--cpu-models` limits the (slow) cpu backend to some of the models (default: small only).
  * `--models` also accepts `densenet121` (224×224, batch 8). `--profile` prints wasm's per-kernel times of a
  * PGD step and a training step (tf.profile).
@@ -18,6 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { pgd } from '../src/index.js';
 import { useBackend, type BackendName } from '../src/backend/index.js';
 import { densenet121, resnet, smallCnn } from './models.js';
+import { paperBench, type PaperNet, type PaperStep } from './paperNets.js';
 
 interface Case { model: 'smallCnn' | 'resnet' | 'densenet121'; size: number; batch: number; label: string }
 const CASES: Record<string, Case> = {
@@ -150,6 +155,14 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes('--paper')) {
+  await paperBench({
+    threads, reps: Number(arg('reps', '3')), pgdSteps: Number(arg('pgd-steps', '10')),
+    nets: arg('nets', 'densenet121,inceptionv3,attnvgg').split(',') as PaperNet[],
+    steps: arg('steps', 'forward,pgd,train,maadvt').split(',') as PaperStep[],
+  });
+} else {
+  await main();
+}
 // The threaded wasm backend keeps worker threads alive.
 process.exit(0);

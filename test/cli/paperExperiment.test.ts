@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPaperExperiment, type PaperExperiment } from '../../src/cli/paper/experiment.js';
+import { UsageError } from '../../src/cli/usageError.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
 import { chestXray14, imageFolder } from '../../src/node/images.js';
 import { useTestBackend } from '../helpers/backends.js';
@@ -31,12 +32,38 @@ vi.mock('../../src/attacks/trainGap.js', async (importOriginal) => {
   };
   return { ...mod, trainGap };
 });
+// What each defense receives (issue 14, item 3: the CLI's --defend uses the paper presets).
+const defenseCalls = vi.hoisted(() => [] as { method: string; options: Record<string, unknown> }[]);
+vi.mock('../../src/defenses/mpAdvTrain.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../src/defenses/mpAdvTrain.js')>();
+  const mpAdvTrain: typeof mod.mpAdvTrain = async (model, data, options) => {
+    defenseCalls.push({ method: 'mpadvt', options: { ...options } as Record<string, unknown> });
+    return mod.mpAdvTrain(model, data, options);
+  };
+  return { ...mod, mpAdvTrain };
+});
+vi.mock('../../src/defenses/maAdvTrain.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../src/defenses/maAdvTrain.js')>();
+  const maAdvTrain: typeof mod.maAdvTrain = async (model, data, options) => {
+    defenseCalls.push({ method: 'maadvt', options: { ...options } as Record<string, unknown> });
+    return mod.maAdvTrain(model, data, options);
+  };
+  return { ...mod, maAdvTrain };
+});
+vi.mock('../../src/defenses/advTrain.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../src/defenses/advTrain.js')>();
+  const advTrain: typeof mod.advTrain = async (model, data, options) => {
+    defenseCalls.push({ method: 'pgd-at', options: { ...options } as Record<string, unknown> });
+    return mod.advTrain(model, data, options);
+  };
+  return { ...mod, advTrain };
+});
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-paper-'));
 const out = join(root, 'runs');
 
 const tiny: PaperExperiment = {
-  id: 'tiny', title: 'tiny ISIC-like', task: 'single-label',
+  id: 'tiny', title: 'tiny ISIC-like', task: 'single-label', dataset: 'isic2016',
   preset: { test: { resize: 16 }, train: { resize: 16, horizontalFlip: true }, normalization: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } },
   howToGetData: 'put class folders under <data-root>/Train and <data-root>/Test',
   async load(dataRoot) {
@@ -87,6 +114,7 @@ describe('paper experiment runner', () => {
     // an unknown defense or worst-case version is refused up front, before any data is read (the CLI prints it as one line, exit 2)
     await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'madry'])).rejects.toThrow(/--defend must be pgd-at, mpadvt or maadvt, received 'madry'/);
     await expect(runPaperExperiment(tiny, [join(root, 'data'), '--worst-case', 'full'])).rejects.toThrow(/--worst-case must be cheap, standard or off, received 'full'/);
+    await expect(runPaperExperiment(tiny, [join(root, 'data'), '--defend', 'mpadvt,'])).rejects.toThrow(/--defend must be/);
     log.mockRestore();
   });
 
@@ -155,5 +183,94 @@ describe('paper experiment runner', () => {
     }
     log.mockRestore();
     warn.mockRestore();
+  });
+
+  // Issue 14, item 3: --defend runs the library's paper presets, not ad-hoc settings.
+  const uneven = { mean: [0.7, 0.55, 0.5], std: [0.15, 0.2, 0.24] };
+  it('--preset paper --defend mpadvt,maadvt: the authors\' settings (MPAdvT ε ~ U(0.01, 0.04), α = 1/255; MAAdvT β = 8 on Messidor)', async () => {
+    const messidorLike: PaperExperiment = { ...tiny, id: 'tinymessidor', dataset: 'messidor' };
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const table = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    defenseCalls.length = 0;
+    const code = await runPaperExperiment(messidorLike, [join(root, 'data'), '--preset', 'paper', '--defend', 'mpadvt,maadvt', '--defend-batches', '1', '--out', out, '--limit', '4']);
+    const printed = log.mock.calls.flat().join('\n');
+    log.mockRestore(); table.mockRestore(); warn.mockRestore();
+    expect(code).toBe(0);
+    expect(defenseCalls.map((c) => c.method)).toEqual(['mpadvt', 'maadvt']);
+    const [mp, ma] = defenseCalls.map((c) => c.options);
+    expect(mp).toMatchObject({ epsilon: [0.01, 0.04], stepSize: 1 / 255, steps: [1, 9], cleanProbability: 0.5, clip: 'batch', paperQuirks: true, l1: 0.01, weightDecay: 1e-3, epochs: 1 });
+    expect(mp!.channelScale).toBeUndefined();
+    expect(ma).toMatchObject({ beta: 8, epsilon: 4 / 255, stepSize: 0.007, steps: [1, 9], clip: [0, 1], paperQuirks: true, weightDecay: 1e-3 });
+    const results = JSON.parse(readFileSync(join(out, 'tinymessidor-paper', 'results.json'), 'utf8'));
+    // clean, PGD and the worst case (default --worst-case cheap) of each model
+    expect(results.rows.map((r: { model: string }) => r.model)).toEqual(['undefended', 'undefended', 'undefended', 'mpadvt', 'mpadvt', 'mpadvt', 'maadvt', 'maadvt', 'maadvt']);
+    expect(results.defenses.maadvt).toMatchObject({ variant: 'paper', batchSize: 2 });
+    expect(results.defenses.mpadvt).toMatchObject({ variant: 'paper', batchSize: 16 });
+    // Time and peak memory per stage, printed and kept.
+    const stages = results.stages.map((r: { stage: string }) => r.stage);
+    expect(stages).toEqual(['build', 'undefended clean evaluation', 'undefended PGD', 'undefended worst case', 'mpadvt training', 'mpadvt clean evaluation', 'mpadvt PGD', 'mpadvt worst case', 'maadvt training', 'maadvt clean evaluation', 'maadvt PGD', 'maadvt worst case']);
+    for (const r of results.stages) {
+      expect(r.seconds).toBeGreaterThanOrEqual(0);
+      expect(r.peakRssMiB).toBeGreaterThan(0);
+      expect(r.heapMiB).toBeGreaterThan(0);
+    }
+    expect(printed).toMatch(/stage maadvt training: [\d.]+ s, peak RSS \d+ MiB, wasm heap \d+ MiB \(tensors peak \d+ MiB\)/);
+  });
+
+  it('--preset paper: MAAdvT is β = 6 on ISIC and falls back to the corrected preset on ChestX-ray14 (no code of theirs)', async () => {
+    const { paperDefensePlan } = await import('../../src/cli/paper/defense.js');
+    const n = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+    const isic = paperDefensePlan('maadvt', { dataset: 'isic2016', preset: 'paper', epsilon: 2 / 255, normalization: n });
+    expect(isic.options).toMatchObject({ beta: 6, epsilon: 0.031, steps: 4, paperQuirks: true });
+    const chest = paperDefensePlan('maadvt', { dataset: 'chestXray14', preset: 'paper', epsilon: 10 / 255, normalization: n });
+    expect(chest.variant).toBe('corrected');
+    expect(chest.options).toMatchObject({ beta: 6, epsilon: 10 / 255, task: 'multi-label' });
+    expect(chest.notes[0]).toMatch(/no MAAdvT for ChestX-ray14/);
+    const pgdAt = paperDefensePlan('pgd-at', { dataset: 'isic2016', preset: 'paper', epsilon: 2 / 255, normalization: n });
+    expect(pgdAt.options).toMatchObject({ epsilon: 4 / 255, steps: 4, stepSize: 1 / 255, clip: 'batch' });
+  });
+
+  it('--preset corrected --defend: the evaluated pixel budget on every channel (ε/σ_c), never up to σ_max/σ_min × ε', async () => {
+    const skewed: PaperExperiment = { ...tiny, id: 'tinyskewed', preset: { ...tiny.preset, normalization: uneven } };
+    const table = vi.spyOn(console, 'table').mockImplementation(() => undefined);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    defenseCalls.length = 0;
+    const code = await runPaperExperiment(skewed, [join(root, 'data'), '--defend', 'mpadvt,maadvt,pgd-at', '--defend-batches', '1', '--out', out, '--limit', '4']);
+    table.mockRestore(); log.mockRestore(); warn.mockRestore();
+    expect(code).toBe(0);
+    const byMethod = Object.fromEntries(defenseCalls.map((c) => [c.method, c.options]));
+    const eps = 8 / 255;
+    const { mean, std } = uneven;
+    const validRange = { min: mean.map((m, c) => -m / std[c]!), max: mean.map((m, c) => (1 - m) / std[c]!) };
+    // MPAdvT: ε ~ U(ε/2, 2ε) in pixels on every channel: the largest pixel budget of channel c is
+    // 2ε·channelScale_c·σ_c = 2ε exactly (the old ε/min σ gave 2ε·σ_c/σ_min: 3.2ε on the last channel).
+    const mp = byMethod.mpadvt!;
+    expect(mp.epsilon).toEqual([eps / 2, 2 * eps]);
+    expect(mp.stepSize).toBeCloseTo(1 / 255, 12);
+    for (let c = 0; c < 3; c++) expect((mp.epsilon as number[])[1]! * (mp.channelScale as number[])[c]! * std[c]!).toBeCloseTo(2 * eps, 12);
+    expect(mp.clip).toEqual(validRange);
+    expect(mp.paperQuirks).toBe(false);
+    const ma = byMethod.maadvt!;
+    expect(ma).toMatchObject({ epsilon: eps, beta: 6, steps: 4, paperQuirks: false });
+    for (let c = 0; c < 3; c++) expect(eps * (ma.channelScale as number[])[c]! * std[c]!).toBeCloseTo(eps, 12);
+    expect(ma.clip).toEqual(validRange);
+
+    // PGD-AT: its generator attacks in pixels; the perturbation of every channel stays within ε and uses it.
+    const generator = byMethod['pgd-at']!.generator as (m: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor, seed: number) => tf.Tensor4D;
+    const w = tf.randomNormal([16 * 16 * 3, 2], 0, 1, 'float32', 5);
+    const model = (x: tf.Tensor4D) => tf.matMul(tf.reshape(x, [x.shape[0], -1]), w) as tf.Tensor2D;
+    const pixels = tf.randomUniform([3, 16, 16, 3], 0.1, 0.9, 'float32', 6) as tf.Tensor4D;
+    const m = tf.tensor4d(mean, [1, 1, 1, 3]);
+    const s = tf.tensor4d(std, [1, 1, 1, 3]);
+    const x = tf.div(tf.sub(pixels, m), s) as tf.Tensor4D;
+    const adv = generator(model, x, tf.tensor1d([0, 1, 0], 'int32'), 7);
+    const perChannel = tf.max(tf.abs(tf.sub(tf.add(tf.mul(adv, s), m), pixels)), [0, 1, 2]).arraySync() as number[];
+    for (const d of perChannel) {
+      expect(d).toBeLessThanOrEqual(eps + 1e-5);
+      expect(d).toBeGreaterThan(eps / 2);
+    }
+    tf.dispose([w, pixels, m, s, x, adv]);
   });
 });

@@ -12,6 +12,7 @@ export const chestX: PaperExperiment = {
   id: 'chestxray14-densenet121',
   title: 'ChestX-ray14 + DenseNet-121',
   task: 'multi-label',
+  dataset: 'chestXray14',
   preset: PAPER_PRESETS.chestXray14,
   howToGetData: [
     'Download the NIH ChestX-ray14 images (nihcc.app.box.com/v/ChestXray-NIHCC, images_001..012.tar.gz) into',

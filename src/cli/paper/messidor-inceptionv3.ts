@@ -12,6 +12,7 @@ export const messidor: PaperExperiment = {
   id: 'messidor-inceptionv3',
   title: 'Messidor + Inception-v3',
   task: 'single-label',
+  dataset: 'messidor',
   preset: PAPER_PRESETS.messidor,
   howToGetData: [
     'Request the Messidor data set (1,200 fundus images with retinopathy grades R0–R3) from ADCIS',

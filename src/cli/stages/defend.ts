@@ -4,13 +4,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { pgd } from '../../attacks/pgd.js';
 import { advTrain } from '../../defenses/advTrain.js';
-import { maAdvTrain } from '../../defenses/maAdvTrain.js';
-import { mpAdvTrain } from '../../defenses/mpAdvTrain.js';
+import { maAdvTrain, type MaAdvTrainOptions } from '../../defenses/maAdvTrain.js';
+import { mpAdvTrain, type MpAdvTrainOptions } from '../../defenses/mpAdvTrain.js';
+import { maAdvTrainPreset, mpAdvTrainPreset, type PaperDataset } from '../../defenses/paperPresets.js';
 import type { TrainingLoopOptions, TrainingReport } from '../../defenses/trainingLoop.js';
 import { fileCheckpoint } from '../../node/fileCheckpoint.js';
 import { loadModel, saveModel } from '../../node/modelFiles.js';
 import { toModelFn } from '../../model.js';
-import type { DefenseName } from '../config.js';
+import type { DefenseName, DemoTask, ExperimentConfig } from '../config.js';
 import type { StageContext, TrainedTask } from './context.js';
 import { attackInBatches, predictLogits, scoreLogits, type MetricRow } from './evaluate.js';
 import { buildTaskModel, epochBatches, loadStageModel, makeOptimizer } from './train.js';
@@ -50,12 +51,43 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
     };
     const eps = d.epsilon / 255;
     if (method === 'pgd-at') return await advTrain(model, source, { ...common, epsilon: eps, steps: d.steps });
-    if (method === 'mpadvt') return await mpAdvTrain(model, source, { ...common, epsilon: [eps / 4, eps], steps: [1, Math.max(1, d.steps)], stepSize: Math.max(eps / 4, 1 / 255) });
-    return await maAdvTrain(model, source, { ...common, epsilon: eps, steps: d.steps, beta: 6 });
+    const threat = defenseThreat(method, presetDataset(t.name, ctx.config), eps, t.train.images.shape[3]);
+    if (method === 'mpadvt') return await mpAdvTrain(model, source, { ...common, ...threat });
+    return await maAdvTrain(model, source, { ...common, ...(threat as Partial<MaAdvTrainOptions> & Pick<MaAdvTrainOptions, 'epsilon'>) });
   } finally {
     tf.dispose([images, labels]);
     optimizer.dispose();
   }
+}
+
+/**
+ * The paper's data set a pipeline task stands for, which picks the defense preset: the chest task is
+ * ChestX-ray14; the lesion task is ISIC 2016, or Messidor when its MedMNIST file is RetinaMNIST.
+ */
+export function presetDataset(task: DemoTask, config: ExperimentConfig): PaperDataset {
+  if (task === 'chest') return 'chestXray14';
+  return /retina/i.test(config.data.medmnist?.lesion ?? '') ? 'messidor' : 'isic2016';
+}
+
+/** The threat-model fields a preset sets (the rest of a preset is the data set's training recipe). */
+const THREAT_KEYS = ['epsilon', 'stepSize', 'steps', 'cleanProbability', 'randomStart', 'channelScale', 'clip', 'paperQuirks', 'beta', 'startStd'] as const;
+
+/**
+ * MPAdvT's and MAAdvT's adversary in the pipeline: the corrected paper preset of the task's data set
+ * (`mpAdvTrainPreset`, `maAdvTrainPreset`) at the pixel budget `epsilon`, for models that take [0, 1]
+ * pixels (mean 0, std 1 on each of `channels`): MPAdvT ε ~ U(ε/2, 2ε), α = 1/255, T ~ U{1..9}, half
+ * the batches clean; MAAdvT ε, α = ε/4, the data set's T and β (8 on Messidor, 6 elsewhere). The
+ * config's optimizer, learning rate and epochs stay the run's.
+ */
+export function defenseThreat(method: 'mpadvt' | 'maadvt', dataset: PaperDataset, epsilon: number, channels: number): Partial<MpAdvTrainOptions & MaAdvTrainOptions> & { epsilon: number | readonly [number, number] } {
+  const normalization = { mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1) };
+  const preset = (method === 'mpadvt' ? mpAdvTrainPreset : maAdvTrainPreset)(dataset, { variant: 'corrected', epsilon, normalization });
+  const options = preset.options as Record<string, unknown>;
+  const threat: Record<string, unknown> = {};
+  for (const k of THREAT_KEYS) if (options[k] !== undefined) threat[k] = options[k];
+  // The valid range of mean-0, std-1 "normalised" images is the pixels' own.
+  threat.clip = [0, 1];
+  return threat as Partial<MpAdvTrainOptions & MaAdvTrainOptions> & { epsilon: number | readonly [number, number] };
 }
 
 /** Clean and PGD metrics of a model at every evaluation budget. */

@@ -1,0 +1,184 @@
+"""PyTorch CPU half of bench/paperNets.ts: one measurement (network, step) in a fresh process.
+
+torchvision's DenseNet-121 and Inception-v3 (no aux head) and a port of IPMI2019-AttnMel's AttnVGG
+(src/models/attnVgg.ts), the same layouts as medrobust's (the parameter counts are printed and compared).
+
+Usage: /usr/bin/python3 bench/paperNets_torch.py '{"net": "densenet121", "step": "pgd", "threads": 2,
+        "batch": 32, "size": 224, "classes": 14, "eps": 0.0314, "alpha": 0.0078}'
+Prints one JSON line: {side, net, step, batch, seconds, stepPeakMiB, processPeakMiB, parameters}.
+
+Steps (as bench/paperNets.ts): forward (no_grad, eval; median of 3 after a warm-up); pgd (PGD-10 on the
+whole batch, eval mode, weights not requiring gradients: the input gradient only; one step, timed from
+the end of the first to the end of the last);
+train (one SGD step of the clean cross-entropy, train mode, after a warm-up step); maadvt (MART as
+YisenWang/MART's mart_loss: T = 10 inner PGD steps in eval mode from x + 0.001·N(0, 1), then the MART loss
+with beta 6 in train mode, one SGD step).
+"""
+import json
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+except ImportError as exc:
+    print(json.dumps({"error": f"torch/torchvision unavailable: {exc}"}))
+    sys.exit(0)
+
+
+def status_kib(key):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+class AttnBlock(nn.Module):
+    """IPMI2019-AttnMel attention block: c = phi(relu(W_l l + up(W_g g))), a = softmax(c), g_i = sum a*l."""
+
+    def __init__(self, cl, cg, features, up):
+        super().__init__()
+        self.W_l = nn.Conv2d(cl, features, 1, bias=False)
+        self.W_g = nn.Conv2d(cg, features, 1, bias=False)
+        self.phi = nn.Conv2d(features, 1, 1, bias=True)
+        self.up = up
+
+    def forward(self, l, g):
+        n, c, h, w = l.shape
+        gw = F.interpolate(self.W_g(g), scale_factor=self.up, mode='bilinear', align_corners=False)
+        scores = self.phi(F.relu(self.W_l(l) + gw))
+        a = F.softmax(scores.view(n, 1, -1), dim=2).view(n, 1, h, w)
+        return a, torch.mul(a.expand_as(l), l).view(n, c, -1).sum(dim=2)
+
+
+class AttnVGG(nn.Module):
+    """AttnVGG of IPMI2019-AttnMel on VGG16-BN (softmax attention), as src/models/attnVgg.ts."""
+
+    def __init__(self, classes=2):
+        super().__init__()
+        feats = torchvision.models.vgg16_bn().features
+        layers = [m for m in feats if not isinstance(m, nn.MaxPool2d)]
+        sizes = [2, 2, 3, 3, 3]
+        blocks, i = [], 0
+        for s in sizes:
+            blocks.append(nn.Sequential(*layers[i:i + 3 * s]))
+            i += 3 * s
+        self.blocks = nn.ModuleList(blocks)
+        self.attn1 = AttnBlock(256, 512, 256, 4)
+        self.attn2 = AttnBlock(512, 512, 256, 2)
+        self.cls = nn.Linear(512 + 256 + 512, classes)
+
+    def forward(self, x):
+        pools = []
+        for b in self.blocks:
+            x = F.max_pool2d(b(x), 2, 2)
+            pools.append(x)
+        p3, p4, p5 = pools[2], pools[3], pools[4]
+        g = F.adaptive_avg_pool2d(p5, 1).flatten(1)
+        _, g1 = self.attn1(p3, p5)
+        _, g2 = self.attn2(p4, p5)
+        return self.cls(torch.cat([g, g1, g2], dim=1))
+
+
+def build(net, classes):
+    if net == 'densenet121':
+        return torchvision.models.densenet121(num_classes=classes)
+    if net == 'inceptionv3':
+        return torchvision.models.inception_v3(num_classes=classes, aux_logits=False, init_weights=False)
+    return AttnVGG(classes)
+
+
+def mart_loss(model, x, y, optimizer, eps, alpha, steps, beta):
+    """One MAAdvT step as YisenWang/MART's mart_loss plus the optimizer step."""
+    model.eval()
+    x_adv = x.detach() + 0.001 * torch.randn_like(x)
+    for _ in range(steps):
+        x_adv.requires_grad_()
+        loss_ce = F.cross_entropy(model(x_adv), y)
+        grad = torch.autograd.grad(loss_ce, [x_adv])[0]
+        x_adv = x_adv.detach() + alpha * torch.sign(grad.detach())
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)
+        x_adv = torch.clamp(x_adv, 0.0, 1.0)
+    model.train()
+    x_adv = torch.clamp(x_adv, 0.0, 1.0).detach()
+    optimizer.zero_grad()
+    logits = model(x)
+    logits_adv = model(x_adv)
+    adv_probs = F.softmax(logits_adv, dim=1)
+    tmp1 = torch.argsort(adv_probs, dim=1)[:, -2:]
+    new_y = torch.where(tmp1[:, -1] == y, tmp1[:, -2], tmp1[:, -1])
+    loss_adv = F.cross_entropy(logits_adv, y) + F.nll_loss(torch.log(1.0001 - adv_probs + 1e-12), new_y)
+    nat_probs = F.softmax(logits, dim=1)
+    true_probs = torch.gather(nat_probs, 1, (y.unsqueeze(1)).long()).squeeze()
+    kl = nn.KLDivLoss(reduction='none')
+    loss_robust = (1.0 / x.shape[0]) * torch.sum(torch.sum(kl(torch.log(adv_probs + 1e-12), nat_probs), dim=1) * (1.0000001 - true_probs))
+    loss = loss_adv + float(beta) * loss_robust
+    loss.backward()
+    optimizer.step()
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    torch.set_num_threads(int(cfg['threads']))
+    torch.manual_seed(1)
+    net, step, batch, size, classes = cfg['net'], cfg['step'], int(cfg['batch']), int(cfg['size']), int(cfg['classes'])
+    eps, alpha = float(cfg['eps']), float(cfg['alpha'])
+    model = build(net, classes)
+    parameters = sum(p.numel() for p in model.parameters())
+    x = torch.rand(batch, 3, size, size)
+    y = torch.arange(batch) % classes
+    base = status_kib('VmRSS:')
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    if step == 'forward':
+        model.eval()
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+        forward()
+        seconds = statistics.median([timed(forward) for _ in range(3)])
+    elif step == 'pgd':
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)  # an attack needs the input gradient only
+
+        steps = int(cfg.get('pgdSteps', 10))
+        ends = []
+        x_adv = x.clone()
+        for _ in range(steps):
+            x_adv.requires_grad_()
+            loss = F.cross_entropy(model(x_adv), y, reduction='sum')
+            grad = torch.autograd.grad(loss, [x_adv])[0]
+            x_adv = x_adv.detach() + alpha * torch.sign(grad)
+            x_adv = torch.clamp(torch.min(torch.max(x_adv, x - eps), x + eps), 0.0, 1.0)
+            ends.append(time.perf_counter())
+        # from the end of the first step to the end of the last, as bench/paperNets.ts
+        seconds = (ends[-1] - ends[0]) / (steps - 1)
+    elif step == 'train':
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+        def train():
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        train()
+        seconds = timed(train)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        seconds = timed(lambda: mart_loss(model, x, y, optimizer, eps, alpha, 10, 6.0))
+    hwm = status_kib('VmHWM:')
+    print(json.dumps({"side": "torch", "net": net, "step": step, "batch": batch, "seconds": seconds, "parameters": parameters,
+                      "stepPeakMiB": round((hwm - base) / 1024), "processPeakMiB": round(hwm / 1024), "torch": torch.__version__}))
+
+
+main()
