@@ -7,6 +7,8 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setNativeThreads } from './kernels/native.js';
+import { loadWorkerThreads } from './kernels/nativeThreads.js';
 
 // Specifiers kept in variables so that bundlers and the type-checker leave these optional imports alone.
 const WASM_PACKAGE = '@tensorflow/tfjs-backend-wasm';
@@ -86,6 +88,8 @@ export async function registerThreadedWasm(pkg: WasmPackage, threads: number, im
   const factoryModule = (await importer(THREADED_FACTORY)) as { default?: unknown };
   const factory = (typeof factoryModule === 'function' ? factoryModule : factoryModule.default) as (config: object) => Promise<EmscriptenModule>;
   pkg.setThreadsCount(threads);
+  // medrobust's own kernels run on as many threads, with workers of their own (kernels/nativeThreads.ts).
+  if (await loadWorkerThreads()) setNativeThreads(threads);
   if (tf.engine().registryFactory['wasm']) tf.removeBackend('wasm');
   const fs = await import('node:fs');
   tf.registerBackend('wasm', async () => {
