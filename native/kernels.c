@@ -39,6 +39,16 @@ INLINE int part_lo(int n, int part, int parts) { return (int)(((long long)n * pa
 /*   iy = oy*sh - top + ky*dh, ix = ox*sw - left + kx*dw (positions outside x contribute 0).          */
 /* ------------------------------------------------------------------------------------------------ */
 
+#ifndef BLOCK_FLOATS
+#define BLOCK_FLOATS (16 * 1024)
+#endif
+#ifndef MIN_POSITIONS
+#define MIN_POSITIONS 32
+#endif
+#ifndef DW_FLOATS_TAP_OUTER
+#define DW_FLOATS_TAP_OUTER (64 * 1024)
+#endif
+
 typedef struct {
   const float *x, *dy;
   float *dw;
@@ -147,11 +157,31 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
     const int mr = imin(4, ci - c0);
     for (int i = 0; i < mr * co; i++) out[i] = 0.f;
   }
-  /* rows per block: about 64 KiB of dy and of the matching x rows */
-  const int per_row = ow * co + kh * iw * ci / (sh > 0 ? sh : 1);
-  int block = (16 * 1024) / (per_row > 0 ? per_row : 1);
+  /* Rows per block: dy rows and the x rows they read within BLOCK_FLOATS (L2), and at least
+     MIN_POSITIONS positions per tile pass so that loading and storing the dw tile stays negligible. */
+  const int per_row = ow * co + sh * iw * ci;
+  int block = (BLOCK_FLOATS - kh * iw * ci) / (per_row > 0 ? per_row : 1);
+  block = imax(block, (MIN_POSITIONS + ow - 1) / ow);
   if (block < 1) block = 1;
   const int rows = n * oh;
+  if (kh * kw * ci * co > DW_FLOATS_TAP_OUTER) {
+  /* A large dw (more than L2 holds): one tap at a time (its dw, ci*co floats, stays in L2), blocks of rows
+     within it (measured on this machine: 13.8 against 11.2 GMAC/s for Inception-v3's 288→384). */
+  for (int ua = u0; ua < u1;) {
+    const int tap = ua / groups;
+    const int ub = imin(u1, (tap + 1) * groups);
+    const int ky = tap / kw, kx = tap - ky * kw;
+    for (int r0 = 0; r0 < rows; r0 += block) {
+      const int r1 = imin(rows, r0 + block);
+      for (int u = ua; u < ub; u++) {
+        const int c0 = (u - tap * groups) * 4;
+        fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
+      }
+    }
+    ua = ub;
+  }
+  } else {
+  /* A small dw: blocks of rows, every tap of this part within each (x and dy rows stay in L1). */
   for (int r0 = 0; r0 < rows; r0 += block) {
     const int r1 = imin(rows, r0 + block);
     for (int u = u0; u < u1; u++) {
@@ -160,44 +190,47 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
       fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
     }
   }
+  }
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* Input gradient                                                                                   */
-/* dx[n][iy][ix][ci] = sum over taps and co of dy[n][oy][ox][co] * w[ky][kx][ci][co] where            */
-/*   iy + top - ky*dh = oy*sh and ix + left - kx*dw = ox*sw. No zero insertion: each output phase       */
-/*   visits only the taps that reach it.                                                            */
+/* Convolution and its input gradient, as one implicit GEMM over taps (no im2col, no zero insertion):  */
+/*  forward     out[n][oy][ox][co] = bias[co] + sum over ky, kx, ci of                                 */
+/*              a[n][oy*sh - top + ky*dh][ox*sw - left + kx*dw][ci] * w[ky][kx][ci][co]               */
+/*  transposed  out[n][iy][ix][ci] = sum over ky, kx, co of a[n][oy][ox][co] * w[ky][kx][ci][co]       */
+/*              where iy + top - ky*dh = oy*sh and ix + left - kx*dw = ox*sw (the input gradient:   */
+/*              a = dy; each column phase of a stride visits only the taps that reach it).          */
+/* Output channels go in panels of 8 (4 when at most 4 are left); a tile is 4 positions x 8 channels */
+/* (6 x 4): 8 and 6 accumulators, the most V8 keeps in x64 registers (more spill: measured 21 against */
+/* 12 GMAC/s for 6 x 8 on this machine).                                                           */
 /* ------------------------------------------------------------------------------------------------ */
 
 /*
- * Packs w [kh][kw][ci][co] into panels p[tap][ci / 8][co][8] (input channels padded with zeros to a
- * multiple of 8), the layout conv2d_input_grad reads.
+ * Packs w [kh][kw][ci][co] into panels p[tap][group][k][8], k over the reduced channels, lanes over 8
+ * output channels (zeros past the last): forward (transposed = 0) reduces ci and outputs co; the input
+ * gradient (transposed = 1) reduces co and outputs ci. Parts split the taps.
  */
-EXPORT(pack_filter_for_input_grad)
-void pack_filter_for_input_grad(const float *w, float *p, int kh, int kw, int ci, int co, int part, int parts) {
-  const int groups = (ci + 7) / 8;
+EXPORT(pack_filter)
+void pack_filter(const float *w, float *p, int kh, int kw, int ci, int co, int transposed, int part, int parts) {
+  const int outc = transposed ? ci : co, depth = transposed ? co : ci;
+  const int groups = (outc + 7) / 8;
   const int taps = kh * kw;
   const int t0 = part_lo(taps, part, parts), t1 = part_lo(taps, part + 1, parts);
   for (int t = t0; t < t1; t++) {
-    for (int gi = 0; gi < groups; gi++) {
-      float *dst = p + ((t * groups + gi) * co) * 8;
-      for (int o = 0; o < co; o++) {
-        for (int j = 0; j < 8; j++) {
-          const int c = gi * 8 + j;
-          dst[o * 8 + j] = c < ci ? w[(t * ci + c) * co + o] : 0.f;
+    const float *wt = w + t * ci * co;
+    for (int g = 0; g < groups; g++) {
+      float *dst = p + ((t * groups + g) * depth) * 8;
+      for (int k = 0; k < depth; k++) {
+        for (int l = 0; l < 8; l++) {
+          const int c = g * 8 + l;
+          dst[k * 8 + l] = c < outc ? (transposed ? wt[c * co + k] : wt[k * co + c]) : 0.f;
         }
       }
     }
   }
 }
 
-typedef struct {
-  const float *dy, *p;
-  float *dx;
-  int n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left;
-} InputGrad;
-
-/* Stores NR (4 or 8) lanes, of which `valid` (1..NR) are kept. */
+/* Stores the first `valid` (1..8) of 8 lanes held in a and b. */
 INLINE void store_lanes(float *dst, f4 a, f4 b, int valid) {
   if (valid >= 8) {
     st(dst, a);
@@ -216,133 +249,171 @@ INLINE void store_lanes(float *dst, f4 a, f4 b, int valid) {
 }
 
 /*
- * MR positions of one phase (dx columns ix = ix0 + m*sw) x one panel of 8 input channels, over the taps
- * `taps` (count nt; each entry: the dy row pointer at ox for m = 0 and the panel pointer). `valid` lanes of
- * the 8 are written.
+ * 4 positions x 8 output channels: for each of the nt taps, ap[4*t + m] points at position m's reduced
+ * channels (a row of zeros where the tap falls outside the input), pp[t] at the tap's panel.
  */
-INLINE void ig_tile(const float *const *dyrows, const float *const *panels, int nt, int co, float *out, int ostep, int valid, const int MR) {
-  f4 acc[6][2];
-  for (int m = 0; m < MR; m++) acc[m][0] = acc[m][1] = wasm_f32x4_splat(0.f);
+INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                       int relu, int valid, int rows) {
+  f4 a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
   for (int t = 0; t < nt; t++) {
-    const float *d = dyrows[t];
-    const float *p = panels[t];
-    for (int o = 0; o < co; o++) {
+    const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
+    const float *p = pp[t];
+    for (int k = 0; k < depth; k++) {
       const f4 b0 = ld(p), b1 = ld(p + 4);
       p += 8;
-      for (int m = 0; m < MR; m++) {
-        const f4 a = splat(d + m * co + o);
-        acc[m][0] = madd(acc[m][0], a, b0);
-        acc[m][1] = madd(acc[m][1], a, b1);
-      }
+      f4 s = splat(x0 + k);
+      a00 = madd(a00, s, b0);
+      a01 = madd(a01, s, b1);
+      s = splat(x1 + k);
+      a10 = madd(a10, s, b0);
+      a11 = madd(a11, s, b1);
+      s = splat(x2 + k);
+      a20 = madd(a20, s, b0);
+      a21 = madd(a21, s, b1);
+      s = splat(x3 + k);
+      a30 = madd(a30, s, b0);
+      a31 = madd(a31, s, b1);
     }
   }
-  for (int m = 0; m < MR; m++) store_lanes(out + m * ostep, acc[m][0], acc[m][1], valid);
+  if (relu) {
+    const f4 z = wasm_f32x4_splat(0.f);
+    a00 = wasm_f32x4_max(a00, z); a01 = wasm_f32x4_max(a01, z);
+    a10 = wasm_f32x4_max(a10, z); a11 = wasm_f32x4_max(a11, z);
+    a20 = wasm_f32x4_max(a20, z); a21 = wasm_f32x4_max(a21, z);
+    a30 = wasm_f32x4_max(a30, z); a31 = wasm_f32x4_max(a31, z);
+  }
+  store_lanes(out, a00, a01, valid);
+  if (rows > 1) store_lanes(out + ostep, a10, a11, valid);
+  if (rows > 2) store_lanes(out + 2 * ostep, a20, a21, valid);
+  if (rows > 3) store_lanes(out + 3 * ostep, a30, a31, valid);
 }
 
-/* The same for a panel of which at most 4 lanes are used (ci % 8 <= 4): half the arithmetic. */
-INLINE void ig_tile4(const float *const *dyrows, const float *const *panels, int nt, int co, float *out, int ostep, int valid, const int MR) {
-  f4 acc[6];
-  for (int m = 0; m < MR; m++) acc[m] = wasm_f32x4_splat(0.f);
+/* The same for a panel of which at most 4 lanes are used. */
+INLINE void conv_tile4(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, int relu,
+                       int valid, int rows) {
+  f4 a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0;
   for (int t = 0; t < nt; t++) {
-    const float *d = dyrows[t];
-    const float *p = panels[t];
-    for (int o = 0; o < co; o++) {
+    const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
+    const float *p = pp[t];
+    for (int k = 0; k < depth; k++) {
       const f4 b0 = ld(p);
       p += 8;
-      for (int m = 0; m < MR; m++) acc[m] = madd(acc[m], splat(d + m * co + o), b0);
+      a0 = madd(a0, splat(x0 + k), b0);
+      a1 = madd(a1, splat(x1 + k), b0);
+      a2 = madd(a2, splat(x2 + k), b0);
+      a3 = madd(a3, splat(x3 + k), b0);
     }
   }
-  for (int m = 0; m < MR; m++) store_lanes(out + m * ostep, acc[m], acc[m], valid);
+  if (relu) {
+    const f4 z = wasm_f32x4_splat(0.f);
+    a0 = wasm_f32x4_max(a0, z); a1 = wasm_f32x4_max(a1, z); a2 = wasm_f32x4_max(a2, z); a3 = wasm_f32x4_max(a3, z);
+  }
+  const f4 z = wasm_f32x4_splat(0.f);
+  store_lanes(out, a0, z, valid);
+  if (rows > 1) store_lanes(out + ostep, a1, z, valid);
+  if (rows > 2) store_lanes(out + 2 * ostep, a2, z, valid);
+  if (rows > 3) store_lanes(out + 3 * ostep, a3, z, valid);
+}
+
+/* Lanes [c, c + 4) of bias (zeros past outc, or without bias). */
+INLINE f4 bias_lanes(const float *bias, int c, int outc) {
+  if (!bias) return wasm_f32x4_splat(0.f);
+  if (c + 4 <= outc) return ld(bias + c);
+  f4 v = wasm_f32x4_splat(0.f);
+  if (c < outc) v = wasm_f32x4_replace_lane(v, 0, bias[c]);
+  if (c + 1 < outc) v = wasm_f32x4_replace_lane(v, 1, bias[c + 1]);
+  if (c + 2 < outc) v = wasm_f32x4_replace_lane(v, 2, bias[c + 2]);
+  return v;
 }
 
 /*
- * Input gradient of a 2-D convolution for the rows of dx in part `part` of `parts` (rows n*ih + iy).
- * `p` is the filter packed by pack_filter_for_input_grad; `scratch` holds 2*kh*kw pointers per part (the
- * taps of the current run of columns: dy row and panel).
+ * Convolution (transposed = 0) or its input gradient (transposed = 1) for the output rows of part `part`
+ * (rows n*oh + y of `out`). a: [n][ah][aw][depth]; out: [n][oh][ow][outc]; p: pack_filter's panels (the
+ * same `transposed`); bias: outc floats or 0 (forward only); relu: clamp at 0 (forward only); zeros: depth
+ * zero floats (read where a tap falls outside a); scratch: 9*kh*kw words per part.
+ * Output columns go in blocks of 4 (one phase of the stride for the input gradient); for each block an
+ * indirection list holds, per tap, the 4 positions' rows of a, so that edge columns run the same tile.
  */
-EXPORT(conv2d_input_grad)
-void conv2d_input_grad(const float *dy, const float *p, float *dx, const float **scratch, int n, int ih, int iw, int ci, int oh, int ow,
-                       int co, int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, int part, int parts) {
-  const int groups = (ci + 7) / 8;
-  const float **dyrows = scratch + 2 * kh * kw * part;
-  const float **panels = dyrows + kh * kw;
-  const int rows = n * ih;
+EXPORT(conv2d)
+void conv2d(const float *a, const float *p, const float *bias, float *out, const float *zeros, int *scratch, int n, int ah, int aw,
+            int depth, int oh, int ow, int outc, int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, int transposed,
+            int relu, int part, int parts) {
+  const int taps = kh * kw;
+  const int groups = (outc + 7) / 8;
+  int *ws = scratch + 9 * taps * part;
+  int *lo = ws, *hi = ws + taps;
+  const float **abase = (const float **)(ws + 2 * taps);
+  const float **panel0 = (const float **)(ws + 3 * taps);
+  const float **ind = (const float **)(ws + 4 * taps);   /* 4 per active tap */
+  const float **act_p = (const float **)(ws + 8 * taps); /* 1 per active tap */
+  const int phases = transposed ? sw : 1;
+  const int astride = transposed ? 1 : sw;
+  const int rows = n * oh;
   const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
   for (int r = r0; r < r1; r++) {
-    const int b = r / ih, iy = r - b * ih;
-    float *dxrow = dx + (long)r * iw * ci;
-    for (int phase = 0; phase < sw && phase < iw; phase++) {
-      /* taps reaching this phase: kx with (phase + left - kx*dwd) % sw == 0; d = (phase + left - kx*dwd) / sw,
-         ox = j + d for ix = phase + j*sw. Valid j for all taps: [jlo, jhi). */
-      const int ncols = (iw - phase + sw - 1) / sw;
-      int nt = 0, jlo = 0, jhi = ncols;
-      for (int gi = 0; gi < groups; gi++) {
-        const int valid = imin(8, ci - gi * 8);
-        /* Interior columns: every listed tap valid. Edge columns: per column tap list. */
-        int j = 0;
-        while (j < ncols) {
-          /* Build the tap list for column j and find how many following columns share it. */
-          nt = 0;
-          int run = ncols - j; /* columns from j with the same valid tap set */
-          for (int ky = 0; ky < kh; ky++) {
-            const int ty = iy + top - ky * dh;
-            if (ty < 0 || ty % sh != 0) continue;
-            const int oy = ty / sh;
-            if (oy >= oh) continue;
-            for (int kx = 0; kx < kw; kx++) {
-              const int tx = phase + left - kx * dwd;
-              if (((tx % sw) + sw) % sw != 0) continue;
-              const int d = floordiv(tx, sw);
-              const int ox = j + d;
-              /* valid for columns j' with 0 <= j' + d < ow */
-              if (ox < 0) {
-                /* tap becomes valid at column -d: the run of columns without it ends there */
-                run = imin(run, -d - j);
-                continue;
-              }
-              if (ox >= ow) continue; /* never valid again for larger j */
-              run = imin(run, ow - d - j);
-              dyrows[nt] = dy + (((long)b * oh + oy) * ow + ox) * co;
-              panels[nt] = p + (((ky * kw + kx) * groups + gi) * co) * 8;
-              nt++;
-            }
-          }
-          if (run < 1) run = 1;
-          jlo = j;
-          jhi = j + run;
-          float *out = dxrow + (phase + jlo * sw) * ci + gi * 8;
-          const int ostep = sw * ci;
-          int jj = jlo;
-          if (valid > 4) {
-            for (; jj + 6 <= jhi; jj += 6) {
-              ig_tile(dyrows, panels, nt, co, out, ostep, valid, 6);
-              for (int t = 0; t < nt; t++) dyrows[t] += 6 * co;
-              out += 6 * ostep;
-            }
-            switch (jhi - jj) {
-              case 5: ig_tile(dyrows, panels, nt, co, out, ostep, valid, 5); break;
-              case 4: ig_tile(dyrows, panels, nt, co, out, ostep, valid, 4); break;
-              case 3: ig_tile(dyrows, panels, nt, co, out, ostep, valid, 3); break;
-              case 2: ig_tile(dyrows, panels, nt, co, out, ostep, valid, 2); break;
-              case 1: ig_tile(dyrows, panels, nt, co, out, ostep, valid, 1); break;
-              default: break;
-            }
+    const int b = r / oh, y = r - b * oh;
+    float *orow = out + (long)r * ow * outc;
+    for (int phase = 0; phase < phases && phase < ow; phase++) {
+      const int ncols = (ow - phase + phases - 1) / phases;
+      const int ostep = phases * outc;
+      /* the taps that reach this row and phase, with the columns j where each reads inside a */
+      int nt = 0;
+      for (int ky = 0; ky < kh; ky++) {
+        int ay;
+        if (transposed) {
+          const int ty = y + top - ky * dh;
+          if (ty < 0 || ty % sh != 0) continue;
+          ay = ty / sh;
+        } else {
+          ay = y * sh - top + ky * dh;
+        }
+        if (ay < 0 || ay >= ah) continue;
+        const float *arow = a + ((long)b * ah + ay) * aw * depth;
+        for (int kx = 0; kx < kw; kx++) {
+          int d;
+          if (transposed) {
+            const int tx = phase + left - kx * dwd;
+            if (((tx % sw) + sw) % sw != 0) continue;
+            d = floordiv(tx, sw);
           } else {
-            for (; jj + 6 <= jhi; jj += 6) {
-              ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 6);
-              for (int t = 0; t < nt; t++) dyrows[t] += 6 * co;
-              out += 6 * ostep;
-            }
-            switch (jhi - jj) {
-              case 5: ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 5); break;
-              case 4: ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 4); break;
-              case 3: ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 3); break;
-              case 2: ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 2); break;
-              case 1: ig_tile4(dyrows, panels, nt, co, out, ostep, valid, 1); break;
-              default: break;
-            }
+            d = kx * dwd - left;
           }
-          j = jhi;
+          /* column j reads a column j*astride + d, inside [0, aw) for j in [jl, jh) */
+          const int jl = imax(0, ceildiv(-d, astride));
+          const int jh = imin(ncols, floordiv(aw - 1 - d, astride) + 1);
+          if (jh <= jl) continue;
+          lo[nt] = jl;
+          hi[nt] = jh;
+          abase[nt] = arow + d * depth;
+          panel0[nt] = p + (long)(ky * kw + kx) * groups * depth * 8;
+          nt++;
+        }
+      }
+      for (int j = 0; j < ncols; j += 4) {
+        const int count = imin(4, ncols - j);
+        /* indirection for the taps that reach any of columns j..j+3 */
+        int na = 0;
+        for (int t = 0; t < nt; t++) {
+          if (lo[t] >= j + count || hi[t] <= j) continue;
+          for (int m = 0; m < 4; m++) {
+            const int c = j + m;
+            ind[4 * na + m] = (m < count && c >= lo[t] && c < hi[t]) ? abase[t] + c * astride * depth : zeros;
+          }
+          act_p[na] = panel0[t];
+          na++;
+        }
+        float *o = orow + (phase + j * phases) * outc;
+        for (int g = 0; g < groups; g++) {
+          const int c0 = g * 8;
+          const int valid = imin(8, outc - c0);
+          /* panels of group g: offset from group 0 */
+          const int goff = g * depth * 8;
+          for (int t = 0; t < na; t++) act_p[t] += goff;
+          if (valid > 4)
+            conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
+          else
+            conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);
+          for (int t = 0; t < na; t++) act_p[t] -= goff;
         }
       }
     }

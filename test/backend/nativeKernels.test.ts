@@ -16,9 +16,10 @@ import { NATIVE_FLAG, nativeKernels } from '../../src/backend/kernels/native.js'
 import { useTestBackend } from '../helpers/backends.js';
 
 type Maker = () => Record<string, tf.Tensor> | tf.Tensor[];
+type Pair = [Float32Array, Float32Array, number[]];
 
 /** Runs kernel `name` on cpu and on wasm with inputs from `make` (seeded, so equal); returns both outputs' values. */
-async function onBoth(name: string, make: Maker, attrs: object): Promise<Array<[Float32Array, Float32Array, number[]]>> {
+async function onBoth(name: string, make: Maker, attrs: object): Promise<[Pair, ...Pair[]]> {
   const run = async (backend: 'cpu' | 'wasm'): Promise<Array<{ values: Float32Array; shape: number[] }>> => {
     await useTestBackend(backend);
     const inputs = make();
@@ -31,10 +32,10 @@ async function onBoth(name: string, make: Maker, attrs: object): Promise<Array<[
   const cpu = await run('cpu');
   const wasm = await run('wasm');
   expect(wasm.length).toBe(cpu.length);
-  return cpu.map((c, i) => {
+  return cpu.map((c, i): Pair => {
     expect(wasm[i]!.shape).toEqual(c.shape);
     return [c.values, wasm[i]!.values, c.shape];
-  });
+  }) as [Pair, ...Pair[]];
 }
 
 function relError(ref: ArrayLike<number>, got: ArrayLike<number>): number {
@@ -100,6 +101,15 @@ describe("medrobust's wasm kernel module", () => {
     expect(relError(cx!, wx!)).toBeLessThanOrEqual(1e-5);
     const [[cf, wf]] = await onBoth('Conv2DBackpropFilter', () => ({ x: rnd(xShape, 1), dy: rnd(dyShape, 2) }), { strides, pad, dataFormat: 'NHWC', filterShape: fShape });
     expect(relError(cf!, wf!)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.each(CONVS)('Conv2D and FusedConv2D (bias, ReLU): %s, input %j, filter %j, stride %j, %s', async (_, xShape, fShape, strides, pad) => {
+    const [[c, w]] = await onBoth('Conv2D', () => ({ x: rnd(xShape, 1), filter: rnd(fShape, 3) }), { strides, pad, dataFormat: 'NHWC', dilations: 1 });
+    expect(relError(c, w)).toBeLessThanOrEqual(1e-5);
+    for (const activation of ['linear', 'relu']) {
+      const [[cb, wb]] = await onBoth('FusedConv2D', () => ({ x: rnd(xShape, 1), filter: rnd(fShape, 3), bias: rnd([fShape[3]], 4) }), { strides, pad, dataFormat: 'NHWC', dilations: 1, activation });
+      expect(relError(cb, wb), activation).toBeLessThanOrEqual(1e-5);
+    }
   });
 
   it.each([

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { inputGradientOnly } from '../../internal/inputGradientOnly.js';
-import { nativeKernels, type Native } from './native.js';
+import { nativeKernels } from './native.js';
+import { nativeFilterGrad, nativeInputGrad } from './nativeConv.js';
 import { composed, type KernelScope } from './scope.js';
 
 type Info = tf.TensorInfo;
@@ -39,47 +40,6 @@ function matmul(s: KernelScope, a: Info, b: Info, transposeB: boolean): Info {
   const b3 = s.reshape(b, [1, ...b.shape]);
   const out = s.run('BatchMatMul', { a: a3, b: b3 }, { transposeA: false, transposeB });
   return s.reshape(out, out.shape.slice(1));
-}
-
-type MakeOutput = { makeOutput(shape: number[], dtype: tf.DataType): Info };
-
-/**
- * dx of conv2d with medrobust's wasm kernel (native/kernels.c): every input pixel sums, over the taps that
- * reach it, dy times the filter, with no zero insertion for strides. The filter is first packed into
- * panels of 8 input channels (a scratch buffer in the backend's heap).
- */
-function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: Info, filter: Info, info: tf.backend_util.Conv2DInfo): Info {
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
-    strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const out = (backend as unknown as MakeOutput).makeOutput([n, ih, iw, ci], 'float32');
-  const packedBytes = kh * kw * Math.ceil(ci / 8) * co * 8 * 4;
-  const packed = native.malloc(packedBytes);
-  const scratch = native.malloc(native.threads * 2 * kh * kw * 4);
-  try {
-    native.parallel('pack_filter_for_input_grad', [native.address(filter), packed, kh, kw, ci, co]);
-    native.parallel('conv2d_input_grad', [native.address(dy), packed, native.address(out), scratch, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    native.free(scratch);
-    native.free(packed);
-  }
-  return out;
-}
-
-/** dW of conv2d with medrobust's wasm kernel: direct sums over positions, blocked so that rows stay in cache. */
-function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: tf.backend_util.Conv2DInfo): Info {
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
-    strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const out = (backend as unknown as MakeOutput).makeOutput([kh, kw, ci, co], 'float32');
-  try {
-    native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
 }
 
 /**

@@ -30,7 +30,7 @@ export function saveStock(name: string, backendName: string): tf.KernelConfig | 
   return stock.get(key);
 }
 
-function runStock(name: string, backendName: string, args: Args): Info | Info[] {
+export function runStock(name: string, backendName: string, args: Args): Info | Info[] {
   const config = stock.get(`${backendName}/${name}`);
   if (!config) throw new Error(`medrobust: no stock ${name} kernel saved for ${backendName}`);
   return config.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as Info | Info[];

@@ -8,6 +8,7 @@ import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, dep
 import { BN_GRAD, BN_STATS, batchNormGrad, batchNormStats } from './batchNormTraining.js';
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
+import { conv2d, fusedConv2d } from './nativeConv.js';
 import { concat, fusedBatchNorm, mean, RELU_GRAD, reluGrad, saveStock, splitV, sum } from './nativeOps.js';
 
 type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo | tf.TensorInfo[];
@@ -34,6 +35,8 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   MaxPoolGrad: maxPoolGrad,
   BatchMatMul: batchMatMul,
   Identity: sharedIdentity,
+  Conv2D: conv2d,
+  FusedConv2D: fusedConv2d,
   FusedBatchNorm: fusedBatchNorm,
   Sum: sum,
   Mean: mean,
@@ -45,7 +48,7 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
 };
 
 /** Kernels that wrap the backend's own one (called where medrobust's module does not apply). */
-const WRAPS_STOCK = new Set(['FusedBatchNorm', 'Sum', 'Mean', 'Concat', 'SplitV']);
+const WRAPS_STOCK = new Set(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'Sum', 'Mean', 'Concat', 'SplitV']);
 
 /** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
 export function installKernels(backendName: string, names: readonly string[]): string[] {
