@@ -1,19 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError, MemoryBudgetError } from '../errors.js';
+import { asMemoryBudgetError, MEMORY_KEYS, planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
+import { entry } from '../internal/scope.js';
 import { createRng } from '../internal/random.js';
 import { assertBoolean, assertImages, assertImageValues, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import {
-  assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, generatorBytesPerImage, parseScaling,
+  assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, fixedClip, gapClipBounds, parseScaling,
   scalePerturbation, universalNoise, type GapScalingOptions,
 } from './gapCommon.js';
 import { gapDropoutLayers } from './gapLayers.js';
+import type { MemoryOptions } from '../types.js';
 
 /**
  * Options of {@link gap}.
  * @category Attacks
  */
-export interface GapOptions extends GapScalingOptions {
+export interface GapOptions extends GapScalingOptions, MemoryOptions {
   /**
    * Universal mode: apply the one perturbation the generator makes from its fixed noise input
    * (`report.noiseSeed` of {@link trainGap}, required then) to every image.
@@ -23,16 +26,16 @@ export interface GapOptions extends GapScalingOptions {
   /** The noise seed of a universal generator (`report.noiseSeed`). */
   noiseSeed?: number;
   /**
-   * Images per generator call. Chunks change nothing (in inference mode each image's result is
-   * independent of the others: the result is bit for bit the unchunked one); they bound memory.
+   * Images per generator call (see {@link MemoryOptions}). Chunks change nothing: in inference mode each
+   * image's result is independent of the others, so the result is bit for bit the unchunked one.
    * @defaultValue as many as fit in `memoryBudget`
    */
-  chunkSize?: number;
+  batchSize?: number;
   /**
-   * Bytes the generator may use at once (its activations; the weights are not counted). The chunk size
-   * is the budget divided by the generator's bytes per image, read from its layer shapes (every layer
-   * output, twice for the temporaries of its kernels).
-   * @defaultValue 512 MiB
+   * Bytes a generator call may use (see {@link MemoryOptions}): the chunk size comes from core's memory
+   * model, the generator's peak measured on 1 and, when needed, 2 images (cached per generator and
+   * image size). In training mode the batch is the unit, and one that does not fit throws.
+   * @defaultValue memoryStatus().availableBytes (unbounded where unknown: WebGL, WebGPU, browsers)
    */
   memoryBudget?: number;
   /**
@@ -63,10 +66,7 @@ export interface GapResult {
   perturbation: tf.Tensor4D;
 }
 
-const KEYS = ['magnitude', 'mean', 'std', 'center', 'clip', 'universal', 'noiseSeed', 'chunkSize', 'memoryBudget', 'training', 'seed'] as const;
-
-/** The default activation budget of {@link gap}. */
-const DEFAULT_BUDGET = 512 * 2 ** 20;
+const KEYS = ['magnitude', 'mean', 'std', 'center', 'clip', 'universal', 'noiseSeed', 'training', 'seed', ...MEMORY_KEYS] as const;
 
 /**
  * Applies a trained GAP generator (paper.md §4.2) to new images: δ = scale(G(x)) (or scale(G(z))
@@ -75,8 +75,9 @@ const DEFAULT_BUDGET = 512 * 2 ** 20;
  * channel, then x' = clip(x + δ). The generator runs in inference mode (batch-norm moving
  * statistics, no dropout) unless `training` is set (the paper's test code left its generator in
  * training mode: batch statistics of the test batch, active dropout). In inference mode the batch is
- * split into chunks that fit `memoryBudget` (or of `chunkSize`), with the same result bit for bit;
+ * split into chunks that fit `memoryBudget` (or of `batchSize`), with the same result bit for bit;
  * a `'batch-per-channel'` clip is taken over the whole batch. `images` are borrowed, never mutated.
+ * On any error every tensor made is freed.
  *
  * @param generator - a `tf.LayersModel` from images to `[N, H, W, C]` in [−1, 1], trained by {@link trainGap}.
  * @param images - NHWC float32 `[N, H, W, C]` in model units, inside `options.clip`.
@@ -84,9 +85,10 @@ const DEFAULT_BUDGET = 512 * 2 ** 20;
  * @returns `{ images, perturbation }`, two new `[N, H, W, C]` tensors owned by the caller.
  * @throws {InvalidArgumentError} for a generator whose input or output does not match the images,
  *   a magnitude outside (0, 255], mean/std of the wrong length or a non-positive std, images
- *   outside the clip range, a missing `noiseSeed` in universal mode, `chunkSize` with `training`,
+ *   outside the clip range, a missing `noiseSeed` in universal mode, `batchSize` with `training`,
  *   or an unknown option.
- * @throws {MemoryBudgetError} when one image needs more than `memoryBudget` (and no `chunkSize` is given).
+ * @throws {MemoryBudgetError} when one image (in training mode: the batch; with `batchSize` and
+ *   `memoryBudget`: `batchSize` images) does not fit in the memory budget.
  *
  * @example
  * ```ts
@@ -98,67 +100,67 @@ const DEFAULT_BUDGET = 512 * 2 ** 20;
  */
 export function gap(generator: tfl.LayersModel, images: tf.Tensor4D, options: GapOptions): GapResult {
   const fn = 'gap';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const gen = assertGenerator(fn, generator);
-  const x = assertImages(fn, 'images', images);
-  const shape = x.shape.slice(1) as [number, number, number];
-  assertGeneratorShapes(fn, gen, shape);
-  const scaling = parseScaling(fn, o, shape[2]);
-  const universal = assertBoolean(fn, 'options.universal', o.universal) ?? false;
-  let noiseSeed: number | undefined;
-  if (universal) {
-    if (o.noiseSeed === undefined) throw new InvalidArgumentError(fn, 'options.noiseSeed', 'the noise seed of the universal generator (trainGap report.noiseSeed)', 'undefined');
-    noiseSeed = assertNumber(fn, 'options.noiseSeed', o.noiseSeed, { integer: true, min: 0 });
-  } else if (o.noiseSeed !== undefined) {
-    throw new InvalidArgumentError(fn, 'options.noiseSeed', 'undefined unless universal is true', describeValue(o.noiseSeed));
-  }
-  const training = assertBoolean(fn, 'options.training', o.training) ?? false;
-  const chunkSize = assertOptionalNumber(fn, 'options.chunkSize', o.chunkSize, { integer: true, min: 1 });
-  const budget = assertOptionalNumber(fn, 'options.memoryBudget', o.memoryBudget, { min: 0, minExclusive: true }) ?? DEFAULT_BUDGET;
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 0;
-  if (training && chunkSize !== undefined) throw new InvalidArgumentError(fn, 'options.chunkSize', 'undefined when training is true (batch statistics make the batch the unit)', String(chunkSize));
-  assertImageValues(fn, 'images', x, fixedClip(scaling));
-  const n = x.shape[0];
-  let chunk = n;
-  if (!training && !universal) {
-    const perImage = generatorBytesPerImage(gen, shape);
-    if (chunkSize === undefined && perImage > budget) {
-      throw new MemoryBudgetError(fn, 1, perImage, budget, 'raise options.memoryBudget, or pass options.chunkSize to take the risk');
+  return entry(fn, () => {
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const gen = assertGenerator(fn, generator);
+    const x = assertImages(fn, 'images', images);
+    const shape = x.shape.slice(1) as [number, number, number];
+    assertGeneratorShapes(fn, gen, shape);
+    const scaling = parseScaling(fn, o, shape[2]);
+    const universal = assertBoolean(fn, 'options.universal', o.universal) ?? false;
+    let noiseSeed: number | undefined;
+    if (universal) {
+      if (o.noiseSeed === undefined) throw new InvalidArgumentError(fn, 'options.noiseSeed', 'the noise seed of the universal generator (trainGap report.noiseSeed)', 'undefined');
+      noiseSeed = assertNumber(fn, 'options.noiseSeed', o.noiseSeed, { integer: true, min: 0 });
+    } else if (o.noiseSeed !== undefined) {
+      throw new InvalidArgumentError(fn, 'options.noiseSeed', 'undefined unless universal is true', describeValue(o.noiseSeed));
     }
-    chunk = Math.min(n, chunkSize ?? Math.max(1, Math.floor(budget / perImage)));
-  }
-
-  const bounds = gapClipBounds(scaling, x);
-  const dropouts = training ? gapDropoutLayers(gen) : [];
-  const moving = training ? movingStatistics(gen) : [];
-  try {
-    if (training) {
-      const rng = createRng(seed);
-      dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); });
-    }
-    const parts: { adv: tf.Tensor4D; delta: tf.Tensor4D }[] = [];
+    const training = assertBoolean(fn, 'options.training', o.training) ?? false;
+    const memory = readMemoryOptions(fn, o);
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 0;
+    if (training && memory.batchSize !== undefined) throw new InvalidArgumentError(fn, 'options.batchSize', 'undefined when training is true (batch statistics make the batch the unit)', String(memory.batchSize));
+    assertImageValues(fn, 'images', x, fixedClip(scaling));
+    const n = x.shape[0];
+    const bounds = gapClipBounds(scaling, x);
+    const dropouts = training ? gapDropoutLayers(gen) : [];
+    const moving = training ? movingStatistics(gen) : [];
+    // One chunk: the adversarial images and the perturbation of rows [start, start + size).
+    const run = (start: number, size: number): { adv: tf.Tensor4D; delta: tf.Tensor4D } => tf.tidy(() => {
+      const xs = sampleSlice(x, start, size);
+      const input = universal ? universalNoise(shape, noiseSeed!, scaling) : xs;
+      const raw = checkGeneratorOutput(fn, gen.apply(input, { training }), input.shape[0], shape);
+      const delta = scalePerturbation(raw, scaling);
+      return { adv: composeAdversarial(xs, delta, bounds), delta: tf.broadcastTo(delta, xs.shape) as tf.Tensor4D };
+    });
     try {
-      for (let start = 0; start < n; start += chunk) {
-        const size = Math.min(chunk, n - start);
-        parts.push(tf.tidy(() => {
-          const xs = size === n ? x : (tf.slice(x, [start], [size]) as tf.Tensor4D);
-          const input = universal ? universalNoise(shape, noiseSeed!, scaling) : xs;
-          const raw = checkGeneratorOutput(fn, gen.apply(input, { training }), input.shape[0], shape);
-          const delta = scalePerturbation(raw, scaling);
-          return { adv: composeAdversarial(xs, delta, bounds), delta: tf.broadcastTo(delta, xs.shape) as tf.Tensor4D };
-        }));
+      // The universal generator runs once, on its noise: nothing to chunk.
+      const chunks = universal ? { size: n, budgetBytes: Number.POSITIVE_INFINITY } : planChunks(fn, n, memory,
+        { model: gen, kind: training ? 'gap-training' : 'gap', sampleShape: shape }, (k) => { const r = run(0, k); tf.dispose([r.adv, r.delta]); }, 4 * (x.size / n) * 4);
+      if (training && chunks.size < n) {
+        const need = 'step' in chunks && chunks.step ? chunks.step.fixedBytes + chunks.step.perSampleBytes * n : Number.NaN;
+        throw new MemoryBudgetError(fn, n, need, chunks.budgetBytes, `in training mode the batch is the unit and ${chunks.size} images fit: pass fewer images at once or raise options.memoryBudget`);
       }
-      if (parts.length === 1) return { images: parts[0]!.adv, perturbation: parts[0]!.delta };
-      return { images: tf.concat(parts.map((p) => p.adv)) as tf.Tensor4D, perturbation: tf.concat(parts.map((p) => p.delta)) as tf.Tensor4D };
+      if (training) {
+        const rng = createRng(seed);
+        dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); });
+      }
+      const parts: { adv: tf.Tensor4D; delta: tf.Tensor4D }[] = [];
+      try {
+        for (let start = 0; start < n; start += chunks.size) parts.push(run(start, Math.min(chunks.size, n - start)));
+        if (parts.length === 1) return { images: parts[0]!.adv, perturbation: parts[0]!.delta };
+        return { images: tf.concat(parts.map((p) => p.adv)) as tf.Tensor4D, perturbation: tf.concat(parts.map((p) => p.delta)) as tf.Tensor4D };
+      } catch (err) {
+        throw asMemoryBudgetError(fn, chunks, err);
+      } finally {
+        if (parts.length > 1) tf.dispose(parts.flatMap((p) => [p.adv, p.delta]));
+      }
     } finally {
-      if (parts.length > 1) tf.dispose(parts.flatMap((p) => [p.adv, p.delta]));
+      dropouts.forEach((d) => { d.seedSource = null; });
+      moving.forEach(({ variable, saved }) => { variable.assign(saved); saved.dispose(); });
+      if (bounds) tf.dispose([bounds.lower, bounds.upper]);
     }
-  } finally {
-    dropouts.forEach((d) => { d.seedSource = null; });
-    moving.forEach(({ variable, saved }) => { variable.assign(saved); saved.dispose(); });
-    if (bounds) tf.dispose([bounds.lower, bounds.upper]);
-  }
+  });
 }
 
 /** Copies of the generator's batch-norm moving statistics, to restore after a training-mode pass. */

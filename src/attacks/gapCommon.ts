@@ -213,24 +213,6 @@ export function preTanhModel(fn: string, generator: tfl.LayersModel): tfl.Layers
 }
 
 /**
- * Bytes one image needs while the generator runs in inference mode inside one tidy: every layer's
- * output alive at once, 4 bytes a value (an upper bound: tfjs-layers frees some intermediates early;
- * measured peaks of the U-Net presets are about 0.6 of it on cpu and wasm). Read from the layers'
- * output shapes; a generator with free spatial dimensions is counted at the image size.
- */
-export function generatorBytesPerImage(generator: tfl.LayersModel, imageShape: readonly [number, number, number]): number {
-  let values = imageShape[0] * imageShape[1] * imageShape[2];
-  const [h, w] = imageShape;
-  for (const layer of generator.layers) {
-    for (const node of layer.inboundNodes) {
-      const shapes = (Array.isArray(node.outputShapes[0]) ? node.outputShapes : [node.outputShapes]) as (number | null)[][];
-      for (const shape of shapes) values += shape.slice(1).reduce<number>((p, d, i) => p * (d ?? (i === 0 ? h : i === 1 ? w : 1)), 1);
-    }
-  }
-  return 4 * values;
-}
-
-/**
  * The fixed generator input of universal GAP: pixel noise U(0, 1) `[1, H, W, C]` from `seed`, in
  * model units ((z − μ)/σ). tf.randomUniform is seeded in JavaScript, so every backend draws the same.
  */

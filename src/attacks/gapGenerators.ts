@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject, assertOptionalNumber, describeValue } from '../internal/validate.js';
 type Initializer = ReturnType<typeof tfl.initializers.zeros>;
 import { GapDropout, GapReflectionPad2D } from './gapLayers.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link gapUnet}.
@@ -178,97 +179,99 @@ function autoDepth(side: number): number {
  * @category Attacks
  */
 export function gapUnet(options: GapUnetOptions): tfl.LayersModel {
-  const fn = 'gapUnet';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, UNET_KEYS);
-  const [h0, w0, c0] = assertShape(fn, o.inputShape, 2);
-  const preset = assertOneOf(fn, 'options.preset', o.preset, ['isic', 'messidor', 'small'] as const) ?? 'isic';
-  const ngf = assertOptionalNumber(fn, 'options.ngf', o.ngf, { integer: true, min: 1 }) ?? (preset === 'small' ? 8 : 64);
-  const outC = assertOptionalNumber(fn, 'options.outputChannels', o.outputChannels, { integer: true, min: 1 }) ?? c0;
-  const act = assertOneOf(fn, 'options.decoderActivation', o.decoderActivation, ['relu', 'selu'] as const) ?? (preset === 'messidor' ? 'selu' : 'relu');
-  const authors = preset !== 'small';
-  const init = assertOneOf(fn, 'options.init', o.init, ['normal', 'pytorch'] as const) ?? (authors ? 'pytorch' : 'normal');
-  const sharedNorms = assertBoolean(fn, 'options.sharedNorms', o.sharedNorms) ?? authors;
-  const skips = assertOneOf(fn, 'options.skips', o.skips, ['activated', 'raw'] as const) ?? (authors ? 'activated' : 'raw');
-  const rate = assertOptionalNumber(fn, 'options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true }) ?? 0.5;
-  const dropoutStages = assertOptionalNumber(fn, 'options.dropoutStages', o.dropoutStages, { integer: true, min: 0 }) ?? 1;
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 1;
-  const depth = assertOptionalNumber(fn, 'options.depth', o.depth, { integer: true, min: 1 }) ?? autoDepth(Math.min(h0, w0));
+  return entry('gapUnet', () => {
+    const fn = 'gapUnet';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, UNET_KEYS);
+    const [h0, w0, c0] = assertShape(fn, o.inputShape, 2);
+    const preset = assertOneOf(fn, 'options.preset', o.preset, ['isic', 'messidor', 'small'] as const) ?? 'isic';
+    const ngf = assertOptionalNumber(fn, 'options.ngf', o.ngf, { integer: true, min: 1 }) ?? (preset === 'small' ? 8 : 64);
+    const outC = assertOptionalNumber(fn, 'options.outputChannels', o.outputChannels, { integer: true, min: 1 }) ?? c0;
+    const act = assertOneOf(fn, 'options.decoderActivation', o.decoderActivation, ['relu', 'selu'] as const) ?? (preset === 'messidor' ? 'selu' : 'relu');
+    const authors = preset !== 'small';
+    const init = assertOneOf(fn, 'options.init', o.init, ['normal', 'pytorch'] as const) ?? (authors ? 'pytorch' : 'normal');
+    const sharedNorms = assertBoolean(fn, 'options.sharedNorms', o.sharedNorms) ?? authors;
+    const skips = assertOneOf(fn, 'options.skips', o.skips, ['activated', 'raw'] as const) ?? (authors ? 'activated' : 'raw');
+    const rate = assertOptionalNumber(fn, 'options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true }) ?? 0.5;
+    const dropoutStages = assertOptionalNumber(fn, 'options.dropoutStages', o.dropoutStages, { integer: true, min: 0 }) ?? 1;
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 1;
+    const depth = assertOptionalNumber(fn, 'options.depth', o.depth, { integer: true, min: 1 }) ?? autoDepth(Math.min(h0, w0));
 
-  // Encoder sizes: kernel 4 at every level but the innermost (3), as in the paper's generators.
-  const sizes = (d: number): { kernels: number[]; hs: number[]; ws: number[] } | null => {
-    const kernels = Array.from({ length: d }, (_, i) => (i === d - 1 ? 3 : 4));
-    const hs = [h0];
-    const ws = [w0];
-    for (let i = 0; i < d; i++) {
-      if (hs[i]! + 2 < kernels[i]! || ws[i]! + 2 < kernels[i]!) return null;
-      hs.push(down(hs[i]!, kernels[i]!));
-      ws.push(down(ws[i]!, kernels[i]!));
+    // Encoder sizes: kernel 4 at every level but the innermost (3), as in the paper's generators.
+    const sizes = (d: number): { kernels: number[]; hs: number[]; ws: number[] } | null => {
+      const kernels = Array.from({ length: d }, (_, i) => (i === d - 1 ? 3 : 4));
+      const hs = [h0];
+      const ws = [w0];
+      for (let i = 0; i < d; i++) {
+        if (hs[i]! + 2 < kernels[i]! || ws[i]! + 2 < kernels[i]!) return null;
+        hs.push(down(hs[i]!, kernels[i]!));
+        ws.push(down(ws[i]!, kernels[i]!));
+      }
+      return { kernels, hs, ws };
+    };
+    const plan = sizes(depth);
+    if (plan === null) {
+      let max = 1;
+      while (sizes(max + 1) !== null) max++;
+      throw new InvalidArgumentError(fn, 'options.depth', `at most ${max} for a ${h0}×${w0} image (a level would shrink below 1 pixel)`, String(depth));
     }
-    return { kernels, hs, ws };
-  };
-  const plan = sizes(depth);
-  if (plan === null) {
-    let max = 1;
-    while (sizes(max + 1) !== null) max++;
-    throw new InvalidArgumentError(fn, 'options.depth', `at most ${max} for a ${h0}×${w0} image (a level would shrink below 1 pixel)`, String(depth));
-  }
-  const { kernels, hs, ws } = plan;
+    const { kernels, hs, ws } = plan;
 
-  let s = seed;
-  // PyTorch's default: kaiming_uniform(a=√5) = U(±1/√fan_in) for weights, U(±1/√fan_in) for biases.
-  const kernelInit = (): Initializer =>
-    init === 'normal' ? tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: s++ }) : tfl.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: s++ });
-  const biasInit = (fanIn: number): Initializer =>
-    init === 'normal' ? tfl.initializers.zeros() : tfl.initializers.randomUniform({ minval: -1 / Math.sqrt(fanIn), maxval: 1 / Math.sqrt(fanIn), seed: s++ });
-  const norms = new Map<string, tfl.layers.Layer>();
-  /** The batch norm of `name`; with shared norms, one layer per channel width, reused. */
-  const bn = (name: string): tfl.layers.Layer => {
-    const existing = norms.get(name);
-    if (existing) return existing;
-    const layer = tfl.layers.batchNormalization({ name, axis: -1, momentum: 0.9, epsilon: 1e-5, gammaInitializer: init === 'normal' ? tfl.initializers.randomNormal({ mean: 1, stddev: 0.02, seed: s++ }) : 'ones' });
-    norms.set(name, layer);
-    return layer;
-  };
-  const filters = (i: number): number => ngf * Math.min(2 ** i, 8);
-  const normName = (i: number, own: string): string => (sharedNorms ? (filters(i) === ngf ? 'norm' : `norm${filters(i) / ngf}`) : own);
-  const channels = (t: tfl.SymbolicTensor): number => t.shape[3] as number;
+    let s = seed;
+    // PyTorch's default: kaiming_uniform(a=√5) = U(±1/√fan_in) for weights, U(±1/√fan_in) for biases.
+    const kernelInit = (): Initializer =>
+      init === 'normal' ? tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: s++ }) : tfl.initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: s++ });
+    const biasInit = (fanIn: number): Initializer =>
+      init === 'normal' ? tfl.initializers.zeros() : tfl.initializers.randomUniform({ minval: -1 / Math.sqrt(fanIn), maxval: 1 / Math.sqrt(fanIn), seed: s++ });
+    const norms = new Map<string, tfl.layers.Layer>();
+    /** The batch norm of `name`; with shared norms, one layer per channel width, reused. */
+    const bn = (name: string): tfl.layers.Layer => {
+      const existing = norms.get(name);
+      if (existing) return existing;
+      const layer = tfl.layers.batchNormalization({ name, axis: -1, momentum: 0.9, epsilon: 1e-5, gammaInitializer: init === 'normal' ? tfl.initializers.randomNormal({ mean: 1, stddev: 0.02, seed: s++ }) : 'ones' });
+      norms.set(name, layer);
+      return layer;
+    };
+    const filters = (i: number): number => ngf * Math.min(2 ** i, 8);
+    const normName = (i: number, own: string): string => (sharedNorms ? (filters(i) === ngf ? 'norm' : `norm${filters(i) / ngf}`) : own);
+    const channels = (t: tfl.SymbolicTensor): number => t.shape[3] as number;
 
-  const input = tfl.input({ shape: [h0, w0, c0] });
-  const skipOf: tfl.SymbolicTensor[] = []; // what the decoder concatenates for each encoder level
-  let x: tfl.SymbolicTensor = input;
-  for (let i = 0; i < depth; i++) {
-    let y = x;
-    if (i > 0) {
-      // The authors' nn.LeakyReLU(0.2, inplace=True) overwrites e_i, so their skip carries LeakyReLU(e_i).
-      y = tfl.layers.leakyReLU({ alpha: 0.2, name: `lrelu${i}` }).apply(x) as tfl.SymbolicTensor;
-      skipOf[i - 1] = skips === 'activated' ? y : x;
+    const input = tfl.input({ shape: [h0, w0, c0] });
+    const skipOf: tfl.SymbolicTensor[] = []; // what the decoder concatenates for each encoder level
+    let x: tfl.SymbolicTensor = input;
+    for (let i = 0; i < depth; i++) {
+      let y = x;
+      if (i > 0) {
+        // The authors' nn.LeakyReLU(0.2, inplace=True) overwrites e_i, so their skip carries LeakyReLU(e_i).
+        y = tfl.layers.leakyReLU({ alpha: 0.2, name: `lrelu${i}` }).apply(x) as tfl.SymbolicTensor;
+        skipOf[i - 1] = skips === 'activated' ? y : x;
+      }
+      const fanIn = channels(y) * kernels[i]! ** 2;
+      y = tfl.layers.zeroPadding2d({ padding: 1 }).apply(y) as tfl.SymbolicTensor;
+      y = tfl.layers.conv2d({ name: `conv${i + 1}`, filters: filters(i), kernelSize: kernels[i]!, strides: 2, padding: 'valid', kernelInitializer: kernelInit(), biasInitializer: biasInit(fanIn) }).apply(y) as tfl.SymbolicTensor;
+      if (i > 0 && i < depth - 1) y = bn(normName(i, `enorm${i + 1}`)).apply(y) as tfl.SymbolicTensor;
+      x = y;
     }
-    const fanIn = channels(y) * kernels[i]! ** 2;
-    y = tfl.layers.zeroPadding2d({ padding: 1 }).apply(y) as tfl.SymbolicTensor;
-    y = tfl.layers.conv2d({ name: `conv${i + 1}`, filters: filters(i), kernelSize: kernels[i]!, strides: 2, padding: 'valid', kernelInitializer: kernelInit(), biasInitializer: biasInit(fanIn) }).apply(y) as tfl.SymbolicTensor;
-    if (i > 0 && i < depth - 1) y = bn(normName(i, `enorm${i + 1}`)).apply(y) as tfl.SymbolicTensor;
-    x = y;
-  }
-  for (let j = 0; j < depth; j++) {
-    const level = depth - 1 - j; // decoder j restores the size of encoder level `level - 1` (the input for 0)
-    const [hin, win, hout, wout] = [hs[level + 1]!, ws[level + 1]!, hs[level]!, ws[level]!];
-    // PyTorch ConvTranspose(k, stride 2, padding 1): out = 2(in − 1) + k − 2, so k = out − 2·in + 4.
-    const kernelSize = [hout - 2 * hin + 4, wout - 2 * win + 4] as [number, number];
-    const outer = level === 0;
-    const outFilters = outer ? outC : filters(level - 1);
-    let y = tfl.layers.activation({ activation: act }).apply(x) as tfl.SymbolicTensor;
-    y = tfl.layers.conv2dTranspose({ name: `dconv${j + 1}`, filters: outFilters, kernelSize, strides: 2, padding: 'valid', kernelInitializer: kernelInit(), biasInitializer: biasInit(outFilters * kernelSize[0] * kernelSize[1]) }).apply(y) as tfl.SymbolicTensor;
-    y = tfl.layers.cropping2D({ cropping: [[1, 1], [1, 1]] }).apply(y) as tfl.SymbolicTensor;
-    if (outer) {
-      x = tfl.layers.activation({ activation: 'tanh', name: 'tanh' }).apply(y) as tfl.SymbolicTensor;
-      break;
+    for (let j = 0; j < depth; j++) {
+      const level = depth - 1 - j; // decoder j restores the size of encoder level `level - 1` (the input for 0)
+      const [hin, win, hout, wout] = [hs[level + 1]!, ws[level + 1]!, hs[level]!, ws[level]!];
+      // PyTorch ConvTranspose(k, stride 2, padding 1): out = 2(in − 1) + k − 2, so k = out − 2·in + 4.
+      const kernelSize = [hout - 2 * hin + 4, wout - 2 * win + 4] as [number, number];
+      const outer = level === 0;
+      const outFilters = outer ? outC : filters(level - 1);
+      let y = tfl.layers.activation({ activation: act }).apply(x) as tfl.SymbolicTensor;
+      y = tfl.layers.conv2dTranspose({ name: `dconv${j + 1}`, filters: outFilters, kernelSize, strides: 2, padding: 'valid', kernelInitializer: kernelInit(), biasInitializer: biasInit(outFilters * kernelSize[0] * kernelSize[1]) }).apply(y) as tfl.SymbolicTensor;
+      y = tfl.layers.cropping2D({ cropping: [[1, 1], [1, 1]] }).apply(y) as tfl.SymbolicTensor;
+      if (outer) {
+        x = tfl.layers.activation({ activation: 'tanh', name: 'tanh' }).apply(y) as tfl.SymbolicTensor;
+        break;
+      }
+      y = bn(normName(level - 1, `dnorm${j + 1}`)).apply(y) as tfl.SymbolicTensor;
+      if (j < dropoutStages && rate > 0) y = new GapDropout({ rate }).apply(y) as tfl.SymbolicTensor;
+      x = tfl.layers.concatenate({ axis: -1 }).apply([y, skipOf[level - 1]!]) as tfl.SymbolicTensor;
     }
-    y = bn(normName(level - 1, `dnorm${j + 1}`)).apply(y) as tfl.SymbolicTensor;
-    if (j < dropoutStages && rate > 0) y = new GapDropout({ rate }).apply(y) as tfl.SymbolicTensor;
-    x = tfl.layers.concatenate({ axis: -1 }).apply([y, skipOf[level - 1]!]) as tfl.SymbolicTensor;
-  }
-  return tfl.model({ inputs: input, outputs: x, name: `gap_unet_${preset}` });
+    return tfl.model({ inputs: input, outputs: x, name: `gap_unet_${preset}` });
+  });
 }
 
 /**
@@ -292,43 +295,45 @@ export function gapUnet(options: GapUnetOptions): tfl.LayersModel {
  * @category Attacks
  */
 export function gapResnet(options: GapResnetOptions): tfl.LayersModel {
-  const fn = 'gapResnet';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, RESNET_KEYS);
-  const [h0, w0, c0] = assertShape(fn, o.inputShape, 8);
-  if (h0 % 4 !== 0 || w0 % 4 !== 0) throw new InvalidArgumentError(fn, 'options.inputShape', 'H and W multiples of 4 (two stride-2 levels must restore the size exactly)', describeValue(o.inputShape));
-  const ngf = assertOptionalNumber(fn, 'options.ngf', o.ngf, { integer: true, min: 1 }) ?? 64;
-  const outC = assertOptionalNumber(fn, 'options.outputChannels', o.outputChannels, { integer: true, min: 1 }) ?? c0;
-  const blocks = o.blocks === undefined ? 6 : assertNumber(fn, 'options.blocks', o.blocks, { integer: true, min: 0 });
-  const padding = assertOneOf(fn, 'options.padding', o.padding, ['reflect', 'zero'] as const) ?? 'reflect';
-  const act = assertOneOf(fn, 'options.activation', o.activation, ['relu', 'selu'] as const) ?? 'relu';
-  const rate = assertOptionalNumber(fn, 'options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true }) ?? 0.5;
-  let s = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 1;
+  return entry('gapResnet', () => {
+    const fn = 'gapResnet';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, RESNET_KEYS);
+    const [h0, w0, c0] = assertShape(fn, o.inputShape, 8);
+    if (h0 % 4 !== 0 || w0 % 4 !== 0) throw new InvalidArgumentError(fn, 'options.inputShape', 'H and W multiples of 4 (two stride-2 levels must restore the size exactly)', describeValue(o.inputShape));
+    const ngf = assertOptionalNumber(fn, 'options.ngf', o.ngf, { integer: true, min: 1 }) ?? 64;
+    const outC = assertOptionalNumber(fn, 'options.outputChannels', o.outputChannels, { integer: true, min: 1 }) ?? c0;
+    const blocks = o.blocks === undefined ? 6 : assertNumber(fn, 'options.blocks', o.blocks, { integer: true, min: 0 });
+    const padding = assertOneOf(fn, 'options.padding', o.padding, ['reflect', 'zero'] as const) ?? 'reflect';
+    const act = assertOneOf(fn, 'options.activation', o.activation, ['relu', 'selu'] as const) ?? 'relu';
+    const rate = assertOptionalNumber(fn, 'options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true }) ?? 0.5;
+    let s = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? 1;
 
-  const kernelInit = (): Initializer => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: s++ });
-  const apply = (layer: tfl.layers.Layer, t: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(t) as tfl.SymbolicTensor;
-  const bn = (t: tfl.SymbolicTensor): tfl.SymbolicTensor =>
-    apply(tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, gammaInitializer: tfl.initializers.randomNormal({ mean: 1, stddev: 0.02, seed: s++ }) }), t);
-  const pad = (t: tfl.SymbolicTensor, p: number): tfl.SymbolicTensor => apply(padding === 'reflect' ? new GapReflectionPad2D({ padding: p }) : tfl.layers.zeroPadding2d({ padding: p }), t);
-  const conv = (t: tfl.SymbolicTensor, f: number, k: number, strides: number, useBias: boolean): tfl.SymbolicTensor =>
-    apply(tfl.layers.conv2d({ filters: f, kernelSize: k, strides, padding: 'valid', useBias, kernelInitializer: kernelInit() }), t);
-  const activate = (t: tfl.SymbolicTensor, a: 'relu' | 'selu' | 'tanh'): tfl.SymbolicTensor => apply(tfl.layers.activation({ activation: a }), t);
+    const kernelInit = (): Initializer => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: s++ });
+    const apply = (layer: tfl.layers.Layer, t: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(t) as tfl.SymbolicTensor;
+    const bn = (t: tfl.SymbolicTensor): tfl.SymbolicTensor =>
+      apply(tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, gammaInitializer: tfl.initializers.randomNormal({ mean: 1, stddev: 0.02, seed: s++ }) }), t);
+    const pad = (t: tfl.SymbolicTensor, p: number): tfl.SymbolicTensor => apply(padding === 'reflect' ? new GapReflectionPad2D({ padding: p }) : tfl.layers.zeroPadding2d({ padding: p }), t);
+    const conv = (t: tfl.SymbolicTensor, f: number, k: number, strides: number, useBias: boolean): tfl.SymbolicTensor =>
+      apply(tfl.layers.conv2d({ filters: f, kernelSize: k, strides, padding: 'valid', useBias, kernelInitializer: kernelInit() }), t);
+    const activate = (t: tfl.SymbolicTensor, a: 'relu' | 'selu' | 'tanh'): tfl.SymbolicTensor => apply(tfl.layers.activation({ activation: a }), t);
 
-  const input = tfl.input({ shape: [h0, w0, c0] });
-  let x = activate(bn(conv(pad(input, 3), ngf, 7, 1, false)), act);
-  for (let i = 0; i < 2; i++) x = activate(bn(conv(apply(tfl.layers.zeroPadding2d({ padding: 1 }), x), ngf * 2 ** (i + 1), 3, 2, false)), act);
-  const dim = ngf * 4;
-  for (let b = 0; b < blocks; b++) {
-    let y = activate(bn(conv(pad(x, 1), dim, 3, 1, false)), 'relu');
-    if (rate > 0) y = apply(new GapDropout({ rate }), y);
-    y = bn(conv(pad(y, 1), dim, 3, 1, false));
-    x = apply(tfl.layers.add(), [x, y]);
-  }
-  for (let i = 0; i < 2; i++) {
-    // PyTorch ConvTranspose(3, stride 2, padding 1, output_padding 1) = 'valid' then crop 1 at the top/left.
-    const up = apply(tfl.layers.conv2dTranspose({ filters: ngf * 2 ** (1 - i), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, kernelInitializer: kernelInit() }), x);
-    x = activate(bn(apply(tfl.layers.cropping2D({ cropping: [[1, 0], [1, 0]] }), up)), act);
-  }
-  x = activate(conv(pad(x, 3), outC, 7, 1, true), 'tanh');
-  return tfl.model({ inputs: input, outputs: x, name: 'gap_resnet' });
+    const input = tfl.input({ shape: [h0, w0, c0] });
+    let x = activate(bn(conv(pad(input, 3), ngf, 7, 1, false)), act);
+    for (let i = 0; i < 2; i++) x = activate(bn(conv(apply(tfl.layers.zeroPadding2d({ padding: 1 }), x), ngf * 2 ** (i + 1), 3, 2, false)), act);
+    const dim = ngf * 4;
+    for (let b = 0; b < blocks; b++) {
+      let y = activate(bn(conv(pad(x, 1), dim, 3, 1, false)), 'relu');
+      if (rate > 0) y = apply(new GapDropout({ rate }), y);
+      y = bn(conv(pad(y, 1), dim, 3, 1, false));
+      x = apply(tfl.layers.add(), [x, y]);
+    }
+    for (let i = 0; i < 2; i++) {
+      // PyTorch ConvTranspose(3, stride 2, padding 1, output_padding 1) = 'valid' then crop 1 at the top/left.
+      const up = apply(tfl.layers.conv2dTranspose({ filters: ngf * 2 ** (1 - i), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, kernelInitializer: kernelInit() }), x);
+      x = activate(bn(apply(tfl.layers.cropping2D({ cropping: [[1, 0], [1, 0]] }), up)), act);
+    }
+    x = activate(conv(pad(x, 3), outC, 7, 1, true), 'tanh');
+    return tfl.model({ inputs: input, outputs: x, name: 'gap_resnet' });
+  });
 }

@@ -38,6 +38,13 @@ export interface PgdOptions extends MemoryOptions {
    */
   randomStart?: boolean;
   /**
+   * Clip the random start to `clip` before the first gradient. `false` takes the first gradient at the
+   * raw start x + U(−ε, ε), which may lie outside the clip range, as the paper's code (libadver's
+   * ProjectGradientDescent) does; every later iterate is clipped either way. For the paper preset.
+   * @defaultValue true
+   */
+  clipStart?: boolean;
+  /**
    * Runs of the attack from fresh random starts. Each image keeps its best run: one that fools the model
    * (changes the prediction; reaches the target when targeted) beats one that does not, as in AutoAttack;
    * among equals the higher loss wins (the lower when targeted). {@link pgdAsync} accepts up to 1e4.
@@ -88,7 +95,7 @@ export interface PgdAsyncOptions extends PgdOptions {
   onProgress?: (progress: Progress) => void;
 }
 
-const KEYS = [...COMMON_KEYS, 'stepSize', 'steps', 'randomStart', 'restarts', 'seed'] as const;
+const KEYS = [...COMMON_KEYS, 'stepSize', 'steps', 'randomStart', 'clipStart', 'restarts', 'seed'] as const;
 const ASYNC_KEYS = [...KEYS, 'signal', 'onProgress'] as const;
 
 function resolvePgd(fn: string, limits: { steps?: number; restarts?: number }) {
@@ -101,6 +108,7 @@ function resolvePgd(fn: string, limits: { steps?: number; restarts?: number }) {
       steps,
       stepSize,
       randomStart: assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true,
+      clipStart: assertBoolean(fn, 'options.clipStart', o.clipStart) ?? true,
       restarts,
       seed: resolveSeed(fn, o.seed),
     };

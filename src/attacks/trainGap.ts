@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { AbortError, InvalidArgumentError } from '../errors.js';
+import { AbortError, InvalidArgumentError, MemoryBudgetError } from '../errors.js';
 import { resolveSeed } from '../internal/gradientAttack.js';
+import { chunkRanges, planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
 import { createRng } from '../internal/random.js';
 import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber,
@@ -9,7 +10,7 @@ import {
 } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
 import { assertBatchInput } from '../internal/batches.js';
-import type { BatchInput, CheckpointStore, Model, ModelFn, Progress, Task } from '../types.js';
+import type { BatchInput, CheckpointStore, MemoryOptions, Model, ModelFn, Progress, Task } from '../types.js';
 import { assertState, restore, savedTensor, snapshot, type GapEpochStats, type GapSavedTensor, type TrainGapState } from './gapCheckpoint.js';
 import {
   assertGenerator, assertGeneratorShapes, checkGeneratorOutput, composeAdversarial, composeAdversarialPaper, gapClipBounds, parseScaling,
@@ -18,6 +19,7 @@ import {
 import { iterate, validateBatch, type GapBatch } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
 import { buildTargets, checkObjectiveLogits, foolingCounts, labelAccuracyCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * Options of {@link trainGap}.
@@ -87,10 +89,19 @@ export interface TrainGapOptions extends GapScalingOptions {
    * (each weighted by its share of the batch) into one Adam step, so the batch size the optimiser sees
    * can exceed what fits in memory at once. Without batch norm in the generator the step equals the
    * full-batch step to float rounding (dropout masks are drawn per micro-batch). With batch norm see
-   * `generatorBatchNorm`. Not with `logLoss` (the log of a mean does not split).
-   * @defaultValue the whole batch
+   * `generatorBatchNorm`. Not with `logLoss` (the log of a mean does not split). With `memoryBudget`
+   * too, it is checked against the budget.
+   * @defaultValue the whole batch, or the largest micro-batch that fits in `memoryBudget`
    */
   microBatch?: number;
+  /**
+   * Bytes a generator update may use (see {@link MemoryOptions}): without `microBatch`, a batch that
+   * does not fit is split into the largest micro-batches that do, from core's memory model (the
+   * update's peak measured on 1 and, when needed, 2 images, cached per classifier, generator and image
+   * size). Throws a {@link MemoryBudgetError} when one image does not fit (or, with `logLoss`, the batch).
+   * @defaultValue memoryStatus().availableBytes (unbounded where unknown: WebGL, WebGPU, browsers)
+   */
+  memoryBudget?: number;
   /**
    * What the generator's batch norms normalise with during training:
    * - `'batch'`: the statistics of the images in the call, as PyTorch's training mode does. With
@@ -150,10 +161,12 @@ export interface TrainGapReport {
 
 const KEYS = [
   'magnitude', 'epochs', 'maxBatchesPerEpoch', 'universal', 'task', 'objective', 'target', 'threshold', 'logLoss', 'mean', 'std', 'center', 'clip',
-  'gradient', 'keep', 'microBatch', 'generatorBatchNorm', 'learningRate', 'beta1', 'beta2', 'seed', 'signal', 'onProgress', 'checkpoint',
+  'gradient', 'keep', 'microBatch', 'memoryBudget', 'generatorBatchNorm', 'learningRate', 'beta1', 'beta2', 'seed', 'signal', 'onProgress', 'checkpoint',
 ] as const;
 
 interface Plan {
+  /** The classifier as given (its identity keys the memory measurements). */
+  model: Model;
   modelFn: ModelFn;
   generator: tfl.LayersModel;
   /** The generator up to its output tanh (gradient 'paper'), else null. */
@@ -162,22 +175,25 @@ interface Plan {
   scaling: GapScaling;
   objective: ObjectivePlan;
   universal: boolean;
-  microBatch: number;
+  /** The given micro-batch, or undefined (the whole batch, or what fits in `memory.memoryBudget`). */
+  microBatch: number | undefined;
+  memory: MemoryOptions;
   /** Batch norms on their moving statistics (dropout kept active). */
   movingNorms: boolean;
   varList: tf.Variable[];
 }
 
 /** The options every GAP step needs, validated (shared by trainGap and gapStepGradients). */
-function parseStepOptions(fn: string, o: Record<string, unknown>, channels: number): Pick<Plan, 'scaling' | 'objective' | 'universal' | 'microBatch' | 'movingNorms'> & { gradient: 'exact' | 'paper' } {
+function parseStepOptions(fn: string, o: Record<string, unknown>, channels: number): Pick<Plan, 'scaling' | 'objective' | 'universal' | 'microBatch' | 'memory' | 'movingNorms'> & { gradient: 'exact' | 'paper' } {
   const objective = parseObjective(fn, o);
   const scaling = parseScaling(fn, o, channels);
   const universal = assertBoolean(fn, 'options.universal', o.universal) ?? false;
   const gradient = assertOneOf(fn, 'options.gradient', o.gradient, ['exact', 'paper'] as const) ?? 'exact';
-  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 }) ?? Infinity;
-  if (microBatch !== Infinity && objective.logLoss) throw new InvalidArgumentError(fn, 'options.microBatch', 'undefined with logLoss: true (the log of the mean loss does not split into micro-batches)', String(microBatch));
+  const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 });
+  if (microBatch !== undefined && objective.logLoss) throw new InvalidArgumentError(fn, 'options.microBatch', 'undefined with logLoss: true (the log of the mean loss does not split into micro-batches)', String(microBatch));
+  const memory: MemoryOptions = o.memoryBudget === undefined ? {} : { memoryBudget: readMemoryOptions(fn, { memoryBudget: o.memoryBudget }).memoryBudget! };
   const movingNorms = (assertOneOf(fn, 'options.generatorBatchNorm', o.generatorBatchNorm, ['batch', 'moving'] as const) ?? 'batch') === 'moving';
-  return { objective, scaling, universal, gradient, microBatch, movingNorms };
+  return { objective, scaling, universal, gradient, microBatch, memory, movingNorms };
 }
 
 /**
@@ -222,145 +238,176 @@ function parseStepOptions(fn: string, o: Record<string, unknown>, channels: numb
  * @category Attacks
  */
 export async function trainGap(model: Model, generator: tfl.LayersModel, data: BatchInput<GapBatch>, options: TrainGapOptions): Promise<TrainGapReport> {
-  const fn = 'trainGap';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const modelFn = toModelFn(model, fn);
-  const gen = assertGenerator(fn, generator);
-  const outShape = gen.outputs[0]!.shape;
-  const channels = outShape[3];
-  if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
-  const { objective, scaling, universal, gradient, microBatch, movingNorms } = parseStepOptions(fn, o, channels);
-  const keep = assertOneOf(fn, 'options.keep', o.keep, ['last', 'lowest-accuracy'] as const) ?? 'last';
-  const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
-  const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
-  const lr = o.learningRate === undefined ? 2e-4 : assertNumber(fn, 'options.learningRate', o.learningRate, { min: 0, minExclusive: true });
-  const beta1 = o.beta1 === undefined ? 0.9 : assertNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1, maxExclusive: true });
-  const beta2 = o.beta2 === undefined ? 0.999 : assertNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1, maxExclusive: true });
-  const signal = assertSignal(fn, 'options.signal', o.signal);
-  assertFunction(fn, 'options.onProgress', o.onProgress);
-  const onProgress = o.onProgress as TrainGapOptions['onProgress'];
-  const store = o.checkpoint as CheckpointStore<TrainGapState> | undefined;
-  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.save !== 'function' || typeof store.load !== 'function')) {
-    throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(store));
-  }
-  let seed = resolveSeed(fn, o.seed);
-
-  let shape: [number, number, number];
-  let batches: readonly GapBatch[] | null = null;
-  if (Array.isArray(data)) {
-    if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches', 'an empty array');
-    const first = data[0] as GapBatch;
-    const img = assertImages(fn, 'data[0].images', first?.images);
-    shape = img.shape.slice(1) as [number, number, number];
-    assertGeneratorShapes(fn, gen, shape);
-    data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' }));
-    batches = data;
-  } else {
-    assertBatchInput(fn, 'data', data);
-    const inShape = gen.inputs[0]!.shape;
-    if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable or a factory', `input shape [${inShape.join(',')}]`);
-    shape = [inShape[1] as number, inShape[2] as number, channels];
-    assertGeneratorShapes(fn, gen, shape);
-  }
-  if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
-    throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
-  }
-  const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
-  if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
-  const preTanh = gradient === 'paper' ? preTanhModel(fn, gen) : null;
-  const plan: Plan = { modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, movingNorms, varList };
-  const dataPlan = { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' };
-
-  const state = store ? await store.load() : undefined;
-  const restored = state === undefined ? undefined : assertState(state, gen);
-  const optimizer = tf.train.adam(lr, beta1, beta2, 1e-8);
-  const dropouts = gapDropoutLayers(gen);
-  let noise: tf.Tensor4D | null = null;
-  let best: { epoch: number; accuracy: number; weights: tf.Tensor[]; saved: GapSavedTensor[] | null } | null = null;
-  try {
-    if (restored) {
-      await restore(restored, gen, optimizer);
-      seed = restored.seed;
-      if (restored.best) best = { epoch: restored.best.epoch, accuracy: restored.best.accuracy, weights: restored.best.generator.map((t) => tf.tensor(t.values, t.shape, t.dtype)), saved: restored.best.generator };
+  return entryAsync('trainGap', async () => {
+    const fn = 'trainGap';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const modelFn = toModelFn(model, fn);
+    const gen = assertGenerator(fn, generator);
+    const outShape = gen.outputs[0]!.shape;
+    const channels = outShape[3];
+    if (typeof channels !== 'number') throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed number of output channels', `output shape [${outShape.join(',')}]`);
+    const { objective, scaling, universal, gradient, microBatch, memory, movingNorms } = parseStepOptions(fn, o, channels);
+    const keep = assertOneOf(fn, 'options.keep', o.keep, ['last', 'lowest-accuracy'] as const) ?? 'last';
+    const epochs = o.epochs === undefined ? 10 : assertNumber(fn, 'options.epochs', o.epochs, { integer: true, min: 1 });
+    const maxBatches = o.maxBatchesPerEpoch === undefined || o.maxBatchesPerEpoch === Infinity ? Infinity : assertNumber(fn, 'options.maxBatchesPerEpoch', o.maxBatchesPerEpoch, { integer: true, min: 1 });
+    const lr = o.learningRate === undefined ? 2e-4 : assertNumber(fn, 'options.learningRate', o.learningRate, { min: 0, minExclusive: true });
+    const beta1 = o.beta1 === undefined ? 0.9 : assertNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1, maxExclusive: true });
+    const beta2 = o.beta2 === undefined ? 0.999 : assertNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1, maxExclusive: true });
+    const signal = assertSignal(fn, 'options.signal', o.signal);
+    assertFunction(fn, 'options.onProgress', o.onProgress);
+    const onProgress = o.onProgress as TrainGapOptions['onProgress'];
+    const store = o.checkpoint as CheckpointStore<TrainGapState> | undefined;
+    if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.save !== 'function' || typeof store.load !== 'function')) {
+      throw new InvalidArgumentError(fn, 'options.checkpoint', 'a CheckpointStore { save(state), load() }', describeValue(store));
     }
-    const rng = createRng(restored ? restored.rngState : seed);
-    const noiseSeed = restored ? restored.noiseSeed : universal ? rng.nextSeed() : null;
-    if (universal && noiseSeed === null) throw new InvalidArgumentError(fn, 'options.universal', 'the mode the checkpoint was trained in (image-dependent)', 'true');
-    noise = universal ? universalNoise(shape, noiseSeed!, scaling) : null;
-    dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = movingNorms; });
-    const history: GapEpochStats[] = restored ? [...restored.history] : [];
-    const start = restored ? restored.epochsDone : 0;
-    const t0 = Date.now();
-    let stepsDone = 0;
-    const stepsPerEpoch = batches ? Math.min(batches.length, maxBatches) : NaN;
-    const progress = (phase: string, done: number, total: number, perUnit: number, metrics?: Record<string, number>): void => {
-      if (!onProgress) return;
-      const elapsedSeconds = (Date.now() - t0) / 1000;
-      onProgress({ phase, done, total, elapsedSeconds, etaSeconds: done > 0 ? (total - done) * perUnit : NaN, ...(metrics ? { metrics } : {}) });
-    };
-    for (let epoch = start; epoch < epochs; epoch++) {
-      const e0 = Date.now();
-      let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0; let correct = 0; let judged = 0;
-      for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
-        try {
-          if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
-          const r = step(fn, plan, batch, noise, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
-          lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
-          images += batch.images.shape[0]; labelsSeen += r.labels; count++;
-        } finally {
-          if (owned) tf.dispose([batch.images, ...(batch.labels ? [batch.labels] : [])]);
+    let seed = resolveSeed(fn, o.seed);
+
+    let shape: [number, number, number];
+    let batches: readonly GapBatch[] | null = null;
+    if (Array.isArray(data)) {
+      if (data.length === 0) throw new InvalidArgumentError(fn, 'data', 'a non-empty array of batches', 'an empty array');
+      const first = data[0] as GapBatch;
+      const img = assertImages(fn, 'data[0].images', first?.images);
+      shape = img.shape.slice(1) as [number, number, number];
+      assertGeneratorShapes(fn, gen, shape);
+      data.forEach((b, i) => validateBatch(fn, `data[${i}]`, b, { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' }));
+      batches = data;
+    } else {
+      assertBatchInput(fn, 'data', data);
+      const inShape = gen.inputs[0]!.shape;
+      if (inShape.slice(1, 3).some((d) => typeof d !== 'number')) throw new InvalidArgumentError(fn, 'generator', 'a generator with a fixed input size when data is an iterable or a factory', `input shape [${inShape.join(',')}]`);
+      shape = [inShape[1] as number, inShape[2] as number, channels];
+      assertGeneratorShapes(fn, gen, shape);
+    }
+    if (universal && (gen.inputs[0]!.shape[3] ?? channels) !== channels) {
+      throw new InvalidArgumentError(fn, 'generator', `a generator taking [1, ${shape.join(', ')}] noise in universal mode`, `input shape [${gen.inputs[0]!.shape.join(',')}]`);
+    }
+    const varList = gen.trainableWeights.map((w) => w.read() as tf.Variable);
+    if (varList.length === 0) throw new InvalidArgumentError(fn, 'generator', 'a generator with trainable weights', 'no trainable weights');
+    const preTanh = gradient === 'paper' ? preTanhModel(fn, gen) : null;
+    const plan: Plan = { model, modelFn, generator: gen, preTanh, shape, scaling, objective, universal, microBatch, memory, movingNorms, varList };
+    const dataPlan = { shape, scaling, task: objective.task, needLabels: keep === 'lowest-accuracy' };
+
+    const state = store ? await store.load() : undefined;
+    const restored = state === undefined ? undefined : assertState(state, gen);
+    const optimizer = tf.train.adam(lr, beta1, beta2, 1e-8);
+    const dropouts = gapDropoutLayers(gen);
+    let noise: tf.Tensor4D | null = null;
+    let best: { epoch: number; accuracy: number; weights: tf.Tensor[]; saved: GapSavedTensor[] | null } | null = null;
+    try {
+      if (restored) {
+        await restore(restored, gen, optimizer);
+        seed = restored.seed;
+        if (restored.best) best = { epoch: restored.best.epoch, accuracy: restored.best.accuracy, weights: restored.best.generator.map((t) => tf.tensor(t.values, t.shape, t.dtype)), saved: restored.best.generator };
+      }
+      const rng = createRng(restored ? restored.rngState : seed);
+      const noiseSeed = restored ? restored.noiseSeed : universal ? rng.nextSeed() : null;
+      if (universal && noiseSeed === null) throw new InvalidArgumentError(fn, 'options.universal', 'the mode the checkpoint was trained in (image-dependent)', 'true');
+      noise = universal ? universalNoise(shape, noiseSeed!, scaling) : null;
+      dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = movingNorms; });
+      const history: GapEpochStats[] = restored ? [...restored.history] : [];
+      const start = restored ? restored.epochsDone : 0;
+      const t0 = Date.now();
+      let stepsDone = 0;
+      const stepsPerEpoch = batches ? Math.min(batches.length, maxBatches) : NaN;
+      const progress = (phase: string, done: number, total: number, perUnit: number, metrics?: Record<string, number>): void => {
+        if (!onProgress) return;
+        const elapsedSeconds = (Date.now() - t0) / 1000;
+        onProgress({ phase, done, total, elapsedSeconds, etaSeconds: done > 0 ? (total - done) * perUnit : NaN, ...(metrics ? { metrics } : {}) });
+      };
+      for (let epoch = start; epoch < epochs; epoch++) {
+        const e0 = Date.now();
+        let lossSum = 0; let fooled = 0; let flipped = 0; let images = 0; let count = 0; let labelsSeen = 0; let correct = 0; let judged = 0;
+        for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
+          try {
+            if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
+            const micro = planMicroBatch(fn, plan, batch, noise, dropouts);
+            const r = step(fn, plan, batch, noise, micro, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
+            lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
+            images += batch.images.shape[0]; labelsSeen += r.labels; count++;
+          } finally {
+            if (owned) tf.dispose([batch.images, ...(batch.labels ? [batch.labels] : [])]);
+          }
+          stepsDone++;
+          const elapsed = (Date.now() - t0) / 1000;
+          progress('step', stepsDone, (epochs - start) * stepsPerEpoch, elapsed / stepsDone);
         }
-        stepsDone++;
-        const elapsed = (Date.now() - t0) / 1000;
-        progress('step', stepsDone, (epochs - start) * stepsPerEpoch, elapsed / stepsDone);
+        if (count === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', 'no batches');
+        const accuracy = judged > 0 ? correct / judged : null;
+        const stats: GapEpochStats = { epoch, loss: lossSum / count, foolingRate: fooled / images, flipRate: labelsSeen > 0 ? flipped / labelsSeen : 0, accuracy, images, batches: count, seconds: (Date.now() - e0) / 1000 };
+        history.push(stats);
+        if (keep === 'lowest-accuracy' && (best === null || accuracy! < best.accuracy)) {
+          tf.dispose(best?.weights ?? []);
+          best = { epoch, accuracy: accuracy!, weights: gen.getWeights().map((w) => tf.clone(w)), saved: null };
+        }
+        if (store) {
+          const snap = await snapshot(gen, optimizer);
+          if (best && best.saved === null) best.saved = await Promise.all(best.weights.map((w, i) => savedTensor(gen.weights[i]!.name, w)));
+          await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, ...snap, history: [...history], ...(best ? { best: { epoch: best.epoch, accuracy: best.accuracy, generator: best.saved! } } : {}) });
+        }
+        progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
+        if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
       }
-      if (count === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', 'no batches');
-      const accuracy = judged > 0 ? correct / judged : null;
-      const stats: GapEpochStats = { epoch, loss: lossSum / count, foolingRate: fooled / images, flipRate: labelsSeen > 0 ? flipped / labelsSeen : 0, accuracy, images, batches: count, seconds: (Date.now() - e0) / 1000 };
-      history.push(stats);
-      if (keep === 'lowest-accuracy' && (best === null || accuracy! < best.accuracy)) {
-        tf.dispose(best?.weights ?? []);
-        best = { epoch, accuracy: accuracy!, weights: gen.getWeights().map((w) => tf.clone(w)), saved: null };
-      }
-      if (store) {
-        const snap = await snapshot(gen, optimizer);
-        if (best && best.saved === null) best.saved = await Promise.all(best.weights.map((w, i) => savedTensor(gen.weights[i]!.name, w)));
-        await store.save({ format: 'medrobust-gap/1', epochsDone: epoch + 1, seed, rngState: rng.state(), noiseSeed, ...snap, history: [...history], ...(best ? { best: { epoch: best.epoch, accuracy: best.accuracy, generator: best.saved! } } : {}) });
-      }
-      progress('epoch', epoch + 1 - start, epochs - start, (Date.now() - t0) / 1000 / (epoch + 1 - start), { loss: stats.loss, foolingRate: stats.foolingRate, flipRate: stats.flipRate });
-      if (signal?.aborted && epoch + 1 < epochs) throw new AbortError(`trainGap aborted after epoch ${epoch}`);
+      if (best) gen.setWeights(best.weights);
+      return { seed, noiseSeed, epochs: history, resumedFrom: start, selectedEpoch: best ? best.epoch : epochs - 1 };
+    } finally {
+      dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });
+      noise?.dispose();
+      tf.dispose(best?.weights ?? []);
+      optimizer.dispose();
     }
-    if (best) gen.setWeights(best.weights);
-    return { seed, noiseSeed, epochs: history, resumedFrom: start, selectedEpoch: best ? best.epoch : epochs - 1 };
-  } finally {
-    dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });
-    noise?.dispose();
-    tf.dispose(best?.weights ?? []);
-    optimizer.dispose();
-  }
+  });
 }
 
 interface StepResult { loss: number; fooled: number; flipped: number; labels: number; correct: number; judged: number }
 
-/** Runs `f` on row ranges of at most `size` rows of an `n`-row batch. */
-function ranges(n: number, size: number): { start: number; size: number }[] {
-  const out: { start: number; size: number }[] = [];
-  for (let start = 0; start < n; start += size) out.push({ start, size: Math.min(size, n - start) });
-  return out;
-}
-
 const rows = <T extends tf.Tensor>(t: T, start: number, size: number, n: number): T => (size === n ? t : (tf.slice(t, [start], [size]) as T));
 
 /**
- * One generator update: the clean targets, then per micro-batch the loss and its gradients (weighted
- * by the micro-batch's share), accumulated and handed to `apply` once. Returns the statistics.
+ * The micro-batch of a batch, from core's memory model ({@link planChunks}): the given `microBatch`
+ * (checked against an explicit budget), or the largest that fits in `memoryBudget` (default
+ * {@link memoryStatus}). The probe is one update on the first 1 (or 2) images whose gradients are
+ * dropped: the generator's batch-norm statistics are restored and its dropout draws no seed from the
+ * run's generator, so a probe changes no result.
  */
-function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, apply: (grads: tf.NamedTensorMap) => void): StepResult {
+function planMicroBatch(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, dropouts: ReturnType<typeof gapDropoutLayers>): number {
+  const n = batch.images.shape[0];
+  const options: MemoryOptions = { ...plan.memory, ...(plan.microBatch === undefined ? {} : { batchSize: plan.microBatch }) };
+  const gradientBytes = plan.varList.reduce((sum, v) => sum + 4 * v.size, 0);
+  const probe = (k: number): void => {
+    const stats = plan.generator.weights.filter((w) => !w.trainable);
+    const saved = stats.map((w) => tf.clone(w.read()));
+    const seeds = dropouts.map((d) => d.seedSource);
+    dropouts.forEach((d) => { d.seedSource = null; });
+    try {
+      const sub: GapBatch = { images: sampleSlice(batch.images, 0, k), ...(batch.labels ? { labels: sampleSlice(batch.labels, 0, k) } : {}) };
+      step(fn, plan, sub, noise, k, () => undefined);
+    } finally {
+      dropouts.forEach((d, i) => { d.seedSource = seeds[i]!; });
+      stats.forEach((w, i) => w.write(saved[i]!));
+      tf.dispose(saved);
+    }
+  };
+  const kind = `gap-train:${plan.generator.name}:${plan.preTanh ? 'paper' : 'exact'}:${plan.movingNorms ? 'moving' : 'batch'}:${plan.universal}`;
+  const chunks = planChunks(fn, n, options, { model: plan.model, kind, sampleShape: batch.images.shape.slice(1) }, probe, 0, gradientBytes);
+  if (chunks.size < n && plan.objective.logLoss) {
+    const need = chunks.step ? chunks.step.fixedBytes + chunks.step.perSampleBytes * n + gradientBytes : Number.NaN;
+    throw new MemoryBudgetError(fn, n, need, chunks.budgetBytes, `logLoss: true needs the whole batch at once (the log of a mean does not split), and ${chunks.size} images fit: pass smaller batches or raise options.memoryBudget`);
+  }
+  return chunks.size;
+}
+
+/**
+ * One generator update: the clean targets, then per micro-batch of `microBatch` images the loss and
+ * its gradients (weighted by the micro-batch's share), accumulated and handed to `apply` once.
+ * Returns the statistics.
+ */
+function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, microBatch: number, apply: (grads: tf.NamedTensorMap) => void): StepResult {
   const x = batch.images;
   const n = x.shape[0];
   const { modelFn, generator, preTanh, scaling, objective, shape, varList } = plan;
-  const parts = ranges(n, Math.min(n, plan.microBatch));
+  const parts = chunkRanges(n, microBatch);
   const clean = parts.length === 1 ? tf.tidy(() => modelFn(x)) : tf.tidy(() => tf.concat(parts.map((p) => modelFn(rows(x, p.start, p.size, n)))) as tf.Tensor2D);
   let targets: tf.Tensor | null = null;
   let bounds: { lower: tf.Tensor; upper: tf.Tensor } | null = null;
@@ -422,13 +469,13 @@ export function gapStepGradients(model: Model, generator: tfl.LayersModel, batch
   const gen = assertGenerator(fn, generator);
   const shape = batch.images.shape.slice(1) as [number, number, number];
   const parsed = parseStepOptions(fn, o, shape[2]);
-  const plan: Plan = { ...parsed, modelFn: toModelFn(model, fn), generator: gen, preTanh: parsed.gradient === 'paper' ? preTanhModel(fn, gen) : null, shape, varList: gen.trainableWeights.map((w) => w.read() as tf.Variable) };
+  const plan: Plan = { ...parsed, model, modelFn: toModelFn(model, fn), generator: gen, preTanh: parsed.gradient === 'paper' ? preTanhModel(fn, gen) : null, shape, varList: gen.trainableWeights.map((w) => w.read() as tf.Variable) };
   const rng = createRng(resolveSeed(fn, o.seed));
   const dropouts = gapDropoutLayers(gen);
   dropouts.forEach((d) => { d.seedSource = () => rng.nextSeed(); d.alwaysActive = plan.movingNorms; });
   let out: tf.NamedTensorMap = {};
   try {
-    const r = step(fn, plan, batch, null, (grads) => { out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.clone(g)])); });
+    const r = step(fn, plan, batch, null, plan.microBatch ?? batch.images.shape[0], (grads) => { out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.clone(g)])); });
     return { grads: out, loss: r.loss };
   } finally {
     dropouts.forEach((d) => { d.seedSource = null; d.alwaysActive = false; });

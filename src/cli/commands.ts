@@ -2,6 +2,7 @@
  * The commands of `medrobust`, their options and their help texts (`medrobust <command> --help`).
  * @internal
  */
+import { editDistance } from '../internal/validate.js';
 
 export type StageName = 'attack' | 'analyze' | 'defend';
 
@@ -114,20 +115,6 @@ ${c.summary}.${c.details ? `\n\n${c.details}` : ''}
 
 options:
 ${optionLines(c.options)}`;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** The closest of `known` to `given` (edit distance at most 2, or a prefix), or undefined. */

@@ -93,6 +93,22 @@ async function runCommand(command: string, spec: CommandSpec, args: readonly str
   if (values.fresh && values['redo-changed']) throw new UsageError('--fresh and --redo-changed exclude each other');
   const { config, file } = loadConfig(values, command);
   const policy: ChangedConfigPolicy = values.fresh ? 'fresh' : values['redo-changed'] ? 'redo-changed' : 'refuse';
+  return withInterrupt(async (signal) => {
+    try {
+      const report = await runExperiment(config, { out: String(values.out ?? 'runs'), signal, quiet: Boolean(values.quiet), stages: spec.stages, onChangedConfig: policy });
+      process.stdout.write(`report: ${report}\n`);
+      return 0;
+    } catch (err) {
+      throw configError(err, file);
+    }
+  });
+}
+
+/**
+ * Runs `body` with the run's AbortSignal: the first Ctrl-C aborts it (attacks stop between two steps,
+ * training between two batches, with a checkpoint), a second one exits at once with code 130.
+ */
+async function withInterrupt(body: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) {
@@ -104,11 +120,7 @@ async function runCommand(command: string, spec: CommandSpec, args: readonly str
   };
   process.on('SIGINT', onSigint);
   try {
-    const report = await runExperiment(config, { out: String(values.out ?? 'runs'), signal: controller.signal, quiet: Boolean(values.quiet), stages: spec.stages, onChangedConfig: policy });
-    process.stdout.write(`report: ${report}\n`);
-    return 0;
-  } catch (err) {
-    throw configError(err, file);
+    return await body(controller.signal);
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -160,7 +172,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       throw new UsageError(`experiment must be one of ${Object.keys(PAPER_EXPERIMENTS).join(', ')}, received ${rest[0] ?? 'nothing'}${suggestion ? `; did you mean '${suggestion}'?` : ''}`);
     }
     try {
-      return await runPaperExperiment(experiment, rest.slice(1));
+      return await withInterrupt((signal) => runPaperExperiment(experiment, rest.slice(1), signal));
     } catch (err) {
       throw parseError(first, spec, err);
     }

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertImageValues, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, type CorruptionType, type Severity } from './corruptionTypes.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link corrupt}.
@@ -109,14 +110,16 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
  * @category Corruptions
  */
 export function corrupt(images: tf.Tensor4D, type: CorruptionType, options: CorruptOptions): tf.Tensor4D {
-  const fn = 'corrupt';
-  const x = checkCorruptionImages(fn, images);
-  const kind = checkCorruptionType(fn, 'type', type);
-  if (options === undefined) throw new InvalidArgumentError(fn, 'options', 'an options object with a severity from 1 to 5', 'undefined');
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const severity = checkSeverity(fn, 'options.severity', o.severity);
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-  return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale });
+  return entry('corrupt', () => {
+    const fn = 'corrupt';
+    const x = checkCorruptionImages(fn, images);
+    const kind = checkCorruptionType(fn, 'type', type);
+    if (options === undefined) throw new InvalidArgumentError(fn, 'options', 'an options object with a severity from 1 to 5', 'undefined');
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const severity = checkSeverity(fn, 'options.severity', o.severity);
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+    const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
+    return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale });
+  });
 }

@@ -4,6 +4,7 @@ import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertKnownKeys, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { checkCorruptionImages, checkCorruptionType, checkSeverity, pixelScaleOf } from './corrupt.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, SEVERITIES, type CorruptionType, type Severity } from './corruptionTypes.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link corruptionGrid}.
@@ -57,42 +58,44 @@ const KEYS = ['types', 'severities', 'includeClean', 'seed', 'referenceSize'] as
  * @category Corruptions
  */
 export function corruptionGrid(image: tf.Tensor3D | tf.Tensor4D, options: CorruptionGridOptions = {}): tf.Tensor3D {
-  const fn = 'corruptionGrid';
-  if (!(image instanceof tf.Tensor) || (image.rank !== 3 && !(image.rank === 4 && image.shape[0] === 1))) {
-    throw new InvalidArgumentError(fn, 'image', 'one image [H, W, C] or [1, H, W, C]', describeValue(image));
-  }
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const list = <T>(argument: string, value: unknown, check: (a: string, v: unknown) => T, fallback: readonly T[]): T[] => {
-    if (value === undefined) return [...fallback];
-    if (!Array.isArray(value) || value.length === 0) throw new InvalidArgumentError(fn, argument, 'a non-empty array', describeValue(value));
-    return value.map((v, i) => check(`${argument}[${i}]`, v));
-  };
-  const types = list('options.types', o.types, (a, v) => checkCorruptionType(fn, a, v), CORRUPTION_TYPES);
-  const severities = list('options.severities', o.severities, (a, v) => checkSeverity(fn, a, v), SEVERITIES);
-  const includeClean = assertBoolean(fn, 'options.includeClean', o.includeClean) ?? true;
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const rng = createRng(seed);
-  const x4 = image.rank === 3 ? tf.expandDims(image, 0) as tf.Tensor4D : (image as tf.Tensor4D);
-  try {
-    const x = checkCorruptionImages(fn, x4);
-    const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-    const rows: tf.Tensor4D[] = [];
-    try {
-      for (const type of types) {
-        const cells: tf.Tensor4D[] = includeClean ? [tf.clone(x)] : [];
-        try {
-          for (const severity of severities) cells.push(CORRUPTIONS[type](x, severity, { rng: createRng(rng.nextSeed()), pixelScale }));
-          rows.push(tf.concat(cells, 2));
-        } finally {
-          tf.dispose(cells);
-        }
-      }
-      return tf.tidy(() => tf.squeeze(tf.concat(rows, 1), [0]) as tf.Tensor3D);
-    } finally {
-      tf.dispose(rows);
+  return entry('corruptionGrid', () => {
+    const fn = 'corruptionGrid';
+    if (!(image instanceof tf.Tensor) || (image.rank !== 3 && !(image.rank === 4 && image.shape[0] === 1))) {
+      throw new InvalidArgumentError(fn, 'image', 'one image [H, W, C] or [1, H, W, C]', describeValue(image));
     }
-  } finally {
-    if (x4 !== image) x4.dispose();
-  }
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const list = <T>(argument: string, value: unknown, check: (a: string, v: unknown) => T, fallback: readonly T[]): T[] => {
+      if (value === undefined) return [...fallback];
+      if (!Array.isArray(value) || value.length === 0) throw new InvalidArgumentError(fn, argument, 'a non-empty array', describeValue(value));
+      return value.map((v, i) => check(`${argument}[${i}]`, v));
+    };
+    const types = list('options.types', o.types, (a, v) => checkCorruptionType(fn, a, v), CORRUPTION_TYPES);
+    const severities = list('options.severities', o.severities, (a, v) => checkSeverity(fn, a, v), SEVERITIES);
+    const includeClean = assertBoolean(fn, 'options.includeClean', o.includeClean) ?? true;
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+    const rng = createRng(seed);
+    const x4 = image.rank === 3 ? tf.expandDims(image, 0) as tf.Tensor4D : (image as tf.Tensor4D);
+    try {
+      const x = checkCorruptionImages(fn, x4);
+      const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
+      const rows: tf.Tensor4D[] = [];
+      try {
+        for (const type of types) {
+          const cells: tf.Tensor4D[] = includeClean ? [tf.clone(x)] : [];
+          try {
+            for (const severity of severities) cells.push(CORRUPTIONS[type](x, severity, { rng: createRng(rng.nextSeed()), pixelScale }));
+            rows.push(tf.concat(cells, 2));
+          } finally {
+            tf.dispose(cells);
+          }
+        }
+        return tf.tidy(() => tf.squeeze(tf.concat(rows, 1), [0]) as tf.Tensor3D);
+      } finally {
+        tf.dispose(rows);
+      }
+    } finally {
+      if (x4 !== image) x4.dispose();
+    }
+  });
 }

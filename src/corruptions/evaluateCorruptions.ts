@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { entryAsync } from '../internal/scope.js';
 import { assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, ModelFn, Progress, Task, BatchInput } from '../types.js';
+import type { Model, ModelFn, MemoryOptions, Progress, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages, checkCorruptionType, checkSeverity, pixelScaleOf } from './corrupt.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, SEVERITIES, corruptionCategory, type CorruptionCategory, type CorruptionType, type Severity } from './corruptionTypes.js';
 import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
@@ -12,7 +14,7 @@ import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationD
  * Options of {@link evaluateCorruptions}.
  * @category Corruptions
  */
-export interface EvaluateCorruptionsOptions {
+export interface EvaluateCorruptionsOptions extends MemoryOptions {
   /**
    * The task, which picks how labels are read and how accuracy is counted.
    * @defaultValue 'single-label'
@@ -119,7 +121,7 @@ export interface CorruptionTable {
   readonly meanRelativeError: number;
 }
 
-const KEYS = ['task', 'types', 'severities', 'seed', 'referenceSize', 'threshold', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'types', 'severities', 'seed', 'referenceSize', 'threshold', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /** Correct decisions and decisions made on one batch. @internal */
 export function countCorrect(fn: string, model: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, task: Task, threshold: number): [number, number] {
@@ -175,6 +177,10 @@ function listOption<T>(fn: string, argument: string, value: unknown, check: (a: 
  * @category Corruptions
  */
 export async function evaluateCorruptions(model: Model, data: BatchInput, options: EvaluateCorruptionsOptions = {}): Promise<CorruptionTable> {
+  return entryAsync('evaluateCorruptions', () => corruptionTable(model, data, options));
+}
+
+async function corruptionTable(model: Model, data: BatchInput, options: EvaluateCorruptionsOptions): Promise<CorruptionTable> {
   const fn = 'evaluateCorruptions';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);
@@ -187,6 +193,9 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
   assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const { signal, onProgress } = checkJobOptions(fn, o);
+  const memory = readMemoryOptions(fn, o);
+  // Forward passes in chunks that fit (bit for bit the whole batch's logits).
+  const forward: ModelFn = (x) => mapInChunks(fn, x, memory, { model, kind: 'forward' }, modelFn);
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const rng = createRng(seed);
   const correct = new Map<string, number>();
@@ -202,7 +211,7 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
       const x = checkCorruptionImages(fn, b.images);
       const labels = assertLabelsShape(fn, `data[${index}].labels`, b.labels, x.shape[0], task);
       const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-      const [ok, count] = countCorrect(fn, modelFn, x, labels, task, threshold);
+      const [ok, count] = countCorrect(fn, forward, x, labels, task, threshold);
       cleanCorrect += ok;
       decisions += count;
       images += x.shape[0];
@@ -211,7 +220,7 @@ export async function evaluateCorruptions(model: Model, data: BatchInput, option
           const corrupted = CORRUPTIONS[type](x, severity, { rng: createRng(rng.nextSeed()), pixelScale });
           try {
             const key = `${type}/${severity}`;
-            correct.set(key, (correct.get(key) ?? 0) + countCorrect(fn, modelFn, corrupted, labels, task, threshold)[0]);
+            correct.set(key, (correct.get(key) ?? 0) + countCorrect(fn, forward, corrupted, labels, task, threshold)[0]);
           } finally {
             corrupted.dispose();
           }

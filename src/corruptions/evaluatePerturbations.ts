@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AbortError, InvalidArgumentError } from '../errors.js';
+import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed } from '../internal/random.js';
+import { entryAsync, reattribute } from '../internal/scope.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { toModelFn } from '../model.js';
-import type { Model, Progress, Task, BatchInput } from '../types.js';
+import type { MemoryOptions, Model, Progress, Task, BatchInput } from '../types.js';
 import { checkCorruptionImages } from './corrupt.js';
 import { batchesOf, checkData, checkJobOptions, progressOf } from './evaluationData.js';
 import { flipProbability } from './flipProbability.js';
@@ -13,7 +15,7 @@ import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, checkPerturba
  * Options of {@link evaluatePerturbations}.
  * @category Corruptions
  */
-export interface EvaluatePerturbationsOptions {
+export interface EvaluatePerturbationsOptions extends MemoryOptions {
   /**
    * The task: single-label predictions are the argmax, multi-label ones sigmoid > threshold.
    * @defaultValue 'single-label'
@@ -92,7 +94,7 @@ export interface PerturbationTable {
   readonly meanFlipProbability: number;
 }
 
-const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'referenceSize', 'signal', 'onProgress'] as const;
+const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'threshold', 'difficulty', 'seed', 'referenceSize', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 
 /**
  * Evaluates a model on the journal version's Benchmark-P (paper.md §9.2–9.3): for every test image
@@ -115,6 +117,10 @@ const KEYS = ['task', 'types', 'frames', 'indexing', 'fill', 'multiLabel', 'thre
  * @category Corruptions
  */
 export async function evaluatePerturbations(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions = {}): Promise<PerturbationTable> {
+  return entryAsync('evaluatePerturbations', () => perturbationTable(model, data, options));
+}
+
+async function perturbationTable(model: Model, data: BatchInput, options: EvaluatePerturbationsOptions): Promise<PerturbationTable> {
   const fn = 'evaluatePerturbations';
   const modelFn = toModelFn(model, fn);
   checkData(fn, data);
@@ -135,6 +141,7 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
   const referenceSize = assertOptionalNumber(fn, 'options.referenceSize', o.referenceSize, { min: 0, minExclusive: true });
   const { signal, onProgress } = checkJobOptions(fn, o);
+  const memory = readMemoryOptions(fn, o);
   const total = Array.isArray(data) ? data.length : Number.NaN;
   const rng = createRng(seed);
   const predictions = new Map<PerturbationType, (number[] | number[][])[]>(types.map((t) => [t, []]));
@@ -150,12 +157,18 @@ export async function evaluatePerturbations(model: Model, data: BatchInput, opti
       const [n, h, w, c] = x.shape;
       sequences += n;
       for (const type of types) {
-        const seq = perturbationSequence(x, type, { frames, indexing, fill, difficulty, seed: rng.nextSeed(), ...(referenceSize === undefined ? {} : { referenceSize }) });
+        let seq: tf.Tensor5D;
+        try {
+          seq = perturbationSequence(x, type, { frames, indexing, fill, difficulty, seed: rng.nextSeed(), ...(referenceSize === undefined ? {} : { referenceSize }) });
+        } catch (err) {
+          throw reattribute(err, fn, { images: `data[${index}].images` }, `perturbation '${type}' on data[${index}]`);
+        }
         try {
           const perImage: (number[] | number[][])[] = Array.from({ length: n }, () => []);
           for (let t = 0; t < frames; t++) {
             const hard = tf.tidy(() => {
-              const logits = modelFn(tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D);
+              const frame = tf.reshape(tf.slice(seq, [0, t, 0, 0, 0], [n, 1, h, w, c]), [n, h, w, c]) as tf.Tensor4D;
+              const logits = mapInChunks(fn, frame, memory, { model, kind: 'forward' }, modelFn);
               return task === 'single-label' ? (tf.argMax(logits, 1).arraySync() as number[]) : (tf.cast(tf.greater(logits, cut), 'int32').arraySync() as number[][]);
             });
             hard.forEach((p, i) => (perImage[i] as unknown[]).push(p));

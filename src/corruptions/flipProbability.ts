@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
 import { NOISE_PERTURBATIONS, PERTURBATION_TYPES, checkDifficulty, type Difficulty, type PerturbationType } from './perturbationSequence.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link flipProbability}.
@@ -101,55 +102,57 @@ function hardPredictions(fn: string, logits: tf.Tensor, task: Task, threshold: n
  * @category Corruptions
  */
 export function flipProbability(predictions: tf.Tensor | SequencePredictions, options: FlipProbabilityOptions = {}): number {
-  const fn = 'flipProbability';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const task = assertOneOf(fn, 'options.task', o.task, ['single-label', 'multi-label'] as const) ?? 'single-label';
-  const type = assertOneOf(fn, 'options.type', o.type, PERTURBATION_TYPES);
-  const reference = assertOneOf(fn, 'options.reference', o.reference, ['first', 'previous'] as const);
-  const multiLabel = assertOneOf(fn, 'options.multiLabel', o.multiLabel, ['mean', 'paper'] as const) ?? 'mean';
-  const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
-  const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
-  let preds: unknown = predictions;
-  if (predictions instanceof tf.Tensor) {
-    if (predictions.isDisposed) throw new InvalidArgumentError(fn, 'predictions', 'a live tensor', 'a disposed tensor');
-    preds = hardPredictions(fn, predictions, task, threshold);
-  }
-  if (!Array.isArray(preds) || preds.length === 0) throw new InvalidArgumentError(fn, 'predictions', 'at least one sequence of predictions', describeValue(preds));
-  const seqs = preds as unknown[][];
-  const frames = Array.isArray(seqs[0]) ? seqs[0].length : -1;
-  const paper = task === 'multi-label' && multiLabel === 'paper';
-  const first = paper || (reference ?? (type !== undefined && NOISE_PERTURBATIONS.includes(type) ? 'first' : 'previous')) === 'first';
-  const step = first ? 1 : difficulty;
-  const needed = step + 1;
-  let labels = -1;
-  let total = 0;
-  seqs.forEach((seq, v) => {
-    if (!Array.isArray(seq) || seq.length !== frames || frames < needed) {
-      const what = step > 1 ? `a sequence of at least ${needed} frames (difficulty ${step} compares frames ${step} apart)` : 'a sequence of at least 2 frames';
-      throw new InvalidArgumentError(fn, `predictions[${v}]`, `${what}, all of the same length${frames >= needed ? ` (${frames})` : ''}`, describeValue(seq));
+  return entry('flipProbability', () => {
+    const fn = 'flipProbability';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const task = assertOneOf(fn, 'options.task', o.task, ['single-label', 'multi-label'] as const) ?? 'single-label';
+    const type = assertOneOf(fn, 'options.type', o.type, PERTURBATION_TYPES);
+    const reference = assertOneOf(fn, 'options.reference', o.reference, ['first', 'previous'] as const);
+    const multiLabel = assertOneOf(fn, 'options.multiLabel', o.multiLabel, ['mean', 'paper'] as const) ?? 'mean';
+    const threshold = o.threshold === undefined ? 0.5 : assertNumber(fn, 'options.threshold', o.threshold, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+    const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
+    let preds: unknown = predictions;
+    if (predictions instanceof tf.Tensor) {
+      if (predictions.isDisposed) throw new InvalidArgumentError(fn, 'predictions', 'a live tensor', 'a disposed tensor');
+      preds = hardPredictions(fn, predictions, task, threshold);
     }
-    const rows = seq.map((p, j) => {
-      if (task === 'single-label') {
-        if (typeof p !== 'number' || !Number.isInteger(p)) throw new InvalidArgumentError(fn, `predictions[${v}][${j}]`, 'a class index (integer)', describeValue(p));
-        return [p];
+    if (!Array.isArray(preds) || preds.length === 0) throw new InvalidArgumentError(fn, 'predictions', 'at least one sequence of predictions', describeValue(preds));
+    const seqs = preds as unknown[][];
+    const frames = Array.isArray(seqs[0]) ? seqs[0].length : -1;
+    const paper = task === 'multi-label' && multiLabel === 'paper';
+    const first = paper || (reference ?? (type !== undefined && NOISE_PERTURBATIONS.includes(type) ? 'first' : 'previous')) === 'first';
+    const step = first ? 1 : difficulty;
+    const needed = step + 1;
+    let labels = -1;
+    let total = 0;
+    seqs.forEach((seq, v) => {
+      if (!Array.isArray(seq) || seq.length !== frames || frames < needed) {
+        const what = step > 1 ? `a sequence of at least ${needed} frames (difficulty ${step} compares frames ${step} apart)` : 'a sequence of at least 2 frames';
+        throw new InvalidArgumentError(fn, `predictions[${v}]`, `${what}, all of the same length${frames >= needed ? ` (${frames})` : ''}`, describeValue(seq));
       }
-      if (!Array.isArray(p) || p.length === 0 || (labels >= 0 && p.length !== labels) || p.some((q) => q !== 0 && q !== 1)) {
-        throw new InvalidArgumentError(fn, `predictions[${v}][${j}]`, `0/1 flags for ${labels >= 0 ? labels : 'K'} findings`, describeValue(p));
+      const rows = seq.map((p, j) => {
+        if (task === 'single-label') {
+          if (typeof p !== 'number' || !Number.isInteger(p)) throw new InvalidArgumentError(fn, `predictions[${v}][${j}]`, 'a class index (integer)', describeValue(p));
+          return [p];
+        }
+        if (!Array.isArray(p) || p.length === 0 || (labels >= 0 && p.length !== labels) || p.some((q) => q !== 0 && q !== 1)) {
+          throw new InvalidArgumentError(fn, `predictions[${v}][${j}]`, `0/1 flags for ${labels >= 0 ? labels : 'K'} findings`, describeValue(p));
+        }
+        labels = p.length;
+        return p as number[];
+      });
+      let flips = 0;
+      let compared = 0;
+      for (let j = first ? 1 : step; j < frames; j++) {
+        const ref = rows[first ? 0 : j - step]!;
+        const cur = rows[j]!;
+        for (let k = 0; k < cur.length; k++) if (cur[k] !== ref[k]) flips += 1;
+        compared += 1;
       }
-      labels = p.length;
-      return p as number[];
+      const k = rows[0]!.length;
+      total += paper ? flips / k : flips / (k * compared);
     });
-    let flips = 0;
-    let compared = 0;
-    for (let j = first ? 1 : step; j < frames; j++) {
-      const ref = rows[first ? 0 : j - step]!;
-      const cur = rows[j]!;
-      for (let k = 0; k < cur.length; k++) if (cur[k] !== ref[k]) flips += 1;
-      compared += 1;
-    }
-    const k = rows[0]!.length;
-    total += paper ? flips / k : flips / (k * compared);
+    return total / seqs.length;
   });
-  return total / seqs.length;
 }

@@ -12,6 +12,7 @@ import { addGaussianNoise, addPoissonNoise, addSpeckleNoise } from './noise.js';
 import { invert3, warp, type Homography } from './sample.js';
 import { LIQUID_RGB, flowLayer, liquidLayer, liquidMask } from './spatter.js';
 import { snowCompositeValues, snowLayerValues } from './weather.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * The 14 perturbation types of the journal version's Benchmark-P (paper.md §9.2), in the order
@@ -289,28 +290,30 @@ function framesOf(type: PerturbationType, x: tf.Tensor4D, rng: Rng, pixelScale: 
  * @category Corruptions
  */
 export function perturbationSequence(images: tf.Tensor4D, type: PerturbationType, options: PerturbationSequenceOptions = {}): tf.Tensor5D {
-  const fn = 'perturbationSequence';
-  const x = checkCorruptionImages(fn, images);
-  const kind = checkPerturbationType(fn, 'type', type);
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
-  const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
-  const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
-  const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-  const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
-  const anchor = ANCHOR[kind];
-  const index = (t: number) => (indexing === 'centered' && anchor !== null ? anchor + t - (frames - 1) / 2 : t);
-  const maker = framesOf(kind, x, createRng(seed), pixelScale, fill, difficulty);
-  const out: tf.Tensor4D[] = [];
-  try {
-    for (let t = 0; t < frames; t++) out.push(maker.frame(t, index(t)));
-    return tf.stack(out, 1) as tf.Tensor5D;
-  } finally {
-    tf.dispose(out);
-    maker.dispose();
-  }
+  return entry('perturbationSequence', () => {
+    const fn = 'perturbationSequence';
+    const x = checkCorruptionImages(fn, images);
+    const kind = checkPerturbationType(fn, 'type', type);
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const frames = o.frames === undefined ? 10 : assertNumber(fn, 'options.frames', o.frames, { integer: true, min: 2 });
+    const indexing = assertOneOf(fn, 'options.indexing', o.indexing, ['centered', 'paper'] as const) ?? 'centered';
+    const fill = assertOneOf(fn, 'options.fill', o.fill, ['zeros', 'reflect', 'edge'] as const) ?? 'zeros';
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+    const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
+    const difficulty = checkDifficulty(fn, 'options.difficulty', o.difficulty);
+    const anchor = ANCHOR[kind];
+    const index = (t: number) => (indexing === 'centered' && anchor !== null ? anchor + t - (frames - 1) / 2 : t);
+    const maker = framesOf(kind, x, createRng(seed), pixelScale, fill, difficulty);
+    const out: tf.Tensor4D[] = [];
+    try {
+      for (let t = 0; t < frames; t++) out.push(maker.frame(t, index(t)));
+      return tf.stack(out, 1) as tf.Tensor5D;
+    } finally {
+      tf.dispose(out);
+      maker.dispose();
+    }
+  });
 }
 
 /** Validates a perturbation type name. @internal */

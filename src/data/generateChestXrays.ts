@@ -4,6 +4,7 @@ import { createRng, drawSeed, type Rng } from '../internal/random.js';
 import { assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import { mixSeed, type LabeledImages } from './batchesFromTensors.js';
 import { clamp01, inside, valueNoise } from './render.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * The findings of the generated chest set: the eight ChestX-ray8 diseases, in ChestX-ray14 order
@@ -198,29 +199,31 @@ function renderChest(out: Float32Array, offset: number, size: number, channels: 
  * @category Data
  */
 export function generateChestXrays(options: GenerateChestXraysOptions): GeneratedChestXrays {
-  const fn = 'generateChestXrays';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['count', 'size', 'channels', 'seed']);
-  const count = assertNumber(fn, 'options.count', o.count, { min: 1, integer: true });
-  const size = assertNumber(fn, 'options.size', o.size ?? 28, { min: 16, max: 256, integer: true });
-  const channels = o.channels ?? 3;
-  if (channels !== 1 && channels !== 3) throw new InvalidArgumentError(fn, 'options.channels', '1 or 3', describeValue(channels));
-  const seed = (assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed()) >>> 0;
-  const k = CHEST_FINDINGS.length;
-  const pixels = new Float32Array(count * size * size * channels);
-  const labels = new Float32Array(count * k);
-  for (let i = 0; i < count; i++) {
-    const rng = createRng(mixSeed(seed, i));
-    const present = drawFindings(rng);
-    CHEST_FINDINGS.forEach((name, j) => { labels[i * k + j] = present.has(name) ? 1 : 0; });
-    renderChest(pixels, i * size * size * channels, size, channels, present, rng);
-  }
-  return {
-    images: tf.tensor4d(pixels, [count, size, size, channels], 'float32'),
-    labels: tf.tensor2d(labels, [count, k], 'float32'),
-    task: 'multi-label',
-    classNames: [...CHEST_FINDINGS],
-    seed,
-    structure: CHEST_COOCCURRENCE,
-  };
+  return entry('generateChestXrays', () => {
+    const fn = 'generateChestXrays';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['count', 'size', 'channels', 'seed']);
+    const count = assertNumber(fn, 'options.count', o.count, { min: 1, integer: true });
+    const size = assertNumber(fn, 'options.size', o.size ?? 28, { min: 16, max: 256, integer: true });
+    const channels = o.channels ?? 3;
+    if (channels !== 1 && channels !== 3) throw new InvalidArgumentError(fn, 'options.channels', '1 or 3', describeValue(channels));
+    const seed = (assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed()) >>> 0;
+    const k = CHEST_FINDINGS.length;
+    const pixels = new Float32Array(count * size * size * channels);
+    const labels = new Float32Array(count * k);
+    for (let i = 0; i < count; i++) {
+      const rng = createRng(mixSeed(seed, i));
+      const present = drawFindings(rng);
+      CHEST_FINDINGS.forEach((name, j) => { labels[i * k + j] = present.has(name) ? 1 : 0; });
+      renderChest(pixels, i * size * size * channels, size, channels, present, rng);
+    }
+    return {
+      images: tf.tensor4d(pixels, [count, size, size, channels], 'float32'),
+      labels: tf.tensor2d(labels, [count, k], 'float32'),
+      task: 'multi-label',
+      classNames: [...CHEST_FINDINGS],
+      seed,
+      structure: CHEST_COOCCURRENCE,
+    };
+  });
 }

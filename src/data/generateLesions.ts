@@ -3,6 +3,7 @@ import { createRng, drawSeed } from '../internal/random.js';
 import { assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { mixSeed, type LabeledImages } from './batchesFromTensors.js';
 import { clamp01, inside, mix3, valueNoise } from './render.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link generateLesions}.
@@ -148,26 +149,28 @@ function renderLesion(out: Float32Array, offset: number, size: number, malignant
  * @category Data
  */
 export function generateLesions(options: GenerateLesionsOptions): GeneratedLesions {
-  const fn = 'generateLesions';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['count', 'size', 'seed', 'malignantFraction']);
-  const count = assertNumber(fn, 'options.count', o.count, { min: 1, integer: true });
-  const size = assertNumber(fn, 'options.size', o.size ?? 28, { min: 16, max: 256, integer: true });
-  const seed = (assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed()) >>> 0;
-  const fraction = assertNumber(fn, 'options.malignantFraction', o.malignantFraction ?? 0.5, { min: 0, max: 1 });
-  const pixels = new Float32Array(count * size * size * 3);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const s = mixSeed(seed, i);
-    const malignant = createRng(s ^ 0x5bd1e995).next() < fraction;
-    labels[i] = malignant ? 1 : 0;
-    renderLesion(pixels, i * size * size * 3, size, malignant, s);
-  }
-  return {
-    images: tf.tensor4d(pixels, [count, size, size, 3], 'float32'),
-    labels: tf.tensor1d(labels, 'int32'),
-    task: 'single-label',
-    classNames: ['benign', 'malignant'],
-    seed,
-  };
+  return entry('generateLesions', () => {
+    const fn = 'generateLesions';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['count', 'size', 'seed', 'malignantFraction']);
+    const count = assertNumber(fn, 'options.count', o.count, { min: 1, integer: true });
+    const size = assertNumber(fn, 'options.size', o.size ?? 28, { min: 16, max: 256, integer: true });
+    const seed = (assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed()) >>> 0;
+    const fraction = assertNumber(fn, 'options.malignantFraction', o.malignantFraction ?? 0.5, { min: 0, max: 1 });
+    const pixels = new Float32Array(count * size * size * 3);
+    const labels = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      const s = mixSeed(seed, i);
+      const malignant = createRng(s ^ 0x5bd1e995).next() < fraction;
+      labels[i] = malignant ? 1 : 0;
+      renderLesion(pixels, i * size * size * 3, size, malignant, s);
+    }
+    return {
+      images: tf.tensor4d(pixels, [count, size, size, 3], 'float32'),
+      labels: tf.tensor1d(labels, 'int32'),
+      task: 'single-label',
+      classNames: ['benign', 'malignant'],
+      seed,
+    };
+  });
 }

@@ -6,7 +6,7 @@
 export { readNpy, writeNpy, type NpyArray, type NpyData, type NpyDtype, type ReadNpyOptions } from './npy.js';
 export { readNpz, writeNpz, type ReadNpzOptions, type WriteNpzOptions } from './npz.js';
 export { npyToTensor, tensorToNpy } from './npyTensor.js';
-export { batchesFromTensors, type BatchSource, type BatchesFromTensorsOptions, type LabeledImages } from './batchesFromTensors.js';
+export { batchesFromTensors, type BatchSource, type BatchesFromTensorsOptions, type EpochBatchSource, type LabeledImages } from './batchesFromTensors.js';
 export { medmnistFromNpz, MEDMNIST_INFO, type MedmnistInfo, type MedmnistName, type MedmnistOptions, type MedmnistSplit } from './medmnist.js';
 export { preprocess, PAPER_PRESETS, type PaperPreset, type PreprocessOptions, type PreprocessSpec } from './preprocess.js';
 export { generateLesions, type GenerateLesionsOptions, type GeneratedLesions } from './generateLesions.js';

@@ -4,6 +4,7 @@ import { assertKnownKeys, assertOneOf, assertOptionsObject, describeValue } from
 import type { Task } from '../types.js';
 import type { LabeledImages } from './batchesFromTensors.js';
 import { assertNpyArray, type NpyArray } from './npy.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * The MedMNIST v2 2D data sets (Yang et al., Scientific Data 2023), by the flag used in their file
@@ -106,7 +107,9 @@ export interface MedmnistSplit extends LabeledImages {
  * @category Data
  */
 export function medmnistFromNpz(arrays: Readonly<Record<string, NpyArray>>, options: MedmnistOptions = {}): MedmnistSplit {
-  return medmnistArrays('medmnistFromNpz', arrays, options);
+  return entry('medmnistFromNpz', () => {
+    return medmnistArrays('medmnistFromNpz', arrays, options);
+  });
 }
 
 /** medmnistFromNpz under the name of the public function that called it. @internal */

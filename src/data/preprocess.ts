@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertImages, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * A preprocessing pipeline, applied in this fixed order (torchvision's transforms of the paper,
@@ -138,52 +139,54 @@ export interface PreprocessOptions {
  * @category Data
  */
 export function preprocess(images: tf.Tensor4D, spec: PreprocessSpec, options: PreprocessOptions = {}): tf.Tensor4D {
-  const fn = 'preprocess';
-  const x = assertImages(fn, 'images', images);
-  const s = assertPreprocessSpec(fn, 'spec', spec);
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['seed']);
-  const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed();
-  const [, h0, w0] = x.shape;
-  let [h, w] = preprocessedSize({ ratioCenterCrop: s.ratioCenterCrop, resize: s.resize, resizeShorter: s.resizeShorter }, h0, w0);
-  const crop = s.centerCrop ?? s.randomCrop;
-  if (crop !== undefined && (crop > h || crop > w)) throw new InvalidArgumentError(fn, 'spec', `a crop no larger than the resized image (${h}×${w})`, `a crop of ${crop}`);
-  if (s.rotate90 && crop === undefined && h !== w) throw new InvalidArgumentError(fn, 'spec.rotate90', 'square images (add a crop)', `${h}×${w}`);
-  const rng = createRng(seed);
-  return tf.tidy(() => {
-    let y: tf.Tensor4D = x;
-    if (s.ratioCenterCrop !== undefined) {
-      const side = Math.max(1, Math.round(s.ratioCenterCrop * Math.min(h0, w0)));
-      y = tf.slice(y, [0, Math.floor((h0 - side) / 2), Math.floor((w0 - side) / 2), 0], [-1, side, side, -1]);
-    }
-    if (s.resize !== undefined || s.resizeShorter !== undefined) y = tf.image.resizeBilinear(y, [h, w], false, true);
-    if (s.centerCrop !== undefined) {
-      y = tf.slice(y, [0, Math.floor((h - crop!) / 2), Math.floor((w - crop!) / 2), 0], [-1, crop!, crop!, -1]);
-      h = w = crop!;
-    }
-    const perImage = s.randomCrop !== undefined || s.rotate90 || s.rotation || s.horizontalFlip || s.verticalFlip;
-    if (!perImage) return y;
-    const n = y.shape[0];
-    const out: tf.Tensor3D[] = [];
-    for (let i = 0; i < n; i++) {
-      let img = tf.squeeze(tf.slice(y, [i, 0, 0, 0], [1, -1, -1, -1]), [0]) as tf.Tensor3D;
-      if (s.randomCrop !== undefined) {
-        const top = rng.nextInt(0, h - s.randomCrop);
-        const left = rng.nextInt(0, w - s.randomCrop);
-        img = tf.slice(img, [top, left, 0], [s.randomCrop, s.randomCrop, -1]);
+  return entry('preprocess', () => {
+    const fn = 'preprocess';
+    const x = assertImages(fn, 'images', images);
+    const s = assertPreprocessSpec(fn, 'spec', spec);
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['seed']);
+    const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true }) ?? drawSeed();
+    const [, h0, w0] = x.shape;
+    let [h, w] = preprocessedSize({ ratioCenterCrop: s.ratioCenterCrop, resize: s.resize, resizeShorter: s.resizeShorter }, h0, w0);
+    const crop = s.centerCrop ?? s.randomCrop;
+    if (crop !== undefined && (crop > h || crop > w)) throw new InvalidArgumentError(fn, 'spec', `a crop no larger than the resized image (${h}×${w})`, `a crop of ${crop}`);
+    if (s.rotate90 && crop === undefined && h !== w) throw new InvalidArgumentError(fn, 'spec.rotate90', 'square images (add a crop)', `${h}×${w}`);
+    const rng = createRng(seed);
+    return tf.tidy(() => {
+      let y: tf.Tensor4D = x;
+      if (s.ratioCenterCrop !== undefined) {
+        const side = Math.max(1, Math.round(s.ratioCenterCrop * Math.min(h0, w0)));
+        y = tf.slice(y, [0, Math.floor((h0 - side) / 2), Math.floor((w0 - side) / 2), 0], [-1, side, side, -1]);
       }
-      if (s.rotate90) {
-        const k = rng.nextInt(0, 3);
-        for (let t = 0; t < k; t++) img = tf.reverse(tf.transpose(img, [1, 0, 2]), 1); // 90° clockwise
+      if (s.resize !== undefined || s.resizeShorter !== undefined) y = tf.image.resizeBilinear(y, [h, w], false, true);
+      if (s.centerCrop !== undefined) {
+        y = tf.slice(y, [0, Math.floor((h - crop!) / 2), Math.floor((w - crop!) / 2), 0], [-1, crop!, crop!, -1]);
+        h = w = crop!;
       }
-      if (s.rotation) {
-        const angle = (rng.uniform(-s.rotation, s.rotation) * Math.PI) / 180;
-        img = tf.squeeze(tf.image.rotateWithOffset(tf.expandDims(img, 0) as tf.Tensor4D, angle, 0), [0]) as tf.Tensor3D;
+      const perImage = s.randomCrop !== undefined || s.rotate90 || s.rotation || s.horizontalFlip || s.verticalFlip;
+      if (!perImage) return y;
+      const n = y.shape[0];
+      const out: tf.Tensor3D[] = [];
+      for (let i = 0; i < n; i++) {
+        let img = tf.squeeze(tf.slice(y, [i, 0, 0, 0], [1, -1, -1, -1]), [0]) as tf.Tensor3D;
+        if (s.randomCrop !== undefined) {
+          const top = rng.nextInt(0, h - s.randomCrop);
+          const left = rng.nextInt(0, w - s.randomCrop);
+          img = tf.slice(img, [top, left, 0], [s.randomCrop, s.randomCrop, -1]);
+        }
+        if (s.rotate90) {
+          const k = rng.nextInt(0, 3);
+          for (let t = 0; t < k; t++) img = tf.reverse(tf.transpose(img, [1, 0, 2]), 1); // 90° clockwise
+        }
+        if (s.rotation) {
+          const angle = (rng.uniform(-s.rotation, s.rotation) * Math.PI) / 180;
+          img = tf.squeeze(tf.image.rotateWithOffset(tf.expandDims(img, 0) as tf.Tensor4D, angle, 0), [0]) as tf.Tensor3D;
+        }
+        if (s.horizontalFlip && rng.next() < 0.5) img = tf.reverse(img, 1);
+        if (s.verticalFlip && rng.next() < 0.5) img = tf.reverse(img, 0);
+        out.push(img);
       }
-      if (s.horizontalFlip && rng.next() < 0.5) img = tf.reverse(img, 1);
-      if (s.verticalFlip && rng.next() < 0.5) img = tf.reverse(img, 0);
-      out.push(img);
-    }
-    return tf.stack(out) as tf.Tensor4D;
+      return tf.stack(out) as tf.Tensor4D;
+    });
   });
 }

@@ -3,11 +3,12 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
-import type { BatchInput, ClipRange, LossFn, ModelFn } from '../types.js';
+import type { BatchInput, ClipRange, LossFn, MemoryOptions, ModelFn } from '../types.js';
 import {
   LOOP_KEYS, lossOrDefault, meanLoss, planLoop, runTraining, type TrainingLoopOptions,
   type TrainingReport,
 } from './trainingLoop.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * A custom adversarial generator for {@link advTrain}: returns the images to train on for a batch
@@ -84,8 +85,10 @@ const KEYS = [...LOOP_KEYS, ...PGD_KEYS, 'loss', 'generator'];
  * and resumed seeded run ends with the same weights bit for bit as an uninterrupted one, for every
  * optimizer a checkpoint accepts (with an array source, or a factory that yields the same batches
  * for the same epoch). Without a checkpoint an abort leaves the model with the weights of the last
- * finished batch. `microBatch` or `memoryBudget` split each batch into micro-batches whose
- * gradients are summed into one step (see `batchNorm` for what that does to batch norm).
+ * finished batch. A batch that does not fit in `memoryBudget` (by default what the backend can hold,
+ * see {@link memoryStatus}), or a given `microBatch`, splits into micro-batches whose gradients are
+ * summed into one step (see `batchNorm` for what that does to batch norm); PGD runs in chunks of
+ * `batchSize` or of what fits, as {@link pgd} does.
  *
  * Every step checks, with one reduction, that the loss, the gradients, the weights and the
  * adversarial images are finite, and throws a {@link NonFiniteError} naming what and where before
@@ -102,7 +105,7 @@ const KEYS = [...LOOP_KEYS, ...PGD_KEYS, 'loss', 'generator'];
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
- * @throws {MemoryBudgetError} when `memoryBudget` cannot hold a step on one image.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -114,33 +117,35 @@ const KEYS = [...LOOP_KEYS, ...PGD_KEYS, 'loss', 'generator'];
  * @category Defenses
  */
 export async function advTrain(model: LayersModel, data: BatchInput, options: AdvTrainOptions): Promise<TrainingReport> {
-  const fn = 'advTrain';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const plan = planLoop(fn, model, data, o);
-  const loss = lossOrDefault(fn, 'options.loss', o.loss, plan.task);
-  assertFunction(fn, 'options.generator', o.generator);
-  let generate: (inference: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, seed: number, clip: ClipRange) => tf.Tensor4D | null;
-  if (o.generator !== undefined) {
-    const both = PGD_KEYS.find((k) => o[k] !== undefined);
-    if (both) throw new InvalidArgumentError(fn, `options.${both}`, 'left out when options.generator is given', describeValue(o[both]));
-    const custom = o.generator as AdversarialGenerator;
-    generate = (inference, images, labels, seed) => custom(inference, images, labels, seed);
-  } else {
-    if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a finite number >= 0 (it has no default: the budget is the experiment)', 'undefined');
-    const epsilon = assertNumber(fn, 'options.epsilon', o.epsilon, { min: 0 });
-    const steps = o.steps === undefined ? 10 : assertNumber(fn, 'options.steps', o.steps, { integer: true, min: 1 });
-    const stepSize = o.stepSize === undefined ? (2.5 * epsilon) / steps : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
-    const randomStart = assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true;
-    const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
-    generate = (inference, images, labels, seed, clip) =>
-      pgd(inference, images, labels, { epsilon, steps, stepSize, randomStart, clip, task: plan.task, loss: attackLoss, seed });
-  }
-  return runTraining(plan, data, {
-    // One seed per batch: pgd's random start is one pattern per call, so every micro-batch of a
-    // split batch gets the rows the whole batch would.
-    draw: (rng) => rng.nextSeed(),
-    generate: ({ inference, images, labels, clip }, seed: number) => generate(inference, images, labels, seed, clip),
-    objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),
-  }, fn);
+  return entryAsync('advTrain', async () => {
+    const fn = 'advTrain';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const plan = planLoop(fn, model, data, o);
+    const loss = lossOrDefault(fn, 'options.loss', o.loss, plan.task);
+    assertFunction(fn, 'options.generator', o.generator);
+    let generate: (inference: ModelFn, images: tf.Tensor4D, labels: tf.Tensor, seed: number, clip: ClipRange, memory: MemoryOptions) => tf.Tensor4D | null;
+    if (o.generator !== undefined) {
+      const both = PGD_KEYS.find((k) => o[k] !== undefined);
+      if (both) throw new InvalidArgumentError(fn, `options.${both}`, 'left out when options.generator is given', describeValue(o[both]));
+      const custom = o.generator as AdversarialGenerator;
+      generate = (inference, images, labels, seed) => custom(inference, images, labels, seed);
+    } else {
+      if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a finite number >= 0 (it has no default: the budget is the experiment)', 'undefined');
+      const epsilon = assertNumber(fn, 'options.epsilon', o.epsilon, { min: 0 });
+      const steps = o.steps === undefined ? 10 : assertNumber(fn, 'options.steps', o.steps, { integer: true, min: 1 });
+      const stepSize = o.stepSize === undefined ? (2.5 * epsilon) / steps : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
+      const randomStart = assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true;
+      const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
+      generate = (inference, images, labels, seed, clip, memory) =>
+        pgd(inference, images, labels, { epsilon, steps, stepSize, randomStart, clip, task: plan.task, loss: attackLoss, seed, ...memory });
+    }
+    return runTraining(plan, data, {
+      // One seed per batch: pgd's random start is one pattern per call, so every micro-batch of a
+      // split batch gets the rows the whole batch would.
+      draw: (rng) => rng.nextSeed(),
+      generate: ({ inference, images, labels, clip, memory }, seed: number) => generate(inference, images, labels, seed, clip, memory),
+      objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),
+    }, fn);
+  });
 }

@@ -10,8 +10,10 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { inputGradient } from '../internal/inputGradient.js';
 import { withInputGradientOnly } from '../internal/inputGradientOnly.js';
 import { totalLoss } from '../internal/loss.js';
+import { planChunks, runInChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import { clipBounds, clipTo, projectLinf } from '../internal/project.js';
 import type { ClipRange, ModelFn } from '../types.js';
 
@@ -39,14 +41,48 @@ export interface InnerPgdSettings {
   seed: number;
   /** The whole batch these images belong to: its size and their first row (default: the images are the batch). */
   batch?: { size: number; offset: number };
+  /**
+   * Chunks of the attack (core's memory model, see {@link planChunks}): the batch runs in chunks of
+   * `batchSize` or as many images as fit in `memoryBudget`, with the same result. Undefined: one chunk.
+   */
+  memory?: MemoryOptions;
+  /** The function named by a {@link MemoryBudgetError}. */
+  fn?: string;
 }
 
+/** The objective of {@link innerPgd}: per-sample (or summed) loss of the logits of rows [start, start + count) of the images. */
+export type InnerObjective = (logits: tf.Tensor2D, start: number, count: number) => tf.Tensor;
+
 /**
- * x'⁰ = clip(Π_{B(x,ε)}(start)), x'ᵗ⁺¹ = clip(Π_{B(x,ε)}(x'ᵗ + α·sign ∇ Σ_i objective_i(f(x'ᵗ)))).
- * @param objective - per-sample (or summed) loss of the logits, ascended.
+ * x'⁰ = clip(Π_{B(x,ε)}(start)), x'ᵗ⁺¹ = clip(Π_{B(x,ε)}(x'ᵗ + α·sign ∇ Σ_i objective_i(f(x'ᵗ)))), in
+ * chunks that fit in memory when `s.memory` is given (each chunk draws the rows of the start noise the
+ * whole batch would, so chunks change nothing).
+ * @param objective - per-sample (or summed) loss of the logits, ascended; it is told which rows it sees.
  * @returns a new tensor owned by the caller.
  */
-export function innerPgd(model: ModelFn, images: tf.Tensor4D, objective: (logits: tf.Tensor2D) => tf.Tensor, s: InnerPgdSettings): tf.Tensor4D {
+export function innerPgd(model: ModelFn, images: tf.Tensor4D, objective: InnerObjective, s: InnerPgdSettings): tf.Tensor4D {
+  const n = images.shape[0];
+  if (s.memory === undefined) return attack(model, images, objective, s);
+  const fn = s.fn ?? 'innerPgd';
+  const probe = (k: number): void => {
+    const x = sampleSlice(images, 0, k);
+    // The logits' sum stands in for the objective ([N]-sized work next to the model): a custom loss is called by the attack only.
+    const { loss, grad } = withInputGradientOnly(() => inputGradient((v) => ({ loss: tf.sum(model(v as tf.Tensor4D)) }), x));
+    tf.dispose([loss, grad]);
+  };
+  const plan = planChunks(fn, n, s.memory, { model, kind: 'inner-pgd', sampleShape: images.shape.slice(1) }, probe, 2 * (images.size / n) * 4);
+  if (plan.size >= n) return attack(model, images, objective, s);
+  // The paper's batch-global clip is the whole batch's range, whatever the chunk.
+  const clip: ClipRange = s.clip === 'batch' ? tf.tidy(() => [tf.min(images).dataSync()[0]!, tf.max(images).dataSync()[0]!] as [number, number]) : s.clip;
+  const batch = s.batch ?? { size: n, offset: 0 };
+  return runInChunks(fn, n, plan, (start, count) => tf.tidy(() => attack(model, sampleSlice(images, start, count), (logits) => objective(logits, start, count), {
+    ...s, clip, batch: { size: batch.size, offset: batch.offset + start },
+  })));
+}
+
+
+/** The attack on one chunk (all of `images`); `objective` sees the chunk's logits. */
+function attack(model: ModelFn, images: tf.Tensor4D, objective: (logits: tf.Tensor2D, start: number, count: number) => tf.Tensor, s: InnerPgdSettings): tf.Tensor4D {
   const [n, h, w, c] = images.shape;
   const keep: tf.Tensor[] = [];
   try {
@@ -58,7 +94,11 @@ export function innerPgd(model: ModelFn, images: tf.Tensor4D, objective: (logits
     if (alpha instanceof tf.Tensor) keep.push(alpha);
     const bounds = clipBounds(s.clip, images);
     if (bounds) keep.push(bounds.lower, bounds.upper);
-    const gradient = tf.grad((x: tf.Tensor) => totalLoss(objective(model(x as tf.Tensor4D))));
+    const gradient = (x: tf.Tensor): tf.Tensor => {
+      const { loss, grad } = inputGradient((v) => ({ loss: totalLoss(objective(model(v as tf.Tensor4D), 0, n)) }), x);
+      loss.dispose();
+      return grad;
+    };
     const batch = s.batch ?? { size: n, offset: 0 };
     const noise = (draw: (shape: [number, number, number, number]) => tf.Tensor): tf.Tensor => {
       const full = draw([batch.size, h, w, c]);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { assertBoolean, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { sampleSlice } from '../internal/memory.js';
 import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import { innerPgd } from './innerPgd.js';
 import { martLoss } from './martLoss.js';
@@ -9,6 +10,7 @@ import {
   type TrainingReport,
 } from './trainingLoop.js';
 import { InvalidArgumentError } from '../errors.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * Options of {@link maAdvTrain}: the loop's options plus MART's inner attack and β.
@@ -131,6 +133,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -139,27 +142,29 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * @category Defenses
  */
 export async function maAdvTrain(model: LayersModel, data: BatchInput, options: MaAdvTrainOptions): Promise<TrainingReport> {
-  const fn = 'maAdvTrain';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const plan = planLoop(fn, model, data, o);
-  const inner = innerOptions(fn, o);
-  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
-  const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
-  const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
-  const paperQuirks = assertBoolean(fn, 'options.paperQuirks', o.paperQuirks) ?? false;
-  if (paperQuirks && plan.task === 'multi-label') throw new InvalidArgumentError(fn, 'options.paperQuirks', "false for task 'multi-label' (MART's code has no multi-label MART)", 'true');
-  const form = paperQuirks ? 'reference' : 'exact';
-  return runTraining(plan, data, {
-    draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
-    generate: ({ inference, images, labels, clip, batch }, d: { steps: number; seed: number }) => {
-      assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
-      return innerPgd(inference, images, (logits) => attackLoss(logits, labels), {
-        ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: !paperQuirks, clip, seed: d.seed, batch,
-      });
-    },
-    objective: (train, images, adv, labels) => martLoss(train(images), train(adv!), labels, { beta, task: plan.task, form }) as tf.Scalar,
-  }, fn);
+  return entryAsync('maAdvTrain', async () => {
+    const fn = 'maAdvTrain';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const plan = planLoop(fn, model, data, o);
+    const inner = innerOptions(fn, o);
+    const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
+    const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
+    const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
+    const paperQuirks = assertBoolean(fn, 'options.paperQuirks', o.paperQuirks) ?? false;
+    if (paperQuirks && plan.task === 'multi-label') throw new InvalidArgumentError(fn, 'options.paperQuirks', "false for task 'multi-label' (MART's code has no multi-label MART)", 'true');
+    const form = paperQuirks ? 'reference' : 'exact';
+    return runTraining(plan, data, {
+      draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
+      generate: ({ inference, images, labels, clip, batch, memory }, d: { steps: number; seed: number }) => {
+        assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
+        return innerPgd(inference, images, (logits, start, count) => attackLoss(logits, sampleSlice(labels, start, count)), {
+          ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: !paperQuirks, clip, seed: d.seed, batch, memory, fn,
+        });
+      },
+      objective: (train, images, adv, labels) => martLoss(train(images), train(adv!), labels, { beta, task: plan.task, form }) as tf.Scalar,
+    }, fn);
+  });
 }
 
 /** Validates the inner attack of MART and TRADES: ε, steps, α (default ε/4), σ. */

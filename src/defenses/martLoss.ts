@@ -4,6 +4,7 @@ import { bernoulliKl, categoricalKl, labelRows, logSigmoidPair } from './diverge
 import { pairedLossArgs } from './pairedLossArgs.js';
 import { InvalidArgumentError } from '../errors.js';
 import { assertOneOf } from '../internal/validate.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link martLoss}.
@@ -80,14 +81,16 @@ export interface MartLossOptions {
  * @category Defenses
  */
 export function martLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, labels: tf.Tensor, options: MartLossOptions = {}): tf.Tensor {
-  const { beta, task, reduction, clean, adv, options: o } = pairedLossArgs('martLoss', cleanLogits, advLogits, labels, options, ['form']);
-  const form = assertOneOf('martLoss', 'options.form', o.form, ['exact', 'reference'] as const) ?? 'exact';
-  if (form === 'reference' && task === 'multi-label') {
-    throw new InvalidArgumentError('martLoss', 'options.form', "'exact' for task 'multi-label' (MART's code defines only single-label MART)", "'reference'");
-  }
-  return tf.tidy(() => {
-    const perSample = task === 'multi-label' ? martMulti(clean, adv, labels, beta) : form === 'reference' ? martReference(clean, adv, labels, beta) : martSingle(clean, adv, labels, beta);
-    return reduction === 'mean' ? tf.mean(perSample) : perSample;
+  return entry('martLoss', () => {
+    const { beta, task, reduction, clean, adv, options: o } = pairedLossArgs('martLoss', cleanLogits, advLogits, labels, options, ['form']);
+    const form = assertOneOf('martLoss', 'options.form', o.form, ['exact', 'reference'] as const) ?? 'exact';
+    if (form === 'reference' && task === 'multi-label') {
+      throw new InvalidArgumentError('martLoss', 'options.form', "'exact' for task 'multi-label' (MART's code defines only single-label MART)", "'reference'");
+    }
+    return tf.tidy(() => {
+      const perSample = task === 'multi-label' ? martMulti(clean, adv, labels, beta) : form === 'reference' ? martReference(clean, adv, labels, beta) : martSingle(clean, adv, labels, beta);
+      return reduction === 'mean' ? tf.mean(perSample) : perSample;
+    });
   });
 }
 

@@ -1,12 +1,14 @@
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { sampleSlice } from '../internal/memory.js';
 import { innerPgd } from './innerPgd.js';
 import type { ClipRange, LossFn, BatchInput } from '../types.js';
 import {
   channelScaleOption, LOOP_KEYS, lossOrDefault, meanLoss, planLoop, rangeOption, runTraining, type TrainingLoopOptions,
   type TrainingReport,
 } from './trainingLoop.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * Options of {@link mpAdvTrain}: the loop's options plus the MPAdvT draws.
@@ -121,6 +123,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -132,34 +135,36 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'cleanProbability', 
  * @category Defenses
  */
 export async function mpAdvTrain(model: LayersModel, data: BatchInput, options: MpAdvTrainOptions): Promise<TrainingReport> {
-  const fn = 'mpAdvTrain';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const plan = planLoop(fn, model, data, o);
-  if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a number or a range [a, b] (it has no default: the budget is the experiment)', 'undefined');
-  const [epsLo, epsHi] = rangeOption(fn, 'options.epsilon', o.epsilon, { min: 0 });
-  const [stepsLo, stepsHi] = o.steps === undefined ? [1, 9] : rangeOption(fn, 'options.steps', o.steps, { integer: true, min: 1 });
-  const stepSize = o.stepSize === undefined ? 1 / 255 : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
-  const cleanProbability = o.cleanProbability === undefined ? 0.5 : assertNumber(fn, 'options.cleanProbability', o.cleanProbability, { min: 0, max: 1 });
-  const randomStart = assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true;
-  const loss = lossOrDefault(fn, 'options.loss', o.loss, plan.task);
-  const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
-  const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
-  const paperQuirks = assertBoolean(fn, 'options.paperQuirks', o.paperQuirks) ?? false;
-  return runTraining(plan, data, {
-    draw: (rng) => {
-      if (rng.next() < cleanProbability) return null;
-      const epsilon = epsLo === epsHi ? epsLo : rng.uniform(epsLo, epsHi);
-      const steps = stepsLo === stepsHi ? stepsLo : rng.nextInt(stepsLo, stepsHi);
-      return { epsilon, steps, seed: rng.nextSeed() };
-    },
-    generate: ({ inference, images, labels, clip, batch }, d: { epsilon: number; steps: number; seed: number }) => {
-      assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
-      return innerPgd(inference, images, (logits) => attackLoss(logits, labels), {
-        epsilon: d.epsilon, stepSize, steps: d.steps, channelScale, start: randomStart ? 'uniform' : 'none', startStd: 0,
-        clipStart: !paperQuirks, clip, seed: d.seed, batch,
-      });
-    },
-    objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),
-  }, fn);
+  return entryAsync('mpAdvTrain', async () => {
+    const fn = 'mpAdvTrain';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const plan = planLoop(fn, model, data, o);
+    if (o.epsilon === undefined) throw new InvalidArgumentError(fn, 'options.epsilon', 'a number or a range [a, b] (it has no default: the budget is the experiment)', 'undefined');
+    const [epsLo, epsHi] = rangeOption(fn, 'options.epsilon', o.epsilon, { min: 0 });
+    const [stepsLo, stepsHi] = o.steps === undefined ? [1, 9] : rangeOption(fn, 'options.steps', o.steps, { integer: true, min: 1 });
+    const stepSize = o.stepSize === undefined ? 1 / 255 : assertNumber(fn, 'options.stepSize', o.stepSize, { min: 0, minExclusive: true });
+    const cleanProbability = o.cleanProbability === undefined ? 0.5 : assertNumber(fn, 'options.cleanProbability', o.cleanProbability, { min: 0, max: 1 });
+    const randomStart = assertBoolean(fn, 'options.randomStart', o.randomStart) ?? true;
+    const loss = lossOrDefault(fn, 'options.loss', o.loss, plan.task);
+    const attackLoss = lossOrDefault(fn, 'options.attackLoss', o.attackLoss, plan.task);
+    const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
+    const paperQuirks = assertBoolean(fn, 'options.paperQuirks', o.paperQuirks) ?? false;
+    return runTraining(plan, data, {
+      draw: (rng) => {
+        if (rng.next() < cleanProbability) return null;
+        const epsilon = epsLo === epsHi ? epsLo : rng.uniform(epsLo, epsHi);
+        const steps = stepsLo === stepsHi ? stepsLo : rng.nextInt(stepsLo, stepsHi);
+        return { epsilon, steps, seed: rng.nextSeed() };
+      },
+      generate: ({ inference, images, labels, clip, batch, memory }, d: { epsilon: number; steps: number; seed: number }) => {
+        assertImageValues(fn, 'images', images, paperQuirks ? null : clip);
+        return innerPgd(inference, images, (logits, start, count) => attackLoss(logits, sampleSlice(labels, start, count)), {
+          epsilon: d.epsilon, stepSize, steps: d.steps, channelScale, start: randomStart ? 'uniform' : 'none', startStd: 0,
+          clipStart: !paperQuirks, clip, seed: d.seed, batch, memory, fn,
+        });
+      },
+      objective: (train, images, adv, labels) => meanLoss(loss(train(adv ?? images), labels)),
+    }, fn);
+  });
 }

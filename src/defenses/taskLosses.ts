@@ -4,11 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
-import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss.js';
+import { addAll, sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss.js';
 import {
   assertKnownKeys, assertLabelsShape, assertNumber, assertOneOf, assertOptionsObject, assertTensor, describeValue,
 } from '../internal/validate.js';
 import type { Task } from '../types.js';
+import { entry } from '../internal/scope.js';
 
 /** Checks logits `[N, C]` and labels of the task against them (shapes only, no data read). */
 export function assertLogitsAndLabels(fn: string, logits: unknown, labels: unknown, task: Task, logitsName = 'logits'): tf.Tensor2D {
@@ -41,8 +42,10 @@ export function assertLogitsAndLabels(fn: string, logits: unknown, labels: unkno
  * @category Defenses
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
-  const z = assertLogitsAndLabels('crossEntropy', logits, labels, 'single-label');
-  return softmaxCrossEntropy(z, labels);
+  return entry('crossEntropy', () => {
+    const z = assertLogitsAndLabels('crossEntropy', logits, labels, 'single-label');
+    return softmaxCrossEntropy(z, labels);
+  });
 }
 
 /**
@@ -62,8 +65,10 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1
  * @category Defenses
  */
 export function binaryCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor): tf.Tensor1D {
-  const z = assertLogitsAndLabels('binaryCrossEntropy', logits, labels, 'multi-label');
-  return sigmoidBinaryCrossEntropy(z, labels);
+  return entry('binaryCrossEntropy', () => {
+    const z = assertLogitsAndLabels('binaryCrossEntropy', logits, labels, 'multi-label');
+    return sigmoidBinaryCrossEntropy(z, labels);
+  });
 }
 
 /**
@@ -102,25 +107,27 @@ export interface FocalLossOptions {
  * @category Defenses
  */
 export function focalLoss(logits: tf.Tensor2D, labels: tf.Tensor, options: FocalLossOptions = {}): tf.Tensor1D {
-  const fn = 'focalLoss';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['gamma', 'task']);
-  const gamma = o.gamma === undefined ? 2 : assertNumber(fn, 'options.gamma', o.gamma, { min: 0 });
-  const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
-  const z = assertLogitsAndLabels(fn, logits, labels, task);
-  return tf.tidy(() => {
-    if (task === 'single-label') {
-      const target = labels.rank === 1 ? tf.oneHot(tf.cast(labels, 'int32'), z.shape[1]) : tf.cast(labels, 'float32');
-      const logP = tf.sum(tf.mul(tf.cast(target, 'float32'), tf.logSoftmax(z)), 1);
-      const weight = tf.pow(tf.maximum(tf.sub(1, tf.exp(logP)), 0), gamma);
-      return tf.neg(tf.mul(weight, logP)) as tf.Tensor1D;
-    }
-    const y = tf.cast(labels, 'float32');
-    const logS = tf.neg(tf.softplus(tf.neg(z)));
-    const log1mS = tf.neg(tf.softplus(z));
-    const pos = tf.mul(tf.mul(y, tf.pow(tf.exp(log1mS), gamma)), logS);
-    const neg = tf.mul(tf.mul(tf.sub(1, y), tf.pow(tf.exp(logS), gamma)), log1mS);
-    return tf.neg(tf.mean(tf.add(pos, neg), 1)) as tf.Tensor1D;
+  return entry('focalLoss', () => {
+    const fn = 'focalLoss';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['gamma', 'task']);
+    const gamma = o.gamma === undefined ? 2 : assertNumber(fn, 'options.gamma', o.gamma, { min: 0 });
+    const task = assertOneOf<Task>(fn, 'options.task', o.task, ['single-label', 'multi-label']) ?? 'single-label';
+    const z = assertLogitsAndLabels(fn, logits, labels, task);
+    return tf.tidy(() => {
+      if (task === 'single-label') {
+        const target = labels.rank === 1 ? tf.oneHot(tf.cast(labels, 'int32'), z.shape[1]) : tf.cast(labels, 'float32');
+        const logP = tf.sum(tf.mul(tf.cast(target, 'float32'), tf.logSoftmax(z)), 1);
+        const weight = tf.pow(tf.maximum(tf.sub(1, tf.exp(logP)), 0), gamma);
+        return tf.neg(tf.mul(weight, logP)) as tf.Tensor1D;
+      }
+      const y = tf.cast(labels, 'float32');
+      const logS = tf.neg(tf.softplus(tf.neg(z)));
+      const log1mS = tf.neg(tf.softplus(z));
+      const pos = tf.mul(tf.mul(y, tf.pow(tf.exp(log1mS), gamma)), logS);
+      const neg = tf.mul(tf.mul(tf.sub(1, y), tf.pow(tf.exp(logS), gamma)), log1mS);
+      return tf.neg(tf.mean(tf.add(pos, neg), 1)) as tf.Tensor1D;
+    });
   });
 }
 
@@ -140,12 +147,14 @@ export function focalLoss(logits: tf.Tensor2D, labels: tf.Tensor, options: Focal
  * @category Defenses
  */
 export function l1Penalty(weights: readonly tf.Tensor[], lambda: number): tf.Scalar {
-  const fn = 'l1Penalty';
-  if (!Array.isArray(weights)) throw new InvalidArgumentError(fn, 'weights', 'an array of tensors', describeValue(weights));
-  weights.forEach((w, i) => assertTensor(fn, `weights[${i}]`, w, [0, 1, 2, 3, 4, 5, 6], 'a tensor'));
-  assertNumber(fn, 'lambda', lambda, { min: 0 });
-  return tf.tidy(() => {
-    if (weights.length === 0) return tf.scalar(0);
-    return tf.mul(lambda, tf.addN(weights.map((w) => tf.sum(tf.abs(w))))) as tf.Scalar;
+  return entry('l1Penalty', () => {
+    const fn = 'l1Penalty';
+    if (!Array.isArray(weights)) throw new InvalidArgumentError(fn, 'weights', 'an array of tensors', describeValue(weights));
+    weights.forEach((w, i) => assertTensor(fn, `weights[${i}]`, w, [0, 1, 2, 3, 4, 5, 6], 'a tensor'));
+    assertNumber(fn, 'lambda', lambda, { min: 0 });
+    return tf.tidy(() => {
+      if (weights.length === 0) return tf.scalar(0);
+      return tf.mul(lambda, addAll(weights.map((w) => tf.sum(tf.abs(w))))) as tf.Scalar;
+    });
   });
 }

@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { assertImageValues, assertKnownKeys, assertNumber, assertOptionsObject } from '../internal/validate.js';
+import { mapInChunks, sampleSlice } from '../internal/memory.js';
 import { bernoulliKl, categoricalKl } from './divergence.js';
 import { innerPgd } from './innerPgd.js';
 import { innerOptions } from './maAdvTrain.js';
 import type { BatchInput } from '../types.js';
 import { channelScaleOption, LOOP_KEYS, planLoop, runTraining, type TrainingLoopOptions, type TrainingReport } from './trainingLoop.js';
 import { tradesLoss } from './tradesLoss.js';
+import { entryAsync } from '../internal/scope.js';
 
 /**
  * Options of {@link trades}: the loop's options plus TRADES' inner attack and β.
@@ -65,6 +67,7 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * @throws {AbortError} when `signal` aborts.
  * @throws {FormatError} when the checkpoint belongs to another model, method or optimizer.
  * @throws {NonFiniteError} when a loss, gradient, weight or adversarial image is NaN or infinite.
+ * @throws {MemoryBudgetError} when the memory budget cannot hold a step on one image (or on `microBatch` images).
  *
  * @example
  * ```ts
@@ -73,26 +76,31 @@ const KEYS = [...LOOP_KEYS, 'epsilon', 'steps', 'stepSize', 'beta', 'startStd', 
  * @category Defenses
  */
 export async function trades(model: LayersModel, data: BatchInput, options: TradesOptions): Promise<TrainingReport> {
-  const fn = 'trades';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, KEYS);
-  const plan = planLoop(fn, model, data, o);
-  const inner = innerOptions(fn, o);
-  const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
-  const multi = plan.task === 'multi-label';
-  const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
-  return runTraining(plan, data, {
-    draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
-    generate: ({ inference, images, clip, batch }, d: { steps: number; seed: number }) => {
-      assertImageValues(fn, 'images', images, clip);
-      const clean = tf.tidy(() => inference(images));
-      try {
-        const divergence = (logits: tf.Tensor2D): tf.Tensor => (multi ? tf.mean(bernoulliKl(clean, logits), 1) : categoricalKl(clean, logits));
-        return innerPgd(inference, images, divergence, { ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: true, clip, seed: d.seed, batch });
-      } finally {
-        clean.dispose();
-      }
-    },
-    objective: (train, images, adv, labels) => tradesLoss(train(images), train(adv!), labels, { beta, task: plan.task }) as tf.Scalar,
-  }, fn);
+  return entryAsync('trades', async () => {
+    const fn = 'trades';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, KEYS);
+    const plan = planLoop(fn, model, data, o);
+    const inner = innerOptions(fn, o);
+    const beta = o.beta === undefined ? 6 : assertNumber(fn, 'options.beta', o.beta, { min: 0 });
+    const multi = plan.task === 'multi-label';
+    const channelScale = channelScaleOption(fn, o.channelScale, plan.inputShape[2] ?? 1);
+    return runTraining(plan, data, {
+      draw: (rng) => ({ steps: inner.steps[0] === inner.steps[1] ? inner.steps[0] : rng.nextInt(inner.steps[0], inner.steps[1]), seed: rng.nextSeed() }),
+      generate: ({ inference, images, clip, batch, memory }, d: { steps: number; seed: number }) => {
+        assertImageValues(fn, 'images', images, clip);
+        const clean = mapInChunks(fn, images, memory, { model: inference, kind: 'forward' }, inference);
+        try {
+          const divergence = (logits: tf.Tensor2D, start: number, count: number): tf.Tensor => {
+            const target = sampleSlice(clean, start, count);
+            return multi ? tf.mean(bernoulliKl(target, logits), 1) : categoricalKl(target, logits);
+          };
+          return innerPgd(inference, images, divergence, { ...inner, steps: d.steps, channelScale, start: 'gaussian', clipStart: true, clip, seed: d.seed, batch, memory, fn });
+        } finally {
+          clean.dispose();
+        }
+      },
+      objective: (train, images, adv, labels) => tradesLoss(train(images), train(adv!), labels, { beta, task: plan.task }) as tf.Scalar,
+    }, fn);
+  });
 }

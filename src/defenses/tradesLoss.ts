@@ -3,6 +3,7 @@ import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../internal/loss
 import type { Task } from '../types.js';
 import { bernoulliKl, categoricalKl } from './divergence.js';
 import { pairedLossArgs } from './pairedLossArgs.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link tradesLoss}.
@@ -50,12 +51,14 @@ export interface TradesLossOptions {
  * @category Defenses
  */
 export function tradesLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, labels: tf.Tensor, options: TradesLossOptions = {}): tf.Tensor {
-  const { beta, task, reduction, clean, adv } = pairedLossArgs('tradesLoss', cleanLogits, advLogits, labels, options);
-  return tf.tidy(() => {
-    const perSample =
-      task === 'single-label'
-        ? tf.add(softmaxCrossEntropy(clean, labels), tf.mul(beta, categoricalKl(clean, adv)))
-        : tf.add(sigmoidBinaryCrossEntropy(clean, labels), tf.mul(beta, tf.mean(bernoulliKl(clean, adv), 1)));
-    return reduction === 'mean' ? tf.mean(perSample) : perSample;
+  return entry('tradesLoss', () => {
+    const { beta, task, reduction, clean, adv } = pairedLossArgs('tradesLoss', cleanLogits, advLogits, labels, options);
+    return tf.tidy(() => {
+      const perSample =
+        task === 'single-label'
+          ? tf.add(softmaxCrossEntropy(clean, labels), tf.mul(beta, categoricalKl(clean, adv)))
+          : tf.add(sigmoidBinaryCrossEntropy(clean, labels), tf.mul(beta, tf.mean(bernoulliKl(clean, adv), 1)));
+      return reduction === 'mean' ? tf.mean(perSample) : perSample;
+    });
   });
 }

@@ -8,8 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
+import { nextTick } from '../internal/gradientAttack.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../errors.js';
 import { taskLoss } from '../internal/loss.js';
+import { mapInChunks, readMemoryOptions, type MemoryOptions } from '../internal/memory.js';
 import { createRng, drawSeed, type Rng } from '../internal/random.js';
 import {
   assertBoolean, assertClip, assertFunction, assertImages, assertLabelsShape, assertNumber, assertOneOf,
@@ -21,9 +23,9 @@ import {
   assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
 } from './trainingState.js';
 import {
-  assertFiniteWeights, batchNormLayers, freeAbandonedTape, microBatchForBudget, trainingStep, type StepSetup, type TrainingMethod,
+  assertFiniteWeights, batchNormLayers, planMicroBatch, trainingStep, type StepSetup, type TrainingMethod,
 } from './trainingStep.js';
-import { asLoopError } from './loopErrors.js';
+import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
 /**
  * Per-epoch evaluation under PGD on a held-out validation split, used to select the best weights.
@@ -174,18 +176,26 @@ export interface TrainingLoopOptions {
    * step, so a large effective batch trains in the memory of a small one. Without batch norm this
    * equals the whole-batch step up to float rounding; with batch norm see `batchNorm`. The draws
    * (coin, ε, T, attack seed) are made once per batch, and start noise is drawn for the whole batch
-   * and sliced, so the adversarial images are those of the whole batch too.
-   * @defaultValue undefined (the whole batch at once)
+   * and sliced, so the adversarial images are those of the whole batch too. With `memoryBudget` too,
+   * it is checked against the budget ({@link MemoryBudgetError} when it does not fit).
+   * @defaultValue the largest that fits in `memoryBudget` (the whole batch when it fits)
    */
   microBatch?: number;
   /**
-   * Bytes of tensor memory a training step may add to what is already allocated: the micro-batch
-   * is then the largest that fits, from a memory model measured on the first batch (the step's
-   * peak at 1 and 2 images, by `tf.profile`). Throws a {@link MemoryBudgetError} when one image
-   * does not fit. Give `microBatch` or `memoryBudget`, not both.
-   * @defaultValue undefined (no budget)
+   * Bytes of tensor memory a training step may use (see {@link MemoryOptions}): without `microBatch`
+   * the micro-batch is the largest that fits, from core's memory model (the update's peak measured
+   * on 1 and, when needed, 2 images, cached per model), and the inner attack runs in chunks that fit
+   * too. Throws a {@link MemoryBudgetError} when one image does not fit.
+   * @defaultValue memoryStatus().availableBytes (unbounded where unknown: WebGL, WebGPU, browsers)
    */
   memoryBudget?: number;
+  /**
+   * Images the inner attack (PGD, or the MART/TRADES/MPAdvT attack) processes at once, as `pgd`'s
+   * `batchSize`: its chunks, within a micro-batch; the result does not depend on it. (The update's
+   * split is `microBatch`.)
+   * @defaultValue as many as fit in `memoryBudget`
+   */
+  batchSize?: number;
   /**
    * What batch norm does in the update when batches are split (`microBatch`, `memoryBudget`):
    * `'micro'`: each micro-batch is normalised with its own statistics, and the running mean and
@@ -293,8 +303,8 @@ export interface TrainingReport {
   /** Whether the model now holds the best epoch's weights (otherwise the last epoch's). */
   readonly restoredBest: boolean;
   /**
-   * The micro-batch size used (given, or chosen from `memoryBudget`; at most the largest batch this
-   * call trained), or null without `microBatch` or `memoryBudget`.
+   * The largest micro-batch this call trained with (the given `microBatch`, or the one chosen from
+   * `memoryBudget`, at most the batch), or null when no batch was trained (a finished run resumed).
    */
   readonly microBatch: number | null;
 }
@@ -304,7 +314,7 @@ export type { ChunkContext, TrainingMethod } from './trainingStep.js';
 /** Option keys of {@link TrainingLoopOptions}. */
 export const LOOP_KEYS = [
   'optimizer', 'epochs', 'task', 'output', 'clip', 'l1', 'weightDecay', 'learningRate', 'validation', 'restoreBest',
-  'checkpoint', 'checkpointEvery', 'resume', 'signal', 'onProgress', 'seed', 'microBatch', 'memoryBudget', 'batchNorm',
+  'checkpoint', 'checkpointEvery', 'resume', 'signal', 'onProgress', 'seed', 'microBatch', 'memoryBudget', 'batchSize', 'batchNorm',
 ] as const;
 
 const VALIDATION_KEYS = ['images', 'labels', 'epsilon', 'steps', 'stepSize', 'randomStart', 'batchSize', 'seed', 'threshold'];
@@ -328,7 +338,8 @@ export interface LoopPlan {
   readonly checkpointEvery: number | undefined;
   readonly resume: boolean;
   readonly microBatch: number | undefined;
-  readonly memoryBudget: number | undefined;
+  /** `batchSize` and `memoryBudget` as given. */
+  readonly memory: MemoryOptions;
   readonly batchNorm: 'micro' | 'frozen';
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((p: Progress) => void) | undefined;
@@ -384,15 +395,14 @@ export function planLoop(fn: string, model: unknown, data: unknown, o: Record<st
   }
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 });
   const microBatch = assertOptionalNumber(fn, 'options.microBatch', o.microBatch, { integer: true, min: 1 });
-  const memoryBudget = assertOptionalNumber(fn, 'options.memoryBudget', o.memoryBudget, { min: 0, minExclusive: true });
-  if (microBatch !== undefined && memoryBudget !== undefined) throw new InvalidArgumentError(fn, 'options.memoryBudget', 'left out when options.microBatch is given (one or the other)', String(memoryBudget));
+  const memory = readMemoryOptions(fn, o);
   const batchNorm = assertOneOf(fn, 'options.batchNorm', o.batchNorm, ['micro', 'frozen'] as const) ?? 'micro';
   const validation = o.validation === undefined ? undefined : planValidation(fn, o.validation, task, classes);
   const shape = inputShape?.slice(1) ?? [];
   checkSource(fn, data, task, classes, shape);
   return {
     fn, model, classes, task, clip, output, epochs, l1, weightDecay, optimizer: optimizer as tf.Optimizer | undefined,
-    learningRate, validation, restoreBest, checkpoint, checkpointEvery, resume, microBatch, memoryBudget, batchNorm, signal,
+    learningRate, validation, restoreBest, checkpoint, checkpointEvery, resume, microBatch, memory, batchNorm, signal,
     onProgress: o.onProgress as LoopPlan['onProgress'], seed, inputShape: shape,
   };
 }
@@ -461,7 +471,6 @@ function pick(out: unknown, index: number): tf.Tensor2D {
   return (Array.isArray(out) ? out[index] : out) as tf.Tensor2D;
 }
 
-const tick = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 function setLearningRate(fn: string, optimizer: tf.Optimizer, lr: number): void {
   assertNumber(fn, 'options.learningRate(epoch)', lr, { min: 0, minExclusive: true });
@@ -492,8 +501,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
     let partial = saved?.partial ?? { lossSum: 0, batches: 0, adversarialBatches: 0 };
     let batchesPerEpoch = Array.isArray(data) ? data.length : NaN;
     let batchesThisCall = 0;
-    let microBatch = plan.microBatch;
-    let largestBatch = 0;
+    let largestMicroBatch = 0;
     const remainingBatches = (epoch: number, batch: number): number => (epochs - epoch) * batchesPerEpoch - batch;
 
     const snapshot = async (epoch: number, batch: number): Promise<TrainingCheckpoint> => {
@@ -509,7 +517,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
     for (let epoch = saved?.epoch ?? 0; epoch < epochs; epoch++) {
       if (plan.learningRate) setLearningRate(fn, optimizer, plan.learningRate(epoch));
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const setup: StepSetup = { fn, model, vars, optimizer, method: method as TrainingMethod, inference, train, task, clip, l1, weightDecay, batchNorm: plan.batchNorm };
+      const setup: StepSetup = { fn, model, vars, optimizer, method: method as TrainingMethod, inference, train, task, clip, l1, weightDecay, batchNorm: plan.batchNorm, memory: plan.memory };
       let batch = 0;
       for await (const { batch: raw, owned } of iterateBatches<unknown>(fn, 'data', data, epoch)) {
         try {
@@ -519,12 +527,10 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
             throw new AbortError(`${fn}: aborted at epoch ${epoch}, batch ${batch}${checkpoint ? ' (checkpoint saved; call again to resume)' : ''}`);
           }
           const { images, labels } = owned ? checkBatch(fn, `data(${epoch}) batch ${batch}`, raw, task, plan.classes, plan.inputShape) : (raw as Batch);
-          largestBatch = Math.max(largestBatch, images.shape[0]);
-          if (microBatch === undefined && plan.memoryBudget !== undefined) {
-            microBatch = (await microBatchForBudget(setup, bn, images, labels, plan.memoryBudget)).microBatch;
-          }
+          const microBatch = planMicroBatch(setup, bn, images, labels, plan.microBatch, plan.memory);
+          largestMicroBatch = Math.max(largestMicroBatch, microBatch);
           const draw = method.draw(rng);
-          const result = await trainingStep(setup, bn, images, labels, draw, microBatch ?? Infinity, `epoch ${epoch}, batch ${batch}`);
+          const result = await trainingStep(setup, bn, images, labels, draw, microBatch, `epoch ${epoch}, batch ${batch}`);
           partial = {
             lossSum: partial.lossSum + result.loss, batches: partial.batches + 1,
             adversarialBatches: partial.adversarialBatches + (result.adversarial ? 1 : 0),
@@ -546,7 +552,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
             metrics: { epoch },
           });
         }
-        await tick();
+        await nextTick();
       }
       if (batch === 0) throw new InvalidArgumentError(fn, 'data', 'a source that yields at least one batch per epoch', `no batches in epoch ${epoch}`);
       await assertFiniteWeights(fn, vars, `epoch ${epoch}`);
@@ -559,8 +565,8 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
         try {
           result = await evaluate(plan, inference, validation.seed ?? seed, signal);
         } catch (err) {
-          freeAbandonedTape();
-          throw asLoopError(fn, err, `validation after epoch ${epoch}`);
+          releaseStaleTape();
+          throw reattribute(err, fn, {}, `validation after epoch ${epoch}`);
         }
         record = { ...record, validation: result };
         if (best === null || result.robust > best.score) best = { epoch, score: result.robust, weights: await snapshotModel(model) };
@@ -582,7 +588,7 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
     return {
       method: name, seed, epochs: history.length, resumedFrom, history,
       bestEpoch: best?.epoch ?? null, bestScore: best?.score ?? null, restoredBest,
-      microBatch: microBatch === undefined ? null : largestBatch > 0 ? Math.min(microBatch, largestBatch) : microBatch,
+      microBatch: largestMicroBatch > 0 ? largestMicroBatch : null,
     };
   } finally {
     if (ownOptimizer) optimizer.dispose();
@@ -648,10 +654,11 @@ async function evaluate(plan: LoopPlan, inference: ModelFn, seed: number, signal
     const labels = tf.slice(v.labels, start, size);
     try {
       const adv = pgd(inference, images, labels, {
-        epsilon: v.epsilon, steps: v.steps, stepSize: v.stepSize, randomStart: v.randomStart, clip: plan.clip, task: plan.task, seed: rng.nextSeed(),
+        epsilon: v.epsilon, steps: v.steps, stepSize: v.stepSize, randomStart: v.randomStart, clip: plan.clip, task: plan.task, seed: rng.nextSeed(), ...plan.memory,
       });
       try {
-        const counts = tf.tidy(() => tf.stack([correct(plan.task, inference(images), labels, v.threshold), correct(plan.task, inference(adv), labels, v.threshold)]));
+        const forward = (x: tf.Tensor4D): tf.Tensor2D => mapInChunks(plan.fn, x, plan.memory, { model: inference, kind: 'forward' }, inference);
+        const counts = tf.tidy(() => tf.stack([correct(plan.task, forward(images), labels, v.threshold), correct(plan.task, forward(adv), labels, v.threshold)]));
         const [c, r] = await counts.data();
         counts.dispose();
         clean += c!;
@@ -663,7 +670,7 @@ async function evaluate(plan: LoopPlan, inference: ModelFn, seed: number, signal
       images.dispose();
       labels.dispose();
     }
-    await tick();
+    await nextTick();
   }
   const units = plan.task === 'multi-label' ? n * plan.classes : n;
   return { clean: clean / units, robust: robust / units };

@@ -2,15 +2,17 @@
  * One optimizer step of the training loop: the batch is split into micro-batches, each makes its
  * adversarial images and its share of the gradient, the gradients are summed, one reduction checks
  * that loss, gradients, weights and adversarial images are finite, and only then is the update
- * applied. Also: batch-norm handling under micro-batching and the memory probe behind `memoryBudget`.
+ * applied. Also: batch-norm handling under micro-batching, and the micro-batch from core's memory model.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { MemoryBudgetError, NonFiniteError } from '../errors.js';
+import { NonFiniteError } from '../errors.js';
+import { addAll, taskLoss } from '../internal/loss.js';
+import { chunkRanges, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
-import { asLoopError } from './loopErrors.js';
+import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
 /** What a method sees for one micro-batch when it makes adversarial images. */
 export interface ChunkContext {
@@ -25,6 +27,8 @@ export interface ChunkContext {
   readonly clip: ClipRange;
   /** The whole batch's size and the micro-batch's first row in it (noise is drawn for the batch and sliced). */
   readonly batch: { readonly size: number; readonly offset: number };
+  /** The run's `batchSize` and `memoryBudget`, for the inner attack's chunks. */
+  readonly memory: MemoryOptions;
 }
 
 /** A defense, as the loop sees it. */
@@ -54,6 +58,8 @@ export interface StepSetup {
   readonly l1: number;
   readonly weightDecay: number;
   readonly batchNorm: 'micro' | 'frozen';
+  /** The run's `batchSize` and `memoryBudget` (passed to the inner attack). */
+  readonly memory: MemoryOptions;
 }
 
 interface Layerish { getClassName(): string; call: (inputs: unknown, kwargs: Record<string, unknown>) => unknown; layers?: Layerish[] }
@@ -91,19 +97,6 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
   }
 }
 
-/**
- * Frees the tensors a gradient tape kept for a backward pass that never ran. When the function under
- * `tf.grad`/`variableGrads` throws, tfjs 4.22 ends the tape without disposing the clones it saved for
- * backprop (`node.saved`), and the next tape replaces it: every error raised after the model ran
- * would leak them. Only acts outside any gradient computation.
- */
-export function freeAbandonedTape(): void {
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: tf.Tensor[] }[] | null } }).state;
-  if (state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
-  for (const node of state.activeTape) for (const t of node.saved ?? []) if (!t.isDisposed) t.dispose();
-  state.activeTape = null;
-}
-
 /** The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. */
 function gradients(s: StepSetup, bn: readonly Layerish[], loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
   const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => s.optimizer.computeGradients(loss, s.vars);
@@ -120,14 +113,6 @@ async function firstNonFinite(t: tf.Tensor): Promise<number | undefined> {
   return undefined;
 }
 
-/** Splits n rows into micro-batches of at most `size`. */
-export function chunks(n: number, size: number): { offset: number; size: number }[] {
-  const m = Math.max(1, Math.min(size, n));
-  const out: { offset: number; size: number }[] = [];
-  for (let offset = 0; offset < n; offset += m) out.push({ offset, size: Math.min(m, n - offset) });
-  return out;
-}
-
 /**
  * One optimizer step on a batch, split into micro-batches of `microBatch` images: the loss of
  * micro-batch k is its mean scaled by n_k/N, so the summed gradient is the full batch's (the
@@ -140,7 +125,7 @@ export async function trainingStep(
   s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, draw: unknown, microBatch: number, where: string,
 ): Promise<{ loss: number; adversarial: boolean }> {
   const n = images.shape[0];
-  const parts = chunks(n, microBatch);
+  const parts = chunkRanges(n, microBatch);
   const split = parts.length > 1;
   const grads = new Map<string, tf.Tensor>();
   const advChecks: tf.Tensor[] = [];
@@ -156,12 +141,16 @@ export async function trainingStep(
       if (lo! < hi!) clip = [lo!, hi!];
     }
     for (const [k, part] of parts.entries()) {
-      const xs = split ? tf.slice(images, [part.offset, 0, 0, 0], [part.size, -1, -1, -1]) : images;
-      const ys = split ? tf.slice(labels, [part.offset], [part.size]) : labels;
+      const xs = split ? tf.slice(images, [part.start, 0, 0, 0], [part.size, -1, -1, -1]) : images;
+      const ys = split ? tf.slice(labels, [part.start], [part.size]) : labels;
       let adv: tf.Tensor4D | null = null;
       try {
         if (draw !== null) {
-          adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.offset } }, draw);
+          try {
+            adv = s.method.generate({ inference: s.inference, images: xs, labels: ys, task: s.task, clip, batch: { size: n, offset: part.start }, memory: s.memory }, draw);
+          } catch (err) {
+            throw await explainInner(s, err, xs, ys, where);
+          }
           if (adv !== null) {
             adversarial = true;
             advChecks.push(tf.tidy(() => tf.sum(tf.mul(adv!, 0))));
@@ -171,8 +160,8 @@ export async function trainingStep(
         const { value, grads: g } = gradients(s, bn, () => {
           let loss: tf.Tensor = s.method.objective(s.train, xs, adv, ys);
           if (split) loss = tf.mul(loss, scale);
-          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, tf.addN(s.vars.map((v) => tf.sum(tf.abs(v))))));
-          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, tf.addN(s.vars.map((v) => tf.sum(tf.square(v))))));
+          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, addAll(s.vars.map((v) => tf.sum(tf.abs(v))))));
+          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, addAll(s.vars.map((v) => tf.sum(tf.square(v))))));
           return loss as tf.Scalar;
         });
         for (const [name, t] of Object.entries(g)) {
@@ -203,7 +192,7 @@ export async function trainingStep(
       const zeros = [
         tf.mul(total, 0), ...[...grads.values()].map((g) => tf.sum(tf.mul(g, 0))), ...s.vars.map((v) => tf.sum(tf.mul(v, 0))), ...advChecks,
       ];
-      return tf.stack([total, tf.addN(zeros)]);
+      return tf.stack([total, addAll(zeros)]);
     });
     const [loss, flag] = await status.data();
     status.dispose();
@@ -211,23 +200,52 @@ export async function trainingStep(
     s.optimizer.applyGradients(s.vars.map((v) => ({ name: v.name, tensor: grads.get(v.name)! })));
     return { loss: loss!, adversarial };
   } catch (err) {
-    freeAbandonedTape();
-    throw asLoopError(s.fn, err, where);
+    releaseStaleTape();
+    throw reattribute(err, s.fn, {}, where);
   } finally {
     tf.dispose([...grads.values(), ...advChecks]);
     lossTotal?.dispose();
   }
 }
 
-/** Names what was not finite, in causal order: weights, adversarial images, loss, gradients. */
-async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Tensor>, advChecks: tf.Tensor[], where: string): Promise<NonFiniteError> {
-  const kept = 'the update was not applied, so the model keeps the weights it had before this batch';
+/** The error naming the first non-finite weight before the update at `where`, or undefined when all are finite. */
+async function nonFiniteWeights(s: StepSetup, where: string): Promise<NonFiniteError | undefined> {
   for (const v of s.vars) {
     const bad = await firstNonFinite(v);
     if (bad !== undefined) {
       return new NonFiniteError(s.fn, `weights of ${v.name}`, `they hold ${describeNonFinite(bad)} before the update at ${where}: the model came in with non-finite weights, or an earlier update made them so (lower the learning rate)`);
     }
   }
+  return undefined;
+}
+
+/**
+ * Restates a NonFiniteError raised while the adversarial images were made (the inner attack checks the
+ * logits before the step's own check can run) in the step's terms, with the inner error as `cause`: the
+ * first non-finite weight when there is one; otherwise, when the clean images' loss is not finite
+ * either (finite weights too large: a learning rate that blew them up), the loss. Any other error, or
+ * one the clean images do not explain, is returned unchanged.
+ */
+async function explainInner(s: StepSetup, err: unknown, images: tf.Tensor4D, labels: tf.Tensor, where: string): Promise<unknown> {
+  if (!(err instanceof NonFiniteError) || err.fn === s.fn) return err;
+  releaseStaleTape();
+  let out = await nonFiniteWeights(s, where);
+  if (out === undefined) {
+    const clean = tf.tidy(() => tf.mean(taskLoss(s.task)(s.inference(images), labels)));
+    const value = (await clean.data())[0]!;
+    clean.dispose();
+    if (Number.isFinite(value)) return err;
+    out = new NonFiniteError(s.fn, 'loss', `it is ${describeNonFinite(value)} on the clean images at ${where}, before the attack: the weights are finite but too large (an earlier update blew them up: lower the learning rate)`);
+  }
+  Object.defineProperty(out, 'cause', { value: err, enumerable: false, writable: true, configurable: true });
+  return out;
+}
+
+/** Names what was not finite, in causal order: weights, adversarial images, loss, gradients. */
+async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Tensor>, advChecks: tf.Tensor[], where: string): Promise<NonFiniteError> {
+  const kept = 'the update was not applied, so the model keeps the weights it had before this batch';
+  const weights = await nonFiniteWeights(s, where);
+  if (weights !== undefined) return weights;
   for (const check of advChecks) {
     const bad = await firstNonFinite(check);
     if (bad !== undefined) return new NonFiniteError(s.fn, 'adversarial images', `they hold ${describeNonFinite(bad)} at ${where} (check the generator or the attack's model); ${kept}`);
@@ -243,7 +261,7 @@ async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Ten
 
 /** One reduction over the weights after an epoch's last update (the per-step check sees them before each update). */
 export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable[], where: string): Promise<void> {
-  const flag = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.mul(v, 0)))));
+  const flag = tf.tidy(() => addAll(vars.map((v) => tf.sum(tf.mul(v, 0)))));
   const value = (await flag.data())[0]!;
   flag.dispose();
   if (Number.isFinite(value)) return;
@@ -254,47 +272,34 @@ export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable
 }
 
 /**
- * The largest micro-batch whose step fits in `budget` bytes, from a measured memory model: the
- * step's peak tensor bytes at 1 and 2 images (tf.profile of the objective's gradient, on clean
- * images) give bytes(m) ≈ a + b·m; the summed gradients add the trainable weights' size once.
- * The probe leaves the model as it found it (batch-norm statistics restored) and draws nothing
- * from the run's generator.
- * @throws {MemoryBudgetError} when one image does not fit.
+ * The micro-batch of a batch of n images, from core's memory model ({@link planChunks}): `microBatch`
+ * when given (checked against an explicit `memoryBudget`), otherwise the largest that fits in
+ * `memoryBudget` (default {@link memoryStatus}), from the update's peak measured on 1 (and, when the
+ * batch does not fit, 2) clean images and cached per model, method and image shape. The summed
+ * gradients (twice the trainable weights while a micro-batch's are added) are reserved up front. The
+ * probe leaves the model as it found it (batch-norm statistics restored) and draws nothing from the
+ * run's generator.
+ * @throws {MemoryBudgetError} when one image (or the given `microBatch`) does not fit.
  */
-export async function microBatchForBudget(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, budget: number): Promise<{ microBatch: number; perImage: number; fixed: number }> {
+export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, microBatch: number | undefined, memory: MemoryOptions): number {
   const n = images.shape[0];
-  const sizes = n >= 2 ? [1, 2] : [1];
-  const stats = s.model.weights.filter((w) => !w.trainable);
-  const saved = stats.map((w) => tf.clone(w.read()));
-  const peaks: number[] = [];
-  try {
-    for (const m of sizes) {
-      const xs = tf.slice(images, [0, 0, 0, 0], [m, -1, -1, -1]);
-      const ys = tf.slice(labels, [0], [m]);
-      try {
-        const start = tf.memory().numBytes;
-        const info = await tf.profile(() => {
-          const { value, grads } = gradients(s, bn, () => s.method.objective(s.train, xs, xs, ys));
-          tf.dispose([value, ...Object.values(grads)]);
-        });
-        peaks.push(Math.max(0, info.peakBytes - start));
-      } catch (err) {
-        freeAbandonedTape();
-        throw asLoopError(s.fn, err, 'the memory probe');
-      } finally {
-        tf.dispose([xs, ys]);
-      }
-    }
-  } finally {
-    stats.forEach((w, i) => w.write(saved[i]!));
-    tf.dispose(saved);
-  }
+  const options: MemoryOptions = { ...(microBatch === undefined ? {} : { batchSize: microBatch }), ...(memory.memoryBudget === undefined ? {} : { memoryBudget: memory.memoryBudget }) };
   const gradientBytes = s.vars.reduce((sum, v) => sum + 4 * v.size, 0);
-  const perImage = peaks.length === 2 && peaks[1]! > peaks[0]! ? peaks[1]! - peaks[0]! : peaks[0]!;
-  const fixed = Math.max(0, peaks[0]! - perImage) + gradientBytes;
-  const fit = Math.floor((budget - fixed) / Math.max(perImage, 1));
-  if (fit < 1) {
-    throw new MemoryBudgetError(s.fn, 1, fixed + perImage, budget, 'raise options.memoryBudget, or train smaller images or a smaller model');
-  }
-  return { microBatch: fit, perImage, fixed };
+  const probe = (k: number): void => {
+    const stats = s.model.weights.filter((w) => !w.trainable);
+    const saved = stats.map((w) => tf.clone(w.read()));
+    try {
+      const xs = sampleSlice(images, 0, k);
+      const ys = sampleSlice(labels, 0, k);
+      const { value, grads } = gradients(s, bn, () => s.method.objective(s.train, xs, xs, ys));
+      tf.dispose([value, ...Object.values(grads)]);
+    } catch (err) {
+      releaseStaleTape();
+      throw reattribute(err, s.fn, {}, 'the memory probe');
+    } finally {
+      stats.forEach((w, i) => w.write(saved[i]!));
+      tf.dispose(saved);
+    }
+  };
+  return planChunks(s.fn, n, options, { model: s.model, kind: `training-step:${s.fn}:${s.batchNorm}`, sampleShape: images.shape.slice(1) }, probe, 0, gradientBytes).size;
 }

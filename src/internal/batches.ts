@@ -9,7 +9,8 @@ import { describeValue } from './validate.js';
 const FORMS = 'an array of batches, an (async) iterable of batches, or a function (epoch) => (async) iterable of batches';
 
 function isIterable(value: unknown): value is Iterable<unknown> | AsyncIterable<unknown> {
-  return value !== null && typeof value === 'object' && (Symbol.iterator in value || Symbol.asyncIterator in value);
+  // A function may be iterable too (an EpochBatchSource returned by a factory is iterated, not called again).
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && (Symbol.iterator in value || Symbol.asyncIterator in value);
 }
 
 /**

@@ -51,6 +51,8 @@ export interface AttackPlan {
   norm: Norm;
   steps: number;
   randomStart: boolean;
+  /** Clip the random start to the clip range (false: the first gradient is taken at the raw start, as the paper's code does). Default true. */
+  clipStart?: boolean;
   restarts: number;
   targeted: boolean;
   /** The clip range, with `'batch'` already resolved to the whole batch's [min, max]. */
@@ -65,7 +67,7 @@ export interface AttackPlan {
 export const COMMON_KEYS = ['epsilon', 'norm', 'targeted', 'clip', 'task', 'loss', ...MEMORY_KEYS] as const;
 
 /** The extra fields of a plan that each attack resolves from its own options. */
-export type ExtraPlan = Pick<AttackPlan, 'stepSize' | 'steps' | 'randomStart' | 'restarts' | 'seed'>;
+export type ExtraPlan = Pick<AttackPlan, 'stepSize' | 'steps' | 'randomStart' | 'clipStart' | 'restarts' | 'seed'>;
 
 /**
  * Validates the arguments of a gradient attack and resolves the defaults.
@@ -216,7 +218,9 @@ class Health {
   /** Reads the record once; throws {@link NonFiniteError} for a bad step, warns for probabilities. */
   check(fn: string, task: Task, where: string, stepName: (t: number) => string): void {
     const parts = [this.badStep, this.badCode, ...(this.range ? [this.range] : [])];
-    const v = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1])))).dataSync();
+    const record = tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1]))));
+    const v = record.dataSync();
+    record.dispose();
     if (Number.isFinite(v[0]!)) {
       const code = v[1]! as 1 | 2 | 3;
       throw new NonFiniteError(fn, QUANTITIES[code], `${CODE_WORDS[code]} held NaN or Infinity at ${stepName(v[0]!)} for ${where}. ` +
@@ -300,7 +304,10 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
 
     let t = 0;
     for (let r = 0; r < restarts; r++) {
-      adv = randomStart ? tf.tidy(() => clipTo(project(tf.add(images, randomDelta(images, eps, norm, rng)) as tf.Tensor4D, images, eps), bounds)) : tf.clone(images);
+      adv = randomStart ? tf.tidy(() => {
+        const start = project(tf.add(images, randomDelta(images, eps, norm, rng)) as tf.Tensor4D, images, eps);
+        return plan.clipStart === false ? start : clipTo(start, bounds);
+      }) : tf.clone(images);
       for (let s = 0; s < steps; s++, t++) {
         const current: tf.Tensor4D = adv;
         const next: tf.Tensor4D = tf.tidy(() => {

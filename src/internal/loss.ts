@@ -66,3 +66,15 @@ export function taskLoss(task: Task): LossFn {
 export function totalLoss(loss: tf.Tensor): tf.Scalar {
   return (loss.rank === 0 ? loss : tf.sum(loss)) as tf.Scalar;
 }
+
+/**
+ * The sum of same-shaped tensors, added left to right: `tf.addN` without its one-kernel-many-inputs
+ * form. tfjs-backend-webgpu 4.22's AddN binds every input as a storage buffer and ignores the device's
+ * `maxStorageBuffersPerShaderStage` (8 on SwiftShader, 10 on many GPUs): with more inputs its pipeline
+ * is invalid, nothing is written, and the result is whatever the reused buffer held (a training loss
+ * read as 0). A fold of two-input adds is bit for bit the cpu and wasm AddN (both sum in order in float32).
+ */
+export function addAll(tensors: readonly tf.Tensor[]): tf.Tensor {
+  if (tensors.length === 0) throw new Error('medrobust: addAll needs at least one tensor');
+  return tf.tidy(() => tensors.slice(1).reduce<tf.Tensor>((sum, t) => tf.add(sum, t), tensors[0]!.clone()));
+}

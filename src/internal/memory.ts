@@ -345,7 +345,7 @@ function measureProbe(fn: string, key: StepKey, probe: StepProbe, k: number, bud
 function outOfMemory(fn: string, batch: number, estimate: number, budget: number): MemoryBudgetError {
   const advice = batch > 1
     ? `pass options.batchSize ≤ ${Math.max(1, Math.floor(batch / 2))} or a larger options.memoryBudget`
-    : 'one sample does not fit: use smaller images, a smaller model, or a backend with more memory (tfjs-node, a GPU)';
+    : 'one sample does not fit: raise options.memoryBudget, or use smaller images, a smaller model, or a backend with more memory (tfjs-node, a GPU)';
   return new MemoryBudgetError(fn, batch, estimate, budget, advice);
 }
 
@@ -375,8 +375,10 @@ export interface ChunkPlan {
  * @param key - what identifies the step's memory.
  * @param probe - runs one step on the first k samples (k ≤ n).
  * @param keepBytesPerSample - bytes the caller keeps per sample across chunks (results), reserved up front.
+ * @param keepFixedBytes - bytes the caller keeps across chunks whatever their size (e.g. summed weight
+ *   gradients of a training step), reserved up front.
  */
-export function planChunks(fn: string, n: number, options: MemoryOptions, key: StepKey, probe: StepProbe, keepBytesPerSample = 0): ChunkPlan {
+export function planChunks(fn: string, n: number, options: MemoryOptions, key: StepKey, probe: StepProbe, keepBytesPerSample = 0, keepFixedBytes = 0): ChunkPlan {
   const explicitBudget = options.memoryBudget;
   if (options.batchSize !== undefined && explicitBudget === undefined) return { size: Math.min(n, options.batchSize), budgetBytes: Number.POSITIVE_INFINITY };
   const budget = explicitBudget ?? memoryStatus().availableBytes;
@@ -384,9 +386,9 @@ export function planChunks(fn: string, n: number, options: MemoryOptions, key: S
   let step = cachedStepMemory(key);
   if (!step) step = remember(key, { fixedBytes: 0, perSampleBytes: measureProbe(fn, key, probe, 1, budget), refined: false });
   const kept = Math.max(keepBytesPerSample, 2 * (keptBytes.get(key.model)?.get(cacheKey(key)) ?? 0));
-  const usable = budget - kept * n;
+  const usable = budget - kept * n - keepFixedBytes;
   const need = (k: number, s: StepMemory): number => s.fixedBytes + s.perSampleBytes * k;
-  if (need(1, step) > usable) throw outOfMemory(fn, 1, need(1, step) + kept * n, budget);
+  if (need(1, step) > usable) throw outOfMemory(fn, 1, need(1, step) + kept * n + keepFixedBytes, budget);
   const wanted = Math.min(n, options.batchSize ?? n);
   if (need(wanted, step) <= usable) return { size: wanted, budgetBytes: budget, step };
   if (!step.refined && n >= 2 && need(2, step) <= usable) {
@@ -441,6 +443,14 @@ export function mapInChunks<T extends tf.Tensor>(fn: string, images: tf.Tensor4D
   const n = images.shape[0];
   const plan = planChunks(fn, n, options, { ...key, sampleShape: images.shape.slice(1) }, (k) => run(sampleSlice(images, 0, k)));
   return runInChunks(fn, n, plan, (start, count) => tf.tidy(() => run(sampleSlice(images, start, count))));
+}
+
+/** Consecutive ranges of at most `size` of `n` samples (at least one sample each): the chunks of a batch. */
+export function chunkRanges(n: number, size: number): { start: number; size: number }[] {
+  const m = Math.max(1, Math.min(size, n));
+  const out: { start: number; size: number }[] = [];
+  for (let start = 0; start < n; start += m) out.push({ start, size: Math.min(m, n - start) });
+  return out;
 }
 
 /** The first `count` samples from `start` of a tensor's axis 0 (the tensor itself when it is all of it). */

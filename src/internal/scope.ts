@@ -19,7 +19,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { AbortError, InvalidArgumentError, MedrobustError, MemoryBudgetError, NonFiniteError } from '../errors.js';
+import { AbortError, FormatError, InvalidArgumentError, MedrobustError, MemoryBudgetError, NonFiniteError } from '../errors.js';
 import { ensureGradientFixes } from './gradientFixes.js';
 import { installHeapGuard, isHeapExhausted, WASM_HEAP_MAX, wasmHeapBytes } from './memory.js';
 
@@ -167,28 +167,41 @@ export async function entryAsync<T>(fn: string, body: (bag: TensorBag) => Promis
   }
 }
 
+/** The function an error names: its `fn` field, or the `name: ` its message starts with. */
+function innerName(err: MedrobustError): string | undefined {
+  const named = (err as { fn?: unknown }).fn;
+  if (typeof named === 'string') return named;
+  return /^([A-Za-z_$][\w$.]*): /.exec(err.message)?.[1];
+}
+
 /**
- * Rethrows a typed error of an inner public function under the outer function's name, so the user
- * reads the function they called: `argumentMap` maps the inner argument's first path segment
- * (`images`, `labels`, `model`, `options`) to the outer path, and `context` says where it happened.
- * Errors that are not medrobust's, and {@link AbortError}s, pass through unchanged. The original is
- * kept as `cause`.
+ * Rethrows a typed error of an inner function under the outer function's name, so the user reads the
+ * function they called: `argumentMap` maps the inner argument's first path segment (`images`, `labels`,
+ * `model`, `options`) to the outer path (unmapped segments are kept), and `context` says where it
+ * happened: `pgd: labels …` becomes `evaluateRobustness: data[2].labels … (attack 'PGD' on data[2], from
+ * pgd)`, and in a training loop `advTrain: images … (epoch 0, batch 3, from pgd)`. InvalidArgumentError,
+ * NonFiniteError, MemoryBudgetError and message-only classes (FormatError) are restated with the original
+ * as `cause`; errors that are not medrobust's, {@link AbortError}s, errors that already name `fn`, and
+ * classes with other fields (FileError, PerturbationBudgetError) pass through unchanged.
  */
 export function reattribute(err: unknown, fn: string, argumentMap: Readonly<Record<string, string>>, context: string): unknown {
   if (!(err instanceof MedrobustError) || err instanceof AbortError) return err;
+  const inner = innerName(err);
+  if (inner === fn) return err;
+  const where = inner === undefined ? context : `${context}, from ${inner}`;
   let out: MedrobustError;
   if (err instanceof InvalidArgumentError) {
-    if (err.fn === fn) return err;
+    if (err.constructor !== InvalidArgumentError) return err;
     const [head, ...rest] = err.argument.split(/(?=[.[])/);
     const mapped = head !== undefined && head in argumentMap ? argumentMap[head]! + rest.join('') : err.argument;
-    if (err.constructor !== InvalidArgumentError) return err;
-    out = new InvalidArgumentError(fn, mapped, err.expected, `${err.received} (${context}, from ${err.fn})`);
+    out = new InvalidArgumentError(fn, mapped, err.expected, `${err.received} (${where})`);
   } else if (err instanceof NonFiniteError) {
-    if (err.fn === fn) return err;
-    out = new NonFiniteError(fn, err.quantity, `${err.message.slice(err.message.indexOf(', but ') + 6)} (${context}, from ${err.fn})`);
+    out = new NonFiniteError(fn, err.quantity, `${err.message.slice(err.message.indexOf(', but ') + 6)} (${where})`);
   } else if (err instanceof MemoryBudgetError) {
-    if (err.fn === fn) return err;
-    out = new MemoryBudgetError(fn, err.batch, err.estimatedBytes, err.budgetBytes, `${err.message.slice(err.message.indexOf('available; ') + 11)} (${context}, from ${err.fn})`);
+    out = new MemoryBudgetError(fn, err.batch, err.estimatedBytes, err.budgetBytes, `${err.message.slice(err.message.indexOf('available; ') + 11)} (${where})`);
+  } else if (err.constructor === FormatError || err.constructor === MedrobustError) {
+    const body = inner !== undefined && err.message.startsWith(`${inner}: `) ? err.message.slice(inner.length + 2) : err.message;
+    out = new (err.constructor as new (message: string) => MedrobustError)(`${fn}: ${body} (${where})`);
   } else {
     return err;
   }

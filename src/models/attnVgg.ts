@@ -3,6 +3,7 @@ import { assertOneOf } from '../internal/validate.js';
 import { assertInputSide, Builder, COMMON_MODEL_KEYS, resolveCommon, scaled } from './common.js';
 import { BilinearUpsampling } from './layers.js';
 import type { ModelOptions } from './modelOptions.js';
+import { entry } from '../internal/scope.js';
 
 type ST = tfl.SymbolicTensor;
 
@@ -57,53 +58,55 @@ const VGG16 = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512
  * @category Models
  */
 export function attnVgg(options: AttnVggOptions = {}): tfl.LayersModel {
-  const fn = 'attnVgg';
-  const { o, r } = resolveCommon(fn, options, [...COMMON_MODEL_KEYS, 'attention'], { inputShape: [224, 224, 3], classes: 2 });
-  const attention = assertOneOf(fn, 'options.attention', o.attention, ['softmax', 'sigmoid'] as const) ?? 'softmax';
-  assertInputSide(fn, r, 32, 32);
-  const b = new Builder(r);
-  const { input, x: x0 } = b.input();
-  let x = x0;
-  const pools: ST[] = [];
-  VGG16.forEach((block, i) => {
-    block.forEach((c, j) => {
-      const name = `conv_block${i + 1}`;
-      x = b.conv(x, `${name}.${3 * j}`, scaled(c, r.width), 3, { useBias: true });
-      x = b.relu(b.bn(x, `${name}.${3 * j + 1}`));
+  return entry('attnVgg', () => {
+    const fn = 'attnVgg';
+    const { o, r } = resolveCommon(fn, options, [...COMMON_MODEL_KEYS, 'attention'], { inputShape: [224, 224, 3], classes: 2 });
+    const attention = assertOneOf(fn, 'options.attention', o.attention, ['softmax', 'sigmoid'] as const) ?? 'softmax';
+    assertInputSide(fn, r, 32, 32);
+    const b = new Builder(r);
+    const { input, x: x0 } = b.input();
+    let x = x0;
+    const pools: ST[] = [];
+    VGG16.forEach((block, i) => {
+      block.forEach((c, j) => {
+        const name = `conv_block${i + 1}`;
+        x = b.conv(x, `${name}.${3 * j}`, scaled(c, r.width), 3, { useBias: true });
+        x = b.relu(b.bn(x, `${name}.${3 * j + 1}`));
+      });
+      x = b.maxPool(x, 2, 2, `pool${i + 1}`);
+      pools.push(x);
     });
-    x = b.maxPool(x, 2, 2, `pool${i + 1}`);
-    pools.push(x);
+    const [, , pool3, pool4, pool5] = pools as [ST, ST, ST, ST, ST];
+    const attnFeatures = scaled(256, r.width);
+    const block = (name: string, l: ST, up: number): { a: ST; g: ST } => {
+      const [, h, w, c] = l.shape as [null, number, number, number];
+      const lw = b.conv(l, `${name}.W_l`, attnFeatures, 1);
+      let gw = b.conv(pool5, `${name}.W_g`, attnFeatures, 1);
+      gw = new BilinearUpsampling({ name: `${name}.up`, factor: up }).apply(gw) as ST;
+      const sum = b.relu(tfl.layers.add({ name: `${name}.add` }).apply([lw, gw]) as ST);
+      const scores = b.conv(sum, `${name}.phi`, 1, 1, { useBias: true });
+      let a: ST;
+      let g: ST;
+      if (attention === 'softmax') {
+        const flat = tfl.layers.reshape({ targetShape: [h * w] }).apply(scores) as ST;
+        const soft = tfl.layers.softmax({ axis: -1 }).apply(flat) as ST;
+        a = tfl.layers.reshape({ name: `${name}.a`, targetShape: [h, w, 1] }).apply(soft) as ST;
+        const aCol = tfl.layers.reshape({ targetShape: [h * w, 1] }).apply(soft) as ST;
+        const lFlat = tfl.layers.reshape({ targetShape: [h * w, c] }).apply(l) as ST;
+        const dot = tfl.layers.dot({ axes: 1 }).apply([aCol, lFlat]) as ST; // [N, 1, C] = Σ a ⊙ l
+        g = tfl.layers.flatten({ name: `${name}.g` }).apply(dot) as ST;
+      } else {
+        a = tfl.layers.activation({ name: `${name}.a`, activation: 'sigmoid' }).apply(scores) as ST;
+        const weighted = tfl.layers.multiply().apply([a, l]) as ST;
+        g = tfl.layers.globalAveragePooling2d({ name: `${name}.g` }).apply(weighted) as ST;
+      }
+      return { a, g };
+    };
+    const attn1 = block('attn1', pool3, 4);
+    const attn2 = block('attn2', pool4, 2);
+    const g = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(pool5) as ST;
+    const features = b.concat([g, attn1.g, attn2.g], 'g_hat');
+    const logits = b.dense(features, 'cls', r.classes);
+    return b.finish(tfl.model({ inputs: input, outputs: [logits, attn1.a, attn2.a], name: 'attn_vgg' }));
   });
-  const [, , pool3, pool4, pool5] = pools as [ST, ST, ST, ST, ST];
-  const attnFeatures = scaled(256, r.width);
-  const block = (name: string, l: ST, up: number): { a: ST; g: ST } => {
-    const [, h, w, c] = l.shape as [null, number, number, number];
-    const lw = b.conv(l, `${name}.W_l`, attnFeatures, 1);
-    let gw = b.conv(pool5, `${name}.W_g`, attnFeatures, 1);
-    gw = new BilinearUpsampling({ name: `${name}.up`, factor: up }).apply(gw) as ST;
-    const sum = b.relu(tfl.layers.add({ name: `${name}.add` }).apply([lw, gw]) as ST);
-    const scores = b.conv(sum, `${name}.phi`, 1, 1, { useBias: true });
-    let a: ST;
-    let g: ST;
-    if (attention === 'softmax') {
-      const flat = tfl.layers.reshape({ targetShape: [h * w] }).apply(scores) as ST;
-      const soft = tfl.layers.softmax({ axis: -1 }).apply(flat) as ST;
-      a = tfl.layers.reshape({ name: `${name}.a`, targetShape: [h, w, 1] }).apply(soft) as ST;
-      const aCol = tfl.layers.reshape({ targetShape: [h * w, 1] }).apply(soft) as ST;
-      const lFlat = tfl.layers.reshape({ targetShape: [h * w, c] }).apply(l) as ST;
-      const dot = tfl.layers.dot({ axes: 1 }).apply([aCol, lFlat]) as ST; // [N, 1, C] = Σ a ⊙ l
-      g = tfl.layers.flatten({ name: `${name}.g` }).apply(dot) as ST;
-    } else {
-      a = tfl.layers.activation({ name: `${name}.a`, activation: 'sigmoid' }).apply(scores) as ST;
-      const weighted = tfl.layers.multiply().apply([a, l]) as ST;
-      g = tfl.layers.globalAveragePooling2d({ name: `${name}.g` }).apply(weighted) as ST;
-    }
-    return { a, g };
-  };
-  const attn1 = block('attn1', pool3, 4);
-  const attn2 = block('attn2', pool4, 2);
-  const g = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(pool5) as ST;
-  const features = b.concat([g, attn1.g, attn2.g], 'g_hat');
-  const logits = b.dense(features, 'cls', r.classes);
-  return b.finish(tfl.model({ inputs: input, outputs: [logits, attn1.a, attn2.a], name: 'attn_vgg' }));
 }

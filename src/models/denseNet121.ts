@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../internal/validate.js';
 import { assertInputSide, Builder, COMMON_MODEL_KEYS, resolveCommon, scaled } from './common.js';
 import type { ModelOptions } from './modelOptions.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link denseNet121}.
@@ -38,39 +39,41 @@ export interface DenseNet121Options extends ModelOptions {
  * @category Models
  */
 export function denseNet121(options: DenseNet121Options = {}): tfl.LayersModel {
-  const fn = 'denseNet121';
-  const { o, r } = resolveCommon(fn, options, [...COMMON_MODEL_KEYS, 'blocks'], { inputShape: [224, 224, 3], classes: 14 });
-  const blocks = (o.blocks ?? [6, 12, 24, 16]) as number[];
-  if (!Array.isArray(blocks) || blocks.length === 0 || blocks.some((c) => !Number.isInteger(c) || c < 1)) {
-    throw new InvalidArgumentError(fn, 'options.blocks', 'a non-empty array of positive integers', describeValue(o.blocks));
-  }
-  assertInputSide(fn, r, 2 ** (blocks.length + 1));
-  const growth = scaled(32, r.width);
-  const b = new Builder(r);
-  const { input, x: x0 } = b.input();
-  let features = scaled(64, r.width);
-  let x = b.conv(b.pad(x0, 3), 'features.conv0', features, 7, { strides: 2, padding: 'valid' });
-  x = b.relu(b.bn(x, 'features.norm0'), 'features.relu0');
-  x = b.maxPool(b.pad(x, 1), 3, 2, 'features.pool0');
-  blocks.forEach((layers, i) => {
-    for (let j = 0; j < layers; j++) {
-      const name = `features.denseblock${i + 1}.denselayer${j + 1}`;
-      let y = b.relu(b.bn(x, `${name}.norm1`));
-      y = b.conv(y, `${name}.conv1`, 4 * growth, 1);
-      y = b.relu(b.bn(y, `${name}.norm2`));
-      y = b.conv(y, `${name}.conv2`, growth, 3);
-      x = b.concat([x, y], `${name}.concat`);
-      features += growth;
+  return entry('denseNet121', () => {
+    const fn = 'denseNet121';
+    const { o, r } = resolveCommon(fn, options, [...COMMON_MODEL_KEYS, 'blocks'], { inputShape: [224, 224, 3], classes: 14 });
+    const blocks = (o.blocks ?? [6, 12, 24, 16]) as number[];
+    if (!Array.isArray(blocks) || blocks.length === 0 || blocks.some((c) => !Number.isInteger(c) || c < 1)) {
+      throw new InvalidArgumentError(fn, 'options.blocks', 'a non-empty array of positive integers', describeValue(o.blocks));
     }
-    if (i < blocks.length - 1) {
-      const name = `features.transition${i + 1}`;
-      features = Math.floor(features / 2);
-      x = b.conv(b.relu(b.bn(x, `${name}.norm`)), `${name}.conv`, features, 1);
-      x = b.avgPool(x, 2, 2);
-    }
+    assertInputSide(fn, r, 2 ** (blocks.length + 1));
+    const growth = scaled(32, r.width);
+    const b = new Builder(r);
+    const { input, x: x0 } = b.input();
+    let features = scaled(64, r.width);
+    let x = b.conv(b.pad(x0, 3), 'features.conv0', features, 7, { strides: 2, padding: 'valid' });
+    x = b.relu(b.bn(x, 'features.norm0'), 'features.relu0');
+    x = b.maxPool(b.pad(x, 1), 3, 2, 'features.pool0');
+    blocks.forEach((layers, i) => {
+      for (let j = 0; j < layers; j++) {
+        const name = `features.denseblock${i + 1}.denselayer${j + 1}`;
+        let y = b.relu(b.bn(x, `${name}.norm1`));
+        y = b.conv(y, `${name}.conv1`, 4 * growth, 1);
+        y = b.relu(b.bn(y, `${name}.norm2`));
+        y = b.conv(y, `${name}.conv2`, growth, 3);
+        x = b.concat([x, y], `${name}.concat`);
+        features += growth;
+      }
+      if (i < blocks.length - 1) {
+        const name = `features.transition${i + 1}`;
+        features = Math.floor(features / 2);
+        x = b.conv(b.relu(b.bn(x, `${name}.norm`)), `${name}.conv`, features, 1);
+        x = b.avgPool(x, 2, 2);
+      }
+    });
+    x = b.relu(b.bn(x, 'features.norm5'));
+    x = tfl.layers.globalAveragePooling2d({ name: 'avgpool' }).apply(x) as tfl.SymbolicTensor;
+    const logits = b.dense(x, 'classifier', r.classes);
+    return b.finish(tfl.model({ inputs: input, outputs: logits, name: 'densenet121' }));
   });
-  x = b.relu(b.bn(x, 'features.norm5'));
-  x = tfl.layers.globalAveragePooling2d({ name: 'avgpool' }).apply(x) as tfl.SymbolicTensor;
-  const logits = b.dense(x, 'classifier', r.classes);
-  return b.finish(tfl.model({ inputs: input, outputs: logits, name: 'densenet121' }));
 }

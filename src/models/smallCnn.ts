@@ -1,6 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { assertInputSide, Builder, COMMON_MODEL_KEYS, resolveCommon, scaled } from './common.js';
 import type { ModelOptions } from './modelOptions.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * Options of {@link smallCnn}.
@@ -25,20 +26,22 @@ export type SmallCnnOptions = ModelOptions;
  * @category Models
  */
 export function smallCnn(options: SmallCnnOptions): tfl.LayersModel {
-  const { r } = resolveCommon('smallCnn', options, COMMON_MODEL_KEYS, { inputShape: [28, 28, 3] });
-  assertInputSide('smallCnn', r, 4);
-  const b = new Builder(r);
-  const { input, x: x0 } = b.input();
-  let x = x0;
-  const w = (c: number): number => scaled(c, r.width);
-  x = b.conv(x, 'conv1', w(32), 3, { useBias: true, activation: 'relu' });
-  x = b.conv(x, 'conv2', w(32), 3, { useBias: true, activation: 'relu' });
-  x = b.maxPool(x, 2, 2, 'pool1');
-  x = b.conv(x, 'conv3', w(64), 3, { useBias: true, activation: 'relu' });
-  x = b.conv(x, 'conv4', w(64), 3, { useBias: true, activation: 'relu' });
-  x = b.maxPool(x, 2, 2, 'pool2');
-  x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
-  x = b.dense(x, 'fc1', w(128), 'relu');
-  const logits = b.dense(x, 'logits', r.classes);
-  return b.finish(tfl.model({ inputs: input, outputs: logits, name: 'small_cnn' }));
+  return entry('smallCnn', () => {
+    const { r } = resolveCommon('smallCnn', options, COMMON_MODEL_KEYS, { inputShape: [28, 28, 3] });
+    assertInputSide('smallCnn', r, 4);
+    const b = new Builder(r);
+    const { input, x: x0 } = b.input();
+    let x = x0;
+    const w = (c: number): number => scaled(c, r.width);
+    x = b.conv(x, 'conv1', w(32), 3, { useBias: true, activation: 'relu' });
+    x = b.conv(x, 'conv2', w(32), 3, { useBias: true, activation: 'relu' });
+    x = b.maxPool(x, 2, 2, 'pool1');
+    x = b.conv(x, 'conv3', w(64), 3, { useBias: true, activation: 'relu' });
+    x = b.conv(x, 'conv4', w(64), 3, { useBias: true, activation: 'relu' });
+    x = b.maxPool(x, 2, 2, 'pool2');
+    x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
+    x = b.dense(x, 'fc1', w(128), 'relu');
+    const logits = b.dense(x, 'logits', r.classes);
+    return b.finish(tfl.model({ inputs: input, outputs: logits, name: 'small_cnn' }));
+  });
 }

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { FormatError, InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertOptionsObject, describeValue } from '../internal/validate.js';
+import { entry } from '../internal/scope.js';
 
 /**
  * One tensor of a checkpoint: row-major values and the PyTorch shape. An {@link NpyArray} from
@@ -151,48 +152,50 @@ function convert(className: string, suffix: string, t: TorchTensor, key: string,
  * @category Models
  */
 export function loadTorchWeights(model: tfl.LayersModel, stateDict: Readonly<Record<string, TorchTensor>>, options: LoadTorchWeightsOptions = {}): LoadTorchWeightsReport {
-  const fn = 'loadTorchWeights';
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['strict']);
-  const strict = assertBoolean(fn, 'options.strict', o.strict) ?? true;
-  const m = model as tfl.LayersModel;
-  if (typeof m !== 'object' || m === null || !Array.isArray(m.layers) || typeof m.getLayer !== 'function') throw new InvalidArgumentError(fn, 'model', 'a tf.LayersModel', describeValue(model));
-  if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict)) throw new InvalidArgumentError(fn, 'stateDict', 'an object of key → { shape, data }', describeValue(stateDict));
+  return entry('loadTorchWeights', () => {
+    const fn = 'loadTorchWeights';
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['strict']);
+    const strict = assertBoolean(fn, 'options.strict', o.strict) ?? true;
+    const m = model as tfl.LayersModel;
+    if (typeof m !== 'object' || m === null || !Array.isArray(m.layers) || typeof m.getLayer !== 'function') throw new InvalidArgumentError(fn, 'model', 'a tf.LayersModel', describeValue(model));
+    if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict)) throw new InvalidArgumentError(fn, 'stateDict', 'an object of key → { shape, data }', describeValue(stateDict));
 
-  const layers = new Map(m.layers.filter((l) => l.name !== 'normalize' && l.weights.length > 0).map((l) => [l.name, l]));
-  const names = new Set(layers.keys());
-  const values = new Map<string, { data: Float32Array; key: string }>(); // tfjs weight name → values
-  const unused: string[] = [];
-  for (const [key, t] of Object.entries(stateDict)) {
-    if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || t.data === undefined) throw new InvalidArgumentError(fn, `stateDict['${key}']`, '{ shape, data }', describeValue(t));
-    const { module, param } = torchModuleOf(key, names);
-    if (param === 'num_batches_tracked') continue;
-    const layer = layers.get(module);
-    const suffix = layer ? (layer.getClassName() === 'BatchNormalization' ? BN_PARAMS : PARAMS)[param] : undefined;
-    const weight = layer && suffix ? layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`)) : undefined;
-    if (!layer || !weight) {
-      unused.push(key);
-      continue;
+    const layers = new Map(m.layers.filter((l) => l.name !== 'normalize' && l.weights.length > 0).map((l) => [l.name, l]));
+    const names = new Set(layers.keys());
+    const values = new Map<string, { data: Float32Array; key: string }>(); // tfjs weight name → values
+    const unused: string[] = [];
+    for (const [key, t] of Object.entries(stateDict)) {
+      if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || t.data === undefined) throw new InvalidArgumentError(fn, `stateDict['${key}']`, '{ shape, data }', describeValue(t));
+      const { module, param } = torchModuleOf(key, names);
+      if (param === 'num_batches_tracked') continue;
+      const layer = layers.get(module);
+      const suffix = layer ? (layer.getClassName() === 'BatchNormalization' ? BN_PARAMS : PARAMS)[param] : undefined;
+      const weight = layer && suffix ? layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`)) : undefined;
+      if (!layer || !weight) {
+        unused.push(key);
+        continue;
+      }
+      if (values.has(weight.originalName)) throw new FormatError(`${fn}: ${key} and ${values.get(weight.originalName)!.key} both map to ${weight.originalName}`);
+      values.set(weight.originalName, { data: convert(layer.getClassName(), suffix!, t, key, weight.shape as number[]), key });
     }
-    if (values.has(weight.originalName)) throw new FormatError(`${fn}: ${key} and ${values.get(weight.originalName)!.key} both map to ${weight.originalName}`);
-    values.set(weight.originalName, { data: convert(layer.getClassName(), suffix!, t, key, weight.shape as number[]), key });
-  }
-  const missing = [...layers.values()].flatMap((l) => l.weights.map((w) => w.originalName).filter((n) => !values.has(n)));
-  if (strict && (missing.length > 0 || unused.length > 0)) {
-    const list = (xs: string[]): string => `${xs.slice(0, 8).join(', ')}${xs.length > 8 ? ` … (${xs.length} in all)` : ''}`;
-    throw new FormatError(`${fn}: the checkpoint does not fit the model${missing.length ? `; no tensor for ${list(missing)}` : ''}${unused.length ? `; unused: ${list(unused)}` : ''} (pass { strict: false } to load what matches)`);
-  }
-  for (const layer of layers.values()) {
-    if (!layer.weights.some((w) => values.has(w.originalName))) continue;
-    const tensors = layer.weights.map((w) => {
-      const v = values.get(w.originalName);
-      return v ? tf.tensor(v.data, w.shape as number[], 'float32') : w.read().clone();
-    });
-    try {
-      layer.setWeights(tensors);
-    } finally {
-      tf.dispose(tensors);
+    const missing = [...layers.values()].flatMap((l) => l.weights.map((w) => w.originalName).filter((n) => !values.has(n)));
+    if (strict && (missing.length > 0 || unused.length > 0)) {
+      const list = (xs: string[]): string => `${xs.slice(0, 8).join(', ')}${xs.length > 8 ? ` … (${xs.length} in all)` : ''}`;
+      throw new FormatError(`${fn}: the checkpoint does not fit the model${missing.length ? `; no tensor for ${list(missing)}` : ''}${unused.length ? `; unused: ${list(unused)}` : ''} (pass { strict: false } to load what matches)`);
     }
-  }
-  return { loaded: values.size, missing, unused };
+    for (const layer of layers.values()) {
+      if (!layer.weights.some((w) => values.has(w.originalName))) continue;
+      const tensors = layer.weights.map((w) => {
+        const v = values.get(w.originalName);
+        return v ? tf.tensor(v.data, w.shape as number[], 'float32') : w.read().clone();
+      });
+      try {
+        layer.setWeights(tensors);
+      } finally {
+        tf.dispose(tensors);
+      }
+    }
+    return { loaded: values.size, missing, unused };
+  });
 }

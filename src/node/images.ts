@@ -5,13 +5,14 @@ import { FormatError, InvalidArgumentError, MedrobustError } from '../errors.js'
 import { createRng, drawSeed } from '../internal/random.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOptionalNumber, assertOptionsObject, describeValue } from '../internal/validate.js';
 import type { Task } from '../types.js';
-import { mixSeed, permutation, type BatchSource } from '../data/batchesFromTensors.js';
+import { epochSource, mixSeed, permutation, type EpochBatchSource } from '../data/batchesFromTensors.js';
 import { chestXray14Rows, labelCsvRows } from '../data/labelFiles.js';
 import { assertPath, fileError } from './fileErrors.js';
 import { assertPreprocessSpec, preprocess, type PreprocessSpec } from '../data/preprocess.js';
 // Imported for the {@link} references of the comments only.
 import type { parseLabelCsv } from '../data/labelFiles.js';
 import type { FileError } from '../errors.js';
+import { entryAsync } from '../internal/scope.js';
 
 type SharpFactory = typeof import('sharp');
 
@@ -122,13 +123,15 @@ function assertDecodeOptions(fn: string, options: unknown): { spec: PreprocessSp
  * @category Node
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<tf.Tensor3D> {
-  if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
-  if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
-  const { spec, channels } = assertDecodeOptions('decodeImage', options);
-  const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
-  if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
-  const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
-  return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  return entryAsync('decodeImage', async () => {
+    if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new InvalidArgumentError('decodeImage', 'source', 'a file path or a Uint8Array', describeValue(source));
+    if (typeof source === 'string') assertPath('decodeImage', 'source', source, 'a file path or a Uint8Array');
+    const { spec, channels } = assertDecodeOptions('decodeImage', options);
+    const random = Object.keys(spec).filter((k) => !GEOMETRIC.includes(k) && (spec as Record<string, unknown>)[k] !== undefined && (spec as Record<string, unknown>)[k] !== false);
+    if (random.length > 0) throw new InvalidArgumentError('decodeImage', 'options.preprocess', `only ${GEOMETRIC.join(', ')} (random steps need a seed: use dataset.batches)`, random.join(', '));
+    const { data, height, width } = await decodeRaw('decodeImage', source, spec, channels);
+    return tf.tidy(() => tf.div(tf.tensor3d(Float32Array.from(data), [height, width, channels], 'float32'), 255) as tf.Tensor3D);
+  });
 }
 
 /**
@@ -158,7 +161,7 @@ export interface ImageBatchesOptions {
    */
   shuffle?: boolean;
   /**
-   * Seed of the order and of the random preprocessing steps (pass k uses its own stream).
+   * Seed of the order and of the random preprocessing steps (epoch k, or the k-th plain pass, uses its own stream).
    * @defaultValue drawn at random
    */
   seed?: number;
@@ -193,10 +196,12 @@ export interface ImageFileDataset {
   /** The class (or finding) names, in label order. */
   readonly classNames: readonly string[];
   /**
-   * A re-iterable {@link BatchSource} over the files: each pass decodes batchSize images at a
+   * A re-iterable batch source over the files: each pass decodes batchSize images at a
    * time and yields `{ images [B, H, W, C] float32 in [0, 1], labels }`; the consumer disposes each batch.
+   * It is an {@link EpochBatchSource}: the training loops call it with the epoch, so an epoch's order and
+   * random preprocessing depend only on (seed, epoch), and a resumed run sees the batches of an uninterrupted one.
    */
-  batches(options?: ImageBatchesOptions): BatchSource;
+  batches(options?: ImageBatchesOptions): EpochBatchSource;
 }
 
 function makeDataset(items: ImageItem[], task: Task, classNames: readonly string[]): ImageFileDataset {
@@ -205,7 +210,7 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
     items,
     task,
     classNames,
-    batches(options: ImageBatchesOptions = {}): BatchSource {
+    batches(options: ImageBatchesOptions = {}): EpochBatchSource {
       const fn = 'ImageFileDataset.batches';
       const o = assertOptionsObject(fn, options);
       assertKnownKeys(fn, o, ['batchSize', 'shuffle', 'seed', 'preprocess', 'channels', 'dropRemainder']);
@@ -217,36 +222,32 @@ function makeDataset(items: ImageItem[], task: Task, classNames: readonly string
       const geometric: PreprocessSpec = { ratioCenterCrop: spec.ratioCenterCrop, resize: spec.resize, resizeShorter: spec.resizeShorter, centerCrop: spec.centerCrop };
       const random: PreprocessSpec = { randomCrop: spec.randomCrop, rotate90: spec.rotate90, rotation: spec.rotation, horizontalFlip: spec.horizontalFlip, verticalFlip: spec.verticalFlip };
       const hasRandom = Object.values(random).some((v) => v !== undefined && v !== false && v !== 0);
-      let pass = 0;
-      return {
-        [Symbol.asyncIterator]: async function* () {
-          const passSeed = mixSeed(seed, pass);
-          pass += 1;
-          const n = items.length;
-          const order = shuffle ? permutation(n, passSeed) : Int32Array.from({ length: n }, (_, i) => i);
-          const rng = createRng(passSeed ^ 0x2545f491);
-          for (let start = 0; start < n; start += batchSize) {
-            const size = Math.min(batchSize, n - start);
-            if (size < batchSize && dropRemainder) break;
-            const chosen = Array.from(order.subarray(start, start + size), (i) => items[i]!);
-            const decoded = await Promise.all(chosen.map((it) => decodeRaw(fn, it.file, geometric, channels)));
-            const { height, width } = decoded[0]!;
-            const odd = decoded.findIndex((d) => d.height !== height || d.width !== width);
-            if (odd >= 0) throw new FormatError(`${fn}: ${chosen[odd]!.file} decodes to ${decoded[odd]!.height}×${decoded[odd]!.width}, ${chosen[0]!.file} to ${height}×${width}; add resize or a crop to options.preprocess`);
-            const pixels = new Float32Array(size * height * width * channels);
-            decoded.forEach((d, i) => { for (let j = 0; j < d.data.length; j++) pixels[i * d.data.length + j] = d.data[j]! / 255; });
-            let images = tf.tensor4d(pixels, [size, height, width, channels], 'float32');
-            if (hasRandom) {
-              const raw = images;
-              try { images = preprocess(raw, random, { seed: rng.nextSeed() }); } finally { raw.dispose(); }
-            }
-            const labels = task === 'multi-label'
-              ? tf.tensor2d(Float32Array.from(chosen.flatMap((it) => it.label as number[])), [size, k], 'float32')
-              : tf.tensor1d(Int32Array.from(chosen, (it) => it.label as number), 'int32');
-            yield { images, labels };
+      return epochSource(fn, async function* (epoch) {
+        const passSeed = mixSeed(seed, epoch);
+        const n = items.length;
+        const order = shuffle ? permutation(n, passSeed) : Int32Array.from({ length: n }, (_, i) => i);
+        const rng = createRng(passSeed ^ 0x2545f491);
+        for (let start = 0; start < n; start += batchSize) {
+          const size = Math.min(batchSize, n - start);
+          if (size < batchSize && dropRemainder) break;
+          const chosen = Array.from(order.subarray(start, start + size), (i) => items[i]!);
+          const decoded = await Promise.all(chosen.map((it) => decodeRaw(fn, it.file, geometric, channels)));
+          const { height, width } = decoded[0]!;
+          const odd = decoded.findIndex((d) => d.height !== height || d.width !== width);
+          if (odd >= 0) throw new FormatError(`${fn}: ${chosen[odd]!.file} decodes to ${decoded[odd]!.height}×${decoded[odd]!.width}, ${chosen[0]!.file} to ${height}×${width}; add resize or a crop to options.preprocess`);
+          const pixels = new Float32Array(size * height * width * channels);
+          decoded.forEach((d, i) => { for (let j = 0; j < d.data.length; j++) pixels[i * d.data.length + j] = d.data[j]! / 255; });
+          let images = tf.tensor4d(pixels, [size, height, width, channels], 'float32');
+          if (hasRandom) {
+            const raw = images;
+            try { images = preprocess(raw, random, { seed: rng.nextSeed() }); } finally { raw.dispose(); }
           }
-        },
-      };
+          const labels = task === 'multi-label'
+            ? tf.tensor2d(Float32Array.from(chosen.flatMap((it) => it.label as number[])), [size, k], 'float32')
+            : tf.tensor1d(Int32Array.from(chosen, (it) => it.label as number), 'int32');
+          yield { images, labels };
+        }
+      });
     },
   };
 }

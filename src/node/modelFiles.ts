@@ -8,6 +8,7 @@ import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
 // Imported for the {@link} references of the comments only.
 import type { FileError } from '../errors.js';
+import { entryAsync } from '../internal/scope.js';
 
 function assertDir(fn: string, dir: unknown): string {
   return assertPath(fn, 'dir', dir, 'a folder path');
@@ -207,5 +208,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
  * @category Node
  */
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  return tfl.loadLayersModel(handler('loadModel', assertDir('loadModel', dir)));
+  return entryAsync('loadModel', async () => {
+    return tfl.loadLayersModel(handler('loadModel', assertDir('loadModel', dir)));
+  });
 }

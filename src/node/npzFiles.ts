@@ -10,6 +10,7 @@ import type { medmnistFromNpz } from '../data/medmnist.js';
 import type { FileError, FormatError } from '../errors.js';
 import { AtomicWriteError, writeFileAtomic } from './atomic.js';
 import { assertPath, fileError } from './fileErrors.js';
+import { entryAsync, reattribute } from '../internal/scope.js';
 
 /**
  * Options of {@link loadNpz}.
@@ -79,7 +80,11 @@ export async function loadNpz(file: string, options: LoadNpzOptions = {}): Promi
   }
   const maxBytes = assertMaxBytes(fn, o.maxBytes);
   const bytes = await readBytes(fn, file, 'the .npz file');
-  return readNpz(bytes, { name: file, ...(o.keys === undefined ? {} : { keys: o.keys as string[] }), ...(maxBytes === undefined ? {} : { maxBytes }) });
+  try {
+    return readNpz(bytes, { name: file, ...(o.keys === undefined ? {} : { keys: o.keys as string[] }), ...(maxBytes === undefined ? {} : { maxBytes }) });
+  } catch (err) {
+    throw reattribute(err, fn, {}, file);
+  }
 }
 
 /**
@@ -132,18 +137,25 @@ export async function saveNpz(file: string, arrays: Readonly<Record<string, NpyA
  * @category Node
  */
 export async function loadMedmnist(file: string, options: LoadMedmnistOptions = {}): Promise<MedmnistSplit> {
-  const fn = 'loadMedmnist';
-  assertPath(fn, 'file', file);
-  const o = assertOptionsObject(fn, options);
-  assertKnownKeys(fn, o, ['split', 'dataset', 'channels', 'maxBytes']);
-  const split = o.split ?? 'test';
-  if (split !== 'train' && split !== 'val' && split !== 'test') throw new InvalidArgumentError(fn, 'options.split', "'train', 'val' or 'test'", describeValue(split));
-  const { maxBytes: rawMax, ...rest } = o as LoadMedmnistOptions;
-  const maxBytes = assertMaxBytes(fn, rawMax);
-  const base = file.split(/[/\\]/).pop()!.toLowerCase();
-  const flag = /^([a-z]+mnist)(_\d+)?\.npz$/.exec(base)?.[1];
-  const bytes = await readBytes(fn, file, 'the MedMNIST file');
-  const arrays = readNpz(bytes, { name: file, keys: [`${split}_images`, `${split}_labels`], ...(maxBytes === undefined ? {} : { maxBytes }) });
-  const dataset = rest.dataset ?? (flag && flag in MEDMNIST_INFO ? (flag as MedmnistOptions['dataset']) : undefined);
-  return medmnistArrays(fn, arrays, dataset === undefined ? rest : { ...rest, dataset });
+  return entryAsync('loadMedmnist', async () => {
+    const fn = 'loadMedmnist';
+    assertPath(fn, 'file', file);
+    const o = assertOptionsObject(fn, options);
+    assertKnownKeys(fn, o, ['split', 'dataset', 'channels', 'maxBytes']);
+    const split = o.split ?? 'test';
+    if (split !== 'train' && split !== 'val' && split !== 'test') throw new InvalidArgumentError(fn, 'options.split', "'train', 'val' or 'test'", describeValue(split));
+    const { maxBytes: rawMax, ...rest } = o as LoadMedmnistOptions;
+    const maxBytes = assertMaxBytes(fn, rawMax);
+    const base = file.split(/[/\\]/).pop()!.toLowerCase();
+    const flag = /^([a-z]+mnist)(_\d+)?\.npz$/.exec(base)?.[1];
+    const bytes = await readBytes(fn, file, 'the MedMNIST file');
+    let arrays: Record<string, NpyArray>;
+    try {
+      arrays = readNpz(bytes, { name: file, keys: [`${split}_images`, `${split}_labels`], ...(maxBytes === undefined ? {} : { maxBytes }) });
+    } catch (err) {
+      throw reattribute(err, fn, {}, file);
+    }
+    const dataset = rest.dataset ?? (flag && flag in MEDMNIST_INFO ? (flag as MedmnistOptions['dataset']) : undefined);
+    return medmnistArrays(fn, arrays, dataset === undefined ? rest : { ...rest, dataset });
+  });
 }

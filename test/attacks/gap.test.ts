@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gap } from '../../src/attacks/gap.js';
 import { gapUnet } from '../../src/attacks/gapGenerators.js';
-import { generatorBytesPerImage } from '../../src/attacks/gapCommon.js';
+import { forgetStepMemory, measurePeak } from '../../src/internal/memory.js';
 import { InvalidArgumentError, MemoryBudgetError } from '../../src/errors.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectClose } from '../helpers/close.js';
@@ -119,33 +119,44 @@ describe.each(BACKENDS)('gap on %s', (backend) => {
     const x = tf.randomUniform([7, 16, 16, 3], -1.5, 1.5, 'float32', 11) as tf.Tensor4D;
     const opts = { magnitude: 11, mean: [0.7, 0.55, 0.49], std: [0.09, 0.13, 0.15], center: 'mean' as const, clip: 'batch-per-channel' as const };
     const whole = gap(g, x, opts);
-    for (const chunkSize of [1, 2, 3, 6]) {
-      const parts = gap(g, x, { ...opts, chunkSize });
+    for (const batchSize of [1, 2, 3, 6]) {
+      const parts = gap(g, x, { ...opts, batchSize });
       expect(Array.from(parts.images.dataSync())).toEqual(Array.from(whole.images.dataSync()));
       expect(Array.from(parts.perturbation.dataSync())).toEqual(Array.from(whole.perturbation.dataSync()));
       tf.dispose([parts.images, parts.perturbation]);
     }
-    // a budget of 2.5 images' worth gives chunks of 2, with the same result
-    const perImage = generatorBytesPerImage(g, [16, 16, 3]);
-    const budgeted = gap(g, x, { ...opts, memoryBudget: 2.5 * perImage });
+    // A budget of about 2.5 images' worth (the one-image peak measured, with the results kept): chunks, the same result.
+    const x1 = tf.slice(x, 0, 1);
+    const one = measurePeak(() => { const r = gap(g, x1, { ...opts, memoryBudget: Infinity }); tf.dispose([r.images, r.perturbation]); }).peakBytes;
+    x1.dispose();
+    forgetStepMemory(g);
+    const budgeted = gap(g, x, { ...opts, memoryBudget: 2.5 * one + 4 * 7 * 16 * 16 * 3 * 4 });
     expect(Array.from(budgeted.images.dataSync())).toEqual(Array.from(whole.images.dataSync()));
     tf.dispose([x, whole.images, whole.perturbation, budgeted.images, budgeted.perturbation]);
     g.dispose();
   });
 
-  it("bounds memory: the estimate covers the generator's measured peak, and a budget below one image throws", async () => {
+  it("bounds memory: a call's measured peak stays within memoryBudget, and a budget below one image throws", () => {
     const g = gapUnet({ inputShape: [32, 32, 3], preset: 'isic', ngf: 4, seed: 2 });
-    const x = tf.randomUniform([4, 32, 32, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
-    const perImage = generatorBytesPerImage(g, [32, 32, 3]);
-    const measured = await tf.profile(() => { const r = gap(g, x, { magnitude: 8, chunkSize: 4 }); tf.dispose([r.images, r.perturbation]); });
-    const peak = measured.peakBytes - tf.memory().numBytes; // the chunk's peak above what existed before
-    expect(peak).toBeLessThanOrEqual(4 * perImage);
-    expect(4 * perImage).toBeLessThanOrEqual(3 * peak); // an upper bound, not an absurdly loose one
+    const x = tf.randomUniform([6, 32, 32, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
+    const x1 = tf.slice(x, 0, 1);
+    const one = measurePeak(() => { const r = gap(g, x1, { magnitude: 8, memoryBudget: Infinity }); tf.dispose([r.images, r.perturbation]); }).peakBytes;
+    x1.dispose();
+    const budget = 1.5 * one + 4 * 6 * 32 * 32 * 3 * 4; // 1.5 images' peak, and the results kept (reserved up front)
+    const { result, peakBytes } = measurePeak(() => gap(g, x, { magnitude: 8, memoryBudget: budget }));
+    expect(peakBytes).toBeLessThanOrEqual(budget);
+    expect(peakBytes).toBeLessThan(measurePeak(() => { const r = gap(g, x, { magnitude: 8, batchSize: 6 }); tf.dispose([r.images, r.perturbation]); }).peakBytes);
+    tf.dispose([result.images, result.perturbation]);
     const before = tf.memory().numTensors;
     let err: unknown;
-    try { gap(g, x, { magnitude: 8, memoryBudget: perImage / 2 }); } catch (e) { err = e; }
+    try { gap(g, x, { magnitude: 8, memoryBudget: one / 4 }); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(MemoryBudgetError);
-    expect((err as MemoryBudgetError).message).toMatch(/gap: a batch of 1 needs about .* MiB, more than the .* available; raise options.memoryBudget/);
+    expect((err as MemoryBudgetError).message).toMatch(/gap: a batch of 1 needs about .* MiB, more than the .* available; one sample does not fit: raise options.memoryBudget/);
+    const x2 = tf.slice(x, 0, 1);
+    const oneTraining = measurePeak(() => { const r = gap(g, x2, { magnitude: 8, training: true, memoryBudget: Infinity }); tf.dispose([r.images, r.perturbation]); }).peakBytes;
+    x2.dispose();
+    expect(() => gap(g, x, { magnitude: 8, training: true, memoryBudget: 2.5 * oneTraining + 4 * 6 * 32 * 32 * 3 * 4 }))
+      .toThrow(/gap: a batch of 6 needs about .*; in training mode the batch is the unit and [1-5] images fit/);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(x);
     g.dispose();
@@ -193,8 +204,9 @@ describe.each(BACKENDS)('gap on %s', (backend) => {
       expect(() => gap(g, x, { magnitude: 8, magnitud: 3 } as never)).toThrow(/did you mean 'magnitude'/);
       expect(() => gap({} as never, x, { magnitude: 8 })).toThrow(/gap: generator must be a tf.LayersModel/);
       expect(() => gap(g, rank3 as never, { magnitude: 8 })).toThrow(/images must be a rank-4/);
-      expect(() => gap(g, x, { magnitude: 8, chunkSize: 0 })).toThrow(/options.chunkSize/);
-      expect(() => gap(g, x, { magnitude: 8, chunkSize: 1, training: true })).toThrow(/options.chunkSize must be undefined when training is true/);
+      expect(() => gap(g, x, { magnitude: 8, batchSize: 0 })).toThrow(/options.batchSize/);
+      expect(() => gap(g, x, { magnitude: 8, chunkSize: 2 } as never)).toThrow(/did you mean 'batchSize'/);
+      expect(() => gap(g, x, { magnitude: 8, batchSize: 1, training: true })).toThrow(/options.batchSize must be undefined when training is true/);
       expect(() => gap(g, x, { magnitude: 8, memoryBudget: -1 })).toThrow(/options.memoryBudget/);
       expect(() => gap(g, x, { magnitude: 8, training: 'yes' } as never)).toThrow(/options.training/);
       expect(tf.memory().numTensors).toBe(before);
@@ -209,7 +221,7 @@ describe.each(BACKENDS)('gap on %s', (backend) => {
     const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 10) as tf.Tensor4D;
     await expectNoLeak(() => gap(g, x, { magnitude: 8 }));
     await expectNoLeak(() => gap(g, x, { magnitude: 8, universal: true, noiseSeed: 1, clip: 'batch' }));
-    await expectNoLeak(() => gap(g, x, { magnitude: 8, chunkSize: 1, clip: 'batch-per-channel' }));
+    await expectNoLeak(() => gap(g, x, { magnitude: 8, batchSize: 1, clip: 'batch-per-channel' }));
     await expectNoLeak(() => gap(g, x, { magnitude: 8, training: true, seed: 3 }));
     x.dispose();
     g.dispose();

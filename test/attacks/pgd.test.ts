@@ -277,6 +277,25 @@ describe.each(BACKENDS)('pgd: bounds, checks and memory on %s', (backend) => {
     await expect(pgdAsync(net, data.images, data.labels, { epsilon: 0.1, steps: 1e9 })).rejects.toThrow(/pgdAsync: options.steps must be a finite integer >= 1 and <= 1000000, received 1000000000/);
   });
 
+  it('clipStart: false takes the first step from the raw random start (the paper code), clipStart: true from the clipped one', () => {
+    // logits (−Σx, Σx), label 1: ascending the loss lowers every pixel (sign ∇ = −1). At x = 1 (the top of
+    // the clip range), a start value 1 + δ with δ > α ends at clamp(1 + δ − α, 0.9, 1) = 1 from the raw
+    // start, but at 1 − α from the clipped start 1; below, both give clamp(1 + δ − α, 0.9, 1).
+    const model: ModelFn = (x) => tf.tidy(() => { const s = tf.sum(tf.reshape(x, [x.shape[0], -1]), 1, true); return tf.concat([tf.neg(s), s], 1) as tf.Tensor2D; });
+    const x = tf.ones([1, 4, 4, 1]) as tf.Tensor4D;
+    const y = tf.tensor1d([1], 'int32');
+    const [epsilon, stepSize, seed] = [0.1, 0.01, 3];
+    const delta = tf.tidy(() => Array.from(tf.mul(epsilon, tf.randomUniform([1, 4, 4, 1], -1, 1, 'float32', createRng(seed).nextSeed())).dataSync()));
+    const clampBox = (v: number) => Math.min(1, Math.max(0.9, v));
+    const raw = pgd(model, x, y, { epsilon, stepSize, steps: 1, seed, clipStart: false });
+    const clipped = pgd(model, x, y, { epsilon, stepSize, steps: 1, seed });
+    expectClose(raw.dataSync(), delta.map((d) => clampBox(1 + d - stepSize)), 1e-6);
+    expectClose(clipped.dataSync(), delta.map((d) => clampBox(Math.min(1, 1 + d) - stepSize)), 1e-6);
+    expect(delta.some((d) => d > stepSize) && delta.some((d) => d < 0)).toBe(true);
+    expect(() => pgd(model, x, y, { epsilon, clipStart: 'no' as never })).toThrow(/pgd: options.clipStart must be/);
+    tf.dispose([x, y, raw, clipped]);
+  });
+
   it('pgdAsync equals pgd bit for bit, reports progress, and stops on abort freeing everything', async () => {
     const opts = { epsilon: 0.1, steps: 4, restarts: 2, seed: 3 };
     const sync = pgd(net, data.images, data.labels, opts);
@@ -286,6 +305,8 @@ describe.each(BACKENDS)('pgd: bounds, checks and memory on %s', (backend) => {
     expect(seen.length).toBe(8);
     expect(seen[7]).toEqual({ done: 8, total: 8 });
     tf.dispose([sync, asyncAdv]);
+    // The success path outside any tidy scope: nothing is left per chunk (the health record is freed).
+    await expectNoLeak(() => pgdAsync(net, data.images, data.labels, { ...opts, batchSize: 2 }));
     const controller = new AbortController();
     await expectNoLeak(async () => {
       await expect(pgdAsync(net, data.images, data.labels, { ...opts, steps: 50, signal: controller.signal, onProgress: (p) => { if (p.done === 3) controller.abort(); } }))

@@ -6,6 +6,7 @@ import type { TrainGapState } from '../../src/attacks/gapCheckpoint.js';
 import { gapUnet } from '../../src/attacks/gapGenerators.js';
 import { gapStepGradients, trainGap } from '../../src/attacks/trainGap.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../../src/errors.js';
+import { measurePeak } from '../../src/internal/memory.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectClose } from '../helpers/close.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -231,6 +232,30 @@ describe.each(BACKENDS)('trainGap on %s', (backend) => {
     const full = await run();
     const micro = await run(5);
     micro.forEach((w, i) => expectClose(w, full[i]!, 1e-4));
+  });
+
+  it('memoryBudget splits a batch that does not fit into micro-batches (core memory model), and refuses one image or logLoss that do not fit', async () => {
+    const run = async (extra: Record<string, unknown>) => {
+      const g = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+      await trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, generatorBatchNorm: 'moving', ...extra });
+      const w = weightValues(g);
+      g.dispose();
+      return w;
+    };
+    const full = await run({});
+    // The one-image update's peak, measured as the plan measures it; a budget of ~2.5 of them splits the batch.
+    const probe = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+    const x1 = tf.slice(single.images, 0, 1) as tf.Tensor4D;
+    const one = measurePeak(() => { tf.dispose(Object.values(gapStepGradients(single.net, probe, { images: x1 }, { ...FAST, generatorBatchNorm: 'moving' }).grads)); }).peakBytes;
+    const budgeted = await run({ memoryBudget: 2.5 * one });
+    budgeted.forEach((w, i) => expectClose(w, full[i]!, 1e-4));
+    const g = gapUnet({ inputShape: [8, 8, 1], preset: 'small', ngf: 4, seed: 3, dropout: 0 });
+    const count = tf.memory().numTensors;
+    await expect(trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, memoryBudget: one / 4 })).rejects.toThrow(/^trainGap: a batch of 1 needs about .*one sample does not fit: raise options.memoryBudget/);
+    await expect(trainGap(single.net, g, [{ images: single.images }], { ...FAST, epochs: 1, logLoss: true, memoryBudget: 2.5 * one })).rejects.toThrow(/trainGap: a batch of \d+ needs .*logLoss: true needs the whole batch at once/);
+    expect(tf.memory().numTensors).toBe(count);
+    tf.dispose([x1]);
+    [g, probe].forEach((m) => m.dispose());
   });
 
   it('disposes batches from an iterable factory, never those of an array', async () => {

@@ -84,6 +84,13 @@ describe('user errors: one line, exit code 2, before any work', () => {
     expect(await usageError(['run', '--quick'])).toMatch(/unknown option '--quick'/); // only the demo has it
     expect(await usageError(['reproduce', 'isic2016', '/data', '--gpa'])).toMatch(/^medrobust reproduce: unknown option '--gpa'; did you mean '--gap'\?/);
     expect(await usageError(['reproduce', 'isic'])).toMatch(/experiment must be one of isic2016, messidor, chestxray14, received isic; did you mean 'isic2016'\?/);
+    // Every numeric flag of reproduce is checked before any work (no NaN reaches the run, no data are read).
+    const noData = join(root, 'no-such-data');
+    expect(await usageError(['reproduce', 'isic2016', noData, '--limit', 'abc'])).toBe("medrobust reproduce: --limit must be a whole number >= 1, received 'abc'");
+    expect(await usageError(['reproduce', 'isic2016', noData, '--limit', '0'])).toMatch(/--limit must be a whole number >= 1, received '0'/);
+    expect(await usageError(['reproduce', 'messidor', noData, '--train-epochs=-1'])).toMatch(/--train-epochs must be a whole number >= 0, received '-1'/);
+    expect(await usageError(['reproduce', 'chestxray14', noData, '--defend-epochs', '1.5'])).toMatch(/--defend-epochs must be a whole number >= 1, received '1.5'/);
+    expect(await usageError(['reproduce', 'isic2016', noData, '--defend', 'trades'])).toMatch(/--defend must be pgd-at, mpadvt or maadvt, received 'trades'/);
     expect(await usageError(['--config', 'x.json'])).toMatch(/the command comes first/);
     expect(await usageError(['run', 'extra'])).toMatch(/unexpected argument 'extra'/);
     expect(await usageError(['run', '--config'])).toBe("medrobust run: option '--config' needs a value");

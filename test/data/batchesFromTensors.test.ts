@@ -50,6 +50,23 @@ describe.each(BACKENDS)('batchesFromTensors (%s)', (backend) => {
     tf.dispose([images, labels]);
   });
 
+  it('called with an epoch, gives that epoch\'s order whatever came before: the k-th plain pass of a fresh source', async () => {
+    const { images, labels } = make();
+    const opts = { batchSize: 3, shuffle: true, seed: 7 };
+    const plain = batchesFromTensors(images, labels, opts);
+    const passes = [await pass(plain), await pass(plain), await pass(plain)];
+    const keyed = batchesFromTensors(images, labels, opts);
+    // Out of order, repeated, and on a source that was iterated before: only (seed, epoch) matters.
+    expect((await pass(keyed(2))).ids).toEqual(passes[2]!.ids);
+    expect((await pass(keyed(0))).ids).toEqual(passes[0]!.ids);
+    expect((await pass(keyed(2))).ids).toEqual(passes[2]!.ids);
+    await pass(keyed);
+    expect((await pass(keyed(1))).ids).toEqual(passes[1]!.ids);
+    expect(() => keyed(-1)).toThrow(/batchesFromTensors: epoch must be a whole number >= 0/);
+    expect(() => keyed(1.5)).toThrow(InvalidArgumentError);
+    tf.dispose([images, labels]);
+  });
+
   it('does not leak when the consumer disposes each batch, and keeps its inputs', async () => {
     const { images, labels } = make();
     const before = tf.memory().numTensors;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBudgetError } from '../../src/errors.js';
 import { innerPgd, type InnerPgdSettings } from '../../src/defenses/innerPgd.js';
 import { softmaxCrossEntropy } from '../../src/internal/loss.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
@@ -89,6 +90,25 @@ describe.each(BACKENDS)('innerPgd on %s', (backend) => {
     const expected = tf.slice(adv, 4, 5);
     expect(maxAbsDiff(part.dataSync(), expected.dataSync())).toBeLessThan(1e-6);
     tf.dispose([adv, rows, rowLabels, part, expected, rgb.images, rgb.labels]);
+    model.dispose();
+  });
+
+  it('runs in chunks of batchSize (or what fits a memoryBudget) with the same result bit for bit, and refuses what does not fit', async () => {
+    const model = warmNet(split, 'cnn', 3);
+    const fn = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
+    const { images, labels } = split.batches[0]!;
+    const objective = (z: tf.Tensor2D, start: number, count: number) => softmaxCrossEntropy(z, tf.slice(labels, start, count));
+    for (const extra of [{}, { start: 'uniform' as const, batch: { size: 20, offset: 3 } }, { clip: 'batch' as const }, { clipStart: false }]) {
+      const whole = innerPgd(fn, images, objective, { ...BASE, ...extra });
+      for (const memory of [{ batchSize: 5 }, {}]) {
+        const chunked = innerPgd(fn, images, objective, { ...BASE, ...extra, memory, fn: 'demo' });
+        expect(Array.from(chunked.dataSync()), JSON.stringify({ extra, memory })).toEqual(Array.from(whole.dataSync()));
+        chunked.dispose();
+      }
+      whole.dispose();
+    }
+    await expectNoLeak(() => innerPgd(fn, images, objective, { ...BASE, memory: { batchSize: 3 }, fn: 'demo' }));
+    expect(() => innerPgd(fn, images, objective, { ...BASE, memory: { memoryBudget: 100 }, fn: 'demo' })).toThrow(MemoryBudgetError);
     model.dispose();
   });
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../../src/internal/loss.js';
+import { addAll, sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../../src/internal/loss.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectClose } from '../helpers/close.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -56,5 +56,17 @@ describe.each(BACKENDS)('losses on %s', (backend) => {
     await expectNoLeak(() => sigmoidBinaryCrossEntropy(z, yy));
     await expectNoLeak(() => tf.grad((x: tf.Tensor) => tf.sum(softmaxCrossEntropy(x as tf.Tensor2D, y)))(z));
     tf.dispose([z, y, yy]);
+  });
+
+  it('addAll equals tf.addN bit for bit, for more inputs than a WebGPU shader may bind, and leaks nothing', async () => {
+    // 24 inputs: tfjs-backend-webgpu's AddN binds one storage buffer each and fails silently past the
+    // device's limit (8 on SwiftShader); the fold of two-input adds is what the browser suite runs there.
+    const parts = Array.from({ length: 24 }, (_, i) => tf.tensor1d([Math.sin(i) * 1e3, 1 / (i + 3), -i * 0.1]));
+    const a = addAll(parts);
+    const b = tf.addN(parts);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    tf.dispose([a, b]);
+    await expectNoLeak(() => addAll(parts));
+    tf.dispose(parts);
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MemoryBudgetError, NonFiniteError } from '../../src/errors.js';
+import { AbortError, FormatError, InvalidArgumentError, MemoryBudgetError, NonFiniteError } from '../../src/errors.js';
 import { entry, entryAsync, reattribute, releaseStaleTape } from '../../src/internal/scope.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 
@@ -74,6 +74,14 @@ describe('reattribute', () => {
     expect(nf.message).toBe('evaluateRobustness: loss must be finite, but it was NaN at step 2 (ctx, from pgd)');
     const mem = reattribute(new MemoryBudgetError('pgd', 4, 2 ** 30, 2 ** 29, 'pass options.batchSize ≤ 2'), 'evaluateRobustness', {}, 'ctx') as MemoryBudgetError;
     expect(mem.message).toMatch(/^evaluateRobustness: a batch of 4 needs about 1024 MiB, more than the 512 MiB available; pass options.batchSize ≤ 2 \(ctx, from pgd\)$/);
+    const format = new FormatError('readNpy: the header is truncated');
+    const restated = reattribute(format, 'advTrain', {}, 'epoch 0, batch 1');
+    expect(restated).toBeInstanceOf(FormatError);
+    expect((restated as Error).message).toBe('advTrain: the header is truncated (epoch 0, batch 1, from readNpy)');
+    const aborted = new AbortError('pgdAsync was aborted');
+    expect(reattribute(aborted, 'advTrain', {}, 'x')).toBe(aborted);
+    const own = new InvalidArgumentError('advTrain', 'data', 'x', 'y');
+    expect(reattribute(own, 'advTrain', {}, 'x')).toBe(own);
     const plain = new TypeError('not ours');
     expect(reattribute(plain, 'evaluateRobustness', {}, 'ctx')).toBe(plain);
   });

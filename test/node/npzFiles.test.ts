@@ -88,6 +88,8 @@ describe.each(BACKENDS)('loadNpz / saveNpz / loadMedmnist (%s)', (backend) => {
       await fs.writeFile(bad, 'PK not really a zip file, just text that goes on');
       await expect(loadNpz(bad)).rejects.toThrow(FormatError);
       await expect(loadNpz(bad)).rejects.toThrow(/bad.npz/);
+      // The parser's error names the function called, and keeps the parser's as cause.
+      await expect(loadNpz(bad)).rejects.toThrow(/^loadNpz: .*from readNpz\)$/);
       await expect(loadNpz('' as never)).rejects.toThrow(InvalidArgumentError);
       await expect(loadNpz(bad, ['x'] as never)).rejects.toThrow('loadNpz: options must be a plain options object, received an array of length 1 ["x"]');
       await expect(loadNpz(bad, { key: ['x'] } as never)).rejects.toThrow(/loadNpz: options.key must be one of the known options .*did you mean 'keys'/);

@@ -20,9 +20,10 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from '../../backend/index.js';
-import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet, labelCooccurrence, labelCorrelationShift, layerActivations, maAdvTrain, mpAdvTrain, paperAuc, pgd, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task, type TrainingCheckpoint } from '../../index.js';
+import { accuracy, advTrain, compareDiscriminability, foolingRate, gap, gapUnet, labelCooccurrence, labelCorrelationShift, layerActivations, maAdvTrain, mpAdvTrain, paperAuc, pgdAsync, selectOutput, trainGap, type ModelFn, type PaperPreset, type Task, type TrainingCheckpoint } from '../../index.js';
 import { fileCheckpoint, loadModel, saveModel, type ImageFileDataset } from '../../node/index.js';
 import { writeFileAtomic } from '../../node/atomic.js';
+import { UsageError } from '../usageError.js';
 
 export interface PaperExperiment {
   id: string;
@@ -65,7 +66,15 @@ export interface PaperExperiment {
 
 const USAGE = (e: PaperExperiment) => `usage: npx medrobust reproduce ${e.id.split('-')[0]} <data-root> [--preset corrected|paper] [--model <dir>] [--train-epochs N] [--limit N] [--gap] [--out runs/paper]`;
 
-export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[]): Promise<number> {
+/** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
+function countFlag(flag: string, value: string | undefined, min: number): number {
+  const text = (value ?? '').trim();
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(v) || v < min) throw new UsageError(`--${flag} must be a whole number >= ${min}, received '${value ?? ''}'`);
+  return v;
+}
+
+export async function runPaperExperiment(e: PaperExperiment, argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv], allowPositionals: true,
     options: {
@@ -77,6 +86,10 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   const root = positionals[0];
   if (!root) { console.error(USAGE(e)); return 2; }
   if (values.preset !== 'paper' && values.preset !== 'corrected') { console.error(`--preset must be 'paper' or 'corrected', received '${values.preset}'`); return 2; }
+  const trainEpochs = countFlag('train-epochs', values['train-epochs'], 0);
+  const limit = countFlag('limit', values.limit, 1);
+  const defendEpochs = countFlag('defend-epochs', values['defend-epochs'], 1);
+  if (values.defend !== undefined && !['pgd-at', 'mpadvt', 'maadvt'].includes(values.defend)) throw new UsageError(`--defend must be pgd-at, mpadvt or maadvt, received '${values.defend}'`);
   const loaded = await e.load(root);
   if ('missing' in loaded) {
     console.error(`${e.title}: ${loaded.missing} not found.\n\n${e.howToGetData}`);
@@ -91,7 +104,6 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
 
   const dir = join(values.out!, `${e.id}-${values.preset}`);
   const net = values.model ? await loadModel(values.model) : e.build();
-  const trainEpochs = Number(values['train-epochs']);
   if (trainEpochs > 0) {
     const source = loaded.train.batches({ batchSize: 16, shuffle: true, seed: 1, preprocess: e.preset.train });
     const normalised = { async *[Symbol.asyncIterator]() { for await (const b of source) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } };
@@ -115,10 +127,8 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   };
   const attackOptions = values.preset === 'corrected'
     ? { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: [0, 1] as const }
-    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const };
+    : { epsilon: e.pgd.epsilon / 255, stepSize: e.pgd.stepSize / 255, steps: e.pgd.steps, clip: 'batch' as const, clipStart: false }; // their start enters step 1 unclipped
 
-  const limit = Number(values.limit);
-  if (values.defend !== undefined && !['pgd-at', 'mpadvt', 'maadvt'].includes(values.defend)) { console.error(`--defend must be pgd-at, mpadvt or maadvt, received '${values.defend}'`); return 2; }
   // The penultimate layer (the logits layer's input) gives the features of the discriminability analysis.
   const logitsLayer = net.outputLayers[e.logitsOutput]!;
   const featureLayer = logitsLayer.inboundNodes[0]!.inboundLayers[0]!.name;
@@ -132,7 +142,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     for await (const batch of loaded.test.batches({ batchSize: 8, preprocess: e.preset.test })) {
       if (count >= limit) { tf.dispose([batch.images, batch.labels]); break; }
       const images = values.preset === 'corrected' ? batch.images : normalise(batch.images);
-      const advImages = pgd(model, images, batch.labels, { ...attackOptions, task: e.task, seed: count });
+      const advImages = await pgdAsync(model, images, batch.labels, { ...attackOptions, task: e.task, seed: count, ...(signal ? { signal } : {}) });
       parts.clean.push(tf.tidy(() => model(images)));
       parts.adv.push(tf.tidy(() => model(advImages)));
       if (values.analyze) {
@@ -161,7 +171,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
   });
   const pgdName = `PGD ε=${e.pgd.epsilon}/255 α=${e.pgd.stepSize}/255 T=${e.pgd.steps}`;
   rows.push({ model: 'undefended', attack: 'none', ...score(clean) });
-  rows.push({ model: 'undefended', attack: pgdName, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold }) });
+  rows.push({ model: 'undefended', attack: pgdName, ...score(adv), foolingRate: foolingRate(clean, adv, { task: e.task, threshold: e.threshold, from: 'logits' }) });
   const analysis: Record<string, unknown> = {};
   if (values.analyze) {
     if (e.task === 'single-label') {
@@ -213,7 +223,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     rows.push({
       model: 'undefended', attack: `GAP m=${e.gap.magnitude}`,
       accuracy: accuracy(g, y, { task: e.task, threshold, from: 'logits' }), auc: paperAuc(g, y, { variant: e.aucVariant }),
-      foolingRate: foolingRate(c, g, { task: e.task, threshold }),
+      foolingRate: foolingRate(c, g, { task: e.task, threshold, from: 'logits' }),
     });
     tf.dispose([g, c, y]);
     generator.dispose();
@@ -228,7 +238,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     const netSource = values.preset === 'corrected' ? { async *[Symbol.asyncIterator]() { for await (const b of trainSource) { const images = normalise(b.images); b.images.dispose(); yield { images, labels: b.labels }; } } } : trainSource;
     const clip = values.preset === 'corrected' ? { min: mean.map((m, c) => -m / std[c]!), max: mean.map((m, c) => (1 - m) / std[c]!) } : ('batch' as const);
     const epsNet = values.preset === 'corrected' ? eps / Math.min(...std) : eps;
-    const common = { epochs: Number(values['defend-epochs']), task: e.task, output: e.logitsOutput, clip, seed: 1, checkpoint: fileCheckpoint<TrainingCheckpoint>(join(dir, `${values.defend}.ckpt`)), resume: true, onProgress: (p: { phase: string; done: number; total: number }) => process.stderr.write(`\r${values.defend} ${p.phase} ${p.done}/${p.total}`) };
+    const common = { epochs: defendEpochs, task: e.task, output: e.logitsOutput, clip, seed: 1, checkpoint: fileCheckpoint<TrainingCheckpoint>(join(dir, `${values.defend}.ckpt`)), resume: true, onProgress: (p: { phase: string; done: number; total: number }) => process.stderr.write(`\r${values.defend} ${p.phase} ${p.done}/${p.total}`) };
     if (values.defend === 'pgd-at') await advTrain(net, netSource, { ...common, epsilon: epsNet, steps: 4, stepSize: epsNet / 2 });
     else if (values.defend === 'mpadvt') await mpAdvTrain(net, netSource, { ...common, epsilon: [epsNet / 2, 2 * epsNet], steps: [1, 9], stepSize: epsNet / 2 });
     else await maAdvTrain(net, netSource, { ...common, epsilon: epsNet, steps: 4, stepSize: epsNet / 2, beta: 6 });
@@ -237,7 +247,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     const defended = await evaluatePgd();
     const scoreD = (l: tf.Tensor2D) => ({ accuracy: accuracy(l, defended.labels, { task: e.task, threshold: e.threshold, from: 'logits' }), auc: paperAuc(l, defended.labels, { variant: e.aucVariant }) });
     rows.push({ model: values.defend, attack: 'none', ...scoreD(defended.clean) });
-    rows.push({ model: values.defend, attack: pgdName, ...scoreD(defended.adv), foolingRate: foolingRate(defended.clean, defended.adv, { task: e.task, threshold: e.threshold }) });
+    rows.push({ model: values.defend, attack: pgdName, ...scoreD(defended.adv), foolingRate: foolingRate(defended.clean, defended.adv, { task: e.task, threshold: e.threshold, from: 'logits' }) });
     tf.dispose([defended.clean, defended.adv, defended.labels]);
   }
   console.table(rows);

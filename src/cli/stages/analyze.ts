@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { pgd } from '../../attacks/pgd.js';
+import { pgdAsync } from '../../attacks/pgd.js';
 import { colorize, type RgbImage } from '../../analysis/colormap.js';
 import { labelCooccurrence, labelCorrelationShift } from '../../analysis/labelCooccurrence.js';
 import { layerActivations } from '../../analysis/layerActivations.js';
@@ -71,10 +71,11 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
     const multi = task === 'multi-label';
     const names = [...t.test.classNames];
     const model = toModelFn(t.model);
-    const adv = pgd(model, images, labels, { epsilon: epsilon / 255, steps: pgdSteps, task, seed: ctx.config.seed });
+    const owned: tf.Tensor[] = [images, labels];
     const result: AnalysisResult = { task: t.name, epsilon, markdown: [`## Analyses of the ${t.name} model (PGD-${pgdSteps}, ε = ${epsilon}/255)`, ''] };
-    const owned: tf.Tensor[] = [images, labels, adv];
     try {
+      const adv = await pgdAsync(model, images, labels, { epsilon: epsilon / 255, steps: pgdSteps, task, seed: ctx.config.seed, signal: ctx.signal });
+      owned.push(adv);
       await checkpointPause(ctx.signal);
       const cleanLogits = predictLogits(model, images, 64);
       const advLogits = predictLogits(model, adv, 64);
@@ -92,8 +93,12 @@ export async function analyzeTask(t: TrainedTask, ctx: StageContext): Promise<An
       if (multi) {
         // The targeted "look healthy" attack: descend the loss of the all-zeros target on every image.
         const target = tf.zeros([n, names.length]);
-        const healthy = pgd(model, images, target, { epsilon: epsilon / 255, steps: pgdSteps, task, targeted: true, seed: ctx.config.seed });
-        target.dispose();
+        let healthy: tf.Tensor4D;
+        try {
+          healthy = await pgdAsync(model, images, target, { epsilon: epsilon / 255, steps: pgdSteps, task, targeted: true, seed: ctx.config.seed, signal: ctx.signal });
+        } finally {
+          target.dispose();
+        }
         owned.push(healthy);
         const healthyLogits = predictLogits(model, healthy, 64);
         const healthyProb = probabilities(healthyLogits, true);

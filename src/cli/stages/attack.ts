@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fgsm } from '../../attacks/fgsm.js';
 import { gap } from '../../attacks/gap.js';
 import { gapUnet } from '../../attacks/gapGenerators.js';
-import { pgd } from '../../attacks/pgd.js';
+import { pgdAsync } from '../../attacks/pgd.js';
 import { trainGap } from '../../attacks/trainGap.js';
 import { epochBatches } from './train.js';
 import { perturbationNorms } from '../../metrics/perturbationNorms.js';
@@ -40,7 +40,7 @@ export async function attackTask(t: TrainedTask, ctx: StageContext): Promise<Att
     try {
       for (const e of epsilons) {
         record('fgsm', e, await attackInBatches(images, labels, evalBatch, (x, y) => fgsm(model, x, y, { epsilon: e / 255, task }), signal));
-        record('pgd', e, await attackInBatches(images, labels, evalBatch, (x, y) => pgd(model, x, y, { epsilon: e / 255, steps: pgdSteps, task, seed: ctx.config.seed }), signal));
+        record('pgd', e, await attackInBatches(images, labels, evalBatch, (x, y) => pgdAsync(model, x, y, { epsilon: e / 255, steps: pgdSteps, task, seed: ctx.config.seed, signal }), signal));
       }
       const batchSize = ctx.config.model.batchSize;
       const source = epochBatches(t.train.images, t.train.labels, batchSize, ctx.config.seed);

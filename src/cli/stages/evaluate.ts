@@ -21,9 +21,10 @@ export function predictLogits(model: ModelFn, images: tf.Tensor4D, batch: number
 
 /**
  * Applies `attack` batch by batch; returns the adversarial images (caller disposes). Between batches
- * it lets a Ctrl-C handler run and stops with AbortError once `signal` is aborted.
+ * it lets a Ctrl-C handler run and stops with AbortError once `signal` is aborted; an async attack
+ * (pgdAsync with the same signal) also stops between its steps.
  */
-export async function attackInBatches(images: tf.Tensor4D, labels: tf.Tensor, batch: number, attack: (x: tf.Tensor4D, y: tf.Tensor) => tf.Tensor4D, signal: AbortSignal): Promise<tf.Tensor4D> {
+export async function attackInBatches(images: tf.Tensor4D, labels: tf.Tensor, batch: number, attack: (x: tf.Tensor4D, y: tf.Tensor) => tf.Tensor4D | Promise<tf.Tensor4D>, signal: AbortSignal): Promise<tf.Tensor4D> {
   const n = images.shape[0];
   const parts: tf.Tensor4D[] = [];
   try {
@@ -33,7 +34,7 @@ export async function attackInBatches(images: tf.Tensor4D, labels: tf.Tensor, ba
       const x = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]);
       const y = tf.slice(labels, [start], [size]);
       try {
-        parts.push(attack(x, y));
+        parts.push(await attack(x, y));
       } finally {
         tf.dispose([x, y]);
       }
@@ -55,10 +56,10 @@ export function scoreLogits(logits: tf.Tensor2D, labels: tf.Tensor, task: Task, 
   const probabilities = tf.tidy(() => (task === 'multi-label' ? tf.sigmoid(logits) : tf.softmax(logits)));
   try {
     const row: MetricRow = {
-      accuracy: accuracy(logits, labels, { task }),
+      accuracy: accuracy(logits, labels, { task, from: 'logits' }),
       auc: rocAuc(probabilities, labels, { task }),
     };
-    if (cleanLogits) row.foolingRate = foolingRate(cleanLogits, logits, { task });
+    if (cleanLogits) row.foolingRate = foolingRate(cleanLogits, logits, { task, from: 'logits' });
     return row;
   } finally {
     probabilities.dispose();

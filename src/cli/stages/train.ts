@@ -20,8 +20,8 @@ export function buildTaskModel(data: TaskData, ctx: StageContext): tfl.LayersMod
 /**
  * Shuffled batches whose order depends only on the seed and the epoch (a `(epoch) => batches`
  * factory), so that a run resumed in epoch e sees exactly the batches an uninterrupted run sees there.
- * (A single batchesFromTensors source reshuffles per pass, and a resumed process starts counting passes
- * from zero.)
+ * (batchesFromTensors is itself such a factory now; this one keeps the per-epoch seeds of earlier runs,
+ * so their results are unchanged.)
  */
 export function epochBatches(images: tf.Tensor4D, labels: tf.Tensor, batchSize: number, seed: number): (epoch: number) => AsyncIterable<{ images: tf.Tensor4D; labels: tf.Tensor }> {
   return (epoch) => batchesFromTensors(images, labels, { batchSize, shuffle: true, seed: (seed * 1009 + 7919 * (epoch + 1)) % 2147483647 });
