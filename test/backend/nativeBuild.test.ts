@@ -68,7 +68,8 @@ describe('the wasm kernel module', () => {
   });
 
   const local = clangVersion();
-  const reason = local === undefined ? 'clang is not installed' : local !== NATIVE_COMPILER ? `clang here is "${local}", the module was built with "${NATIVE_COMPILER}"` : '';
+  const linker = spawnSync('wasm-ld', ['--version'], { encoding: 'utf8' }).status === 0;
+  const reason = local === undefined ? 'clang is not installed' : !linker ? 'wasm-ld (lld) is not installed' : local !== NATIVE_COMPILER ? `clang here is "${local}", the module was built with "${NATIVE_COMPILER}"` : '';
   if (reason) console.warn(`nativeBuild.test.ts: skipping the rebuild check (${reason}; apt-get install clang lld)`);
   it.skipIf(reason !== '')('scripts/build-wasm.sh reproduces the shipped bytes', () => {
     const out = mkdtempSync(join(tmpdir(), 'medrobust-wasm-'));
