@@ -4,14 +4,15 @@
  * in the same state; the table gives medians over rounds and the median of the per-round ratios.
  *
  *   npx tsx bench/kernels.steps.ts [--threads 2] [--rounds 5] [--seconds 2] [--models small,resnet,densenet121,unet]
- *                                  [--kernel-threads N] [--xnn-threads N] [--no-native] [--no-torch]
+ *                                  [--kernel-threads N] [--xnn-threads N] [--no-native] [--composed] [--no-torch]
  *
  * Nets: bench/models.ts (small CNN 28 px b32, ResNet-style 64 px b16, DenseNet-121 224 px b2) and PyTorch's
  * twins in bench/torch_bench.py (same step definitions: a PGD step is one `pgd(..., {steps: 10})` call / 10;
  * a training step one SGD step); `unet` is the paper's GAP U-Net generator at 224 px, batch 4, one `trainGap`
  * step, against bench/gap/gap_torch.py's `time_step` (run through bench/kernels_gap_torch.py).
  * `--kernel-threads` and `--xnn-threads` split the wasm threads between medrobust's kernels and XNNPACK's
- * pool (default: both `--threads`); `--no-native` runs the composed kernels instead of the module.
+ * pool (default: both `--threads`); `--no-native` runs the composed kernels instead of the module;
+ * `--composed` runs them too, as a third process in each round, and adds their ratio to the table.
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -32,6 +33,7 @@ const kernelThreads = Number(arg('kernel-threads', String(threads)));
 const xnnThreads = Number(arg('xnn-threads', String(threads)));
 const native = !process.argv.includes('--no-native');
 const withTorch = !process.argv.includes('--no-torch');
+const withComposed = process.argv.includes('--composed');
 const child = arg('child', '');
 
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
@@ -115,7 +117,7 @@ async function runChild(model: Model): Promise<void> {
   console.log(JSON.stringify({ pgd: pgdMs / steps, train }));
 }
 
-function runWasm(model: Model): Result {
+function runWasm(model: Model, native: boolean): Result {
   const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
   const args = [tsx, fileURLToPath(import.meta.url), '--child', model, '--threads', String(threads), '--seconds', String(seconds),
     '--kernel-threads', String(kernelThreads), '--xnn-threads', String(xnnThreads), ...(native ? [] : ['--no-native'])];
@@ -146,29 +148,35 @@ async function main(): Promise<void> {
   const loads: number[] = [os.loadavg()[0]!];
   console.log(`kernels.steps — Node ${process.version}, ${os.cpus().length} CPUs, wasm threads ${threads} (kernels ${kernelThreads}, XNNPACK ${xnnThreads}, module ${native ? 'on' : 'off'}), ` +
     `PyTorch threads ${threads}, ${rounds} rounds, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const results = new Map<Model, Array<{ wasm: Result; torch: Result }>>();
+  const results = new Map<Model, Array<{ wasm: Result; composed?: Result; torch: Result }>>();
   for (let r = 0; r < rounds; r++) {
     for (const m of models) {
-      const wasm = runWasm(m);
+      const wasm = runWasm(m, native);
+      const composed = withComposed ? runWasm(m, false) : undefined;
       const torch = withTorch ? runTorch(m) : { pgd: Number.NaN, train: Number.NaN };
       loads.push(os.loadavg()[0]!);
       const list = results.get(m) ?? [];
-      list.push({ wasm, torch });
+      list.push({ wasm, composed, torch });
       results.set(m, list);
-      console.log(`  round ${r + 1} ${m}: wasm PGD ${fmt(wasm.pgd)}, train ${fmt(wasm.train)}; torch PGD ${fmt(torch.pgd)}, train ${fmt(torch.train)}; load ${os.loadavg()[0]!.toFixed(1)}`);
+      const comp = composed ? `; composed PGD ${fmt(composed.pgd)}, train ${fmt(composed.train)}` : '';
+      console.log(`  round ${r + 1} ${m}: wasm PGD ${fmt(wasm.pgd)}, train ${fmt(wasm.train)}${comp}; torch PGD ${fmt(torch.pgd)}, train ${fmt(torch.train)}; load ${os.loadavg()[0]!.toFixed(1)}`);
     }
   }
   console.log(`\nload average (1 min) during the run: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}\n`);
-  console.log('| net | wasm PGD step | PyTorch PGD step | PGD ratio | wasm training step | PyTorch training step | training ratio |');
-  console.log('|---|---|---|---|---|---|---|');
+  const c = withComposed;
+  console.log(`| net | wasm PGD step |${c ? ' composed PGD step |' : ''} PyTorch PGD step | PGD ratio |${c ? ' composed PGD ratio |' : ''} wasm training step |${c ? ' composed training step |' : ''} PyTorch training step | training ratio |${c ? ' composed training ratio |' : ''}`);
+  console.log(`|---|---|---|---|---|---|---|${c ? '---|---|---|---|' : ''}`);
   for (const m of models) {
     const list = results.get(m)!;
-    const ratio = (k: keyof Result): string => {
-      const rs = list.filter((e) => e.wasm[k] !== undefined && e.torch[k] !== undefined).map((e) => e.wasm[k]! / e.torch[k]!);
+    type Side = 'wasm' | 'composed' | 'torch';
+    const ratio = (side: Side, k: keyof Result): string => {
+      const rs = list.filter((e) => e[side]?.[k] !== undefined && e.torch[k] !== undefined).map((e) => e[side]![k]! / e.torch[k]!);
       return rs.length ? `${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})` : '—';
     };
-    const med = (side: 'wasm' | 'torch', k: keyof Result): number | undefined => (list[0]![side][k] === undefined ? undefined : median(list.map((e) => e[side][k]!)));
-    console.log(`| ${m} | ${fmt(med('wasm', 'pgd'))} | ${fmt(med('torch', 'pgd'))} | ${ratio('pgd')} | ${fmt(med('wasm', 'train'))} | ${fmt(med('torch', 'train'))} | ${ratio('train')} |`);
+    const med = (side: Side, k: keyof Result): number | undefined => (list[0]![side]?.[k] === undefined ? undefined : median(list.map((e) => e[side]![k]!)));
+    const cell = (side: Side, k: keyof Result): string => (c ? ` ${side === 'composed' ? fmt(med(side, k)) : ratio('composed', k)} |` : '');
+    console.log(`| ${m} | ${fmt(med('wasm', 'pgd'))} |${cell('composed', 'pgd')} ${fmt(med('torch', 'pgd'))} | ${ratio('wasm', 'pgd')} |${cell('torch', 'pgd')} ` +
+      `${fmt(med('wasm', 'train'))} |${cell('composed', 'train')} ${fmt(med('torch', 'train'))} | ${ratio('wasm', 'train')} |${cell('torch', 'train')}`);
   }
 }
 
