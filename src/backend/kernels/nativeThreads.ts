@@ -72,7 +72,10 @@ let seen = 0;
 for (;;) {
   Atomics.wait(i32(), ${GEN}, seen);
   const c = i32();
-  seen = Atomics.load(c, ${GEN});
+  // A wake-up without a new generation (the main thread re-notifies while it waits) is not a job.
+  const gen = Atomics.load(c, ${GEN});
+  if (gen === seen) continue;
+  seen = gen;
   try {
     const n = c[${NARGS}];
     const a = Array.from(f64().subarray(0, n));
@@ -126,7 +129,9 @@ export function startPool(memory: WebAssembly.Memory, module: WebAssembly.Module
       for (;;) {
         const pending = Atomics.load(c, PENDING);
         if (pending === 0) break;
-        Atomics.wait(c, PENDING, pending, 1000);
+        // Re-notify after each second without progress: a benchmark run under heavy load once hung here with
+        // the worker asleep on GEN; a worker that has already taken this generation ignores the extra wake-up.
+        if (Atomics.wait(c, PENDING, pending, 1000) === 'timed-out') Atomics.notify(c, GEN);
       }
       if (own) throw own;
       if (Atomics.load(c, ERROR) !== 0) throw new Error(`medrobust: a worker thread failed in the wasm kernel ${kernel}`);
