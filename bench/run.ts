@@ -28,7 +28,7 @@ interface Case { model: 'smallCnn' | 'resnet' | 'densenet121'; size: number; bat
 const CASES: Record<string, Case> = {
   small: { model: 'smallCnn', size: 28, batch: 32, label: 'small CNN 28×28×3, b32' },
   resnet: { model: 'resnet', size: 64, batch: 16, label: 'ResNet-style 64×64×3, b16' },
-  densenet121: { model: 'densenet121', size: 224, batch: 8, label: 'DenseNet-121 224×224×3, b8' },
+  densenet121: { model: 'densenet121', size: 224, batch: 2, label: 'DenseNet-121 224×224×3, b2' },
 };
 const BUILD = { smallCnn, resnet, densenet121 };
 

@@ -1,6 +1,7 @@
 """PyTorch CPU half of `npm run bench`: the networks of bench/models.ts, NCHW, timed like bench/run.ts.
 
 Usage: /usr/bin/python3 bench/torch_bench.py '{"threads": 2, "cases": [{"model": "smallCnn", "size": 28, "batch": 32}], "seconds": 3}'
+("skipForward": true leaves the forward pass untimed: null.)
 Prints one JSON object: {"torch": version, "threads": n, "results": [{model, forward, pgd, train} in ms]}.
 """
 import json
@@ -79,7 +80,7 @@ def timed(fn, seconds, min_reps=3, max_reps=20):
     return statistics.median(times)
 
 
-def run_case(case, seconds):
+def run_case(case, seconds, skip_forward=False):
     torch.manual_seed(0)
     model = BUILD[case["model"]]()
     x = torch.rand(case["batch"], 3, case["size"], case["size"])
@@ -107,7 +108,7 @@ def run_case(case, seconds):
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    return {**case, "forward": timed(forward, seconds), "pgd": timed(pgd_step, seconds), "train": timed(train_step, seconds)}
+    return {**case, "forward": None if skip_forward else timed(forward, seconds), "pgd": timed(pgd_step, seconds), "train": timed(train_step, seconds)}
 
 
 def main():
@@ -116,7 +117,7 @@ def main():
     results = []
     for case in cfg["cases"]:
         try:
-            results.append(run_case(case, cfg.get("seconds", 3)))
+            results.append(run_case(case, cfg.get("seconds", 3), cfg.get("skipForward", False)))
         except Exception as exc:  # e.g. torchvision missing for densenet121
             results.append({**case, "error": str(exc)})
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installHeapGuard } from '../internal/memory.js';
 import { COMPOSED_KERNELS, installBatchNormGradient, installKernels } from './kernels/register.js';
+import { installFusedBatchNormTraining } from './kernels/batchNormTraining.js';
+import { prepareNativeKernels, registerNativeFlag } from './kernels/native.js';
 import { installResizeBilinearGrad } from './kernels/resizeBilinearGrad.js';
 
 /**
@@ -68,6 +70,11 @@ export interface GradientRegistration {
  */
 export function registerWasmGradients(): GradientRegistration {
   const kernels = installKernels('wasm', Object.keys(COMPOSED_KERNELS));
+  // Compiles medrobust's kernel module in the background (a browser's main thread cannot compile it
+  // synchronously); until it is ready, or where it cannot run, the composed kernels run.
+  registerNativeFlag();
+  void prepareNativeKernels();
+  installFusedBatchNormTraining();
   if (installResizeBilinearGrad(['wasm', 'cpu']).includes('wasm')) kernels.push('ResizeBilinearGrad');
   const running = tf.engine().registry['wasm'];
   return { backend: 'wasm', kernels, batchNormGradient: installBatchNormGradient(), heapGuard: running ? installHeapGuard(running) : false };

@@ -7,6 +7,8 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setNativeThreads } from './kernels/native.js';
+import { loadWorkerThreads } from './kernels/nativeThreads.js';
 
 // Specifiers kept in variables so that bundlers and the type-checker leave these optional imports alone.
 const WASM_PACKAGE = '@tensorflow/tfjs-backend-wasm';
@@ -79,13 +81,16 @@ async function workerScriptPath(importer: (specifier: string) => Promise<unknown
 
 /**
  * Replaces the registered 'wasm' backend factory with one that starts the threaded SIMD build with
- * `threads` threads. Must run before the wasm backend is initialised.
+ * `threads` threads in XNNPACK's pool and `kernelThreads` (default the same) for medrobust's kernels.
+ * Must run before the wasm backend is initialised.
  */
-export async function registerThreadedWasm(pkg: WasmPackage, threads: number, importer: (specifier: string) => Promise<unknown> = (s) => import(/* @vite-ignore */ s)): Promise<void> {
+export async function registerThreadedWasm(pkg: WasmPackage, threads: number, importer: (specifier: string) => Promise<unknown> = (s) => import(/* @vite-ignore */ s), kernelThreads = threads): Promise<void> {
   const workerPath = await workerScriptPath(importer);
   const factoryModule = (await importer(THREADED_FACTORY)) as { default?: unknown };
   const factory = (typeof factoryModule === 'function' ? factoryModule : factoryModule.default) as (config: object) => Promise<EmscriptenModule>;
   pkg.setThreadsCount(threads);
+  // medrobust's own kernels run on as many threads, with workers of their own (kernels/nativeThreads.ts).
+  if (await loadWorkerThreads()) setNativeThreads(kernelThreads);
   if (tf.engine().registryFactory['wasm']) tf.removeBackend('wasm');
   const fs = await import('node:fs');
   tf.registerBackend('wasm', async () => {

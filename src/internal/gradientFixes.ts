@@ -108,12 +108,17 @@ export function withStockSaving<T>(fn: () => T): T {
   }
 }
 
+/** The fused ReLU-gradient kernel medrobust registers for wasm (dy·step(y) in one pass). */
+const RELU_GRAD_KERNEL = 'MedrobustReluGrad';
+
 /** ReLU's gradient from its output: dy·step(y), equal to tfjs-core's dy·step(x) (y > 0 exactly where x > 0). */
 export const reluGradConfig: tf.GradConfig = {
   kernelName: tf.Relu,
   outputsToSave: [true],
   gradFunc: (dy, saved) => {
     const [y] = saved as [tf.Tensor];
+    // One pass where the backend has medrobust's fused kernel (src/backend/kernels/nativeOps.ts, wasm): same values.
+    if (tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend())) return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as tf.Tensor, y }, {}) as tf.Tensor };
     return { x: () => tf.mul(dy as tf.Tensor, tf.cast(tf.step(y), 'float32')) };
   },
 };

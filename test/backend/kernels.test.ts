@@ -1,12 +1,14 @@
 /**
  * Every composed wasm kernel equals tfjs-backend-cpu's reference (relative error ≤ 1e-5) over shapes,
- * strides 1 and 2, 'same'/'valid' padding, dilation where tfjs allows, and batch sizes 1 and 3.
+ * strides 1 and 2, 'same'/'valid' padding, dilation where tfjs allows, and batch sizes 1 and 3 — once with
+ * medrobust's wasm kernel module (the default) and once with it switched off (the composed fallbacks).
  * (cpu's depthwise backprop ignores dilation, so dilated cases are checked against cpu on the
  * equivalent zero-inserted filter instead.)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmGradients } from '../../src/backend/index.js';
+import { NATIVE_FLAG } from '../../src/backend/kernels/native.js';
 import { installHeapGuard, wasmLiveBytes } from '../../src/internal/memory.js';
 import '../helpers/backends.js';
 
@@ -51,9 +53,13 @@ function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   return buf.toTensor() as tf.Tensor4D;
 }
 
-describe('composed wasm kernels equal tfjs-backend-cpu', () => {
+describe.each([true, false])('wasm kernels equal tfjs-backend-cpu (medrobust module %s)', (native) => {
   beforeAll(() => {
     registerWasmGradients();
+    tf.env().set(NATIVE_FLAG, native);
+  });
+  afterAll(() => {
+    tf.env().set(NATIVE_FLAG, true);
   });
 
   it.each(grid)('Conv2DBackpropFilter and Conv2DBackpropInput: stride $stride, $pad, k $k, batch $batch', async ({ stride, pad, k, batch }) => {

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { inputGradientOnly } from '../../internal/inputGradientOnly.js';
+import { nativeKernels } from './native.js';
+import { nativeFilterGrad, nativeInputGrad } from './nativeConv.js';
 import { composed, type KernelScope } from './scope.js';
 
 type Info = tf.TensorInfo;
@@ -55,6 +57,8 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight: ih, inWidth: iw, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
   const [n, oh, ow] = dy.shape as [number, number, number, number];
+  const native = nativeKernels(args.backend);
+  if (native) return nativeInputGrad(native, args.backend, dy, filter, info);
   return composed(args.backend, backendName, (s) => {
     if (kh === 1 && kw === 1) {
       const cols = matmul(s, s.reshape(dy, [n * oh * ow, co]), s.reshape(filter, [ci, co]), true);
@@ -92,6 +96,8 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
   const [n, oh, ow] = dy.shape as [number, number, number, number];
+  const native = nativeKernels(args.backend);
+  if (native) return nativeFilterGrad(native, args.backend, x, dy, info);
   return composed(args.backend, backendName, (s) => {
     // Rows of the (padded) input that the conv reads: top-padding offset, then (o-1)·s + k of them.
     const ph = (oh - 1) * sh + kh;

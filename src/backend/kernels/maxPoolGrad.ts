@@ -7,11 +7,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { composed } from './scope.js';
 import { hasHeap, maxPoolGradDirect } from './maxPoolGradDirect.js';
+import { maxPoolGradNative } from './nativeOps.js';
 
 type Info = tf.TensorInfo;
 
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string): Info {
-  // On wasm, one pass over the heap is far cheaper than ~6 kernels per window tap.
+  // On wasm: medrobust's kernel module, else one pass of TypeScript over the heap (both far cheaper than
+  // ~6 kernels per window tap).
+  const native = maxPoolGradNative(args);
+  if (native) return native;
   if (hasHeap(args.backend)) return maxPoolGradDirect({ ...args, backend: args.backend });
   const { dy, input, output } = args.inputs as { dy: Info; input: Info; output: Info };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;

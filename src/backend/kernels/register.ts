@@ -5,10 +5,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradientFixes } from '../../internal/gradientFixes.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv.js';
+import { BN_GRAD, BN_STATS, batchNormGrad, batchNormStats } from './batchNormTraining.js';
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
+import { conv2d, fusedConv2d } from './nativeConv.js';
+import { concat, fusedBatchNorm, mean, RELU_GRAD, reluGrad, saveStock, splitV, sum } from './nativeOps.js';
 
-type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo;
+type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo | tf.TensorInfo[];
 
 /**
  * Identity that shares its input's data (a reference count, as tfjs-backend-cpu and -webgl do) instead of
@@ -32,7 +35,20 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   MaxPoolGrad: maxPoolGrad,
   BatchMatMul: batchMatMul,
   Identity: sharedIdentity,
+  Conv2D: conv2d,
+  FusedConv2D: fusedConv2d,
+  FusedBatchNorm: fusedBatchNorm,
+  Sum: sum,
+  Mean: mean,
+  Concat: concat,
+  SplitV: splitV,
+  [RELU_GRAD]: reluGrad,
+  [BN_STATS]: batchNormStats,
+  [BN_GRAD]: batchNormGrad,
 };
+
+/** Kernels that wrap the backend's own one (called where medrobust's module does not apply). */
+const WRAPS_STOCK = new Set(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'Sum', 'Mean', 'Concat', 'SplitV']);
 
 /** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
 export function installKernels(backendName: string, names: readonly string[]): string[] {
@@ -43,6 +59,7 @@ export function installKernels(backendName: string, names: readonly string[]): s
     const existing = tf.getKernel(name, backendName);
     if (existing && (existing as { medrobust?: boolean }).medrobust) continue;
     if (name === 'BatchMatMul' && !saveOriginalMatMul(backendName)) continue;
+    if (WRAPS_STOCK.has(name) && !saveStock(name, backendName)) continue;
     if (existing) tf.unregisterKernel(name, backendName);
     const config: tf.KernelConfig & { medrobust: boolean } = {
       kernelName: name,

@@ -1,0 +1,729 @@
+/*
+ * medrobust's own kernels for tfjs-backend-wasm: convolution gradients without zero insertion, max-pool
+ * gradient, per-channel reductions and batch-norm tails, on wasm32 + simd128.
+ *
+ * The module imports the wasm backend's memory ("env" "memory"), so every pointer below is an address in
+ * the backend's heap: a tensor's data is read and written where tfjs keeps it, with no copies. The module
+ * has no data segments and uses no stack (no address-taken locals); the JavaScript side still points its
+ * stack pointer at a block of its own in that heap. Every kernel takes a part index and a part count, and
+ * computes only its share (disjoint outputs), so that several threads can run one call together.
+ *
+ * Build: scripts/build-wasm.sh (Debian clang 14 + lld). Layouts are tfjs's: NHWC activations, filters
+ * [kh, kw, ci, co].
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define INLINE static inline __attribute__((always_inline))
+
+typedef v128_t f4;
+
+INLINE f4 ld(const float *p) { return wasm_v128_load(p); }
+INLINE void st(float *p, f4 v) { wasm_v128_store(p, v); }
+INLINE f4 splat(const float *p) { return wasm_v128_load32_splat(p); }
+INLINE f4 madd(f4 acc, f4 a, f4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+
+INLINE int imin(int a, int b) { return a < b ? a : b; }
+INLINE int imax(int a, int b) { return a > b ? a : b; }
+/* floor(a / b) for b > 0 */
+INLINE int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+/* ceil(a / b) for b > 0 */
+INLINE int ceildiv(int a, int b) { return -floordiv(-a, b); }
+
+/* Range [lo, hi) of part `part` of `parts` over [0, n). */
+INLINE int part_lo(int n, int part, int parts) { return (int)(((long long)n * part) / parts); }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Filter gradient                                                                                  */
+/* dw[ky][kx][ci][co] = sum over n, oy, ox of x[n][iy][ix][ci] * dy[n][oy][ox][co],                   */
+/*   iy = oy*sh - top + ky*dh, ix = ox*sw - left + kx*dw (positions outside x contribute 0).          */
+/* ------------------------------------------------------------------------------------------------ */
+
+#ifndef BLOCK_FLOATS
+#define BLOCK_FLOATS (16 * 1024)
+#endif
+#ifndef MIN_POSITIONS
+#define MIN_POSITIONS 32
+#endif
+#ifndef DW_FLOATS_TAP_OUTER
+#define DW_FLOATS_TAP_OUTER (64 * 1024)
+#endif
+
+typedef struct {
+  const float *x, *dy;
+  float *dw;
+  int n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left;
+} FilterGrad;
+
+/* One tile of MR input channels x NR output channels (NR a multiple of 4) of one tap, accumulated over
+   output rows [r0, r1) (row r = n*oh + oy). */
+INLINE void fg_tile(const FilterGrad *g, int ky, int kx, int c0, int o0, int r0, int r1, const int MR, const int NR) {
+  f4 acc[4][4];
+  float *out = g->dw + ((ky * g->kw + kx) * g->ci + c0) * g->co + o0;
+  for (int m = 0; m < MR; m++)
+    for (int v = 0; v < NR / 4; v++) acc[m][v] = ld(out + m * g->co + 4 * v);
+  const int xstep = g->sw * g->ci;
+  /* ox range whose ix falls inside the row */
+  const int xoff = kx * g->dwd - g->left;
+  const int ox0 = imax(0, ceildiv(-xoff, g->sw));
+  const int ox1 = imin(g->ow, floordiv(g->iw - 1 - xoff, g->sw) + 1);
+  if (ox1 <= ox0) return;
+  for (int r = r0; r < r1; r++) {
+    const int b = r / g->oh, oy = r - b * g->oh;
+    const int iy = oy * g->sh - g->top + ky * g->dh;
+    if (iy < 0 || iy >= g->ih) continue;
+    const float *xp = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * g->ci + c0;
+    const float *dp = g->dy + (r * g->ow + ox0) * g->co + o0;
+    for (int ox = ox0; ox < ox1; ox++) {
+      f4 d[4];
+      for (int v = 0; v < NR / 4; v++) d[v] = ld(dp + 4 * v);
+      for (int m = 0; m < MR; m++) {
+        const f4 a = splat(xp + m);
+        for (int v = 0; v < NR / 4; v++) acc[m][v] = madd(acc[m][v], a, d[v]);
+      }
+      xp += xstep;
+      dp += g->co;
+    }
+  }
+  for (int m = 0; m < MR; m++)
+    for (int v = 0; v < NR / 4; v++) st(out + m * g->co + 4 * v, acc[m][v]);
+}
+
+/* Scalar tile for the last co % 4 output channels. */
+static void fg_tile_scalar(const FilterGrad *g, int ky, int kx, int c0, int o0, int r0, int r1, int mr, int nr) {
+  const int xoff = kx * g->dwd - g->left;
+  const int ox0 = imax(0, ceildiv(-xoff, g->sw));
+  const int ox1 = imin(g->ow, floordiv(g->iw - 1 - xoff, g->sw) + 1);
+  if (ox1 <= ox0) return;
+  float *out = g->dw + ((ky * g->kw + kx) * g->ci + c0) * g->co + o0;
+  for (int m = 0; m < mr; m++) {
+    for (int j = 0; j < nr; j++) {
+      float s = out[m * g->co + j];
+      for (int r = r0; r < r1; r++) {
+        const int b = r / g->oh, oy = r - b * g->oh;
+        const int iy = oy * g->sh - g->top + ky * g->dh;
+        if (iy < 0 || iy >= g->ih) continue;
+        const float *xp = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * g->ci + c0 + m;
+        const float *dp = g->dy + (r * g->ow + ox0) * g->co + o0 + j;
+        for (int ox = ox0; ox < ox1; ox++) {
+          s += *xp * *dp;
+          xp += g->sw * g->ci;
+          dp += g->co;
+        }
+      }
+      out[m * g->co + j] = s;
+    }
+  }
+}
+
+static void fg_tiles(const FilterGrad *g, int ky, int kx, int c0, int mr, int r0, int r1) {
+  int o0 = 0;
+  switch (mr) {
+    case 4:
+      for (; o0 + 8 <= g->co; o0 += 8) fg_tile(g, ky, kx, c0, o0, r0, r1, 4, 8);
+      for (; o0 + 4 <= g->co; o0 += 4) fg_tile(g, ky, kx, c0, o0, r0, r1, 4, 4);
+      break;
+    case 3:
+      for (; o0 + 8 <= g->co; o0 += 8) fg_tile(g, ky, kx, c0, o0, r0, r1, 3, 8);
+      for (; o0 + 4 <= g->co; o0 += 4) fg_tile(g, ky, kx, c0, o0, r0, r1, 3, 4);
+      break;
+    case 2:
+      for (; o0 + 16 <= g->co; o0 += 16) fg_tile(g, ky, kx, c0, o0, r0, r1, 2, 16);
+      for (; o0 + 4 <= g->co; o0 += 4) fg_tile(g, ky, kx, c0, o0, r0, r1, 2, 4);
+      break;
+    default:
+      for (; o0 + 16 <= g->co; o0 += 16) fg_tile(g, ky, kx, c0, o0, r0, r1, 1, 16);
+      for (; o0 + 4 <= g->co; o0 += 4) fg_tile(g, ky, kx, c0, o0, r0, r1, 1, 4);
+      break;
+  }
+  if (o0 < g->co) fg_tile_scalar(g, ky, kx, c0, o0, r0, r1, mr, g->co - o0);
+}
+
+/*
+ * Filter gradient of a 2-D convolution, part `part` of `parts` (parts split the (tap, input-channel
+ * group) pairs: disjoint entries of dw). dw must hold kh*kw*ci*co floats; this part's entries are
+ * overwritten. Output rows are taken in blocks whose x and dy rows stay in cache.
+ */
+EXPORT(conv2d_filter_grad)
+void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int ih, int iw, int ci, int oh, int ow, int co,
+                        int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, int part, int parts) {
+  const FilterGrad g = {x, dy, dw, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left};
+  const int groups = (ci + 3) / 4;
+  const int units = kh * kw * groups;
+  const int u0 = part_lo(units, part, parts), u1 = part_lo(units, part + 1, parts);
+  for (int u = u0; u < u1; u++) {
+    const int tap = u / groups, c0 = (u - tap * groups) * 4;
+    float *out = dw + (tap * ci + c0) * co;
+    const int mr = imin(4, ci - c0);
+    for (int i = 0; i < mr * co; i++) out[i] = 0.f;
+  }
+  /* Rows per block: dy rows and the x rows they read within BLOCK_FLOATS (L2), and at least
+     MIN_POSITIONS positions per tile pass so that loading and storing the dw tile stays negligible. */
+  const int per_row = ow * co + sh * iw * ci;
+  int block = (BLOCK_FLOATS - kh * iw * ci) / (per_row > 0 ? per_row : 1);
+  block = imax(block, (MIN_POSITIONS + ow - 1) / ow);
+  if (block < 1) block = 1;
+  const int rows = n * oh;
+  if (kh * kw * ci * co > DW_FLOATS_TAP_OUTER) {
+  /* A large dw (more than L2 holds): one tap at a time (its dw, ci*co floats, stays in L2), blocks of rows
+     within it (measured on this machine: 13.8 against 11.2 GMAC/s for Inception-v3's 288→384). */
+  for (int ua = u0; ua < u1;) {
+    const int tap = ua / groups;
+    const int ub = imin(u1, (tap + 1) * groups);
+    const int ky = tap / kw, kx = tap - ky * kw;
+    for (int r0 = 0; r0 < rows; r0 += block) {
+      const int r1 = imin(rows, r0 + block);
+      for (int u = ua; u < ub; u++) {
+        const int c0 = (u - tap * groups) * 4;
+        fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
+      }
+    }
+    ua = ub;
+  }
+  } else {
+  /* A small dw: blocks of rows, every tap of this part within each (x and dy rows stay in L1). */
+  for (int r0 = 0; r0 < rows; r0 += block) {
+    const int r1 = imin(rows, r0 + block);
+    for (int u = u0; u < u1; u++) {
+      const int tap = u / groups, c0 = (u - tap * groups) * 4;
+      const int ky = tap / kw, kx = tap - ky * kw;
+      fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
+    }
+  }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Convolution and its input gradient, as one implicit GEMM over taps (no im2col, no zero insertion):  */
+/*  forward     out[n][oy][ox][co] = bias[co] + sum over ky, kx, ci of                                 */
+/*              a[n][oy*sh - top + ky*dh][ox*sw - left + kx*dw][ci] * w[ky][kx][ci][co]               */
+/*  transposed  out[n][iy][ix][ci] = sum over ky, kx, co of a[n][oy][ox][co] * w[ky][kx][ci][co]       */
+/*              where iy + top - ky*dh = oy*sh and ix + left - kx*dw = ox*sw (the input gradient:   */
+/*              a = dy; each column phase of a stride visits only the taps that reach it).          */
+/* Output channels go in panels of 8 (4 when at most 4 are left); a tile is 4 positions x 8 channels */
+/* (6 x 4): 8 and 6 accumulators, the most V8 keeps in x64 registers (more spill: measured 21 against */
+/* 12 GMAC/s for 6 x 8 on this machine).                                                           */
+/* ------------------------------------------------------------------------------------------------ */
+
+/*
+ * Packs w [kh][kw][ci][co] into panels p[tap][group][k][8], k over the reduced channels, lanes over 8
+ * output channels (zeros past the last): forward (transposed = 0) reduces ci and outputs co; the input
+ * gradient (transposed = 1) reduces co and outputs ci. Parts split the taps.
+ */
+EXPORT(pack_filter)
+void pack_filter(const float *w, float *p, int kh, int kw, int ci, int co, int transposed, int part, int parts) {
+  const int outc = transposed ? ci : co, depth = transposed ? co : ci;
+  const int groups = (outc + 7) / 8;
+  const int taps = kh * kw;
+  const int t0 = part_lo(taps, part, parts), t1 = part_lo(taps, part + 1, parts);
+  for (int t = t0; t < t1; t++) {
+    const float *wt = w + t * ci * co;
+    for (int g = 0; g < groups; g++) {
+      float *dst = p + ((t * groups + g) * depth) * 8;
+      for (int k = 0; k < depth; k++) {
+        for (int l = 0; l < 8; l++) {
+          const int c = g * 8 + l;
+          dst[k * 8 + l] = c < outc ? (transposed ? wt[c * co + k] : wt[k * co + c]) : 0.f;
+        }
+      }
+    }
+  }
+}
+
+/* Stores the first `valid` (1..8) of 8 lanes held in a and b. */
+INLINE void store_lanes(float *dst, f4 a, f4 b, int valid) {
+  if (valid >= 8) {
+    st(dst, a);
+    st(dst + 4, b);
+    return;
+  }
+  if (valid >= 4) {
+    st(dst, a);
+    a = b;
+    dst += 4;
+    valid -= 4;
+  }
+  if (valid > 0) dst[0] = wasm_f32x4_extract_lane(a, 0);
+  if (valid > 1) dst[1] = wasm_f32x4_extract_lane(a, 1);
+  if (valid > 2) dst[2] = wasm_f32x4_extract_lane(a, 2);
+}
+
+/*
+ * 4 positions x 8 output channels: for each of the nt taps, ap[4*t + m] points at position m's reduced
+ * channels (a row of zeros where the tap falls outside the input), pp[t] at the tap's panel.
+ */
+INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                       int relu, int valid, int rows) {
+  f4 a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
+  for (int t = 0; t < nt; t++) {
+    const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
+    const float *p = pp[t];
+    for (int k = 0; k < depth; k++) {
+      const f4 b0 = ld(p), b1 = ld(p + 4);
+      p += 8;
+      f4 s = splat(x0 + k);
+      a00 = madd(a00, s, b0);
+      a01 = madd(a01, s, b1);
+      s = splat(x1 + k);
+      a10 = madd(a10, s, b0);
+      a11 = madd(a11, s, b1);
+      s = splat(x2 + k);
+      a20 = madd(a20, s, b0);
+      a21 = madd(a21, s, b1);
+      s = splat(x3 + k);
+      a30 = madd(a30, s, b0);
+      a31 = madd(a31, s, b1);
+    }
+  }
+  if (relu) {
+    const f4 z = wasm_f32x4_splat(0.f);
+    a00 = wasm_f32x4_max(a00, z); a01 = wasm_f32x4_max(a01, z);
+    a10 = wasm_f32x4_max(a10, z); a11 = wasm_f32x4_max(a11, z);
+    a20 = wasm_f32x4_max(a20, z); a21 = wasm_f32x4_max(a21, z);
+    a30 = wasm_f32x4_max(a30, z); a31 = wasm_f32x4_max(a31, z);
+  }
+  store_lanes(out, a00, a01, valid);
+  if (rows > 1) store_lanes(out + ostep, a10, a11, valid);
+  if (rows > 2) store_lanes(out + 2 * ostep, a20, a21, valid);
+  if (rows > 3) store_lanes(out + 3 * ostep, a30, a31, valid);
+}
+
+/* The same for a panel of which at most 4 lanes are used. */
+INLINE void conv_tile4(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, int relu,
+                       int valid, int rows) {
+  f4 a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0;
+  for (int t = 0; t < nt; t++) {
+    const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
+    const float *p = pp[t];
+    for (int k = 0; k < depth; k++) {
+      const f4 b0 = ld(p);
+      p += 8;
+      a0 = madd(a0, splat(x0 + k), b0);
+      a1 = madd(a1, splat(x1 + k), b0);
+      a2 = madd(a2, splat(x2 + k), b0);
+      a3 = madd(a3, splat(x3 + k), b0);
+    }
+  }
+  if (relu) {
+    const f4 z = wasm_f32x4_splat(0.f);
+    a0 = wasm_f32x4_max(a0, z); a1 = wasm_f32x4_max(a1, z); a2 = wasm_f32x4_max(a2, z); a3 = wasm_f32x4_max(a3, z);
+  }
+  const f4 z = wasm_f32x4_splat(0.f);
+  store_lanes(out, a0, z, valid);
+  if (rows > 1) store_lanes(out + ostep, a1, z, valid);
+  if (rows > 2) store_lanes(out + 2 * ostep, a2, z, valid);
+  if (rows > 3) store_lanes(out + 3 * ostep, a3, z, valid);
+}
+
+/* Lanes [c, c + 4) of bias (zeros past outc, or without bias). */
+INLINE f4 bias_lanes(const float *bias, int c, int outc) {
+  if (!bias) return wasm_f32x4_splat(0.f);
+  if (c + 4 <= outc) return ld(bias + c);
+  f4 v = wasm_f32x4_splat(0.f);
+  if (c < outc) v = wasm_f32x4_replace_lane(v, 0, bias[c]);
+  if (c + 1 < outc) v = wasm_f32x4_replace_lane(v, 1, bias[c + 1]);
+  if (c + 2 < outc) v = wasm_f32x4_replace_lane(v, 2, bias[c + 2]);
+  return v;
+}
+
+/*
+ * Convolution (transposed = 0) or its input gradient (transposed = 1) for the output rows of part `part`
+ * (rows n*oh + y of `out`). a: [n][ah][aw][depth]; out: [n][oh][ow][outc]; p: pack_filter's panels (the
+ * same `transposed`); bias: outc floats or 0 (forward only); relu: clamp at 0 (forward only); zeros: depth
+ * zero floats (read where a tap falls outside a); scratch: 9*kh*kw words per part.
+ * Output columns go in blocks of 4 (one phase of the stride for the input gradient); for each block an
+ * indirection list holds, per tap, the 4 positions' rows of a, so that edge columns run the same tile.
+ */
+EXPORT(conv2d)
+void conv2d(const float *a, const float *p, const float *bias, float *out, const float *zeros, int *scratch, int n, int ah, int aw,
+            int depth, int oh, int ow, int outc, int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, int transposed,
+            int relu, int part, int parts) {
+  const int taps = kh * kw;
+  const int groups = (outc + 7) / 8;
+  int *ws = scratch + 9 * taps * part;
+  int *lo = ws, *hi = ws + taps;
+  const float **abase = (const float **)(ws + 2 * taps);
+  const float **panel0 = (const float **)(ws + 3 * taps);
+  const float **ind = (const float **)(ws + 4 * taps);   /* 4 per active tap */
+  const float **act_p = (const float **)(ws + 8 * taps); /* 1 per active tap */
+  const int phases = transposed ? sw : 1;
+  const int astride = transposed ? 1 : sw;
+  const int rows = n * oh;
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  for (int r = r0; r < r1; r++) {
+    const int b = r / oh, y = r - b * oh;
+    float *orow = out + (long)r * ow * outc;
+    for (int phase = 0; phase < phases && phase < ow; phase++) {
+      const int ncols = (ow - phase + phases - 1) / phases;
+      const int ostep = phases * outc;
+      /* the taps that reach this row and phase, with the columns j where each reads inside a */
+      int nt = 0;
+      for (int ky = 0; ky < kh; ky++) {
+        int ay;
+        if (transposed) {
+          const int ty = y + top - ky * dh;
+          if (ty < 0 || ty % sh != 0) continue;
+          ay = ty / sh;
+        } else {
+          ay = y * sh - top + ky * dh;
+        }
+        if (ay < 0 || ay >= ah) continue;
+        const float *arow = a + ((long)b * ah + ay) * aw * depth;
+        for (int kx = 0; kx < kw; kx++) {
+          int d;
+          if (transposed) {
+            const int tx = phase + left - kx * dwd;
+            if (((tx % sw) + sw) % sw != 0) continue;
+            d = floordiv(tx, sw);
+          } else {
+            d = kx * dwd - left;
+          }
+          /* column j reads a column j*astride + d, inside [0, aw) for j in [jl, jh) */
+          const int jl = imax(0, ceildiv(-d, astride));
+          const int jh = imin(ncols, floordiv(aw - 1 - d, astride) + 1);
+          if (jh <= jl) continue;
+          lo[nt] = jl;
+          hi[nt] = jh;
+          abase[nt] = arow + d * depth;
+          panel0[nt] = p + (long)(ky * kw + kx) * groups * depth * 8;
+          nt++;
+        }
+      }
+      for (int j = 0; j < ncols; j += 4) {
+        const int count = imin(4, ncols - j);
+        /* indirection for the taps that reach any of columns j..j+3 */
+        int na = 0;
+        for (int t = 0; t < nt; t++) {
+          if (lo[t] >= j + count || hi[t] <= j) continue;
+          for (int m = 0; m < 4; m++) {
+            const int c = j + m;
+            ind[4 * na + m] = (m < count && c >= lo[t] && c < hi[t]) ? abase[t] + c * astride * depth : zeros;
+          }
+          act_p[na] = panel0[t];
+          na++;
+        }
+        float *o = orow + (phase + j * phases) * outc;
+        for (int g = 0; g < groups; g++) {
+          const int c0 = g * 8;
+          const int valid = imin(8, outc - c0);
+          /* panels of group g: offset from group 0 */
+          const int goff = g * depth * 8;
+          for (int t = 0; t < na; t++) act_p[t] += goff;
+          if (valid > 4)
+            conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
+          else
+            conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);
+          for (int t = 0; t < na; t++) act_p[t] -= goff;
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Max-pool gradient: each window's upstream value goes to the first position (row-major) holding the  */
+/* window's maximum, whatever its sign (tfjs-backend-cpu and TensorFlow).                           */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* Parts split the channels (groups of 4): overlapping windows then never write the same entry from two
+   threads. dx is overwritten. */
+EXPORT(max_pool_grad)
+void max_pool_grad(const float *x, const float *dy, float *dx, int n, int ih, int iw, int c, int oh, int ow, int kh, int kw,
+                   int sh, int sw, int top, int left, int part, int parts) {
+  const int groups = (c + 3) / 4;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  if (g1 <= g0) return;
+  const int c0 = g0 * 4, c1 = imin(c, g1 * 4);
+  const long pixels = (long)n * ih * iw;
+  for (long p = 0; p < pixels; p++)
+    for (int k = c0; k < c1; k++) dx[p * c + k] = 0.f;
+  for (int b = 0; b < n; b++) {
+    for (int oy = 0; oy < oh; oy++) {
+      const int y0 = oy * sh - top;
+      const int ky0 = imax(0, -y0), ky1 = imin(kh, ih - y0);
+      if (ky1 <= ky0) continue;
+      for (int ox = 0; ox < ow; ox++) {
+        const int x0 = ox * sw - left;
+        const int kx0 = imax(0, -x0), kx1 = imin(kw, iw - x0);
+        if (kx1 <= kx0) continue;
+        const float *g = dy + (((long)b * oh + oy) * ow + ox) * c;
+        const int first = ((b * ih + y0 + ky0) * iw + x0 + kx0) * c;
+        int k = c0;
+        for (; k + 4 <= c1; k += 4) {
+          f4 best = ld(x + first + k);
+          v128_t at = wasm_i32x4_splat(first);
+          for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+              const int off = ((b * ih + y0 + ky) * iw + x0 + kx) * c;
+              const f4 v = ld(x + off + k);
+              const v128_t gt = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, gt);
+              at = wasm_v128_bitselect(wasm_i32x4_splat(off), at, gt);
+            }
+          }
+          dx[wasm_i32x4_extract_lane(at, 0) + k] += g[k];
+          dx[wasm_i32x4_extract_lane(at, 1) + k + 1] += g[k + 1];
+          dx[wasm_i32x4_extract_lane(at, 2) + k + 2] += g[k + 2];
+          dx[wasm_i32x4_extract_lane(at, 3) + k + 3] += g[k + 3];
+        }
+        for (; k < c1; k++) {
+          float best = x[first + k];
+          int at = first;
+          for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+              const int off = ((b * ih + y0 + ky) * iw + x0 + kx) * c;
+              if (x[off + k] > best) {
+                best = x[off + k];
+                at = off;
+              }
+            }
+          }
+          dx[at + k] += g[k];
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Per-channel sums: out[j] = scale * sum over r of x[r*c + j] (a Sum or Mean over every axis but the  */
+/* last, as batch norm's statistics and gradients take). Rows are summed in blocks of 256 whose partial */
+/* sums are then added, which keeps float32 rounding near that of a pairwise sum.                    */
+/* ------------------------------------------------------------------------------------------------ */
+
+EXPORT(channel_sums)
+void channel_sums(const float *x, float *out, int rows, int c, float scale, int part, int parts) {
+  const int groups = (c + 3) / 4;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  int k = g0 * 4;
+  const int c1 = imin(c, g1 * 4);
+  const f4 vs = wasm_f32x4_splat(scale);
+  for (; k + 16 <= c1; k += 16) {
+    f4 t0 = wasm_f32x4_splat(0.f), t1 = t0, t2 = t0, t3 = t0;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      f4 a0 = wasm_f32x4_splat(0.f), a1 = a0, a2 = a0, a3 = a0;
+      const float *p = x + (long)r0 * c + k;
+      for (int r = r0; r < r1; r++, p += c) {
+        a0 = wasm_f32x4_add(a0, ld(p));
+        a1 = wasm_f32x4_add(a1, ld(p + 4));
+        a2 = wasm_f32x4_add(a2, ld(p + 8));
+        a3 = wasm_f32x4_add(a3, ld(p + 12));
+      }
+      t0 = wasm_f32x4_add(t0, a0);
+      t1 = wasm_f32x4_add(t1, a1);
+      t2 = wasm_f32x4_add(t2, a2);
+      t3 = wasm_f32x4_add(t3, a3);
+    }
+    st(out + k, wasm_f32x4_mul(t0, vs));
+    st(out + k + 4, wasm_f32x4_mul(t1, vs));
+    st(out + k + 8, wasm_f32x4_mul(t2, vs));
+    st(out + k + 12, wasm_f32x4_mul(t3, vs));
+  }
+  for (; k + 4 <= c1; k += 4) {
+    f4 t = wasm_f32x4_splat(0.f);
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      f4 a = wasm_f32x4_splat(0.f);
+      const float *p = x + (long)r0 * c + k;
+      for (int r = r0; r < r1; r++, p += c) a = wasm_f32x4_add(a, ld(p));
+      t = wasm_f32x4_add(t, a);
+    }
+    st(out + k, wasm_f32x4_mul(t, vs));
+  }
+  for (; k < c1; k++) {
+    float t = 0.f;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      float a = 0.f;
+      for (int r = r0; r < r1; r++) a += x[(long)r * c + k];
+      t += a;
+    }
+    out[k] = t * scale;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Batch norm over every axis but the last (NHWC). params = [mean(c), factor(c), offset(c)] with       */
+/* factor = scale / sqrt(var + eps), computed by the caller.                                        */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* y = (x - mean) * factor + offset, rows split across parts. */
+EXPORT(batch_norm_apply)
+void batch_norm_apply(const float *x, float *y, const float *params, int rows, int c, int part, int parts) {
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  const float *mean = params, *factor = params + c, *offset = params + 2 * c;
+  for (int r = r0; r < r1; r++) {
+    const float *xp = x + (long)r * c;
+    float *yp = y + (long)r * c;
+    int k = 0;
+    for (; k + 4 <= c; k += 4) st(yp + k, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(ld(xp + k), ld(mean + k)), ld(factor + k)), ld(offset + k)));
+    for (; k < c; k++) yp[k] = (xp[k] - mean[k]) * factor[k] + offset[k];
+  }
+}
+
+/* Per-channel mean and (biased) variance, two passes over blocks of 256 rows; channels split across parts. */
+EXPORT(batch_norm_stats)
+void batch_norm_stats(const float *x, float *mean, float *var, int rows, int c, int part, int parts) {
+  const int groups = (c + 3) / 4;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  const int c1 = imin(c, g1 * 4);
+  const float inv = 1.f / (float)rows;
+  int k = g0 * 4;
+  for (; k + 4 <= c1; k += 4) {
+    f4 t = wasm_f32x4_splat(0.f);
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      f4 a = wasm_f32x4_splat(0.f);
+      for (int r = r0; r < r1; r++) a = wasm_f32x4_add(a, ld(x + (long)r * c + k));
+      t = wasm_f32x4_add(t, a);
+    }
+    const f4 m = wasm_f32x4_mul(t, wasm_f32x4_splat(inv));
+    f4 v = wasm_f32x4_splat(0.f);
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      f4 a = wasm_f32x4_splat(0.f);
+      for (int r = r0; r < r1; r++) {
+        const f4 d = wasm_f32x4_sub(ld(x + (long)r * c + k), m);
+        a = madd(a, d, d);
+      }
+      v = wasm_f32x4_add(v, a);
+    }
+    st(mean + k, m);
+    st(var + k, wasm_f32x4_mul(v, wasm_f32x4_splat(inv)));
+  }
+  for (; k < c1; k++) {
+    float t = 0.f;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      float a = 0.f;
+      for (int r = r0; r < r1; r++) a += x[(long)r * c + k];
+      t += a;
+    }
+    const float m = t * inv;
+    float v = 0.f;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      float a = 0.f;
+      for (int r = r0; r < r1; r++) {
+        const float d = x[(long)r * c + k] - m;
+        a += d * d;
+      }
+      v += a;
+    }
+    mean[k] = m;
+    var[k] = v * inv;
+  }
+}
+
+/*
+ * Sums for the training-mode batch-norm gradient: sums = [sum dy (c), sum dy * (x - mean) (c)]; channels
+ * split across parts.
+ */
+EXPORT(batch_norm_grad_sums)
+void batch_norm_grad_sums(const float *x, const float *dy, const float *mean, float *sums, int rows, int c, int part, int parts) {
+  const int groups = (c + 3) / 4;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  const int c1 = imin(c, g1 * 4);
+  int k = g0 * 4;
+  for (; k + 4 <= c1; k += 4) {
+    const f4 m = ld(mean + k);
+    f4 t = wasm_f32x4_splat(0.f), u = t;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      f4 a = wasm_f32x4_splat(0.f), b = a;
+      for (int r = r0; r < r1; r++) {
+        const f4 g = ld(dy + (long)r * c + k);
+        a = wasm_f32x4_add(a, g);
+        b = madd(b, g, wasm_f32x4_sub(ld(x + (long)r * c + k), m));
+      }
+      t = wasm_f32x4_add(t, a);
+      u = wasm_f32x4_add(u, b);
+    }
+    st(sums + k, t);
+    st(sums + c + k, u);
+  }
+  for (; k < c1; k++) {
+    float t = 0.f, u = 0.f;
+    for (int r0 = 0; r0 < rows; r0 += 256) {
+      const int r1 = imin(rows, r0 + 256);
+      float a = 0.f, b = 0.f;
+      for (int r = r0; r < r1; r++) {
+        const float g = dy[(long)r * c + k];
+        a += g;
+        b += g * (x[(long)r * c + k] - mean[k]);
+      }
+      t += a;
+      u += b;
+    }
+    sums[k] = t;
+    sums[c + k] = u;
+  }
+}
+
+/*
+ * dx = factor * (dy - a - (x - mean) * b) with per-channel coefficients params = [mean(c), factor(c), a(c),
+ * b(c)] (training-mode batch norm: a = mean of dy, b = mean of dy*(x - mean) / (var + eps)); rows split.
+ */
+EXPORT(batch_norm_grad_apply)
+void batch_norm_grad_apply(const float *x, const float *dy, float *dx, const float *params, int rows, int c, int part, int parts) {
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  const float *mean = params, *factor = params + c, *a = params + 2 * c, *b = params + 3 * c;
+  for (int r = r0; r < r1; r++) {
+    const float *xp = x + (long)r * c, *gp = dy + (long)r * c;
+    float *dp = dx + (long)r * c;
+    int k = 0;
+    for (; k + 4 <= c; k += 4) {
+      const f4 centred = wasm_f32x4_sub(ld(xp + k), ld(mean + k));
+      const f4 inner = wasm_f32x4_sub(wasm_f32x4_sub(ld(gp + k), ld(a + k)), wasm_f32x4_mul(centred, ld(b + k)));
+      st(dp + k, wasm_f32x4_mul(ld(factor + k), inner));
+    }
+    for (; k < c; k++) dp[k] = factor[k] * ((gp[k] - a[k]) - (xp[k] - mean[k]) * b[k]);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Strided row copies (Concat and SplitV along any axis: outer rows of `width` floats).             */
+/* ------------------------------------------------------------------------------------------------ */
+
+EXPORT(copy_rows)
+void copy_rows(const float *src, float *dst, int rows, int width, int src_stride, int dst_stride, int part, int parts) {
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  for (int r = r0; r < r1; r++) {
+    const float *s = src + (long)r * src_stride;
+    float *d = dst + (long)r * dst_stride;
+    int k = 0;
+    for (; k + 16 <= width; k += 16) {
+      const f4 a = ld(s + k), b = ld(s + k + 4), e = ld(s + k + 8), f = ld(s + k + 12);
+      st(d + k, a);
+      st(d + k + 4, b);
+      st(d + k + 8, e);
+      st(d + k + 12, f);
+    }
+    for (; k + 4 <= width; k += 4) st(d + k, ld(s + k));
+    for (; k < width; k++) d[k] = s[k];
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* ReLU gradient from the ReLU's output: dx = dy * step(y), step = 1 (y > 0), NaN (y NaN), 0 otherwise */
+/* (tfjs-core's dy * cast(step(y)), with the same IEEE products).                                    */
+/* ------------------------------------------------------------------------------------------------ */
+
+EXPORT(relu_grad)
+void relu_grad(const float *dy, const float *y, float *dx, int n, int part, int parts) {
+  const int q = (n + 3) / 4;
+  const int i0 = part_lo(q, part, parts) * 4, i1 = imin(n, part_lo(q, part + 1, parts) * 4);
+  const f4 one = wasm_f32x4_splat(1.f), zero = wasm_f32x4_splat(0.f);
+  int i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const f4 v = ld(y + i);
+    const f4 step = wasm_v128_bitselect(one, wasm_v128_bitselect(v, zero, wasm_f32x4_ne(v, v)), wasm_f32x4_gt(v, zero));
+    st(dx + i, wasm_f32x4_mul(ld(dy + i), step));
+  }
+  for (; i < i1; i++) {
+    const float v = y[i];
+    const float step = v > 0.f ? 1.f : (v != v ? v : 0.f);
+    dx[i] = dy[i] * step;
+  }
+}

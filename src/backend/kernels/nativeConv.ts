@@ -1,0 +1,88 @@
+/**
+ * Convolutions with medrobust's wasm kernel module (native/kernels.c): the forward conv (Conv2D,
+ * FusedConv2D with a bias and a linear or ReLU activation), its input gradient and its filter gradient,
+ * each a direct implicit GEMM over the filter taps in the backend's heap (no im2col copy, no zero insertion
+ * for strides). The filter is packed into panels of 8 output channels per call (a scratch buffer).
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { nativeKernels, type Native, type WasmBackendLike } from './native.js';
+import { runStock } from './nativeOps.js';
+
+type Info = tf.TensorInfo;
+type Args = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+type ConvInfo = tf.backend_util.Conv2DInfo;
+
+/** Runs the module's conv2d (forward or transposed) into a new output; frees scratch, and the output on error. */
+function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Info, bias: Info | undefined, relu: boolean, info: ConvInfo, transposed: boolean): Info {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
+    strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
+  const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
+  const packed = native.malloc(kh * kw * Math.ceil(outc / 8) * 8 * depth * 4);
+  // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per thread.
+  const zeroBytes = Math.ceil(depth / 4) * 16;
+  const scratch = native.malloc(zeroBytes + native.threads * 9 * kh * kw * 4);
+  try {
+    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
+    native.parallel('pack_filter', [native.address(filter), packed, kh, kw, ci, co, transposed ? 1 : 0]);
+    native.parallel('conv2d', [native.address(a), packed, bias ? native.address(bias) : 0, native.address(out), scratch, scratch + zeroBytes, n, ah, aw, depth, outShape[1]!, outShape[2]!, outc,
+      kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left, transposed ? 1 : 0, relu ? 1 : 0]);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    native.free(scratch);
+    native.free(packed);
+  }
+  return out;
+}
+
+/** dx of conv2d: every input pixel sums, over the taps that reach it, dy times the filter. */
+export function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: Info, filter: Info, info: ConvInfo): Info {
+  return runConv(native, backend, dy, filter, undefined, false, info, true);
+}
+
+/** dW of conv2d: direct sums over positions, blocked so that rows stay in cache. */
+export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
+    strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const out = (backend as unknown as WasmBackendLike).makeOutput([kh, kw, ci, co], 'float32');
+  try {
+    native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left]);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+function convInfo(x: Info, filter: Info, attrs: tf.NamedAttrMap): ConvInfo | undefined {
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as tf.Conv2DAttrs;
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') return undefined;
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+  return tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, false, 'channelsLast');
+}
+
+/** Conv2D: the module's forward conv, else the stock kernel (XNNPACK). */
+export function conv2d(args: Args, backendName: string): Info | Info[] {
+  const { x, filter } = args.inputs as { x: Info; filter: Info };
+  const native = nativeKernels(args.backend);
+  const info = native ? convInfo(x, filter, args.attrs ?? {}) : undefined;
+  if (!native || !info || info.outHeight * info.outWidth * info.batchSize === 0) return runStock('Conv2D', backendName, args);
+  return runConv(native, args.backend, x, filter, undefined, false, info, false);
+}
+
+/** FusedConv2D with a per-channel bias (or none) and a linear or ReLU activation; other cases the stock kernel. */
+export function fusedConv2d(args: Args, backendName: string): Info | Info[] {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as { x: Info; filter: Info; bias?: Info; preluActivationWeights?: Info };
+  const activation = (args.attrs as { activation?: string } | undefined)?.activation ?? 'linear';
+  const native = nativeKernels(args.backend);
+  const info = native ? convInfo(x, filter, args.attrs ?? {}) : undefined;
+  const co = filter.shape[3]!;
+  const biasOk = !bias || (bias.dtype === 'float32' && tf.util.sizeFromShape(bias.shape) === co);
+  if (!native || !info || preluActivationWeights || (activation !== 'linear' && activation !== 'relu') || !biasOk || info.outHeight * info.outWidth * info.batchSize === 0) {
+    return runStock('FusedConv2D', backendName, args);
+  }
+  return runConv(native, args.backend, x, filter, bias, activation === 'relu', info, false);
+}

@@ -1,0 +1,222 @@
+/**
+ * wasm kernels that replace stock tfjs-backend-wasm kernels with medrobust's module (native.ts) where the
+ * stock one is slow on the shapes of the paper's nets, and call the stock kernel otherwise:
+ *
+ * - `FusedBatchNorm` with per-channel statistics (NHWC, the last axis): one SIMD pass (stock: a scalar
+ *   loop, ~15× slower).
+ * - `Sum`/`Mean` over every axis but the last (batch-norm statistics and gradients): per-channel sums in
+ *   one pass (stock: a full transpose first).
+ * - `Concat`/`SplitV` (DenseNet's feature concatenation and its gradient): one strided copy per input
+ *   (stock: a JavaScript loop per row; SplitV as one generic Slice per part).
+ * - `MaxPoolGrad`: the first maximum of each window, any sign (as tfjs-backend-cpu), vectorised over channels.
+ * - `MedrobustReluGrad` (a kernel of medrobust's own, see gradientFixes.ts): dy·step(y) in one pass.
+ *
+ * Each one's result equals the stock cpu kernel's to float32 rounding (test/backend/nativeKernels.test.ts).
+ * @internal
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { nativeKernels, type Native, type WasmBackendLike } from './native.js';
+
+type Info = tf.TensorInfo;
+type Args = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+
+const stock = new Map<string, tf.KernelConfig>();
+
+/** Remembers the backend's own kernel `name` before medrobust replaces it; returns it. */
+export function saveStock(name: string, backendName: string): tf.KernelConfig | undefined {
+  const key = `${backendName}/${name}`;
+  const current = tf.getKernel(name, backendName);
+  if (current && !(current as { medrobust?: boolean }).medrobust) stock.set(key, current);
+  return stock.get(key);
+}
+
+export function runStock(name: string, backendName: string, args: Args): Info | Info[] {
+  const config = stock.get(`${backendName}/${name}`);
+  if (!config) throw new Error(`medrobust: no stock ${name} kernel saved for ${backendName}`);
+  return config.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as Info | Info[];
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function output(backend: tf.KernelBackend, shape: number[]): Info {
+  return (backend as unknown as WasmBackendLike).makeOutput(shape, 'float32');
+}
+
+/** Float32 view of `count` floats at `address` in the backend's heap (made after every allocation). */
+function heapF32(native: Native, address: number, count: number): Float32Array {
+  return new Float32Array(native.module.HEAPU8.buffer, address, count);
+}
+
+/** Runs `body` with a scratch block of `bytes`, freed afterwards; frees `out` if `body` throws. */
+function withScratch<T>(native: Native, bytes: number, backend: tf.KernelBackend, out: Info | undefined, body: (scratch: number) => T): T {
+  const scratch = native.malloc(bytes);
+  try {
+    return body(scratch);
+  } catch (err) {
+    if (out) backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    native.free(scratch);
+  }
+}
+
+/** The per-channel vector of `info` (size 1 or c, any shape of that size), or undefined when it is not one. */
+function perChannel(info: Info | undefined, c: number): boolean {
+  if (!info) return true;
+  const n = size(info.shape);
+  return info.dtype === 'float32' && (n === c || n === 1) && info.shape.slice(0, -1).every((d) => d === 1);
+}
+
+export function fusedBatchNorm(args: Args, backendName: string): Info | Info[] {
+  const { x, mean, variance, offset, scale } = args.inputs as { x: Info; mean: Info; variance: Info; offset?: Info; scale?: Info };
+  const native = nativeKernels(args.backend);
+  const c = x.shape[x.shape.length - 1] ?? 0;
+  const rows = c > 0 ? size(x.shape) / c : 0;
+  if (!native || x.dtype !== 'float32' || x.shape.length < 2 || rows === 0 || ![mean, variance, offset, scale].every((t) => perChannel(t, c))) {
+    return runStock('FusedBatchNorm', backendName, args);
+  }
+  const eps = (args.attrs as { varianceEpsilon?: number } | undefined)?.varianceEpsilon ?? 0.001;
+  const out = output(args.backend, [...x.shape]);
+  return withScratch(native, 3 * c * 4, args.backend, out, (params) => {
+    const read = (t: Info | undefined, fallback: number): (k: number) => number => {
+      if (!t) return () => fallback;
+      const v = heapF32(native, native.address(t), size(t.shape));
+      return v.length === 1 ? () => v[0]! : (k) => v[k]!;
+    };
+    const m = read(mean, 0);
+    const v = read(variance, 1);
+    const s = read(scale, 1);
+    const o = read(offset, 0);
+    const p = heapF32(native, params, 3 * c);
+    for (let k = 0; k < c; k++) {
+      p[k] = m(k);
+      p[c + k] = s(k) / Math.sqrt(v(k) + eps);
+      p[2 * c + k] = o(k);
+    }
+    native.parallel('batch_norm_apply', [native.address(x), native.address(out), params, rows, c]);
+    return out;
+  });
+}
+
+/** Sum or Mean: per-channel sums when every axis but the last is reduced, else the stock kernel. */
+function reduceLeading(name: 'Sum' | 'Mean', args: Args, backendName: string): Info | Info[] {
+  const { x } = args.inputs as { x: Info };
+  const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(axis, x.shape as number[]).sort((a, b) => a - b);
+  const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
+  const native = leading && x.dtype === 'float32' ? nativeKernels(args.backend) : undefined;
+  const c = x.shape[rank - 1] ?? 0;
+  const rows = c > 0 ? size(x.shape) / c : 0;
+  if (!native || rows === 0) return runStock(name, backendName, args);
+  const out = output(args.backend, keepDims ? [...x.shape.slice(0, -1).map(() => 1), c] : [c]);
+  try {
+    native.parallel('channel_sums', [native.address(x), native.address(out), rows, c, name === 'Mean' ? 1 / rows : 1]);
+  } catch (err) {
+    args.backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+export const sum = (args: Args, backendName: string): Info | Info[] => reduceLeading('Sum', args, backendName);
+export const mean = (args: Args, backendName: string): Info | Info[] => reduceLeading('Mean', args, backendName);
+
+export function concat(args: Args, backendName: string): Info | Info[] {
+  const inputs = args.inputs as unknown as Info[];
+  const native = nativeKernels(args.backend);
+  if (!native || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32' || size(t.shape) === 0)) return runStock('Concat', backendName, args);
+  const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0]!.shape as number[])[0]!;
+  const shapes = inputs.map((t) => t.shape as number[]);
+  tf.backend_util.assertParamsConsistent(shapes, axis);
+  const outShape = tf.backend_util.computeOutShape(shapes, axis);
+  const rows = size(outShape.slice(0, axis));
+  const widths = shapes.map((s) => size(s.slice(axis)));
+  const total = widths.reduce((a, b) => a + b, 0);
+  const out = output(args.backend, outShape);
+  try {
+    const base = native.address(out);
+    let offset = 0;
+    inputs.forEach((t, i) => {
+      native.parallel('copy_rows', [native.address(t), base + 4 * offset, rows, widths[i]!, widths[i]!, total]);
+      offset += widths[i]!;
+    });
+  } catch (err) {
+    args.backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+export function splitV(args: Args, backendName: string): Info | Info[] {
+  const { x } = args.inputs as { x: Info };
+  const native = nativeKernels(args.backend);
+  if (!native || x.dtype !== 'float32' || size(x.shape) === 0) return runStock('SplitV', backendName, args);
+  const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const ax = tf.util.parseAxisParam(axis, x.shape as number[])[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+  const rows = size(x.shape.slice(0, ax));
+  const inner = size(x.shape.slice(ax + 1));
+  const total = x.shape[ax]! * inner;
+  const outs: Info[] = [];
+  try {
+    const base = native.address(x);
+    let offset = 0;
+    for (const s of sizes) {
+      const shape = [...x.shape];
+      shape[ax] = s;
+      const out = output(args.backend, shape);
+      outs.push(out);
+      if (s > 0) native.parallel('copy_rows', [base + 4 * offset, native.address(out), rows, s * inner, total, s * inner]);
+      offset += s * inner;
+    }
+  } catch (err) {
+    for (const o of outs) args.backend.disposeData(o.dataId);
+    throw err;
+  }
+  return outs;
+}
+
+/** MaxPoolGrad: the module's kernel, else one pass of TypeScript over the heap (maxPoolGradDirect.ts). */
+export function maxPoolGradNative(args: Args): Info | undefined {
+  const native = nativeKernels(args.backend);
+  if (!native) return undefined;
+  const { dy, input } = args.inputs as { dy: Info; input: Info };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const out = output(args.backend, [...input.shape]);
+  try {
+    native.parallel('max_pool_grad', [native.address(input), native.address(dy), native.address(out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left]);
+  } catch (err) {
+    args.backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+/** The kernel name of medrobust's fused ReLU gradient (inputs dy, y: the ReLU's output). */
+export const RELU_GRAD = 'MedrobustReluGrad';
+
+/** dy·step(y) in one pass with the module; without it, the same arithmetic through the backend's Step and Multiply. */
+export function reluGrad(args: Args, backendName: string): Info {
+  const { dy, y } = args.inputs as { dy: Info; y: Info };
+  const native = nativeKernels(args.backend);
+  if (!native || dy.dtype !== 'float32' || y.dtype !== 'float32' || size(dy.shape) !== size(y.shape)) {
+    const be = args.backend;
+    const step = tf.getKernel('Step', backendName)!.kernelFunc({ inputs: { x: y }, backend: be, attrs: { alpha: 0 } }) as Info;
+    try {
+      return tf.getKernel('Multiply', backendName)!.kernelFunc({ inputs: { a: dy, b: step }, backend: be, attrs: {} }) as Info;
+    } finally {
+      be.disposeData(step.dataId);
+    }
+  }
+  const out = output(args.backend, [...dy.shape]);
+  try {
+    native.parallel('relu_grad', [native.address(dy), native.address(y), native.address(out), size(dy.shape)]);
+  } catch (err) {
+    args.backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}

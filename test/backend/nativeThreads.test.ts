@@ -1,0 +1,30 @@
+/**
+ * medrobust's kernels on 1 and 2 threads (threaded wasm in Node; the module's own worker threads): every
+ * part of a kernel writes outputs of its own with the same arithmetic whatever the part count, so the
+ * results are identical bit for bit, and a process that used the pool exits by itself.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const script = fileURLToPath(new URL('./fixtures/nativeThreads.ts', import.meta.url));
+const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+
+function run(threads: number): { threads: number; hash: string } {
+  const r = spawnSync(process.execPath, [tsx, script, String(threads)], { encoding: 'utf8', timeout: 90_000 });
+  expect(r.error, 'the process did not exit within 90 s').toBeUndefined();
+  expect(r.status, r.stderr).toBe(0);
+  const m = /kernel threads=(\d+) hash=([0-9a-f]+)/.exec(r.stdout);
+  expect(m, r.stdout).not.toBeNull();
+  return { threads: Number(m![1]), hash: m![2]! };
+}
+
+describe('wasm kernels on several threads', () => {
+  it('give the gradients of one thread bit for bit, and the process exits by itself', () => {
+    const one = run(1);
+    const two = run(2);
+    expect(one.threads).toBe(1);
+    expect(two.threads).toBe(2);
+    expect(two.hash).toBe(one.hash);
+  });
+});
