@@ -163,6 +163,21 @@ function describeFailure(err: unknown): string {
   return e?.message?.split('\n')[0] ?? String(err);
 }
 
+/**
+ * Threads for medrobust's own wasm kernels: `MEDROBUST_KERNEL_THREADS` when set, otherwise 1 — the
+ * kernels run on the calling thread, with no worker pool of their own, while tfjs's XNNPACK pool keeps
+ * `threads`. The pool is opt-in: interleaved runs showed no consistent gain from it on 2 cores (±20%),
+ * and one benchmark process under heavy load once stalled in it (cause not confirmed; BENCHMARKS.md).
+ * At most `threads` are used.
+ */
+function kernelThreadsFromEnv(threads: number): number {
+  const raw = isNode() ? process.env.MEDROBUST_KERNEL_THREADS : undefined;
+  if (raw === undefined || raw === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('useBackend', 'MEDROBUST_KERNEL_THREADS', 'a whole number >= 1', JSON.stringify(raw));
+  return Math.min(n, threads);
+}
+
 const PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
 type Listener = (...args: unknown[]) => void;
 
@@ -242,7 +257,7 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       } else if (running) {
         note = `wasm was already running with ${pkg.getThreadsCount()} thread(s); it keeps them`;
       } else if (threads > 1 && isNode()) {
-        await registerThreadedWasm(pkg, threads, importer);
+        await registerThreadedWasm(pkg, threads, importer, kernelThreadsFromEnv(threads));
       } else {
         pkg.setThreadsCount(threads);
       }

@@ -10,8 +10,9 @@ import { describe, expect, it } from 'vitest';
 const script = fileURLToPath(new URL('./fixtures/nativeThreads.ts', import.meta.url));
 const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
-function run(threads: number): { threads: number; hash: string } {
-  const r = spawnSync(process.execPath, [tsx, script, String(threads)], { encoding: 'utf8', timeout: 90_000 });
+function run(threads: number, kernelThreads?: number): { threads: number; hash: string } {
+  const env = { ...process.env, MEDROBUST_KERNEL_THREADS: kernelThreads === undefined ? '' : String(kernelThreads) };
+  const r = spawnSync(process.execPath, [tsx, script, String(threads)], { encoding: 'utf8', timeout: 90_000, env });
   expect(r.error, 'the process did not exit within 90 s').toBeUndefined();
   expect(r.status, r.stderr).toBe(0);
   const m = /kernel threads=(\d+) hash=([0-9a-f]+)/.exec(r.stdout);
@@ -22,9 +23,13 @@ function run(threads: number): { threads: number; hash: string } {
 describe('wasm kernels on several threads', () => {
   it('give the gradients of one thread bit for bit, and the process exits by itself', () => {
     const one = run(1);
-    const two = run(2);
+    const two = run(2, 2); // the kernels' own pool is opt-in (MEDROBUST_KERNEL_THREADS)
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
     expect(two.hash).toBe(one.hash);
+  });
+
+  it('keep the kernels on the calling thread by default, whatever the backend\'s thread count', () => {
+    expect(run(2).threads).toBe(1);
   });
 });
