@@ -97,9 +97,13 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
   }
 }
 
-/** The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. */
+/**
+ * The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. In a tidy: when
+ * the backward pass throws (a failed allocation), tfjs has already returned the loss from its forward
+ * scope into the caller's, and the training step runs outside any tidy, so it would be left behind.
+ */
 function gradients(s: StepSetup, bn: readonly Layerish[], loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => s.optimizer.computeGradients(loss, s.vars);
+  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => tf.tidy(() => s.optimizer.computeGradients(loss, s.vars));
   return s.batchNorm === 'frozen' ? withFrozenBatchNorm(bn, run) : run();
 }
 
