@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
-import { chunkRanges, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
+import { chunkRanges, isHeapExhausted, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
@@ -299,7 +299,8 @@ export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf
       tf.dispose([value, ...Object.values(grads)]);
     } catch (err) {
       releaseStaleTape();
-      throw reattribute(err, s.fn, {}, 'the memory probe');
+      // A failed wasm allocation goes up as it is: planChunks restates it for the probed batch and budget.
+      throw isHeapExhausted(err) ? err : reattribute(err, s.fn, {}, 'the memory probe');
     } finally {
       stats.forEach((w, i) => w.write(saved[i]!));
       tf.dispose(saved);
