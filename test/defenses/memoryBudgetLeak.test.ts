@@ -2,8 +2,9 @@
  * Issues 13 and 15: a training run that fails for memory (a budget its step does not fit, or a failed
  * wasm allocation in the middle of a step) frees every tensor it made. For each defense with the paper's
  * Messidor presets (MPAdvT, MAAdvT: paperQuirks, Nesterov SGD) and PGD-AT and TRADES:
- * - a `memoryBudget` one image does not fit, and budgets where a `microBatch` of 2 may or may not fit:
- *   the MemoryBudgetError (or the run) leaves the tensor count as it was;
+ * - a `memoryBudget` one image does not fit, and budgets where one image fits the probe but a `microBatch`
+ *   of 2 does not (and larger ones where it trains): the MemoryBudgetError (or the run) leaves the tensor
+ *   count as it was;
  * - the n-th call of a kernel of the step throws the heap guard's out-of-memory error (as a failed wasm
  *   allocation does), for n spread over all the run's calls: inside the inner attack's steps, the
  *   update's backward pass and the second batch. Each throws a MemoryBudgetError naming the defense and
@@ -86,16 +87,17 @@ describe.each(BACKENDS)('training under memory pressure frees what it made (%s)'
       expect(err).toBeInstanceOf(MemoryBudgetError);
       expect((err as MemoryBudgetError).fn).toBe(name);
       expect(tf.memory().numTensors).toBe(before);
-      // A micro-batch of 2 against budgets around the step's size: it fits, or it is refused; nothing is left either way.
+      // A micro-batch of 2 against budgets around the step's size (15 to 112 kB, ×1.25 apart): refused for one
+      // image, refused for the micro-batch of 2 after the probe on one fitted, or trained; nothing is left either way.
       const outcomes = new Set<string>();
-      for (const memoryBudget of [2e4, 5e4, 1e5, 1e9]) {
+      for (const memoryBudget of [...Array.from({ length: 10 }, (_, i) => 1.5e4 * 1.25 ** i), 1e9]) {
         const start = tf.memory().numTensors;
         const out = await DEFENSES[name]!(model, data, { memoryBudget, microBatch: 2 }).catch((e: unknown) => e);
         if (out instanceof Error) expect(out, String(out)).toBeInstanceOf(MemoryBudgetError);
-        outcomes.add(out instanceof Error ? 'refused' : 'trained');
+        outcomes.add(out instanceof MemoryBudgetError ? `refused ${out.batch}` : 'trained');
         expect(tf.memory().numTensors, `after budget ${memoryBudget}`).toBe(start);
       }
-      expect(outcomes.has('trained')).toBe(true);
+      expect([...outcomes].sort()).toEqual(['refused 1', 'refused 2', 'trained']);
     } finally {
       model.dispose();
     }
