@@ -111,16 +111,23 @@ function attack(model: ModelFn, images: tf.Tensor4D, objective: (logits: tf.Tens
       else start = tf.clone(images);
       return s.clipStart ? clipTo(projectLinf(start, images, eps), bounds) : start;
     });
-    for (let t = 0; t < s.steps; t++) {
-      const next = tf.tidy(() => {
-        const g = withInputGradientOnly(() => gradient(adv));
-        // sign(g) from comparisons: the wasm Sign kernel (tfjs 4.22) returns 0 for |g| <= ~1e-7,
-        // which stalls the attack on confident models.
-        const step = tf.mul(alpha, tf.sub(tf.cast(tf.greater(g, 0), 'float32'), tf.cast(tf.less(g, 0), 'float32')));
-        return clipTo(projectLinf(tf.add(adv, step) as tf.Tensor4D, images, eps), bounds);
-      });
+    try {
+      for (let t = 0; t < s.steps; t++) {
+        const next = tf.tidy(() => {
+          const g = withInputGradientOnly(() => gradient(adv));
+          // sign(g) from comparisons: the wasm Sign kernel (tfjs 4.22) returns 0 for |g| <= ~1e-7,
+          // which stalls the attack on confident models.
+          const step = tf.mul(alpha, tf.sub(tf.cast(tf.greater(g, 0), 'float32'), tf.cast(tf.less(g, 0), 'float32')));
+          return clipTo(projectLinf(tf.add(adv, step) as tf.Tensor4D, images, eps), bounds);
+        });
+        adv.dispose();
+        adv = next;
+      }
+    } catch (err) {
+      // A step that throws (a failed allocation, a non-finite check) must not leave the current
+      // iterate behind: the unchunked path runs outside any tidy (the training step's generate).
       adv.dispose();
-      adv = next;
+      throw err;
     }
     return adv;
   } finally {

@@ -61,7 +61,10 @@ export interface DefensePreset<O> {
    * micro-batch.
    */
   readonly options: Readonly<Omit<O, 'optimizer'>>;
-  /** Makes the code's optimizer; the caller owns it (`dispose()` it after training). */
+  /**
+   * Makes the code's optimizer; the caller owns it (`dispose()` it after training: that frees all it
+   * holds, slots included, also the learning-rate scalar tfjs' own Momentum `dispose()` forgets).
+   */
   createOptimizer(): tf.Optimizer;
   /** The code's batch size (reach it with `microBatch` when it does not fit in memory). */
   readonly batchSize: number;
@@ -111,7 +114,17 @@ function normalisedRange(mean: readonly number[], std: readonly number[]): { min
 }
 
 /** PyTorch SGD(lr, momentum 0.9, nesterov, weight_decay via the loop's `weightDecay`). */
-const nesterov = (lr: number) => (): tf.Optimizer => tf.train.momentum(lr, 0.9, true);
+const nesterov = (lr: number) => (): tf.Optimizer => {
+  const optimizer = tf.train.momentum(lr, 0.9, true);
+  // tfjs 4.22's MomentumOptimizer.dispose() frees its momentum and slots but not the learning-rate
+  // scalar of its SGD base class (one tensor per optimizer, on every run): free it too.
+  const dispose = optimizer.dispose.bind(optimizer);
+  optimizer.dispose = () => {
+    dispose();
+    (optimizer as unknown as { c?: tf.Tensor }).c?.dispose();
+  };
+  return optimizer;
+};
 /** PyTorch Adam(lr, betas (0.9, 0.999), eps 1e-8). */
 const adam = (lr: number) => (): tf.Optimizer => tf.train.adam(lr, 0.9, 0.999, 1e-8);
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
-import { chunkRanges, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
+import { chunkRanges, isHeapExhausted, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
@@ -97,9 +97,13 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
   }
 }
 
-/** The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. */
+/**
+ * The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. In a tidy: when
+ * the backward pass throws (a failed allocation), tfjs has already returned the loss from its forward
+ * scope into the caller's, and the training step runs outside any tidy, so it would be left behind.
+ */
 function gradients(s: StepSetup, bn: readonly Layerish[], loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => s.optimizer.computeGradients(loss, s.vars);
+  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => tf.tidy(() => s.optimizer.computeGradients(loss, s.vars));
   return s.batchNorm === 'frozen' ? withFrozenBatchNorm(bn, run) : run();
 }
 
@@ -295,7 +299,8 @@ export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf
       tf.dispose([value, ...Object.values(grads)]);
     } catch (err) {
       releaseStaleTape();
-      throw reattribute(err, s.fn, {}, 'the memory probe');
+      // A failed wasm allocation goes up as it is: planChunks restates it for the probed batch and budget.
+      throw isHeapExhausted(err) ? err : reattribute(err, s.fn, {}, 'the memory probe');
     } finally {
       stats.forEach((w, i) => w.write(saved[i]!));
       tf.dispose(saved);
