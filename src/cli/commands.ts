@@ -68,7 +68,7 @@ changes, unless --fresh or --redo-changed is given.`;
 
 export const COMMANDS: Record<string, CommandSpec> = {
   demo: {
-    summary: 'train, attack (FGSM, PGD, GAP), analyse, defend (PGD-AT, MPAdvT, MAAdvT) and report on generated lesion and chest data',
+    summary: 'train, attack (FGSM, PGD, GAP), analyse, defend (PGD-AT, MPAdvT, MAAdvT, TRADES) and report on generated lesion and chest data',
     usage: 'medrobust demo [--quick] [options]',
     details: `The whole experiment on generated data (about 5 minutes of CPU time with the wasm backend: 2.5-5 minutes
 on an idle 2-core machine). --quick runs

@@ -12,12 +12,12 @@ import { assertKnownKeys, assertNumber, describeValue, type NumberConstraints } 
 /** Which generated data set a task uses. */
 export type DemoTask = 'lesion' | 'chest';
 /** The defenses the pipeline can train. */
-export type DefenseName = 'pgd-at' | 'mpadvt' | 'maadvt';
+export type DefenseName = 'pgd-at' | 'mpadvt' | 'maadvt' | 'trades';
 /** The optimizers a config may name (SGD without momentum resumes bit-exactly from any checkpoint). */
 export type OptimizerName = 'adam' | 'sgd';
 
 export const TASKS: readonly DemoTask[] = ['lesion', 'chest'];
-export const DEFENSES: readonly DefenseName[] = ['pgd-at', 'mpadvt', 'maadvt'];
+export const DEFENSES: readonly DefenseName[] = ['pgd-at', 'mpadvt', 'maadvt', 'trades'];
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'node', 'node-gpu'] as const;
 const OPTIMIZERS: readonly OptimizerName[] = ['adam', 'sgd'];
 
@@ -49,7 +49,7 @@ export const DEMO_CONFIG: ExperimentConfig = {
   model: { width: 0.5, epochs: 6, batchSize: 32, learningRate: 2e-3, optimizer: 'adam' },
   attacks: { epsilons: [1, 2, 4, 8], pgdSteps: 10, gapMagnitudes: [8, 16], gapEpochs: 4, gapLearningRate: 1e-3, evalBatch: 128 },
   analyses: { points: 200, perplexity: 30, tsneIterations: 750 },
-  defenses: { methods: ['pgd-at', 'mpadvt', 'maadvt'], tasks: ['lesion'], epsilon: 4, steps: 3, epochs: 3, learningRate: 5e-4, optimizer: 'adam', train: 512, evalEpsilons: [2, 4, 8] },
+  defenses: { methods: ['pgd-at', 'mpadvt', 'maadvt', 'trades'], tasks: ['lesion'], epsilon: 4, steps: 3, epochs: 3, learningRate: 5e-4, optimizer: 'adam', train: 512, evalEpsilons: [2, 4, 8] },
 };
 
 /**

@@ -58,7 +58,7 @@ describe('resolveConfig', () => {
   it('rejects a config that is not an object, misspelt keys (with a suggestion) and bad choices', () => {
     expect(() => resolveConfig([1])).toThrow(/config must be a JSON object, received an array/);
     expect(() => resolveConfig({ model: { epoch: 3 } })).toThrow(/config.model.epoch must be one of the known options .*did you mean 'epochs'/);
-    expect(() => resolveConfig({ defenses: { methods: ['madry'] } })).toThrow(/config.defenses.methods\[0\] must be one of 'pgd-at', 'mpadvt', 'maadvt', received "madry"/);
+    expect(() => resolveConfig({ defenses: { methods: ['madry'] } })).toThrow(/config.defenses.methods\[0\] must be one of 'pgd-at', 'mpadvt', 'maadvt', 'trades', received "madry"/);
   });
 
   it('accepts the limits, an empty GAP list and the demo presets; defense tasks follow the run\'s tasks', () => {
@@ -97,7 +97,7 @@ describe('config hashes and changes', () => {
     // A task's stages do not depend on the other task's settings.
     expect(stageHash(base, 'train.chest')).toBe(stageHash(changed({ data: { ...base.data, medmnist: { lesion: 'x.npz' } } }), 'train.chest'));
     expect(stageHash(base, 'defend.chest.none')).toBeUndefined();
-    expect(stageHash(base, 'defend.lesion.trades')).toBeUndefined();
+    expect(stageHash(base, 'defend.lesion.madry')).toBeUndefined();
   });
 
   it('hashes ignore key order; changes are listed as path old → new', () => {

@@ -210,7 +210,7 @@ describe('medrobust run (tiny config)', () => {
   it('rejects a misspelt config key and bad values with typed errors', () => {
     expect(() => resolveConfig({ atacks: {} })).toThrow(/config: config.atacks must be one of the known options .*did you mean 'attacks'/);
     expect(() => resolveConfig({ attacks: { epsilons: [] } })).toThrow(InvalidArgumentError);
-    expect(() => resolveConfig({ defenses: { methods: ['madry'] } })).toThrow(/config.defenses.methods\[0\] must be one of 'pgd-at', 'mpadvt', 'maadvt'/);
+    expect(() => resolveConfig({ defenses: { methods: ['madry'] } })).toThrow(/config.defenses.methods\[0\] must be one of 'pgd-at', 'mpadvt', 'maadvt', 'trades'/);
     expect(() => resolveConfig({ name: '../escape' })).toThrow(/folder-safe name/);
   });
 });

@@ -1,4 +1,4 @@
-/** Standard PGD-AT, MPAdvT and MAAdvT from the same initialisation, evaluated clean and under PGD. @internal */
+/** Standard PGD-AT, MPAdvT, MAAdvT (MART) and TRADES from the same initialisation, evaluated clean, under PGD and in the worst case. @internal */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -6,6 +6,7 @@ import { pgd } from '../../attacks/pgd.js';
 import { advTrain } from '../../defenses/advTrain.js';
 import { maAdvTrain, type MaAdvTrainOptions } from '../../defenses/maAdvTrain.js';
 import { mpAdvTrain, type MpAdvTrainOptions } from '../../defenses/mpAdvTrain.js';
+import { trades } from '../../defenses/trades.js';
 import { maAdvTrainPreset, mpAdvTrainPreset, type PaperDataset } from '../../defenses/paperPresets.js';
 import type { TrainingLoopOptions, TrainingReport } from '../../defenses/trainingLoop.js';
 import { fileCheckpoint } from '../../node/fileCheckpoint.js';
@@ -51,6 +52,9 @@ async function trainDefense(method: DefenseName, model: tfl.LayersModel, t: Trai
     };
     const eps = d.epsilon / 255;
     if (method === 'pgd-at') return await advTrain(model, source, { ...common, epsilon: eps, steps: d.steps });
+    // TRADES (Zhang et al. 2019) at its authors' β = 6, next to MART (= MAAdvT): the worst-case rows show how much
+    // of each one's PGD margin survives APGD
+    if (method === 'trades') return await trades(model, source, { ...common, epsilon: eps, steps: d.steps, beta: 6 });
     const threat = defenseThreat(method, presetDataset(t.name, ctx.config), eps, t.train.images.shape[3]);
     if (method === 'mpadvt') return await mpAdvTrain(model, source, { ...common, ...threat });
     return await maAdvTrain(model, source, { ...common, ...(threat as Partial<MaAdvTrainOptions> & Pick<MaAdvTrainOptions, 'epsilon'>) });
