@@ -90,13 +90,22 @@ describe.each(BACKENDS)('training under memory pressure frees what it made (%s)'
       // A micro-batch of 2 against budgets around the step's size (15 to 112 kB, ×1.25 apart): refused for one
       // image, refused for the micro-batch of 2 after the probe on one fitted, or trained; nothing is left either way.
       const outcomes = new Set<string>();
-      for (const memoryBudget of [...Array.from({ length: 10 }, (_, i) => 1.5e4 * 1.25 ** i), 1e9]) {
+      let lo = 0; // the largest budget refused for one image
+      let hi = Number.POSITIVE_INFINITY; // the smallest budget that fitted one image
+      const attempt = async (memoryBudget: number): Promise<void> => {
         const start = tf.memory().numTensors;
         const out = await DEFENSES[name]!(model, data, { memoryBudget, microBatch: 2 }).catch((e: unknown) => e);
         if (out instanceof Error) expect(out, String(out)).toBeInstanceOf(MemoryBudgetError);
-        outcomes.add(out instanceof MemoryBudgetError ? `refused ${out.batch}` : 'trained');
+        const outcome = out instanceof MemoryBudgetError ? `refused ${out.batch}` : 'trained';
+        outcomes.add(outcome);
+        if (outcome === 'refused 1') lo = Math.max(lo, memoryBudget);
+        else hi = Math.min(hi, memoryBudget);
         expect(tf.memory().numTensors, `after budget ${memoryBudget}`).toBe(start);
-      }
+      };
+      for (const memoryBudget of [...Array.from({ length: 10 }, (_, i) => 1.5e4 * 1.25 ** i), 1e9]) await attempt(memoryBudget);
+      // The window of "one image fits, two do not" can fall between two budgets of the sweep (its width is one
+      // image's share of the step): bisect between the last refusal for one image and the first budget past it.
+      for (let k = 0; k < 24 && !outcomes.has('refused 2') && lo > 0 && hi < Number.POSITIVE_INFINITY; k++) await attempt((lo + hi) / 2);
       expect([...outcomes].sort()).toEqual(['refused 1', 'refused 2', 'trained']);
     } finally {
       model.dispose();
