@@ -1,5 +1,6 @@
 import { InvalidArgumentError, ShardMergeError } from '../errors.js';
 import { assertShard, shardPositions, WHOLE } from '../internal/shard.js';
+import type { Shard } from '../types.js';
 import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
 import { summarizeWorstCase, type WorstCaseRecords, type WorstCaseReport, type WorstCaseRow } from '../metrics/evaluateWorstCase.js';
@@ -17,6 +18,40 @@ function weave<T>(parts: readonly (readonly T[])[], total: number, width = 1): T
     for (let q = 0; q < width; q++) out.push(from[at + q]!);
   }
   return out;
+}
+
+/** Checks the form of one shard's report (its records and per-sample rows); returns its shard. */
+function checkReport(fn: string, value: unknown, arg: string): Shard {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const expected = 'a report of evaluateWorstCase with its records';
+  if (!isObject(value) || !isObject(value.records) || value.records.kind !== 'worst-case') throw new InvalidArgumentError(fn, arg, expected, describeValue(value));
+  const shard = assertShard(fn, `${arg}.shard`, value.shard ?? null);
+  const rec = value.records;
+  const bad = (what: string, v: unknown): never => {
+    throw new InvalidArgumentError(fn, `${arg}.${what}`, `${expected}: ${what} is not as evaluateWorstCase wrote it`, describeValue(v));
+  };
+  const arrays = (v: unknown): boolean => Array.isArray(v) && v.every(Array.isArray);
+  const count = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (!count(rec.total) || rec.total === 0) bad('records.total', rec.total);
+  if (!count(rec.classes) || rec.classes === 0) bad('records.classes', rec.classes);
+  if (!count(rec.labelColumns) || rec.labelColumns === 0) bad('records.labelColumns', rec.labelColumns);
+  for (const k of ['positions', 'labels', 'clean', 'cleanBroken', 'checkWarnings'] as const) if (!Array.isArray(rec[k])) bad(`records.${k}`, rec[k]);
+  if (!(rec.positions as unknown[]).every(count)) bad('records.positions', rec.positions);
+  if (!isObject(rec.settings) || !Array.isArray(rec.settings.epsilons) || !Array.isArray(rec.settings.attacks) || !rec.settings.attacks.every((a) => isObject(a) && typeof a.name === 'string' && typeof a.attack === 'string')) bad('records.settings', rec.settings);
+  const st = rec.settings as Record<string, unknown>;
+  if (!['single-label', 'multi-label'].includes(st.task as string) || !['linf', 'l2'].includes(st.norm as string) || !['macro', 'micro', 'weighted'].includes(st.aucAverage as string) || typeof st.threshold !== 'number') bad('records.settings', st);
+  const epsilons = ((rec.settings as { epsilons: unknown[] }).epsilons).length;
+  const attacks = ((rec.settings as { attacks: unknown[] }).attacks).length;
+  if (!arrays(rec.worst) || (rec.worst as unknown[]).length !== epsilons) bad('records.worst', rec.worst);
+  if (!arrays(rec.tallies) || (rec.tallies as unknown[][]).length !== epsilons || !(rec.tallies as unknown[][]).every((t) => t.length === attacks && t.every((x) => isObject(x) && ['attacked', 'broken', 'queries', 'seconds'].every((k) => typeof x[k] === 'number')))) bad('records.tallies', rec.tallies);
+  if (!Array.isArray(value.eligible)) bad('eligible', value.eligible);
+  if (typeof value.seconds !== 'number') bad('seconds', value.seconds);
+  if (!Array.isArray(value.rows) || value.rows.length !== epsilons) bad('rows', value.rows);
+  (value.rows as unknown[]).forEach((row, e) => {
+    const samples = isObject(row) ? row.samples : undefined;
+    if (!isObject(row) || typeof row.seconds !== 'number' || !isObject(samples) || !['broken', 'brokenBy', 'margin', 'queries'].every((k) => Array.isArray(samples[k]))) bad(`rows[${e}]`, row);
+  });
+  return shard;
 }
 
 /**
@@ -50,13 +85,7 @@ export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseRe
   const fn = 'mergeWorstCase';
   return entry(fn, () => {
     if (!Array.isArray(reports) || reports.length === 0) throw new InvalidArgumentError(fn, 'reports', 'a non-empty array of evaluateWorstCase reports', describeValue(reports));
-    const specs = reports.map((r: unknown, i) => {
-      const rec = (r as { records?: Partial<WorstCaseRecords> } | null)?.records;
-      if (typeof r !== 'object' || r === null || typeof rec !== 'object' || rec === null || rec.kind !== 'worst-case' || !Array.isArray(rec.positions) || typeof rec.total !== 'number' || !Array.isArray((r as WorstCaseReport).rows)) {
-        throw new InvalidArgumentError(fn, `reports[${i}]`, 'a report of evaluateWorstCase with its records', describeValue(r));
-      }
-      return assertShard(fn, `reports[${i}].shard`, (r as { shard?: unknown }).shard ?? null);
-    });
+    const specs = reports.map((r: unknown, i) => checkReport(fn, r, `reports[${i}]`));
     const name = (i: number): string => `shard ${specs[i]!.index}/${specs[i]!.count}`;
     const count = specs[0]!.count;
     const otherCount = specs.map((s, i) => (s.count === count ? -1 : i)).filter((i) => i >= 0);
@@ -89,6 +118,8 @@ export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseRe
       const rec = r.records;
       const bad = (what: string): ShardMergeError => new ShardMergeError(fn, 'records', `shard ${k}/${count} ${what}; rerun the shard`, { shards: [k] });
       if (rec.total !== total) throw bad(`saw ${rec.total} images in the data set, shard 0 saw ${total} (the shards read different data)`);
+      const size = total > k ? Math.floor((total - 1 - k) / count) + 1 : 0;
+      if (rec.positions.length !== size) throw bad(`holds ${rec.positions.length} images, not the ${size} positions p ≡ ${k} (mod ${count}) of ${total}`);
       const expected = shardPositions(total, { index: k, count });
       const m = expected.length;
       if (rec.positions.length !== m || rec.positions.some((p, j) => p !== expected[j])) throw bad(`holds ${rec.positions.length} images that are not exactly its ${m} positions p ≡ ${k} (mod ${count}) of ${total}`);
