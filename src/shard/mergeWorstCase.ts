@@ -82,8 +82,15 @@ function checkReport(fn: string, value: unknown, arg: string): Shard {
  * @category Sharding
  */
 export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseReport {
-  const fn = 'mergeWorstCase';
-  return entry(fn, () => {
+  return entry('mergeWorstCase', () => mergeWorstCaseReports('mergeWorstCase', reports));
+}
+
+/**
+ * {@link mergeWorstCase} under another function's name (mergeShards, for a worst-case result of shard
+ * files); `label` names shard k in messages about its records. @internal
+ */
+export function mergeWorstCaseReports(fn: string, reports: readonly WorstCaseReport[], label?: (k: number) => string): WorstCaseReport {
+  {
     if (!Array.isArray(reports) || reports.length === 0) throw new InvalidArgumentError(fn, 'reports', 'a non-empty array of evaluateWorstCase reports', describeValue(reports));
     const specs = reports.map((r: unknown, i) => checkReport(fn, r, `reports[${i}]`));
     const name = (i: number): string => `shard ${specs[i]!.index}/${specs[i]!.count}`;
@@ -116,7 +123,7 @@ export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseRe
     const epsilons = first.settings.epsilons.length;
     parts.forEach((r, k) => {
       const rec = r.records;
-      const bad = (what: string): ShardMergeError => new ShardMergeError(fn, 'records', `shard ${k}/${count} ${what}; rerun the shard`, { shards: [k] });
+      const bad = (what: string): ShardMergeError => new ShardMergeError(fn, 'records', `${label ? label(k) : `shard ${k}/${count}`} ${what}; rerun the shard`, { shards: [k] });
       if (rec.total !== total) throw bad(`saw ${rec.total} images in the data set, shard 0 saw ${total} (the shards read different data)`);
       const size = total > k ? Math.floor((total - 1 - k) / count) + 1 : 0;
       if (rec.positions.length !== size) throw bad(`holds ${rec.positions.length} images, not the ${size} positions p ≡ ${k} (mod ${count}) of ${total}`);
@@ -163,5 +170,5 @@ export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseRe
       rowSeconds: first.worst.map((_, e) => parts.reduce((sum, r) => sum + r.rows[e]!.seconds, 0)),
       seconds: parts.reduce((sum, r) => sum + r.seconds, 0),
     });
-  });
+  }
 }
