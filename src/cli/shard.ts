@@ -10,7 +10,7 @@
  * first itself). Shards write only their own file and read the rest, so any number of them can run
  * at once on one shared run folder, and any one can be rerun alone.
  *
- * Hook for more evaluations (the worst-case evaluation, `medrobust evaluate`): add an entry to
+ * Hook for more evaluations: add an entry to
  * {@link SHARD_EVALUATIONS} whose report carries per-sample `samples` with its own `kind`, and teach
  * `mergeShards` (src/shard/mergeShards.ts) that kind's columns and summary.
  * @internal
