@@ -6,7 +6,7 @@ import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
 import { summarizeRobustness, type RobustnessReport, type RobustnessSamples } from '../metrics/evaluateRobustness.js';
 import type { WorstCaseReport } from '../metrics/evaluateWorstCase.js';
-import { mergeWorstCaseReports } from './mergeWorstCase.js';
+import { checkWorstCaseReport, mergeWorstCaseReports } from './mergeWorstCase.js';
 import type { Shard } from '../types.js';
 
 /**
@@ -107,10 +107,13 @@ export function checkShardResult(fn: string, value: unknown, arg: string): Shard
     throw new InvalidArgumentError(fn, `${arg}.results`, 'an object of named reports (at least one)', describeValue(r.results));
   }
   for (const [name, report] of Object.entries(r.results as Record<string, unknown>)) {
-    if (isWorstCase(report)) continue; // checked in full by the worst-case merge
+    if (isWorstCase(report)) {
+      checkWorstCaseReport(fn, report, `${arg}.results[${JSON.stringify(name)}]`);
+      continue;
+    }
     const samples = (report as { samples?: { kind?: unknown; positions?: unknown; total?: unknown } } | null)?.samples;
     if (typeof samples !== 'object' || samples === null || !KINDS.includes(samples.kind as (typeof KINDS)[number]) || !Array.isArray(samples.positions) || typeof samples.total !== 'number') {
-      throw new InvalidArgumentError(fn, `${arg}.results[${JSON.stringify(name)}]`, 'a report of evaluateRobustness, evaluateCorruptions or evaluatePerturbations with its samples', describeValue(report));
+      throw new InvalidArgumentError(fn, `${arg}.results[${JSON.stringify(name)}]`, 'a report of evaluateRobustness, evaluateCorruptions or evaluatePerturbations with its samples, or of evaluateWorstCase with its records', describeValue(report));
     }
   }
   return shard;

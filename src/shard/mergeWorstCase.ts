@@ -20,8 +20,8 @@ function weave<T>(parts: readonly (readonly T[])[], total: number, width = 1): T
   return out;
 }
 
-/** Checks the form of one shard's report (its records and per-sample rows); returns its shard. */
-function checkReport(fn: string, value: unknown, arg: string): Shard {
+/** Checks the form of one shard's report (its records and per-sample rows); returns its shard. @internal */
+export function checkWorstCaseReport(fn: string, value: unknown, arg: string): Shard {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const expected = 'a report of evaluateWorstCase with its records';
   if (!isObject(value) || !isObject(value.records) || value.records.kind !== 'worst-case') throw new InvalidArgumentError(fn, arg, expected, describeValue(value));
@@ -92,7 +92,7 @@ export function mergeWorstCase(reports: readonly WorstCaseReport[]): WorstCaseRe
 export function mergeWorstCaseReports(fn: string, reports: readonly WorstCaseReport[], label?: (k: number) => string): WorstCaseReport {
   {
     if (!Array.isArray(reports) || reports.length === 0) throw new InvalidArgumentError(fn, 'reports', 'a non-empty array of evaluateWorstCase reports', describeValue(reports));
-    const specs = reports.map((r: unknown, i) => checkReport(fn, r, `reports[${i}]`));
+    const specs = reports.map((r: unknown, i) => checkWorstCaseReport(fn, r, `reports[${i}]`));
     const name = (i: number): string => `shard ${specs[i]!.index}/${specs[i]!.count}`;
     const count = specs[0]!.count;
     const otherCount = specs.map((s, i) => (s.count === count ? -1 : i)).filter((i) => i >= 0);

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShardMergeError } from '../../src/errors.js';
 import { evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseAttack, type WorstCaseBatch, type WorstCaseReport } from '../../src/metrics/evaluateWorstCase.js';
+import { mergeShards } from '../../src/shard/mergeShards.js';
 import { mergeWorstCase } from '../../src/shard/mergeWorstCase.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -138,6 +139,13 @@ describe.each(BACKENDS)('evaluateWorstCase shards and mergeWorstCase on %s', (ba
     const trimmed = { ...parts[2]!, records: { ...parts[2]!.records, positions: parts[2]!.records.positions.slice(1) } };
     e = refusal(() => mergeWorstCase([parts[0]!, parts[1]!, trimmed]));
     expect([e.problem, e.shards]).toEqual(['records', [2]]);
+    // The same reports as shard results: mergeShards delegates to the worst-case merge and checks their form.
+    const viaShards = mergeShards(parts.map((r) => ({ shard: r.shard, config: { run: 1 }, results: { 'worst-case': r } })));
+    expect(untimed(viaShards.results['worst-case'] as WorstCaseReport)).toEqual(untimed(mergeWorstCase(parts)));
+    const broken = { ...parts[0]!, records: { ...parts[0]!.records, tallies: [] } };
+    expect(() => mergeShards([{ shard: parts[0]!.shard, config: {}, results: { wc: broken } }])).toThrow(/mergeShards: shards\[0\]\.results\["wc"\]\.records\.tallies must be a report of evaluateWorstCase/);
+    e = refusal(() => mergeShards([parts[0]!, parts[2]!].map((r) => ({ shard: r.shard, config: {}, results: { wc: r } }))));
+    expect([e.problem, e.missing]).toEqual(['missing', [1]]);
     expect(() => mergeWorstCase([])).toThrow(InvalidArgumentError);
     expect(() => mergeWorstCase([{ rows: [] } as unknown as WorstCaseReport])).toThrow(/mergeWorstCase: reports\[0\] must be a report of evaluateWorstCase with its records/);
   });
