@@ -39,7 +39,8 @@ const EVALUATE_OPTIONS: Record<string, OptionSpec> = {
   batch: { type: 'string', value: 'N', help: 'images per batch (default 64)' },
   seed: { type: 'string', value: 'N', help: 'the seed of the attacks (default 1)' },
   backend: { type: 'string', value: 'name', help: 'auto | wasm | cpu | node | node-gpu (default auto)' },
-  out: { type: 'string', value: 'file.json', help: 'also write the full report (per image, per attack) as JSON' },
+  out: { type: 'string', value: 'file.json', help: 'also write the full report (per image, per attack) as JSON; with --shard: the folder of the shard file (default shards)' },
+  shard: { type: 'string', value: 'i/n|auto', help: 'evaluate shard i of n of the images and write <out>/shard-i-of-n.json for medrobust merge (auto: index from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID)' },
   quiet: { type: 'boolean', short: 'q', help: 'no progress output' },
 };
 

@@ -10,7 +10,7 @@
  * first itself). Shards write only their own file and read the rest, so any number of them can run
  * at once on one shared run folder, and any one can be rerun alone.
  *
- * Hook for more evaluations (the worst-case evaluation, `medrobust evaluate`): add an entry to
+ * Hook for more evaluations: add an entry to
  * {@link SHARD_EVALUATIONS} whose report carries per-sample `samples` with its own `kind`, and teach
  * `mergeShards` (src/shard/mergeShards.ts) that kind's columns and summary.
  * @internal
@@ -30,7 +30,7 @@ import { evaluateRobustness, type RobustnessReport } from '../metrics/evaluateRo
 import { writeFileAtomic } from '../node/atomic.js';
 import { loadModel } from '../node/modelFiles.js';
 import { mergeResults, readShardResult, writeShardResult } from '../node/shardFiles.js';
-import { canonicalJson, type MergedResults, type ShardableReport } from '../shard/mergeShards.js';
+import { canonicalJson, isWorstCase, type MergedResults, type ShardableReport } from '../shard/mergeShards.js';
 import type { Batch, Progress, Shard, Task } from '../types.js';
 import { experimentPart, type ExperimentConfig } from './config.js';
 import { stageArtifacts, stageHash } from './experiment.js';
@@ -274,7 +274,8 @@ export async function runShard(config: ExperimentConfig, shard: Shard, options: 
         });
         evaluationSeconds += (performance.now() - t0) / 1000;
         report(key, total, total);
-        progress.end(`${label} ${task} ${evaluation}: ${(results[key]!.samples.positions.length)} of ${results[key]!.samples.total} test images`);
+        const recs = isWorstCase(results[key]) ? results[key].records : results[key]!.samples;
+        progress.end(`${label} ${task} ${evaluation}: ${recs.positions.length} of ${recs.total} test images`);
       }
     } finally {
       model?.dispose();
@@ -357,7 +358,11 @@ export function mergedMarkdown(merged: MergedResults, files: readonly string[]):
   if (backends.length > 1) lines.push(`Note: the shards ran on different backends (${backends.join(', ')}); the figures may differ from an unsharded run in the last digits.`, '');
   for (const [name, report] of Object.entries(merged.results)) {
     lines.push(`## ${name}`, '');
-    if (report.samples.kind === 'robustness') {
+    if (isWorstCase(report)) {
+      lines.push(`${report.n} test images, ${report.task}, ${report.norm === 'linf' ? 'L∞' : 'L2'}, ${report.version} ensemble (${report.attacks.map((a) => a.name).join(', ')}); clean accuracy ${pct(report.clean.accuracy)} %, AUROC ${fixed(report.clean.auc)}.`, '', '| ε (/255) | PGD accuracy % | worst-case accuracy % | gap % | AUROC |', '|---|---|---|---|---|');
+      for (const row of report.rows) lines.push(`| ${fixed(row.epsilon * 255, 2)} | ${pct(row.pgdAccuracy)} | ${pct(row.robustAccuracy)} | ${pct(row.gap)} | ${fixed(row.auc)} |`);
+      for (const w of report.warnings) lines.push('', `warning [${w.code}]: ${w.message}`);
+    } else if (report.samples.kind === 'robustness') {
       const r = report as RobustnessReport;
       lines.push(`${r.n} test images; clean accuracy ${pct(r.clean.accuracy)} %, AUC ${fixed(r.clean.auc)}.`, '', '| attack | ε (/255) | accuracy % | AUC | fooling rate % | max L∞ (/255) |', '|---|---|---|---|---|---|');
       for (const row of r.rows) lines.push(`| ${row.attack} | ${fixed(row.epsilon * 255, 2)} | ${pct(row.accuracy)} | ${fixed(row.auc)} | ${pct(row.foolingRate)} | ${fixed(row.maxLinf * 255, 2)} |`);

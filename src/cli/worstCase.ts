@@ -4,7 +4,10 @@
  * and written as JSON with `--out`.
  * @internal
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend, type BackendName } from '../backend/index.js';
@@ -13,10 +16,12 @@ import { evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseReport 
 import type { MultiLabelGoal } from '../internal/goals.js';
 import { writeFileAtomic } from '../node/atomic.js';
 import { loadModel } from '../node/modelFiles.js';
+import { writeShardResult } from '../node/shardFiles.js';
 import { loadMedmnist, loadNpz } from '../node/npzFiles.js';
 import { markdownTable } from '../report/tables.js';
 import type { Task } from '../types.js';
 import { BACKENDS } from './config.js';
+import { modelFingerprint, resolveShard, shardFileName } from './shard.js';
 import { UsageError } from './usageError.js';
 
 function integer(name: string, value: unknown, fallback: number, min: number): number {
@@ -108,6 +113,7 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
   const backend = values.backend ?? 'auto';
   if (!(BACKENDS as readonly string[]).includes(String(backend))) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, received '${String(backend)}'`);
   if (!existsSync(values.model) || !statSync(values.model).isDirectory()) throw new UsageError(`--model: no folder ${values.model}`);
+  const shard = resolveShard(values.shard === undefined ? undefined : String(values.shard));
 
   const choice = await useBackend(backend as BackendName | 'auto');
   const quiet = Boolean(values.quiet);
@@ -127,7 +133,7 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
     }
     const classes = data.labels.rank === 2 ? data.labels.shape[1]! : 0;
     const options: EvaluateWorstCaseOptions = {
-      epsilon: epsilons.map((e) => e / 255), norm, version, task, seed, ...(signal ? { signal } : {}),
+      epsilon: epsilons.map((e) => e / 255), norm, version, task, seed, ...(shard ? { shard } : {}), ...(signal ? { signal } : {}),
       ...(typeof values.goal === 'string' ? { goal: parseGoal(values.goal, classes) } : {}),
       ...(quiet ? {} : { onProgress: (p) => process.stderr.write(`\rattack runs ${p.done}${Number.isFinite(p.total) ? `/${p.total}` : ''}, robust ${(100 * (p.metrics?.robustAccuracy ?? Number.NaN)).toFixed(1)}% at ε ${+((p.metrics?.epsilon ?? 0) * 255).toFixed(3)}/255   `) }),
     };
@@ -138,6 +144,18 @@ export async function runEvaluate(values: Record<string, unknown>, positionals: 
     } finally {
       for (const b of batches) tf.dispose([b.images, b.labels]);
       if (!quiet) process.stderr.write('\n');
+    }
+    if (shard) {
+      // A shard of a cluster run: its file (with the run's configuration) for `medrobust merge`.
+      const folder = typeof values.out === 'string' ? values.out : 'shards';
+      const file = join(folder, shardFileName(shard));
+      const config = {
+        command: 'evaluate', model: modelFingerprint(values.model), data: createHash('sha256').update(readFileSync(values.data)).digest('hex'),
+        images: n, epsilons, norm, version, task, goal: typeof values.goal === 'string' ? values.goal : null, seed,
+      };
+      await writeShardResult(file, { shard, config, results: { 'worst-case': report }, environment: { backend: choice.name, threads: choice.threads ?? null, host: hostname(), seconds: report.seconds } });
+      process.stdout.write(`shard ${shard.index}/${shard.count}: ${report.n} of ${n} images, ${task}, ${report.version} ensemble; ${report.seconds.toFixed(1)} s\nshard file: ${file} (merge all shards with: medrobust merge ${folder})\n`);
+      return 0;
     }
     process.stdout.write(`${n} images, ${task}, ${norm === 'linf' ? 'L∞' : 'L2'}, ${report.version} ensemble: ${report.attacks.map((a) => a.name).join(', ')}; ${report.seconds.toFixed(1)} s\n\n${worstCaseTable(report)}\n`);
     for (const w of report.warnings) process.stdout.write(`\nwarning [${w.code}]: ${w.message}\n`);

@@ -17,8 +17,8 @@
  * **Per-sample seeds.** {@link sampleSeed} derives a seed from (run seed, position, stream ids):
  * a random corruption or perturbation sequence of an image is the same whatever its batch or shard.
  *
- * Reused by every sharded evaluation (robustness, corruptions, perturbations, and the worst-case
- * evaluation when it adopts it).
+ * Reused by every sharded evaluation (robustness, corruptions, perturbations; the worst-case
+ * evaluation uses {@link inShard} on each whole batch).
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -4,6 +4,7 @@ import { pgdAsync } from '../attacks/pgd.js';
 import { squareAttackAsync } from '../attacks/square.js';
 import { AbortError, InvalidArgumentError, NonFiniteError, PerturbationBudgetError } from '../errors.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
+import { assertShard, inShard } from '../internal/shard.js';
 import { nextTick } from '../internal/gradientAttack.js';
 import { ascentLoss, goalEligible, goalLabels, goalMargin, goalSuccess, parseGoal, type Goal, type MultiLabelGoal } from '../internal/goals.js';
 import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
@@ -15,7 +16,7 @@ import {
   assertOptionsObject, assertSignal, describeValue,
 } from '../internal/validate.js';
 import { assertModelInput, toModelFn } from '../model.js';
-import type { Batch, BatchInput, ClipRange, MemoryOptions, Model, ModelFn, Progress, Task } from '../types.js';
+import type { Batch, BatchInput, ClipRange, MemoryOptions, Model, ModelFn, Progress, Shard, Task } from '../types.js';
 import { averagePrecision } from './averagePrecision.js';
 import { hammingLoss } from './hammingLoss.js';
 import { classProbabilities, labelProbabilities } from './labels.js';
@@ -88,6 +89,15 @@ export interface WorstCaseBatch extends Batch {
  * @category Metrics
  */
 export interface EvaluateWorstCaseOptions extends MemoryOptions {
+  /**
+   * Evaluate only one shard of the data: the images at positions p with p mod count = index (see
+   * {@link Shard}). Every shard still reads and validates every batch, and runs the sanity checks on
+   * the data's first batch, so its warnings are the unsharded run's; only its own images are attacked.
+   * Merge the shards' reports with {@link mergeWorstCase}: the result equals the unsharded report
+   * (timings aside). Give every shard the same `seed`.
+   * @defaultValue the whole data set
+   */
+  shard?: Shard;
   /** The budget ε in the units of the images, or several (one report row each). Required. */
   epsilon: number | readonly number[];
   /**
@@ -278,11 +288,91 @@ export interface WorstCaseReport {
   warnings: WorstCaseWarning[];
   /** The seed, to replay the run. */
   seed: number;
-  /** Total seconds. */
+  /** Total seconds (summed over the shards for a merged report). */
+  seconds: number;
+  /** The shard evaluated (`{ index: 0, count: 1 }` for the whole data set or a merged report). */
+  shard: Shard;
+  /** The per-sample records every figure above is computed from; {@link mergeWorstCase} merges shards by them. */
+  records: WorstCaseRecords;
+}
+
+/**
+ * The settings of a worst-case run that decide its results (shards merge only when they are equal).
+ * @category Metrics
+ */
+export interface WorstCaseSettings {
+  /** The budgets, in order. */
+  epsilons: number[];
+  /** The threat model. */
+  norm: 'linf' | 'l2';
+  /** The task. */
+  task: Task;
+  /** `'standard'`, `'cheap'` or `'custom'`. */
+  version: string;
+  /** The attacks with every default filled in. */
+  attacks: WorstCaseAttackInfo[];
+  /** The run's seed. */
+  seed: number;
+  /** The multi-label threshold (0.5 for single-label). */
+  threshold: number;
+  /** The multi-label goal as given, or null. */
+  goal: unknown;
+  /** The clip range. */
+  clip: ClipRange;
+  /** The AUROC average. */
+  aucAverage: 'macro' | 'micro' | 'weighted';
+  /** Whether the sanity checks ran. */
+  checks: boolean;
+}
+
+/**
+ * An attack's counts at one ε, summed over the images of a run or shard.
+ * @category Metrics
+ */
+export interface WorstCaseTally {
+  /** Images it attacked. */
+  attacked: number;
+  /** Images it broke. */
+  broken: number;
+  /** Model calls it spent. */
+  queries: number;
+  /** Seconds it took. */
   seconds: number;
 }
 
-const KEYS = ['epsilon', 'norm', 'version', 'attacks', 'task', 'goal', 'threshold', 'clip', 'aucAverage', 'checks', 'seed', 'disposeBatches', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
+/**
+ * The per-sample records of an {@link evaluateWorstCase} run or shard, in data-set order: enough to
+ * recompute every figure of the report (AUROC, AP and Hamming loss from the logits, never averaged).
+ * @category Metrics
+ */
+export interface WorstCaseRecords {
+  /** Always `'worst-case'`. */
+  kind: 'worst-case';
+  /** Images in the whole data set (all shards). */
+  total: number;
+  /** The data-set position of each record, ascending. */
+  positions: number[];
+  /** The settings that decide the results. */
+  settings: WorstCaseSettings;
+  /** Logits per image. */
+  classes: number;
+  /** Label columns per image (1 for class indices). */
+  labelColumns: number;
+  /** The labels, flat `[n, labelColumns]`. */
+  labels: number[];
+  /** The clean logits, flat `[n, classes]`. */
+  clean: number[];
+  /** Whether the clean prediction already breaks each image. */
+  cleanBroken: boolean[];
+  /** Per ε: each image's worst-case logits, flat `[n, classes]`. */
+  worst: number[][];
+  /** Per ε, per attack: its counts. */
+  tallies: WorstCaseTally[][];
+  /** The sanity checks' warnings from the data's first batch (equal in every shard). */
+  checkWarnings: WorstCaseWarning[];
+}
+
+const KEYS = ['epsilon', 'norm', 'version', 'attacks', 'task', 'goal', 'threshold', 'clip', 'aucAverage', 'checks', 'seed', 'shard', 'disposeBatches', 'signal', 'onProgress', ...MEMORY_KEYS] as const;
 const ATTACK_KINDS = ['pgd', 'apgd-ce', 'apgd-margin', 'apgd-dlr', 'apgd-t', 'noise', 'square'] as const;
 /** Images the sanity checks look at (from the first batch). */
 const CHECK_IMAGES = 16;
@@ -422,6 +512,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
   const aucAverage = assertOneOf(fn, 'options.aucAverage', o.aucAverage, ['macro', 'micro', 'weighted'] as const) ?? 'macro';
   const checks = assertBoolean(fn, 'options.checks', o.checks) ?? true;
   const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
+  const shard = assertShard(fn, 'options.shard', o.shard);
   const disposeOption = assertBoolean(fn, 'options.disposeBatches', o.disposeBatches);
   const signal = assertSignal(fn, 'options.signal', o.signal);
   assertFunction(fn, 'options.onProgress', o.onProgress);
@@ -444,6 +535,8 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
   const cleanBroken: boolean[] = [];
   const states: EpsState[] = epsilons.map(() => ({ worst: [], broken: [], brokenBy: [], margin: [], queries: [], tallies: [], seconds: 0 }));
   let n = 0;
+  let total = 0;
+  const positions: number[] = [];
   let b = 0;
   let runs = 0;
   const totalRuns = Array.isArray(data) ? data.length * epsilons.length : Number.NaN;
@@ -495,7 +588,6 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
         if (labels.rank === 1 ? !(Number.isInteger(v) && v >= 0 && v < c) : !(v === 0 || v === 1)) {
           throw new InvalidArgumentError(fn, `data[${b}].labels`, labels.rank === 1 ? `class indices in [0, ${c - 1}]` : '0/1 values', `${describeValue(v)} at flat index ${i}`);
         }
-        labelRows.push(v);
       }
       if (labels.rank === 2 && cols !== c) throw new InvalidArgumentError(fn, `data[${b}].labels`, `[${bn}, ${c}] to match the model's ${c} logits`, `shape [${labels.shape.join(',')}]`);
       const g = goal!;
@@ -505,11 +597,8 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
         const z = tf.tensor2d(values, [bn, c]);
         return [goalMargin(z, yGoal, g).dataSync(), goalSuccess(z, yGoal, g).dataSync(), goalEligible(labels, g).dataSync()];
       });
-      for (const v of values) cleanLogits.push(v);
       const batchEligible = Array.from(ok, (v) => v !== 0);
       const batchBroken = Array.from(cleanWon, (v, i) => v !== 0 && batchEligible[i]!);
-      eligible.push(...batchEligible);
-      cleanBroken.push(...batchBroken);
 
       if (checks && b === 0) {
         const probe = batchEligible.map((e, i) => (e && !batchBroken[i] ? i : -1)).filter((i) => i >= 0).slice(0, CHECK_IMAGES);
@@ -541,15 +630,38 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
         }
       }
 
-      for (let e = 0; e < epsilons.length; e++) {
+      // The shard's rows of this batch (every row for the whole data set). Everything above ran on the
+      // whole batch, so every shard validates the data and its sanity checks see the unsharded run's images.
+      const offset = total;
+      total += bn;
+      const rows = shard.count === 1 ? null : Array.from({ length: bn }, (_, i) => i).filter((i) => inShard(offset + i, shard));
+      const pick = <T>(xs: ArrayLike<T>, width = 1): T[] => (rows === null ? Array.from(xs) : rows.flatMap((i) => Array.from({ length: width }, (_, q) => xs[i * width + q]!)));
+      for (const v of pick(lab, cols)) labelRows.push(v);
+      for (const v of pick(values, c)) cleanLogits.push(v);
+      const here = rows === null ? Array.from({ length: bn }, (_, i) => offset + i) : rows.map((i) => offset + i);
+      positions.push(...here);
+      const shardEligible = pick(batchEligible);
+      const shardBroken = pick(batchBroken);
+      eligible.push(...shardEligible);
+      cleanBroken.push(...shardBroken);
+      const sn = here.length;
+      const part = rows === null || sn === 0 ? null : subset(bag, images, yGoal, labels, mask, rows);
+      const sImages = part ? part.x : images;
+      const sGoal = part ? part.y : yGoal;
+      const sLabels = part ? part.truth : labels;
+      const sMask = part ? part.m : mask;
+      const sValues = pick(values, c);
+      const sMargin = pick(cleanMargin);
+
+      for (let e = 0; e < epsilons.length && sn > 0; e++) {
         const epsilon = epsilons[e]!;
         const st = states[e]!;
         const te = Date.now();
-        const robust = batchEligible.map((v, i) => v && !batchBroken[i]!);
-        const worst = Array.from(values);
-        const margin = Array.from(cleanMargin);
-        const brokenBy: Array<string | null> = batchBroken.map((v) => (v ? 'clean' : null));
-        const queries = new Array<number>(bn).fill(0);
+        const robust = shardEligible.map((v, i) => v && !shardBroken[i]!);
+        const worst = Array.from(sValues);
+        const margin = Array.from(sMargin);
+        const brokenBy: Array<string | null> = shardBroken.map((v) => (v ? 'clean' : null));
+        const queries = new Array<number>(sn).fill(0);
         for (let a = 0; a < attacks.length; a++) {
           checkAbort();
           const att = attacks[a]!;
@@ -562,7 +674,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
             if (firstPass) tally.attacked += idx.length;
             firstPass = false;
             if (idx.length === 0) break;
-            const sub = subset(bag, images, yGoal, labels, mask, idx);
+            const sub = subset(bag, sImages, sGoal, sLabels, sMask, idx);
             const seedA = att.spec.seed ?? seedFor(seed, att.name, e, rank);
             const result = await inner(fn, `attack '${att.name}'${rank ? ` (target rank ${rank})` : ''} at ε = ${epsilon}`, b, custom ? a : -1, () => runAttack(att, rank, model, modelFn, sub, g, {
               epsilon, norm, clip, task, threshold, goal: o.goal as MultiLabelGoal | undefined, seed: seedA, memory, signal, forward,
@@ -578,7 +690,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
                 norm === 'linf' ? tf.max(tf.abs(safe), 1) : tf.sqrt(tf.sum(tf.square(safe), 1)), outside, tf.sum(tf.cast(tf.logicalNot(finite), 'float32'), 1)]).dataSync();
             });
             bag.free(adv);
-            freeSubset(bag, sub, mask);
+            freeSubset(bag, sub, sMask);
             const k = idx.length;
             const base = k * c;
             for (let j = 0; j < k; j++) {
@@ -587,7 +699,7 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
               for (let q = 0; q < c; q++) if (!Number.isFinite(read[j * c + q]!)) throw new NonFiniteError(fn, 'logits', `the model returned NaN or Infinity on the adversarial images of attack '${att.name}' (data[${b}])`);
               const size = read[base + 2 * k + j]!;
               if (size > epsilon + epsilon * 1e-5 + 1e-6 || read[base + 3 * k + j]! > 0) {
-                throw new PerturbationBudgetError(fn, att.name, epsilon, norm, read[base + 3 * k + j]! > 0 ? Number.POSITIVE_INFINITY : size, n + i);
+                throw new PerturbationBudgetError(fn, att.name, epsilon, norm, read[base + 3 * k + j]! > 0 ? Number.POSITIVE_INFINITY : size, here[i]!);
               }
               queries[i] = queries[i]! + result.queries[j]!;
               tally.queries += result.queries[j]!;
@@ -609,20 +721,21 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
           if (onProgress) {
             const elapsedSeconds = (Date.now() - t0) / 1000;
             const left = robust.filter(Boolean).length;
-            const counted = batchEligible.filter(Boolean).length;
+            const counted = shardEligible.filter(Boolean).length;
             const total = totalRuns * attacks.length;
             onProgress({ phase: 'attack', done: runs, total, elapsedSeconds, etaSeconds: (elapsedSeconds / runs) * (total - runs), metrics: { epsilon, robustAccuracy: counted > 0 ? left / counted : Number.NaN } });
           }
           await nextTick();
         }
         st.worst.push(...worst);
-        st.broken.push(...robust.map((r, i) => batchEligible[i]! && !r));
+        st.broken.push(...robust.map((r, i) => shardEligible[i]! && !r));
         st.brokenBy.push(...brokenBy);
         st.margin.push(...margin);
         st.queries.push(...queries);
         st.seconds += (Date.now() - te) / 1000;
       }
-      n += bn;
+      if (part) freeSubset(bag, part, mask);
+      n += sn;
       b++;
     } finally {
       if ((disposeOption ?? owned) && batch && typeof batch === 'object') {
@@ -630,71 +743,124 @@ async function evaluate(fn: string, bag: TensorBag, model: Model, data: BatchInp
       }
     }
   }
-  if (n === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'no batches');
+  if (total === 0) throw new InvalidArgumentError(fn, 'data', 'at least one batch', 'no batches');
 
+  const records: WorstCaseRecords = {
+    kind: 'worst-case',
+    total,
+    positions,
+    settings: {
+      epsilons, norm, task, version: custom ? 'custom' : version, attacks: attacks.map((a) => ({ ...a.spec, name: a.name })), seed, threshold,
+      goal: (o.goal ?? null) as WorstCaseSettings['goal'], clip, aucAverage, checks,
+    },
+    classes,
+    labelColumns: labelCols,
+    labels: labelRows,
+    clean: cleanLogits,
+    cleanBroken,
+    worst: states.map((st) => st.worst),
+    tallies: states.map((st) => attacks.map((_, i) => st.tallies[i] ?? { attacked: 0, broken: 0, queries: 0, seconds: 0 })),
+    checkWarnings: warnings,
+  };
+  return summarizeWorstCase(fn, {
+    records, eligible, shard,
+    samples: states.map((st) => ({ broken: st.broken, brokenBy: st.brokenBy, margin: st.margin, queries: st.queries })),
+    rowSeconds: states.map((st) => st.seconds),
+    seconds: (Date.now() - t0) / 1000,
+  });
+}
+
+/** What {@link summarizeWorstCase} computes a report from: a run's (or merged shards') records. @internal */
+export interface WorstCaseParts {
+  records: WorstCaseRecords;
+  eligible: boolean[];
+  shard: Shard;
+  samples: WorstCaseRow['samples'][];
+  rowSeconds: number[];
+  seconds: number;
+}
+
+/**
+ * The report of per-sample records: every figure computed from the records alone (the unsharded run,
+ * a shard, and {@link mergeWorstCase} over all shards all go through here).
+ * @internal
+ */
+export function summarizeWorstCase(fn: string, p: WorstCaseParts): WorstCaseReport {
+  const { records: rec, eligible, samples } = p;
+  const { task, threshold, aucAverage, norm } = rec.settings;
+  const classes = rec.classes;
+  const n = rec.positions.length;
+  const attacks = rec.settings.attacks.map((a) => ({ name: a.name, whiteBox: a.attack !== 'noise' && a.attack !== 'square', attack: a.attack }));
+  const warnings: WorstCaseWarning[] = [...rec.checkWarnings];
   const counted = eligible.filter(Boolean).length;
-  const labelsMat = { data: labelRows, shape: [n, labelCols] as [number, number] };
+  const labelsMat = { data: rec.labels, shape: [n, rec.labelColumns] as [number, number] };
   const scores = (logits: number[]): { data: Float64Array; shape: [number, number] } => {
     const mat = { data: Float64Array.from(logits), rows: n, cols: classes };
     return { data: task === 'multi-label' ? labelProbabilities(mat, 'logits') : classProbabilities(mat, 'logits'), shape: [n, classes] };
   };
-  const perLabel = (logits: number[]): WorstCasePerLabel | undefined => (task !== 'multi-label' ? undefined : {
+  const auc = (logits: number[]): number => (n === 0 ? Number.NaN : rocAuc(scores(logits), labelsMat, { average: aucAverage, task }));
+  const perLabel = (logits: number[]): WorstCasePerLabel | undefined => (task !== 'multi-label' ? undefined : n === 0 ? {
+    auc: new Array<number>(classes).fill(Number.NaN), averagePrecision: new Array<number>(classes).fill(Number.NaN), hammingLoss: Number.NaN,
+  } : {
     auc: rocAucPerClass(scores(logits), labelsMat, { task }),
     averagePrecision: averagePrecision(logits.length === 0 ? [] : { data: logits, shape: [n, classes] }, labelsMat, { task, average: 'none' }),
     hammingLoss: hammingLoss({ data: logits, shape: [n, classes] }, labelsMat, { task, threshold, from: 'logits' }),
   });
   const share = (broken: boolean[]): number => (counted === 0 ? Number.NaN : eligible.filter((v, i) => v && !broken[i]).length / counted);
-  const cleanAccuracy = share(cleanBroken);
-  const rows: WorstCaseRow[] = states.map((st, e) => {
-    const robustCount = eligible.filter((v, i) => v && !st.broken[i]).length;
+  const cleanAccuracy = share(rec.cleanBroken);
+  const rows: WorstCaseRow[] = rec.settings.epsilons.map((epsilon, e) => {
+    const s = samples[e]!;
+    const robustCount = eligible.filter((v, i) => v && !s.broken[i]).length;
     const robustAccuracy = counted === 0 ? Number.NaN : robustCount / counted;
-    let remaining = eligible.filter((v, i) => v && !cleanBroken[i]).length;
+    let remaining = eligible.filter((v, i) => v && !rec.cleanBroken[i]).length;
     const attackRows = attacks.map((a, i) => {
-      const t = st.tallies[i] ?? { attacked: 0, broken: 0, queries: 0, seconds: 0 };
+      const t = rec.tallies[e]![i]!;
       remaining -= t.broken;
       return { name: a.name, attacked: t.attacked, broken: t.broken, robustAccuracy: counted === 0 ? Number.NaN : remaining / counted, meanQueries: t.attacked > 0 ? t.queries / t.attacked : 0, seconds: t.seconds };
     });
-    const pgdAccuracy = attacks[0]?.spec.attack === 'pgd' ? attackRows[0]!.robustAccuracy : Number.NaN;
+    const pgdAccuracy = attacks[0]?.attack === 'pgd' ? attackRows[0]!.robustAccuracy : Number.NaN;
     const row: WorstCaseRow = {
-      epsilon: epsilons[e]!,
+      epsilon,
       robustAccuracy,
       robustCount,
-      auc: rocAuc(scores(st.worst), labelsMat, { average: aucAverage, task }),
+      auc: auc(rec.worst[e]!),
       pgdAccuracy,
       gap: pgdAccuracy - robustAccuracy,
       attacks: attackRows,
-      samples: { broken: st.broken, brokenBy: st.brokenBy, margin: st.margin, queries: st.queries },
-      seconds: st.seconds,
+      samples: s,
+      seconds: p.rowSeconds[e]!,
     };
-    const pl = perLabel(st.worst);
+    const pl = perLabel(rec.worst[e]!);
     if (pl) row.perLabel = pl;
     // Black-box attacks that broke images after a white-box attack had its turn.
     const firstWhite = attacks.findIndex((a) => a.whiteBox);
     if (firstWhite >= 0) {
       const late = attacks.map((a, i) => ({ a, i })).filter(({ a, i }) => !a.whiteBox && i > firstWhite);
-      const w = blackBoxWarning(fn, epsilons[e]!, late.map(({ a, i }) => ({ name: a.name, broken: attackRows[i]!.broken, attacked: attackRows[i]!.attacked })));
+      const w = blackBoxWarning(fn, epsilon, late.map(({ a, i }) => ({ name: a.name, broken: attackRows[i]!.broken, attacked: attackRows[i]!.attacked })));
       if (w) warnings.push(w);
     }
     return row;
   });
   const mono = checkMonotone(fn, rows);
   if (mono) warnings.push(mono);
-  const cleanRow: WorstCaseReport['clean'] = { accuracy: cleanAccuracy, auc: rocAuc(scores(cleanLogits), labelsMat, { average: aucAverage, task }) };
-  const cleanPerLabel = perLabel(cleanLogits);
+  const cleanRow: WorstCaseReport['clean'] = { accuracy: cleanAccuracy, auc: auc(rec.clean) };
+  const cleanPerLabel = perLabel(rec.clean);
   if (cleanPerLabel) cleanRow.perLabel = cleanPerLabel;
   return {
     n,
     counted,
     norm,
     task,
-    version: custom ? 'custom' : version,
-    attacks: attacks.map((a) => ({ ...a.spec, name: a.name })),
+    version: rec.settings.version,
+    attacks: rec.settings.attacks.map((a) => ({ ...a })),
     clean: cleanRow,
     rows,
     eligible,
     warnings,
-    seed,
-    seconds: (Date.now() - t0) / 1000,
+    seed: rec.settings.seed,
+    seconds: p.seconds,
+    shard: p.shard,
+    records: rec,
   };
 }
 

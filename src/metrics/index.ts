@@ -20,7 +20,7 @@ export {
 } from './discriminability.js';
 export {
   evaluateWorstCase, type EvaluateWorstCaseOptions, type WorstCaseAttack, type WorstCaseAttackInfo, type WorstCaseAttackRow, type WorstCaseBatch, type WorstCasePerLabel,
-  type WorstCaseReport, type WorstCaseRow, type WorstCaseWarning,
+  type WorstCaseReport, type WorstCaseRow, type WorstCaseWarning, type WorstCaseRecords, type WorstCaseSettings, type WorstCaseTally,
 } from './evaluateWorstCase.js';
 export { averagePrecision, type AveragePrecisionOptions } from './averagePrecision.js';
 export { hammingLoss } from './hammingLoss.js';

@@ -3,3 +3,4 @@
  * @module
  */
 export { mergeShards, type MergedResults, type ShardableReport, type ShardResult } from './mergeShards.js';
+export { mergeWorstCase } from './mergeWorstCase.js';

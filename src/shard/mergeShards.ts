@@ -5,14 +5,20 @@ import { assertShard, shardPositions, WHOLE } from '../internal/shard.js';
 import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
 import { summarizeRobustness, type RobustnessReport, type RobustnessSamples } from '../metrics/evaluateRobustness.js';
+import type { WorstCaseReport } from '../metrics/evaluateWorstCase.js';
+import { checkWorstCaseReport, mergeWorstCaseReports } from './mergeWorstCase.js';
 import type { Shard } from '../types.js';
 
 /**
  * A report of a shardable evaluation: {@link evaluateRobustness}, {@link evaluateCorruptions} or
- * {@link evaluatePerturbations}, each with its per-sample records in `samples`.
+ * {@link evaluatePerturbations}, each with its per-sample records in `samples`, or
+ * {@link evaluateWorstCase}, with its per-sample records in `records`.
  * @category Sharding
  */
-export type ShardableReport = RobustnessReport | CorruptionTable | PerturbationTable;
+export type ShardableReport = RobustnessReport | CorruptionTable | PerturbationTable | WorstCaseReport;
+
+/** True for a report of evaluateWorstCase (its records in `records`, not `samples`). @internal */
+export const isWorstCase = (r: unknown): r is WorstCaseReport => (r as { records?: { kind?: unknown } } | null)?.records?.kind === 'worst-case';
 
 /**
  * One shard's part of a run: the reports of its evaluations (named, e.g. `'lesion/robustness'`)
@@ -101,9 +107,13 @@ export function checkShardResult(fn: string, value: unknown, arg: string): Shard
     throw new InvalidArgumentError(fn, `${arg}.results`, 'an object of named reports (at least one)', describeValue(r.results));
   }
   for (const [name, report] of Object.entries(r.results as Record<string, unknown>)) {
+    if (isWorstCase(report)) {
+      checkWorstCaseReport(fn, report, `${arg}.results[${JSON.stringify(name)}]`);
+      continue;
+    }
     const samples = (report as { samples?: { kind?: unknown; positions?: unknown; total?: unknown } } | null)?.samples;
     if (typeof samples !== 'object' || samples === null || !KINDS.includes(samples.kind as (typeof KINDS)[number]) || !Array.isArray(samples.positions) || typeof samples.total !== 'number') {
-      throw new InvalidArgumentError(fn, `${arg}.results[${JSON.stringify(name)}]`, 'a report of evaluateRobustness, evaluateCorruptions or evaluatePerturbations with its samples', describeValue(report));
+      throw new InvalidArgumentError(fn, `${arg}.results[${JSON.stringify(name)}]`, 'a report of evaluateRobustness, evaluateCorruptions or evaluatePerturbations with its samples, or of evaluateWorstCase with its records', describeValue(report));
     }
   }
   return shard;
@@ -209,7 +219,7 @@ export function mergeShardResults(fn: string, shards: readonly ShardResult[]): M
   // Configuration and evaluation settings: everything that decides the results must be equal.
   const identity = (r: ShardResult) => ({
     config: r.config,
-    evaluations: Object.fromEntries(Object.entries(r.results).map(([k, rep]) => [k, { kind: rep.samples.kind, settings: rep.samples.settings }])),
+    evaluations: Object.fromEntries(Object.entries(r.results).map(([k, rep]) => [k, isWorstCase(rep) ? { kind: 'worst-case', settings: rep.records.settings } : { kind: rep.samples.kind, settings: rep.samples.settings }])),
   });
   const reference = identity(shards[0]!);
   const referenceText = canonicalJson(reference);
@@ -237,7 +247,11 @@ export function mergeShardResults(fn: string, shards: readonly ShardResult[]): M
   const byIndex = specs.map((s, i) => [s.index, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => shards[i]!);
   const results: Record<string, ShardableReport> = {};
   for (const key of Object.keys(shards[0]!.results)) {
-    const parts = byIndex.map((r) => r.results[key]!.samples as AnySamples);
+    if (isWorstCase(shards[0]!.results[key])) {
+      results[key] = mergeWorstCaseReports(fn, byIndex.map((r) => r.results[key] as WorstCaseReport), (k) => `${name(specs.findIndex((sp) => sp.index === k))}: result '${key}'`);
+      continue;
+    }
+    const parts = byIndex.map((r) => (r.results[key] as Exclude<ShardableReport, WorstCaseReport>).samples as AnySamples);
     const total = parts[0]!.total;
     parts.forEach((s, k) => {
       const bad = (what: string) => new ShardMergeError(fn, 'records', `${name(specs.findIndex((sp) => sp.index === k))}: result '${key}' ${what}; rerun the shard`, { shards: [k] });

@@ -414,10 +414,24 @@ function cases(backend: BackendName): Case[] {
       fn: 'evaluateWorstCase', light: true, abortable: true, options: 2,
       args: () => [fx.net, data(), { epsilon: 0.1, attacks: [{ attack: 'pgd', steps: 1 }], seed: 1, signal: signal() }],
       nested: [[1, 0, 'images'], [1, 0, 'labels'], [2, 'attacks', 0], [2, 'attacks', 0, 'steps'], [2, 'attacks', 0, 'attack']],
+      extraKeys: ['shard'],
     },
     { fn: 'averagePrecision', check: unitCheck, args: () => [[0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], { average: 'macro' }], options: 2 },
     { fn: 'hammingLoss', check: unitCheck, args: () => [[[3, -3], [-3, 3]], [[1, 0], [1, 1]], { task: 'multi-label' }], options: 2 },
     { fn: 'attackSuccess', args: () => [fx.logits, fx.labels, { task: 'single-label' }], options: 2 },
+    {
+      // One image, one ε, one attack: a valid merge of a single shard (its AUROC is NaN: one image holds one label value).
+      fn: 'mergeWorstCase', allowNaN: true,
+      args: () => [[{
+        shard: { index: 0, count: 1 }, eligible: [true], seconds: 0, rows: [{ seconds: 0, samples: { broken: [false], brokenBy: [null], margin: [-1], queries: [1] } }],
+        records: {
+          kind: 'worst-case', total: 1, classes: 2, labelColumns: 1, positions: [0], labels: [0], clean: [1, 0], cleanBroken: [false], checkWarnings: [], worst: [[1, 0]],
+          tallies: [[{ attacked: 1, broken: 0, queries: 1, seconds: 0 }]],
+          settings: { epsilons: [0.1], attacks: [{ attack: 'pgd', name: 'pgd-1', steps: 1, restarts: 1 }], norm: 'linf', task: 'single-label', aucAverage: 'macro', threshold: 0.5, seed: 1, version: 'custom', goal: null, clip: [0, 1], checks: false },
+        },
+      }]],
+      nested: [[0, 0, 'shard'], [0, 0, 'records'], [0, 0, 'records', 'positions'], [0, 0, 'records', 'settings'], [0, 0, 'records', 'total'], [0, 0, 'records', 'clean'], [0, 0, 'rows'], [0, 0, 'eligible']],
+    },
     { fn: 'mergeShards', args: () => [[{ shard: { index: 0, count: 1 }, config: { model: 'v1' }, results: {} }]], nested: [[0, 0, 'shard'], [0, 0, 'shard', 'count'], [0, 0, 'results'], [0, 0, 'config']] },
     { fn: 'tsne', abortable: true, args: () => [features, { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 1, extraKeys: ['dimensions', 'method', 'theta', 'learningRate', 'earlyExaggeration', 'init'] },
     { fn: 'tsneTransform', abortable: true, args: () => [{ features, embedding }, [[0, 0.1, 1]], { perplexity: 2, maxIterations: 10, seed: 1, signal: signal() }], options: 2, extraKeys: ['learningRate', 'momentum', 'theta'], nested: [[0, 'features'], [0, 'embedding'], [0, 'embedding', 0], [0, 'features', 0, 1]] },
