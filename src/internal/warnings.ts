@@ -8,6 +8,7 @@
  * made by library code.
  * @internal
  */
+import type { Task } from '../types.js';
 
 /**
  * The codes of medrobust's warnings.
@@ -44,4 +45,24 @@ export function warnOnce(code: WarningCode, message: string): void {
 /** Forgets which codes were emitted (tests). */
 export function resetWarnings(): void {
   emitted.clear();
+}
+
+/**
+ * Whether a model's outputs (`values`, `c` per image) look like probabilities rather than logits: all in
+ * [0, 1], and for single-label also summing to 1 per image (within 1e-3). The probability warnings of
+ * evaluateRobustness and evaluateWorstCase both read it.
+ */
+export function looksLikeProbabilities(values: ArrayLike<number>, c: number, task: Task): boolean {
+  let inUnit = true;
+  let sumsToOne = true;
+  for (let i = 0; i < values.length; i += c) {
+    let s = 0;
+    for (let k = 0; k < c; k++) {
+      const v = values[i + k]!;
+      if (!(v >= 0 && v <= 1)) inUnit = false;
+      s += v;
+    }
+    if (Math.abs(s - 1) > 1e-3) sumsToOne = false;
+  }
+  return inUnit && (task === 'multi-label' || sumsToOne);
 }

@@ -9,7 +9,7 @@ import { entryAsync, reattribute, type TensorBag } from '../internal/scope.js';
 import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject, assertSignal, assertTensor, describeValue,
 } from '../internal/validate.js';
-import { warnOnce } from '../internal/warnings.js';
+import { looksLikeProbabilities, warnOnce } from '../internal/warnings.js';
 import { assertBatchInput } from '../internal/batches.js';
 import { assertShard, releaseShardBatch, shardBatches, type ShardCounter } from '../internal/shard.js';
 import type { BatchInput, MemoryOptions, Model, ModelFn, Progress, Shard, Task } from '../types.js';
@@ -475,18 +475,7 @@ function describeAttacks(attacks: readonly RobustnessAttack[]): unknown[] {
 
 /** Warns once when the clean outputs look like probabilities (all in [0, 1], rows summing to 1 for single-label). */
 function warnIfProbabilities(fn: string, values: ArrayLike<number>, c: number, task: Task): void {
-  let inUnit = true;
-  let sumsToOne = true;
-  for (let i = 0; i < values.length; i += c) {
-    let s = 0;
-    for (let k = 0; k < c; k++) {
-      const v = values[i + k]!;
-      if (!(v >= 0 && v <= 1)) inUnit = false;
-      s += v;
-    }
-    if (Math.abs(s - 1) > 1e-3) sumsToOne = false;
-  }
-  if (inUnit && (task === 'multi-label' || sumsToOne)) {
+  if (looksLikeProbabilities(values, c, task)) {
     warnOnce('MEDROBUST_PROBABILITIES', `${fn}: the model's outputs all lie in [0, 1]${task === 'single-label' ? ' and sum to 1 per image' : ''}: they look like probabilities, but attacks and metrics expect logits. Remove the final activation, or wrap the model to return logits.`);
   }
 }

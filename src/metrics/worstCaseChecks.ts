@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { goalMargin, type Goal } from '../internal/goals.js';
 import { inputGradient } from '../internal/inputGradient.js';
 import { withInputGradientOnly } from '../internal/inputGradientOnly.js';
-import { warnOnce, type WarningCode } from '../internal/warnings.js';
+import { looksLikeProbabilities, warnOnce, type WarningCode } from '../internal/warnings.js';
 import type { ModelFn, Task } from '../types.js';
 
 /**
@@ -30,18 +30,7 @@ export function raise(code: WarningCode, message: string): WorstCaseWarning {
 
 /** The clean outputs all lie in [0, 1] (and sum to 1 per image for single-label): probabilities. */
 export function checkProbabilities(fn: string, values: ArrayLike<number>, c: number, task: Task): WorstCaseWarning | null {
-  let inUnit = true;
-  let sumsToOne = true;
-  for (let i = 0; i < values.length; i += c) {
-    let s = 0;
-    for (let k = 0; k < c; k++) {
-      const v = values[i + k]!;
-      if (!(v >= 0 && v <= 1)) inUnit = false;
-      s += v;
-    }
-    if (Math.abs(s - 1) > 1e-3) sumsToOne = false;
-  }
-  if (!inUnit || (task === 'single-label' && !sumsToOne)) return null;
+  if (!looksLikeProbabilities(values, c, task)) return null;
   return raise('MEDROBUST_PROBABILITIES', `${fn}: the model's outputs all lie in [0, 1]${task === 'single-label' ? ' and sum to 1 per image' : ''}: they look like probabilities, but attacks expect logits (a softmax/sigmoid output saturates and hides the gradient, and margins are squeezed into [−1, 1]). Remove the final activation, or wrap the model to return logits.`);
 }
 
