@@ -5,28 +5,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { WorstCaseReport } from '../../src/metrics/evaluateWorstCase.js';
-import { saveModel } from '../../src/node/modelFiles.js';
-import { saveNpz } from '../../src/node/npzFiles.js';
 import { useTestBackend } from '../helpers/backends.js';
-import { buildSmallNet, trainNet } from '../helpers/smallNet.js';
-import { toySingleLabel } from '../helpers/toyData.js';
+import { saveToyEvaluation } from '../helpers/savedToyModel.js';
+import { captureOutput } from '../helpers/captureOutput.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-evaluate-shard-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-let out: string[];
-let err: string[];
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out.push(String(s)); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err.push(String(s)); return true; });
-});
-afterEach(() => vi.restoreAllMocks());
+const output = captureOutput();
+const { out, err } = output;
 
 /** The figures of a report as JSON writes them (NaN as null in the plain report, as "NaN" in merged.json). */
 const figures = (r: WorstCaseReport): unknown => JSON.parse(JSON.stringify({
@@ -40,14 +30,7 @@ describe('medrobust evaluate --shard and medrobust merge', () => {
   const base = ['evaluate', '--model', modelDir, '--data', dataFile, '--epsilon', '20,80', '--version', 'cheap', '--backend', 'cpu', '--quiet', '--batch', '4'];
   beforeAll(async () => {
     await useTestBackend('cpu');
-    const train = toySingleLabel({ n: 48, seed: 1 });
-    const test = toySingleLabel({ n: 11, seed: 2 });
-    const net = buildSmallNet({ inputShape: [8, 8, 1], outputs: 3, kind: 'mlp' });
-    trainNet(net, train.images, train.labels, { steps: 80 });
-    await saveModel(net, modelDir);
-    await saveNpz(dataFile, { images: { dtype: 'float32', shape: [11, 8, 8, 1], data: Float32Array.from(test.images.dataSync()) }, labels: { dtype: 'int32', shape: [11], data: Int32Array.from(test.labels.dataSync()) } });
-    net.dispose();
-    tf.dispose([train.images, train.labels, test.images, test.labels]);
+    await saveToyEvaluation(modelDir, dataFile, 11);
   });
 
   it('three shards (one by JOB_COMPLETION_INDEX) merge into the unsharded report; a missing shard is refused', async () => {
@@ -70,7 +53,7 @@ describe('medrobust evaluate --shard and medrobust merge', () => {
       vi.unstubAllEnvs();
     }
     expect(out.join('')).toContain('shard 2/3: 3 of 11 images');
-    out = [];
+    out.length = 0;
     expect(await main(['merge', shards, '--out', join(root, 'merged')]), err.join('')).toBe(0);
     expect(out.join('')).toMatch(/## worst-case/);
     expect(out.join('')).toMatch(/\| 80\.00 \|/);
@@ -80,7 +63,7 @@ describe('medrobust evaluate --shard and medrobust merge', () => {
     // A shard with other settings (another seed) is refused as a different configuration.
     const other = join(root, 'other');
     expect(await main([...base, '--shard', '1/3', '--seed', '2', '--out', other]), err.join('')).toBe(0);
-    err = [];
+    err.length = 0;
     expect(await main(['merge', join(shards, 'shard-0-of-3.json'), join(other, 'shard-1-of-3.json'), join(shards, 'shard-2-of-3.json'), '--out', join(root, 'bad')])).not.toBe(0);
     expect(err.join('')).toMatch(/different configuration/);
   });

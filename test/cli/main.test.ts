@@ -7,22 +7,16 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { main } from '../../src/cli/main.js';
+import { captureOutput, clearOutput } from '../helpers/captureOutput.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-main-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-let out: string[];
-let err: string[];
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out.push(String(s)); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err.push(String(s)); return true; });
-});
-afterEach(() => vi.restoreAllMocks());
+const output = captureOutput();
+const { out, err } = output;
 
 function file(name: string, text: string): string {
   const path = join(root, name);
@@ -32,8 +26,7 @@ function file(name: string, text: string): string {
 
 /** Runs the command; expects exit code 2 and exactly one line on stderr, which it returns. */
 async function usageError(argv: string[]): Promise<string> {
-  out = [];
-  err = [];
+  clearOutput(output);
   const code = await main(argv);
   const text = err.join('');
   expect(code, text).toBe(2);
@@ -57,12 +50,12 @@ describe('medrobust --version and --help', () => {
     const help = out.join('');
     for (const command of Object.keys(COMMANDS)) expect(help).toMatch(new RegExp(`^  ${command} `, 'm'));
     for (const command of Object.keys(COMMANDS)) {
-      out = [];
+      out.length = 0;
       expect(await main([command, '--help']), command).toBe(0);
       const text = out.join('');
       expect(text.startsWith(`usage: medrobust ${command}`), text).toBe(true);
       for (const option of Object.keys(COMMANDS[command]!.options)) expect(text, `${command} --${option}`).toContain(`--${option}`);
-      out = [];
+      out.length = 0;
       expect(await main(['help', command])).toBe(0);
       expect(out.join('')).toBe(text);
     }

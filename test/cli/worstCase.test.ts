@@ -6,43 +6,27 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { runEvaluate } from '../../src/cli/worstCase.js';
 import { AbortError } from '../../src/errors.js';
 import type { WorstCaseReport } from '../../src/metrics/evaluateWorstCase.js';
-import { saveModel } from '../../src/node/modelFiles.js';
-import { saveNpz } from '../../src/node/npzFiles.js';
 import { useTestBackend } from '../helpers/backends.js';
-import { buildSmallNet, trainNet } from '../helpers/smallNet.js';
-import { toySingleLabel } from '../helpers/toyData.js';
+import { saveToyEvaluation } from '../helpers/savedToyModel.js';
+import { captureOutput, clearOutput } from '../helpers/captureOutput.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medrobust-evaluate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-let out: string[];
-let err: string[];
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out.push(String(s)); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err.push(String(s)); return true; });
-});
-afterEach(() => vi.restoreAllMocks());
+const output = captureOutput();
+const { out, err } = output;
 
 describe('medrobust evaluate', () => {
   const modelDir = join(root, 'model');
   const dataFile = join(root, 'test.npz');
   beforeAll(async () => {
     await useTestBackend('cpu');
-    const train = toySingleLabel({ n: 48, seed: 1 });
-    const test = toySingleLabel({ n: 12, seed: 2 });
-    const net = buildSmallNet({ inputShape: [8, 8, 1], outputs: 3, kind: 'mlp' });
-    trainNet(net, train.images, train.labels, { steps: 80 });
-    await saveModel(net, modelDir);
-    await saveNpz(dataFile, { images: { dtype: 'float32', shape: [12, 8, 8, 1], data: Float32Array.from(test.images.dataSync()) }, labels: { dtype: 'int32', shape: [12], data: Int32Array.from(test.labels.dataSync()) } });
-    net.dispose();
-    tf.dispose([train.images, train.labels, test.images, test.labels]);
+    await saveToyEvaluation(modelDir, dataFile, 12);
   });
 
   it('prints clean, PGD-10 and worst-case accuracy with the gap, and writes the report', async () => {
@@ -79,8 +63,7 @@ describe('medrobust evaluate', () => {
       [['evaluate', '--model', modelDir, '--data', dataFile, '--epsilon', '8', '--epsilons', '2'], /unknown option '--epsilons'; did you mean '--epsilon'\?/],
     ];
     for (const [argv, message] of cases) {
-      out = [];
-      err = [];
+      clearOutput(output);
       expect(await main(argv)).toBe(2);
       expect(err.join('').trimEnd().split('\n')).toHaveLength(1);
       expect(err.join('')).toMatch(message);
