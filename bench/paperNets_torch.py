@@ -29,59 +29,12 @@ except ImportError as exc:
     sys.exit(0)
 
 
+# The AttnVGG port and the /proc reader are bench/torch_memory.py's (the script's folder is on sys.path).
+from torch_memory import AttnVGG, status  # noqa: E402
+
+
 def status_kib(key):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
-class AttnBlock(nn.Module):
-    """IPMI2019-AttnMel attention block: c = phi(relu(W_l l + up(W_g g))), a = softmax(c), g_i = sum a*l."""
-
-    def __init__(self, cl, cg, features, up):
-        super().__init__()
-        self.W_l = nn.Conv2d(cl, features, 1, bias=False)
-        self.W_g = nn.Conv2d(cg, features, 1, bias=False)
-        self.phi = nn.Conv2d(features, 1, 1, bias=True)
-        self.up = up
-
-    def forward(self, l, g):
-        n, c, h, w = l.shape
-        gw = F.interpolate(self.W_g(g), scale_factor=self.up, mode='bilinear', align_corners=False)
-        scores = self.phi(F.relu(self.W_l(l) + gw))
-        a = F.softmax(scores.view(n, 1, -1), dim=2).view(n, 1, h, w)
-        return a, torch.mul(a.expand_as(l), l).view(n, c, -1).sum(dim=2)
-
-
-class AttnVGG(nn.Module):
-    """AttnVGG of IPMI2019-AttnMel on VGG16-BN (softmax attention), as src/models/attnVgg.ts."""
-
-    def __init__(self, classes=2):
-        super().__init__()
-        feats = torchvision.models.vgg16_bn().features
-        layers = [m for m in feats if not isinstance(m, nn.MaxPool2d)]
-        sizes = [2, 2, 3, 3, 3]
-        blocks, i = [], 0
-        for s in sizes:
-            blocks.append(nn.Sequential(*layers[i:i + 3 * s]))
-            i += 3 * s
-        self.blocks = nn.ModuleList(blocks)
-        self.attn1 = AttnBlock(256, 512, 256, 4)
-        self.attn2 = AttnBlock(512, 512, 256, 2)
-        self.cls = nn.Linear(512 + 256 + 512, classes)
-
-    def forward(self, x):
-        pools = []
-        for b in self.blocks:
-            x = F.max_pool2d(b(x), 2, 2)
-            pools.append(x)
-        p3, p4, p5 = pools[2], pools[3], pools[4]
-        g = F.adaptive_avg_pool2d(p5, 1).flatten(1)
-        _, g1 = self.attn1(p3, p5)
-        _, g2 = self.attn2(p4, p5)
-        return self.cls(torch.cat([g, g1, g2], dim=1))
+    return status(key) // 1024
 
 
 def build(net, classes):

@@ -100,4 +100,5 @@ def main():
     print(json.dumps({"model": name, "batch": batch, "residentPeakMiB": round((status('VmHWM:') - before) / 2 ** 20, 1), "seconds": round(seconds, 3), "torch": torch.__version__}))
 
 
-main()
+if __name__ == '__main__':
+    main()
