@@ -8,7 +8,7 @@ import { ascentLoss, goalLabels, goalSuccess, parseGoal, rankedClass, type Ascen
 import { inputGradient } from '../internal/inputGradient.js';
 import { withInputGradientOnly } from '../internal/inputGradientOnly.js';
 import { asMemoryBudgetError, planChunks, sampleSlice } from '../internal/memory.js';
-import { clipBounds, clipTo, perSample, projectL2, steepestDirection } from '../internal/project.js';
+import { clipBounds, clipTo, linfBox, perSample, projectL2, steepestDirection } from '../internal/project.js';
 import { createRng } from '../internal/random.js';
 import { entry, entryAsync } from '../internal/scope.js';
 import { assertFunction, assertNumber, assertOneOf, assertOptionsObject, assertSignal, describeValue } from '../internal/validate.js';
@@ -269,12 +269,7 @@ function* singleRun(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[], m
     own.push(eps);
     const bounds = clipBounds(p.base.clip, images);
     if (bounds) own.push(bounds.lower, bounds.upper);
-    const box = norm === 'linf' ? tf.tidy(() => {
-      const radius = mask ? tf.mul(eps, mask) : eps;
-      const lower = tf.sub(images, radius);
-      const upper = tf.add(images, radius);
-      return bounds ? { lower: tf.maximum(lower, bounds.lower), upper: tf.minimum(upper, bounds.upper) } : { lower, upper };
-    }) : null;
+    const box = norm === 'linf' ? linfBox(images, eps, mask, bounds) : null;
     if (box) own.push(box.lower, box.upper);
     const project = (y: tf.Tensor4D): tf.Tensor4D => (box
       ? tf.minimum(tf.maximum(y, box.lower), box.upper) as tf.Tensor4D

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { pgd } from '../attacks/pgd.js';
-import { nextTick } from '../internal/gradientAttack.js';
+import { nextTick } from '../internal/drive.js';
 import { AbortError, FormatError, InvalidArgumentError } from '../errors.js';
 import { taskLoss } from '../internal/loss.js';
 import { mapInChunks, readMemoryOptions, type MemoryOptions } from '../internal/memory.js';

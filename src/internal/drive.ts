@@ -6,7 +6,6 @@
  */
 import { AbortError } from '../errors.js';
 import type { Progress } from '../types.js';
-import { nextTick } from './gradientAttack.js';
 
 /** A step of a long computation. */
 export interface Tick {
@@ -44,4 +43,12 @@ export async function driveAsync<T>(fn: string, g: Generator<Tick, T>, signal: A
   } finally {
     g.return(undefined as never);
   }
+}
+
+/** Yields to the event loop (so that timers, I/O and abort events run between steps). */
+export function nextTick(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 }

@@ -17,7 +17,8 @@ import { inputGradient } from './inputGradient.js';
 import { withInputGradientOnly } from './inputGradientOnly.js';
 import { taskLoss, totalLoss } from './loss.js';
 import { asMemoryBudgetError, MEMORY_KEYS, planChunks, readMemoryOptions, sampleSlice, type ChunkPlan, type MemoryOptions } from './memory.js';
-import { clipBounds, clipTo, l2Norm, perSample, projectL2, projectLinf, steepestDirection } from './project.js';
+import { clipBounds, clipTo, l2Norm, linfBox, perSample, projectL2, projectLinf, steepestDirection } from './project.js';
+import { drain, driveAsync, type Tick } from './drive.js';
 import { createRng, drawSeed } from './random.js';
 import {
   assertBoolean, assertClip, assertFunction, assertImages, assertImageValues, assertKnownKeys, assertLabelsShape,
@@ -294,13 +295,7 @@ function* attackChunk(images: tf.Tensor4D, labels: tf.Tensor, epsilon: number[],
     const project = norm === 'linf' ? projectLinf : projectL2;
     const signedAlpha = tf.mul(alpha, targeted ? -1 : 1);
     keep.push(signedAlpha);
-    // clip(Π_ball(y)) = clamp(y, max(x − ε, lo), min(x + ε, hi)) for L∞, as x lies inside [lo, hi].
-    const box = norm === 'linf' ? tf.tidy(() => {
-      const radius = mask ? tf.mul(eps, mask) : eps;
-      const lower = tf.sub(images, radius);
-      const upper = tf.add(images, radius);
-      return bounds ? { lower: tf.maximum(lower, bounds.lower), upper: tf.minimum(upper, bounds.upper) } : { lower, upper };
-    }) : null;
+    const box = norm === 'linf' ? linfBox(images, eps, mask, bounds) : null;
     if (box) keep.push(box.lower, box.upper);
     const forward = (x: tf.Tensor): { loss: tf.Scalar; aux: tf.Tensor[] } => {
       const logits = modelFn(x as tf.Tensor4D);
@@ -392,11 +387,6 @@ function randomDelta(images: tf.Tensor4D, eps: tf.Tensor4D, norm: Norm, rng: Ret
 // ---------------------------------------------------------------------------------------------
 // The whole batch: chunk plan, then the chunks one after the other.
 
-/** A step of the whole batch, for progress reports. */
-export interface AttackTick {
-  done: number;
-  total: number;
-}
 
 /** The rows of a region-of-interest mask for samples `[start, start + count)` (a shared `[1, …]` mask as is). */
 export function maskSlice(mask: tf.Tensor4D | null, n: number, start: number, count: number): tf.Tensor4D | null {
@@ -431,7 +421,7 @@ function planFor(images: tf.Tensor4D, plan: AttackPlan): ChunkPlan {
  * The whole attack as a generator: yields a tick after every step of every chunk; returns the
  * adversarial batch (a new tensor owned by the caller). Stopped early (`return()`), it frees everything.
  */
-export function* attackBatch(images: tf.Tensor4D, plan: AttackPlan): Generator<AttackTick, tf.Tensor4D> {
+export function* attackBatch(images: tf.Tensor4D, plan: AttackPlan): Generator<Tick, tf.Tensor4D> {
   const n = images.shape[0];
   const chunks = planFor(images, plan);
   const chunkCount = Math.ceil(n / chunks.size);
@@ -479,39 +469,11 @@ export function* attackBatch(images: tf.Tensor4D, plan: AttackPlan): Generator<A
 
 /** Runs the whole attack synchronously (inside the caller's {@link entry} scope). */
 export function runAttack(images: tf.Tensor4D, plan: AttackPlan): tf.Tensor4D {
-  const g = attackBatch(images, plan);
-  let r = g.next();
-  while (!r.done) r = g.next();
-  return r.value;
+  return drain(attackBatch(images, plan));
 }
 
-/** Yields to the event loop (so that timers, I/O and abort events run between steps). */
-export function nextTick(): Promise<void> {
-  return new Promise((resolve) => {
-    if (typeof setImmediate === 'function') setImmediate(resolve);
-    else setTimeout(resolve, 0);
-  });
-}
 
 /** Runs the whole attack, awaiting between steps: stops with {@link AbortError} on `signal`, reports `onProgress`. */
-export async function runAttackAsync(images: tf.Tensor4D, plan: AttackPlan, signal: AbortSignal | undefined, onProgress: ((p: Progress) => void) | undefined): Promise<tf.Tensor4D> {
-  const t0 = Date.now();
-  const g = attackBatch(images, plan);
-  try {
-    if (signal?.aborted) throw new AbortError(`${plan.fn} was aborted`);
-    let r = g.next();
-    while (!r.done) {
-      const { done, total } = r.value;
-      if (onProgress) {
-        const elapsedSeconds = (Date.now() - t0) / 1000;
-        onProgress({ phase: 'step', done, total, elapsedSeconds, etaSeconds: (elapsedSeconds / done) * (total - done) });
-      }
-      await nextTick();
-      if (signal?.aborted) throw new AbortError(`${plan.fn} was aborted after ${done} of ${total} steps`);
-      r = g.next();
-    }
-    return r.value;
-  } finally {
-    g.return(undefined as never);
-  }
+export function runAttackAsync(images: tf.Tensor4D, plan: AttackPlan, signal: AbortSignal | undefined, onProgress: ((p: Progress) => void) | undefined): Promise<tf.Tensor4D> {
+  return driveAsync(plan.fn, attackBatch(images, plan), signal, onProgress);
 }

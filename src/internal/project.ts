@@ -61,6 +61,20 @@ export function clipBounds(clip: ClipRange, clean: tf.Tensor4D): { lower: tf.Ten
   return { lower: tf.tensor1d(perChannel.min as number[]), upper: tf.tensor1d(perChannel.max as number[]) };
 }
 
+/**
+ * The per-value box of an L∞ attack: clip(Π_ball(y)) = clamp(y, max(x − ε, lo), min(x + ε, hi)), as x lies
+ * inside [lo, hi]. `radius` is ε per image (broadcastable), zeroed outside a region-of-interest `mask`.
+ * The caller owns the two tensors returned.
+ */
+export function linfBox(images: tf.Tensor4D, radius: tf.Tensor, mask: tf.Tensor | null | undefined, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null): { lower: tf.Tensor; upper: tf.Tensor } {
+  return tf.tidy(() => {
+    const r = mask ? tf.mul(radius, mask) : radius;
+    const lower = tf.sub(images, r);
+    const upper = tf.add(images, r);
+    return bounds ? { lower: tf.maximum(lower, bounds.lower), upper: tf.minimum(upper, bounds.upper) } : { lower, upper };
+  });
+}
+
 /** Clips `x` to the bounds from {@link clipBounds} (identity when null). */
 export function clipTo(x: tf.Tensor4D, bounds: { lower: tf.Tensor; upper: tf.Tensor } | null): tf.Tensor4D {
   if (bounds === null) return tf.clone(x);

@@ -5,7 +5,7 @@ import { squareAttackAsync } from '../attacks/square.js';
 import { AbortError, InvalidArgumentError, NonFiniteError, PerturbationBudgetError } from '../errors.js';
 import { assertBatchInput, iterateBatches } from '../internal/batches.js';
 import { assertShard, inShard } from '../internal/shard.js';
-import { nextTick } from '../internal/gradientAttack.js';
+import { nextTick } from '../internal/drive.js';
 import { ascentLoss, goalEligible, goalLabels, goalMargin, goalSuccess, parseGoal, type Goal, type MultiLabelGoal } from '../internal/goals.js';
 import { mapInChunks, MEMORY_KEYS, readMemoryOptions } from '../internal/memory.js';
 import { clipBounds, clipTo } from '../internal/project.js';
