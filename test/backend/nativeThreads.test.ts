@@ -29,6 +29,14 @@ describe('wasm kernels on several threads', () => {
     expect(two.hash).toBe(one.hash);
   });
 
+  it('complete on the calling thread when a worker never takes a part (no wait on a dead or starved worker)', () => {
+    const deadWorker = fileURLToPath(new URL('./fixtures/nativePoolDeadWorker.ts', import.meta.url));
+    const r = spawnSync(process.execPath, [tsx, deadWorker], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.error, 'the process did not exit within 60 s').toBeUndefined();
+    expect(r.stdout + r.stderr).toMatch(/ok parts=8/);
+    expect(r.status).toBe(0);
+  });
+
   it('keep the kernels on the calling thread by default, whatever the backend\'s thread count', () => {
     expect(run(2).threads).toBe(1);
   });
