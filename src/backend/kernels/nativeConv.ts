@@ -38,6 +38,11 @@ function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Inf
   return out;
 }
 
+/** The forward conv without bias or activation (a matmul as a 1×1 conv: matMul.ts). */
+export function nativeConvForward(native: Native, backend: tf.KernelBackend, x: Info, filter: Info, info: ConvInfo): Info {
+  return runConv(native, backend, x, filter, undefined, false, info, false);
+}
+
 /** dx of conv2d: every input pixel sums, over the taps that reach it, dy times the filter. */
 export function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: Info, filter: Info, info: ConvInfo): Info {
   return runConv(native, backend, dy, filter, undefined, false, info, true);
