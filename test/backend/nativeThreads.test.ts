@@ -23,7 +23,7 @@ function run(threads: number, kernelThreads?: number): { threads: number; hash: 
 describe('wasm kernels on several threads', () => {
   it('give the gradients of one thread bit for bit, and the process exits by itself', () => {
     const one = run(1);
-    const two = run(2, 2); // the kernels' own pool is opt-in (MEDROBUST_KERNEL_THREADS)
+    const two = run(2);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
     expect(two.hash).toBe(one.hash);
@@ -37,7 +37,7 @@ describe('wasm kernels on several threads', () => {
     expect(r.status).toBe(0);
   });
 
-  it('keep the kernels on the calling thread by default, whatever the backend\'s thread count', () => {
-    expect(run(2).threads).toBe(1);
+  it('use the backend\'s thread count by default, and MEDROBUST_KERNEL_THREADS=1 keeps them on the calling thread', () => {
+    expect(run(2, 1).threads).toBe(1);
   });
 });
