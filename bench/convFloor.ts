@@ -73,7 +73,7 @@ async function child(kernelThreads: number, xnnThreads: number, layers: string[]
         forward: run(() => tf.conv2d(x, f, stride, pad)),
         // XNNPACK has no backward kernels: its row is the composed kernels (forward XNNPACK convs on rearranged tensors).
         inputGrad: run(() => tf.conv2dTranspose(dy as import('@tensorflow/tfjs-core').Tensor4D, f, xs, stride, pad)),
-        filterGrad: run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: stride, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: fs }) as import('@tensorflow/tfjs-core').Tensor),
+        filterGrad: run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: stride, pad, dataFormat: 'NHWC', filterShape: fs }) as import('@tensorflow/tfjs-core').Tensor),
       };
     }
     tf.env().set(NATIVE_FLAG, true);

@@ -47,6 +47,18 @@ function output(backend: tf.KernelBackend, shape: number[]): Info {
   return (backend as unknown as WasmBackendLike).makeOutput(shape, 'float32');
 }
 
+/** A new output of `shape` that `fill` writes with the module (given the output's heap address); freed if it throws. */
+function nativeOutput(native: Native, backend: tf.KernelBackend, shape: number[], fill: (address: number) => void): Info {
+  const out = output(backend, shape);
+  try {
+    fill(native.address(out));
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
 /** Float32 view of `count` floats at `address` in the backend's heap (made after every allocation). */
 function heapF32(native: Native, address: number, count: number): Float32Array {
   return new Float32Array(native.module.HEAPU8.buffer, address, count);
@@ -138,19 +150,13 @@ export function concat(args: Args, backendName: string): Info | Info[] {
   const rows = size(outShape.slice(0, axis));
   const widths = shapes.map((s) => size(s.slice(axis)));
   const total = widths.reduce((a, b) => a + b, 0);
-  const out = output(args.backend, outShape);
-  try {
-    const base = native.address(out);
+  return nativeOutput(native, args.backend, outShape, (base) => {
     let offset = 0;
     inputs.forEach((t, i) => {
       native.parallel('copy_rows', [native.address(t), base + 4 * offset, rows, widths[i]!, widths[i]!, total]);
       offset += widths[i]!;
     });
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  });
 }
 
 export function splitV(args: Args, backendName: string): Info | Info[] {
@@ -189,15 +195,9 @@ export function maxPoolGradNative(args: Args): Info | undefined {
   const { dy, input } = args.inputs as { dy: Info; input: Info };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-  const out = output(args.backend, [...input.shape]);
-  try {
-    native.parallel('max_pool_grad', [native.address(input), native.address(dy), native.address(out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left]);
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  return nativeOutput(native, args.backend, [...input.shape], (out) => native.parallel('max_pool_grad', [native.address(input), native.address(dy), out,
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight,
+    info.strideWidth, info.padInfo.top, info.padInfo.left]));
 }
 
 /** The kernel name of medrobust's fused ReLU gradient (inputs dy, y: the ReLU's output). */
@@ -216,14 +216,7 @@ export function reluGrad(args: Args, backendName: string): Info {
       be.disposeData(step.dataId);
     }
   }
-  const out = output(args.backend, [...dy.shape]);
-  try {
-    native.parallel('relu_grad', [native.address(dy), native.address(y), native.address(out), size(dy.shape)]);
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  return nativeOutput(native, args.backend, [...dy.shape], (out) => native.parallel('relu_grad', [native.address(dy), native.address(y), out, size(dy.shape)]));
 }
 
 /** The module's op codes of `binary_broadcast`, by the tfjs kernel they implement. */
@@ -260,15 +253,8 @@ export function binary(name: 'Add' | 'Sub' | 'Multiply' | 'RealDiv') {
     const [full, small] = swap ? [b, a] : [a, b];
     const pattern = broadcastPattern(full.shape, small.shape, out);
     if (!pattern) return runStock(name, backendName, args);
-    const result = output(args.backend, out);
-    try {
-      native.parallel('binary_broadcast', [native.address(full), native.address(small), native.address(result), pattern.rows, pattern.inner,
-        pattern.mode === 'rows' ? 1 : 0, BINARY_OPS[name]!, swap ? 1 : 0]);
-    } catch (err) {
-      args.backend.disposeData(result.dataId);
-      throw err;
-    }
-    return result;
+    return nativeOutput(native, args.backend, out, (result) => native.parallel('binary_broadcast', [native.address(full), native.address(small), result, pattern.rows, pattern.inner,
+      pattern.mode === 'rows' ? 1 : 0, BINARY_OPS[name]!, swap ? 1 : 0]));
   };
 }
 
@@ -277,12 +263,5 @@ export function relu(args: Args, backendName: string): Info | Info[] {
   const { x } = args.inputs as { x: Info };
   const native = nativeKernels(args.backend);
   if (!native || x.dtype !== 'float32' || size(x.shape) === 0) return runStock('Relu', backendName, args);
-  const out = output(args.backend, [...x.shape]);
-  try {
-    native.parallel('relu', [native.address(x), native.address(out), size(x.shape)]);
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  return nativeOutput(native, args.backend, [...x.shape], (out) => native.parallel('relu', [native.address(x), out, size(x.shape)]));
 }
