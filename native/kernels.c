@@ -727,3 +727,75 @@ void relu_grad(const float *dy, const float *y, float *dx, int n, int part, int 
     dx[i] = dy[i] * step;
   }
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Broadcast arithmetic: out = a op b where one operand (`full`) has every element of out and the other */
+/* (`small`) repeats: per column (mode 0: small[i] for column i of every row, as a bias [C] against    */
+/* [N, H, W, C]) or per row (mode 1: small[r] for every column of row r, as [N, 1, 1, 1] against       */
+/* [N, H, W, C]). op: 0 add, 1 subtract, 2 multiply, 3 divide; swap: the small operand is a (a op b     */
+/* with a the repeated one). Plain IEEE float32 operations, as the stock kernels (same bits).          */
+/* Parts split the rows.                                                                             */
+/* ------------------------------------------------------------------------------------------------ */
+
+INLINE f4 bin4(f4 x, f4 y, int op) {
+  switch (op) {
+    case 0: return wasm_f32x4_add(x, y);
+    case 1: return wasm_f32x4_sub(x, y);
+    case 2: return wasm_f32x4_mul(x, y);
+    default: return wasm_f32x4_div(x, y);
+  }
+}
+
+INLINE float bin1(float x, float y, int op) {
+  switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    default: return x / y;
+  }
+}
+
+/* One row: out[i] = f[i] op s[i] (s_step 1) or f[i] op s[0] (s_step 0), operands swapped when swap. */
+INLINE void bin_row(const float *f, const float *s, float *o, int inner, int s_step, int op, int swap) {
+  int i = 0;
+  if (s_step) {
+    if (swap) for (; i + 4 <= inner; i += 4) st(o + i, bin4(ld(s + i), ld(f + i), op));
+    else for (; i + 4 <= inner; i += 4) st(o + i, bin4(ld(f + i), ld(s + i), op));
+    for (; i < inner; i++) o[i] = swap ? bin1(s[i], f[i], op) : bin1(f[i], s[i], op);
+  } else {
+    const f4 v = wasm_f32x4_splat(s[0]);
+    if (swap) for (; i + 4 <= inner; i += 4) st(o + i, bin4(v, ld(f + i), op));
+    else for (; i + 4 <= inner; i += 4) st(o + i, bin4(ld(f + i), v, op));
+    for (; i < inner; i++) o[i] = swap ? bin1(s[0], f[i], op) : bin1(f[i], s[0], op);
+  }
+}
+
+EXPORT(binary_broadcast)
+void binary_broadcast(const float *full, const float *small, float *out, int rows, int inner, int mode, int op, int swap, int part,
+                      int parts) {
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  for (int r = r0; r < r1; r++) {
+    const long off = (long)r * inner;
+    /* The op is a constant per call: each case is its own loop after inlining. */
+    switch (op) {
+      case 0: bin_row(full + off, mode ? small + r : small, out + off, inner, !mode, 0, swap); break;
+      case 1: bin_row(full + off, mode ? small + r : small, out + off, inner, !mode, 1, swap); break;
+      case 2: bin_row(full + off, mode ? small + r : small, out + off, inner, !mode, 2, swap); break;
+      default: bin_row(full + off, mode ? small + r : small, out + off, inner, !mode, 3, swap); break;
+    }
+  }
+}
+
+/* ReLU: y = x where x > 0 or x is NaN, +0 otherwise (-0 included), as the stock kernel. Parts split the elements. */
+EXPORT(relu)
+void relu(const float *x, float *y, int n, int part, int parts) {
+  const int q = (n + 3) / 4;
+  const int i0 = part_lo(q, part, parts) * 4, i1 = imin(n, part_lo(q, part + 1, parts) * 4);
+  const f4 zero = wasm_f32x4_splat(0.f);
+  int i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const f4 v = ld(x + i);
+    st(y + i, wasm_v128_bitselect(v, zero, wasm_v128_or(wasm_f32x4_gt(v, zero), wasm_f32x4_ne(v, v))));
+  }
+  for (; i < i1; i++) y[i] = (x[i] > 0.f || x[i] != x[i]) ? x[i] : 0.f;
+}

@@ -164,15 +164,14 @@ function describeFailure(err: unknown): string {
 }
 
 /**
- * Threads for medrobust's own wasm kernels: `MEDROBUST_KERNEL_THREADS` when set, otherwise 1 — the
- * kernels run on the calling thread, with no worker pool of their own, while tfjs's XNNPACK pool keeps
- * `threads`. The pool is opt-in: interleaved runs showed no consistent gain from it on 2 cores (±20%),
- * and one benchmark process under heavy load once stalled in it (cause not confirmed; BENCHMARKS.md).
- * At most `threads` are used.
+ * Threads for medrobust's own wasm kernels: `MEDROBUST_KERNEL_THREADS` when set, otherwise the backend's
+ * `threads`. The kernels' worker pool hands out parts of each call to whichever thread claims them, the
+ * calling thread included, so a call never waits on a worker that is slow to start or descheduled
+ * (kernels/nativeThreads.ts). At most `threads` are used; 1 keeps the kernels on the calling thread.
  */
 function kernelThreadsFromEnv(threads: number): number {
   const raw = isNode() ? process.env.MEDROBUST_KERNEL_THREADS : undefined;
-  if (raw === undefined || raw === '') return 1;
+  if (raw === undefined || raw === '') return threads;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('useBackend', 'MEDROBUST_KERNEL_THREADS', 'a whole number >= 1', JSON.stringify(raw));
   return Math.min(n, threads);

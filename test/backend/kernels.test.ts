@@ -123,6 +123,9 @@ describe.each([true, false])('wasm kernels equal tfjs-backend-cpu (medrobust mod
   it.each([
     { ta: false, tb: false, a: [5, 7], b: [7, 3] }, { ta: true, tb: false, a: [7, 5], b: [7, 3] }, { ta: false, tb: true, a: [5, 7], b: [3, 7] },
     { ta: true, tb: true, a: [2, 7, 5], b: [2, 3, 7] }, { ta: false, tb: false, a: [2, 5, 7], b: [1, 7, 3] }, { ta: false, tb: true, a: [3, 5, 7], b: [3, 3, 7] },
+    // A dense layer's forward, input gradient and weight gradient (the module's 1×1 convolutions), odd and unit sizes.
+    { ta: false, tb: false, a: [32, 300], b: [300, 37] }, { ta: false, tb: true, a: [32, 37], b: [300, 37] }, { ta: true, tb: false, a: [32, 300], b: [32, 37] },
+    { ta: false, tb: true, a: [2, 5, 7], b: [1, 3, 7] }, { ta: false, tb: false, a: [9, 1], b: [1, 5] }, { ta: true, tb: false, a: [1, 9], b: [1, 1] },
   ])('BatchMatMul transposeA $ta transposeB $tb, $a @ $b', async ({ ta, tb, a, b }) => {
     const [c, w] = await onBoth('BatchMatMul', () => ({ a: rnd(a.length === 2 ? [1, ...a] : a, 1), b: rnd(b.length === 2 ? [1, ...b] : b, 2) }), { transposeA: ta, transposeB: tb });
     expect(relError(c, w)).toBeLessThanOrEqual(1e-5);

@@ -182,6 +182,68 @@ describe("medrobust's wasm kernel module", () => {
     tf.dispose([y, dy, fused, reference]);
   });
 
+  // Bias against activations (columns), per-sample scalars against images (rows), either operand first,
+  // an odd trailing size, and a pattern the module leaves to the stock kernel ([N, 1, 1, C]).
+  const BROADCASTS: Array<[number[], number[]]> = [
+    [[4, 7, 7, 32], [32]], [[32], [4, 7, 7, 32]], [[3, 5, 5, 3], [3]], [[2, 6, 6, 3], [1, 1, 3]],
+    [[4, 1, 1, 1], [4, 6, 6, 3]], [[4, 6, 6, 3], [4, 1, 1, 1]], [[32, 10], [32, 1]], [[1, 10], [32, 10]], [[4, 1, 1, 5], [4, 3, 3, 5]],
+  ];
+  it.each(['Add', 'Sub', 'Multiply', 'RealDiv'])('%s with a repeated operand equals the cpu kernel bit for bit', async (name) => {
+    for (const [aShape, bShape] of BROADCASTS) {
+      const [[c, w]] = await onBoth(name, () => ({ a: rnd(aShape, 5), b: tf.add(rnd(bShape, 6), name === 'RealDiv' ? 3 : 0) }), {});
+      expect(Array.from(w), `${name} ${aShape} ${bShape}`).toEqual(Array.from(c));
+    }
+    expect((tf.getKernel(name, 'wasm') as { medrobust?: boolean }).medrobust).toBe(true);
+  });
+
+  it('a broadcast product carries NaN, ±∞ and signed zeros as the stock kernel does', async () => {
+    const a = [Number.NaN, 1, -0, Number.POSITIVE_INFINITY, 2, -3, 0, 5];
+    const results: number[][] = [];
+    for (const on of [true, false]) {
+      tf.env().set(NATIVE_FLAG, on);
+      const x = tf.tensor4d(a, [2, 1, 1, 4]);
+      const b = tf.tensor1d([0, Number.NEGATIVE_INFINITY, -1, Number.NaN]);
+      const outs = [tf.mul(x, b), tf.div(b, x), tf.sub(x, b), tf.add(b, x)];
+      results.push(outs.flatMap((t) => Array.from(t.dataSync()).map((v) => (Object.is(v, -0) ? -Infinity * 0 : v))));
+      results.push(outs.flatMap((t) => Array.from(t.dataSync()).map((v) => Number(Object.is(v, -0)))));
+      tf.dispose([x, b, ...outs]);
+    }
+    tf.env().set(NATIVE_FLAG, true);
+    expect(results[0]).toEqual(results[2]);
+    expect(results[1]).toEqual(results[3]);
+  });
+
+  it('Relu equals the stock wasm kernel bit for bit (NaN, ±0, ±∞) and the cpu kernel on random values', async () => {
+    await useTestBackend('wasm');
+    expect((tf.getKernel('Relu', 'wasm') as { medrobust?: boolean }).medrobust).toBe(true);
+    const values = [Number.NaN, -0, 0, -1, 1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-40, -1e-40];
+    const bits = (): number[] => {
+      const x = tf.tensor1d(values);
+      const y = tf.relu(x);
+      const out = Array.from(new Uint32Array((y.dataSync() as Float32Array).buffer));
+      tf.dispose([x, y]);
+      return out;
+    };
+    const module = bits();
+    tf.env().set(NATIVE_FLAG, false);
+    const stockWasm = bits();
+    tf.env().set(NATIVE_FLAG, true);
+    expect(module).toEqual(stockWasm);
+    const [[c, w]] = await onBoth('Relu', () => ({ x: rnd([3, 7, 7, 13], 9) }), {});
+    expect(Array.from(w)).toEqual(Array.from(c));
+  });
+
+  it('the broadcast patterns: columns for a trailing block, rows for a leading one, none otherwise', async () => {
+    const { broadcastPattern } = await import('../../src/backend/kernels/nativeOps.js');
+    expect(broadcastPattern([8, 5, 5, 16], [16], [8, 5, 5, 16])).toEqual({ mode: 'columns', rows: 200, inner: 16 });
+    expect(broadcastPattern([8, 5, 5, 16], [5, 16], [8, 5, 5, 16])).toEqual({ mode: 'columns', rows: 40, inner: 80 });
+    expect(broadcastPattern([8, 5, 5, 16], [8, 1, 1, 1], [8, 5, 5, 16])).toEqual({ mode: 'rows', rows: 8, inner: 400 });
+    expect(broadcastPattern([8, 5, 5, 16], [8, 5, 1, 1], [8, 5, 5, 16])).toEqual({ mode: 'rows', rows: 40, inner: 80 });
+    expect(broadcastPattern([8, 5, 5, 16], [8, 1, 1, 16], [8, 5, 5, 16])).toBeUndefined();
+    expect(broadcastPattern([8, 5, 5, 16], [1], [8, 5, 5, 16])).toBeUndefined();
+    expect(broadcastPattern([8, 1, 5, 16], [5, 16], [8, 1, 5, 16])).toEqual({ mode: 'columns', rows: 8, inner: 80 });
+  });
+
   it('with the module switched off, the composed kernels give the same conv gradients', async () => {
     await useTestBackend('wasm');
     const [xShape, fShape] = [[2, 9, 9, 16], [3, 3, 16, 8]] as const;

@@ -23,13 +23,21 @@ function run(threads: number, kernelThreads?: number): { threads: number; hash: 
 describe('wasm kernels on several threads', () => {
   it('give the gradients of one thread bit for bit, and the process exits by itself', () => {
     const one = run(1);
-    const two = run(2, 2); // the kernels' own pool is opt-in (MEDROBUST_KERNEL_THREADS)
+    const two = run(2);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
     expect(two.hash).toBe(one.hash);
   });
 
-  it('keep the kernels on the calling thread by default, whatever the backend\'s thread count', () => {
-    expect(run(2).threads).toBe(1);
+  it('complete on the calling thread when a worker never takes a part (no wait on a dead or starved worker)', () => {
+    const deadWorker = fileURLToPath(new URL('./fixtures/nativePoolDeadWorker.ts', import.meta.url));
+    const r = spawnSync(process.execPath, [tsx, deadWorker], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.error, 'the process did not exit within 60 s').toBeUndefined();
+    expect(r.stdout + r.stderr).toMatch(/ok parts=8/);
+    expect(r.status).toBe(0);
+  });
+
+  it('use the backend\'s thread count by default, and MEDROBUST_KERNEL_THREADS=1 keeps them on the calling thread', () => {
+    expect(run(2, 1).threads).toBe(1);
   });
 });

@@ -52,6 +52,8 @@ export interface Native {
   free(ptr: number): void;
   /** Threads that run a kernel together (1: the calling thread only). */
   readonly threads: number;
+  /** Parts {@link Native.parallel} splits a kernel call into (the `parts` argument; per-part scratch is sized by it). */
+  readonly parts: number;
 }
 
 const STACK_BYTES = 64 * 1024;
@@ -161,8 +163,9 @@ export function nativeKernels(backend: unknown): Native | undefined {
       exports,
       module,
       threads: pool ? pool.threads : 1,
+      parts: pool ? pool.parts : 1,
       parallel(kernel, args) {
-        if (pool && pool.threads > 1) {
+        if (pool) {
           pool.run(kernel, args, exports);
           return;
         }

@@ -20,9 +20,9 @@ function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Inf
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
   const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
   const packed = native.malloc(kh * kw * Math.ceil(outc / 8) * 8 * depth * 4);
-  // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per thread.
+  // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per part.
   const zeroBytes = Math.ceil(depth / 4) * 16;
-  const scratch = native.malloc(zeroBytes + native.threads * 9 * kh * kw * 4);
+  const scratch = native.malloc(zeroBytes + native.parts * 9 * kh * kw * 4);
   try {
     native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
     native.parallel('pack_filter', [native.address(filter), packed, kh, kw, ci, co, transposed ? 1 : 0]);
@@ -36,6 +36,11 @@ function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Inf
     native.free(packed);
   }
   return out;
+}
+
+/** The forward conv without bias or activation (a matmul as a 1×1 conv: matMul.ts). */
+export function nativeConvForward(native: Native, backend: tf.KernelBackend, x: Info, filter: Info, info: ConvInfo): Info {
+  return runConv(native, backend, x, filter, undefined, false, info, false);
 }
 
 /** dx of conv2d: every input pixel sums, over the taps that reach it, dy times the filter. */

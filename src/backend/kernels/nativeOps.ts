@@ -10,6 +10,11 @@
  *   (stock: a JavaScript loop per row; SplitV as one generic Slice per part).
  * - `MaxPoolGrad`: the first maximum of each window, any sign (as tfjs-backend-cpu), vectorised over channels.
  * - `MedrobustReluGrad` (a kernel of medrobust's own, see gradientFixes.ts): dy·step(y) in one pass.
+ * - `Relu`: one SIMD pass (stock: a scalar loop).
+ * - `Add`/`Sub`/`Multiply`/`RealDiv` where one operand repeats over the other's leading axes (a bias `[C]`
+ *   against `[N, H, W, C]`: tfjs-core splits a fused conv into conv, bias add and activation under a
+ *   gradient) or over its trailing axes (a per-sample `[N, 1, 1, 1]` step against `[N, H, W, C]`): one SIMD
+ *   pass (stock: a generic broadcasting loop that recomputes every element's index).
  *
  * Each one's result equals the stock cpu kernel's to float32 rounding (test/backend/nativeKernels.test.ts).
  * @internal
@@ -40,6 +45,18 @@ const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b,
 
 function output(backend: tf.KernelBackend, shape: number[]): Info {
   return (backend as unknown as WasmBackendLike).makeOutput(shape, 'float32');
+}
+
+/** A new output of `shape` that `fill` writes with the module (given the output's heap address); freed if it throws. */
+function nativeOutput(native: Native, backend: tf.KernelBackend, shape: number[], fill: (address: number) => void): Info {
+  const out = output(backend, shape);
+  try {
+    fill(native.address(out));
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
 }
 
 /** Float32 view of `count` floats at `address` in the backend's heap (made after every allocation). */
@@ -133,19 +150,13 @@ export function concat(args: Args, backendName: string): Info | Info[] {
   const rows = size(outShape.slice(0, axis));
   const widths = shapes.map((s) => size(s.slice(axis)));
   const total = widths.reduce((a, b) => a + b, 0);
-  const out = output(args.backend, outShape);
-  try {
-    const base = native.address(out);
+  return nativeOutput(native, args.backend, outShape, (base) => {
     let offset = 0;
     inputs.forEach((t, i) => {
       native.parallel('copy_rows', [native.address(t), base + 4 * offset, rows, widths[i]!, widths[i]!, total]);
       offset += widths[i]!;
     });
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  });
 }
 
 export function splitV(args: Args, backendName: string): Info | Info[] {
@@ -184,15 +195,9 @@ export function maxPoolGradNative(args: Args): Info | undefined {
   const { dy, input } = args.inputs as { dy: Info; input: Info };
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-  const out = output(args.backend, [...input.shape]);
-  try {
-    native.parallel('max_pool_grad', [native.address(input), native.address(dy), native.address(out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left]);
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  return nativeOutput(native, args.backend, [...input.shape], (out) => native.parallel('max_pool_grad', [native.address(input), native.address(dy), out,
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight,
+    info.strideWidth, info.padInfo.top, info.padInfo.left]));
 }
 
 /** The kernel name of medrobust's fused ReLU gradient (inputs dy, y: the ReLU's output). */
@@ -211,12 +216,52 @@ export function reluGrad(args: Args, backendName: string): Info {
       be.disposeData(step.dataId);
     }
   }
-  const out = output(args.backend, [...dy.shape]);
-  try {
-    native.parallel('relu_grad', [native.address(dy), native.address(y), native.address(out), size(dy.shape)]);
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  return nativeOutput(native, args.backend, [...dy.shape], (out) => native.parallel('relu_grad', [native.address(dy), native.address(y), out, size(dy.shape)]));
+}
+
+/** The module's op codes of `binary_broadcast`, by the tfjs kernel they implement. */
+const BINARY_OPS: Readonly<Record<string, number>> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 };
+
+/**
+ * How `small` repeats against `full` in a broadcast to `out`: `'columns'` when small's shape, right-aligned,
+ * is out's trailing axes after 1s (small[i] for column i of each row), `'rows'` when it is out's leading
+ * axes followed by 1s (small[r] for every column of row r); undefined otherwise.
+ */
+export function broadcastPattern(full: readonly number[], small: readonly number[], out: readonly number[]): { mode: 'columns' | 'rows'; rows: number; inner: number } | undefined {
+  const total = size(out);
+  const n = size(small);
+  if (size(full) !== total || n <= 1 || n === total || small.length > out.length) return undefined;
+  const padded = [...new Array<number>(out.length - small.length).fill(1), ...small];
+  // The last axis where small is not 1 and the first: both patterns are contiguous blocks of out's axes.
+  const first = padded.findIndex((d) => d !== 1);
+  let last = padded.length - 1;
+  while (last >= 0 && padded[last] === 1) last--;
+  for (let i = first; i <= last; i++) if (padded[i] !== out[i]) return undefined;
+  if (size(out.slice(last + 1)) === 1) return { mode: 'columns', rows: total / n, inner: n };
+  if (size(out.slice(0, first)) === 1) return { mode: 'rows', rows: n, inner: total / n };
+  return undefined;
+}
+
+/** Add, Sub, Multiply and RealDiv of float32 operands that broadcast as {@link broadcastPattern} finds; other cases the stock kernel. */
+export function binary(name: 'Add' | 'Sub' | 'Multiply' | 'RealDiv') {
+  return (args: Args, backendName: string): Info | Info[] => {
+    const { a, b } = args.inputs as { a: Info; b: Info };
+    const native = nativeKernels(args.backend);
+    if (!native || a.dtype !== 'float32' || b.dtype !== 'float32' || size(a.shape) === size(b.shape)) return runStock(name, backendName, args);
+    const out = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const swap = size(a.shape) < size(b.shape);
+    const [full, small] = swap ? [b, a] : [a, b];
+    const pattern = broadcastPattern(full.shape, small.shape, out);
+    if (!pattern) return runStock(name, backendName, args);
+    return nativeOutput(native, args.backend, out, (result) => native.parallel('binary_broadcast', [native.address(full), native.address(small), result, pattern.rows, pattern.inner,
+      pattern.mode === 'rows' ? 1 : 0, BINARY_OPS[name]!, swap ? 1 : 0]));
+  };
+}
+
+/** Relu of a float32 tensor in one SIMD pass (the stock kernel: a scalar loop); other dtypes the stock kernel. */
+export function relu(args: Args, backendName: string): Info | Info[] {
+  const { x } = args.inputs as { x: Info };
+  const native = nativeKernels(args.backend);
+  if (!native || x.dtype !== 'float32' || size(x.shape) === 0) return runStock('Relu', backendName, args);
+  return nativeOutput(native, args.backend, [...x.shape], (out) => native.parallel('relu', [native.address(x), out, size(x.shape)]));
 }

@@ -15,13 +15,15 @@
 /** The module's kernels (native/kernels.c), by index in the control block. */
 export const KERNEL_NAMES = [
   'conv2d_filter_grad', 'pack_filter', 'conv2d', 'max_pool_grad', 'channel_sums', 'batch_norm_apply',
-  'batch_norm_stats', 'batch_norm_grad_sums', 'batch_norm_grad_apply', 'copy_rows', 'relu_grad',
+  'batch_norm_stats', 'batch_norm_grad_sums', 'batch_norm_grad_apply', 'copy_rows', 'relu_grad', 'binary_broadcast', 'relu',
 ] as const;
 const KERNELS = KERNEL_NAMES;
 
 export interface NativePool {
   readonly threads: number;
-  /** Runs `kernel(...args, part, parts)` for parts 0..threads-1 (part 0 on this thread); blocks until all are done. */
+  /** Parts a call is split into ({@link PARTS_PER_THREAD} per thread). */
+  readonly parts: number;
+  /** Runs `kernel(...args, part, parts)` for every part, on whichever threads claim them; blocks until all are done. */
   run(kernel: string, args: number[], exports: object): void;
 }
 
@@ -29,7 +31,7 @@ interface WorkerLike {
   unref(): void;
   on(event: string, fn: (...a: unknown[]) => void): void;
 }
-type WorkerCtor = new (code: string, options: { eval: true; workerData: unknown }) => WorkerLike;
+export type WorkerCtor = new (code: string, options: { eval: true; workerData: unknown }) => WorkerLike;
 
 let WorkerClass: WorkerCtor | undefined;
 
@@ -46,92 +48,120 @@ export async function loadWorkerThreads(): Promise<boolean> {
   return WorkerClass !== undefined;
 }
 
-// Control block (Int32 slots): generation, pending parts, kernel index, argument count, error flag;
-// arguments as float64 from byte 64.
+// Control block (Int32 slots): generation, parts not yet finished, kernel index, argument count, error flag,
+// next part to claim, part count; arguments as float64 from byte 64.
 const GEN = 0;
 const PENDING = 1;
 const KERNEL = 2;
 const NARGS = 3;
 const ERROR = 4;
+const NEXT = 5;
+const PARTS = 6;
 const ARGS_BYTE = 64;
 const MAX_ARGS = 32;
 const CONTROL_BYTES = ARGS_BYTE + 8 * MAX_ARGS;
 const STACK_BYTES = 64 * 1024;
 
-/** The worker's program (CommonJS, evaluated by worker_threads). */
+/**
+ * Parts per thread of a kernel call. Threads claim parts one at a time, so a thread that the OS
+ * deschedules (a loaded machine) holds up at most one part while the others take the rest.
+ */
+export const PARTS_PER_THREAD = 4;
+
+/**
+ * The worker's program (CommonJS, evaluated by worker_threads). It claims parts of the current job
+ * until none is left. Arguments, kernel and part count are read after a part is claimed: a job's
+ * control block does not change while any of its parts is unfinished, so a worker that wakes late
+ * (its job already done, a newer one started) reads the newer job's values with the part it claimed.
+ */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, module, control, stackTop, index, parts, kernels } = workerData;
+const { memory, module, control, stackTop, kernels } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const ex = instance.exports;
 ex.__stack_pointer.value = stackTop;
 const i32 = () => new Int32Array(memory.buffer, control, ${ARGS_BYTE / 4});
 const f64 = () => new Float64Array(memory.buffer, control + ${ARGS_BYTE}, ${MAX_ARGS});
-// The control block starts at generation 0 and no job is issued before this worker takes part in it.
 let seen = 0;
 for (;;) {
   Atomics.wait(i32(), ${GEN}, seen);
   const c = i32();
-  // A wake-up without a new generation (the main thread re-notifies while it waits) is not a job.
   const gen = Atomics.load(c, ${GEN});
   if (gen === seen) continue;
   seen = gen;
-  try {
-    const n = c[${NARGS}];
-    const a = Array.from(f64().subarray(0, n));
-    a.push(index, parts);
-    ex[kernels[c[${KERNEL}]]](...a);
-  } catch (e) {
-    Atomics.store(c, ${ERROR}, 1);
+  for (;;) {
+    const part = Atomics.add(c, ${NEXT}, 1);
+    const parts = Atomics.load(c, ${PARTS});
+    if (part >= parts) break;
+    try {
+      const a = Array.from(f64().subarray(0, c[${NARGS}]));
+      a.push(part, parts);
+      ex[kernels[c[${KERNEL}]]](...a);
+    } catch (e) {
+      Atomics.store(c, ${ERROR}, 1);
+    }
+    if (Atomics.sub(c, ${PENDING}, 1) === 1) Atomics.notify(c, ${PENDING});
   }
-  if (Atomics.sub(c, ${PENDING}, 1) === 1) Atomics.notify(c, ${PENDING});
 }
 `;
 
 /**
  * Starts `threads - 1` workers on `memory` (shared) running `module`; undefined when workers are not
- * available here (not Node, or {@link loadWorkerThreads} not run).
+ * available here (not Node, or {@link loadWorkerThreads} not run). `Worker` is worker_threads' class
+ * (a test passes one whose workers never run, to show that a call then completes on the calling thread).
  */
-export function startPool(memory: WebAssembly.Memory, module: WebAssembly.Module, threads: number, malloc: (bytes: number) => number): NativePool | undefined {
-  if (!WorkerClass || threads < 2) return undefined;
+export function startPool(memory: WebAssembly.Memory, module: WebAssembly.Module, threads: number, malloc: (bytes: number) => number, Worker: WorkerCtor | undefined = WorkerClass): NativePool | undefined {
+  if (!Worker || threads < 2) return undefined;
   const control = malloc(CONTROL_BYTES + 16) >>> 0;
   const aligned = (control + 15) & ~15;
   new Uint8Array(memory.buffer, aligned, CONTROL_BYTES).fill(0);
   for (let index = 1; index < threads; index++) {
     const stack = malloc(STACK_BYTES + 16) >>> 0;
-    const worker = new WorkerClass(WORKER_SOURCE, {
+    const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { memory, module, control: aligned, stackTop: ((stack + STACK_BYTES) & ~15) >>> 0, index, parts: threads, kernels: KERNELS },
+      workerData: { memory, module, control: aligned, stackTop: ((stack + STACK_BYTES) & ~15) >>> 0, kernels: KERNELS },
     });
     worker.unref();
     worker.on('error', () => undefined);
   }
   const i32 = (): Int32Array => new Int32Array(memory.buffer, aligned, ARGS_BYTE / 4);
+  const parts = threads * PARTS_PER_THREAD;
   return {
     threads,
+    parts,
     run(kernel, args, exports) {
       const k = KERNELS.indexOf(kernel as (typeof KERNELS)[number]);
       if (k < 0 || args.length > MAX_ARGS) throw new Error(`medrobust: kernel ${kernel} cannot run on the thread pool`);
       const c = i32();
+      // Every value of the job is in place before parts can be claimed (NEXT), and NEXT before workers wake.
       new Float64Array(memory.buffer, aligned + ARGS_BYTE, MAX_ARGS).set(args);
       c[KERNEL] = k;
       c[NARGS] = args.length;
       Atomics.store(c, ERROR, 0);
-      Atomics.store(c, PENDING, threads - 1);
+      Atomics.store(c, PARTS, parts);
+      Atomics.store(c, PENDING, parts);
+      Atomics.store(c, NEXT, 0);
       Atomics.add(c, GEN, 1);
       Atomics.notify(c, GEN);
+      // This thread claims parts like any worker: with no worker running (none started, all descheduled)
+      // it does the whole job, so a call never waits on a part that nobody took.
       let own: unknown;
-      try {
-        (exports as Record<string, (...a: number[]) => void>)[kernel]!(...args, 0, threads);
-      } catch (err) {
-        own = err;
+      const run = (exports as Record<string, (...a: number[]) => void>)[kernel]!;
+      for (;;) {
+        const part = Atomics.add(c, NEXT, 1);
+        if (part >= parts) break;
+        try {
+          run(...args, part, parts);
+        } catch (err) {
+          own ??= err;
+        }
+        Atomics.sub(c, PENDING, 1);
       }
+      // Only parts that a worker is running are left: wait for them.
       for (;;) {
         const pending = Atomics.load(c, PENDING);
         if (pending === 0) break;
-        // Re-notify after each second without progress: a benchmark run under heavy load once hung here with
-        // the worker asleep on GEN; a worker that has already taken this generation ignores the extra wake-up.
-        if (Atomics.wait(c, PENDING, pending, 1000) === 'timed-out') Atomics.notify(c, GEN);
+        Atomics.wait(c, PENDING, pending, 1000);
       }
       if (own) throw own;
       if (Atomics.load(c, ERROR) !== 0) throw new Error(`medrobust: a worker thread failed in the wasm kernel ${kernel}`);
