@@ -99,6 +99,34 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
 }
 
 /**
+ * `model.apply(x, { training: true })` that frees each layer output once its last consumer has run
+ * (PyTorch frees an activation when nothing refers to it any more). tfjs-layers' executor frees dead
+ * intermediates only when called with `training: false`, so the model is called that way while every
+ * top-level layer's `call` gets `training: true` (an override such as {@link withFrozenBatchNorm}'s,
+ * installed before, still wins: it sits below this one). Inside a gradient this is safe: the tape keeps
+ * its own references to what the backward pass reads, and only the shapes and ids of the freed tensors.
+ * Without it every layer output (a batch norm's output before its ReLU, which nothing saves) is alive
+ * until the forward pass ends. Same values, bit for bit.
+ */
+export function applyTraining(model: LayersModel, x: tf.Tensor): tf.Tensor | tf.Tensor[] {
+  const layers = (model as unknown as { layers: Layerish[] }).layers;
+  const saved = layers.map((layer) => {
+    const own = Object.prototype.hasOwnProperty.call(layer, 'call');
+    const original = layer.call;
+    layer.call = (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: true });
+    return { layer, own, original };
+  });
+  try {
+    return model.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
+  } finally {
+    for (const { layer, own, original } of saved) {
+      if (own) layer.call = original;
+      else delete (layer as Partial<Layerish>).call;
+    }
+  }
+}
+
+/**
  * The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. In a tidy: when
  * the backward pass throws (a failed allocation), tfjs has already returned the loss from its forward
  * scope into the caller's, and the training step runs outside any tidy, so it would be left behind.

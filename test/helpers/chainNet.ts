@@ -19,15 +19,20 @@ export function chainNet(depth: number, width = 8, size = 12): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: logits });
 }
 
-/** Bytes of every layer output of `model` for a batch of `n` (what a tape may save), and the largest. */
-export function activationBytes(model: tfl.LayersModel, n: number): { total: number; largest: number } {
+/**
+ * Bytes of every layer output of `model` for a batch of `n` (what a tape may save), the largest, and the
+ * bytes of the outputs of layers of class `className` (e.g. batch norm, whose output nothing saves).
+ */
+export function activationBytes(model: tfl.LayersModel, n: number, className = 'BatchNormalization'): { total: number; largest: number; ofClass: number } {
   let total = 0;
   let largest = 0;
+  let ofClass = 0;
   for (const layer of model.layers) {
     const shape = layer.outputShape as (number | null)[];
     const bytes = 4 * n * shape.slice(1).reduce<number>((p, d) => p * (d ?? 1), 1);
     total += bytes;
     largest = Math.max(largest, bytes);
+    if (layer.getClassName() === className) ofClass += bytes;
   }
-  return { total, largest };
+  return { total, largest, ofClass };
 }
