@@ -13,10 +13,11 @@
  * - every tensor the forward pass saved, until the very end, also those of nodes whose gradient was
  *   already taken, and those of nodes off the path from the weights to the loss (the batch-norm
  *   running-average updates).
- * On DenseNet-121 that is the activations' size again in gradients, on top of the saved activations:
- * a training step peaked at about 2.8× the saved activations, where PyTorch peaks near 1×.
+ * On DenseNet-121 at 224 px that is the activations' size again in gradients, on top of the saved
+ * activations: a training step peaked at 2.8× the saved activations (BENCHMARKS.md, issue 13).
  *
- * {@link leanVariableGrads} walks the tape itself: a tensor's gradient is freed once its producer's
+ * {@link backpropagate} walks the tape itself (for {@link leanVariableGrads} and for the attacks'
+ * `inputGradient`): a tensor's gradient is freed once its producer's
  * gradient has been taken (every consumer comes later in the tape, so its gradient is complete and
  * used by then), a node's saved tensors right after its gradient, a node's temporaries (zeros, eager
  * custom-gradient results) in a scope per node, an added `dx` right after the addition, and the saved
