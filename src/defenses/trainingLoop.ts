@@ -23,7 +23,7 @@ import {
   assertOptimizer, optimizerConfig, restoreModel, restoreOptimizer, snapshotModel, snapshotOptimizer, type SavedTensor,
 } from './trainingState.js';
 import {
-  assertFiniteWeights, batchNormLayers, planMicroBatch, trainingStep, type StepSetup, type TrainingMethod,
+  applyTraining, assertFiniteWeights, batchNormLayers, planMicroBatch, trainingStep, type StepSetup, type TrainingMethod,
 } from './trainingStep.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
 
@@ -487,7 +487,8 @@ export async function runTraining<D>(plan: LoopPlan, data: BatchInput, method: T
   const ownOptimizer = plan.optimizer === undefined;
   const optimizer = plan.optimizer ?? tf.train.adam(0.001);
   const inference: ModelFn = (x) => pick(model.apply(x, { training: false }), output);
-  const train: ModelFn = (x) => pick(model.apply(x, { training: true }), output);
+  // Training mode, with dead layer outputs freed as the forward pass goes (same values).
+  const train: ModelFn = (x) => pick(applyTraining(model, x), output);
   const bn = batchNormLayers(model);
   const started = Date.now();
   try {

@@ -13,6 +13,7 @@ import { chunkRanges, isHeapExhausted, planChunks, sampleSlice, type MemoryOptio
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
+import { leanVariableGrads } from '../internal/leanGradients.js';
 
 /** What a method sees for one micro-batch when it makes adversarial images. */
 export interface ChunkContext {
@@ -98,14 +99,54 @@ function withFrozenBatchNorm<T>(layers: readonly Layerish[], f: () => T): T {
 }
 
 /**
+ * `model.apply(x, { training: true })` that frees each layer output once its last consumer has run
+ * (PyTorch frees an activation when nothing refers to it any more). tfjs-layers' executor frees dead
+ * intermediates only when called with `training: false`, so the model is called that way while every
+ * top-level layer's `call` gets `training: true` (an override such as {@link withFrozenBatchNorm}'s,
+ * installed before, still wins: it sits below this one). Inside a gradient this is safe: the tape keeps
+ * its own references to what the backward pass reads, and only the shapes and ids of the freed tensors.
+ * Without it every layer output (a batch norm's output before its ReLU, which nothing saves) is alive
+ * until the forward pass ends. Same values, bit for bit.
+ */
+export function applyTraining(model: LayersModel, x: tf.Tensor): tf.Tensor | tf.Tensor[] {
+  const layers = (model as unknown as { layers: Layerish[] }).layers;
+  const saved = layers.map((layer) => {
+    const own = Object.prototype.hasOwnProperty.call(layer, 'call');
+    const original = layer.call;
+    layer.call = (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: true });
+    return { layer, own, original };
+  });
+  try {
+    return model.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
+  } finally {
+    for (const { layer, own, original } of saved) {
+      if (own) layer.call = original;
+      else delete (layer as Partial<Layerish>).call;
+    }
+  }
+}
+
+/**
  * The gradient of `loss()` with respect to `vars`, in the batch-norm mode of the run. In a tidy: when
  * the backward pass throws (a failed allocation), tfjs has already returned the loss from its forward
  * scope into the caller's, and the training step runs outside any tidy, so it would be left behind.
  */
 function gradients(s: StepSetup, bn: readonly Layerish[], loss: () => tf.Scalar): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => tf.tidy(() => s.optimizer.computeGradients(loss, s.vars));
+  const run = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => tf.tidy(() => leanVariableGrads(loss, s.vars));
   return s.batchNorm === 'frozen' ? withFrozenBatchNorm(bn, run) : run();
 }
+
+/**
+ * The sum of `f(t)` for each tensor, each in its own scope: the weight-sized `f(t)` is freed before
+ * the next is made (in one scope, every weight's temporary would be alive at once: the weights' size
+ * again). Inside a gradient, what the tape saves is kept regardless.
+ */
+function sumEach(tensors: readonly tf.Tensor[], f: (t: tf.Tensor) => tf.Tensor): tf.Tensor[] {
+  return tensors.map((t) => tf.tidy(() => tf.sum(f(t))));
+}
+
+/** t·0: 0 where t is finite, NaN where it is not (summed, one flag for a whole tensor). */
+const zeroed = (t: tf.Tensor): tf.Tensor => tf.mul(t, 0);
 
 function describeNonFinite(v: number): string {
   return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
@@ -164,8 +205,8 @@ export async function trainingStep(
         const { value, grads: g } = gradients(s, bn, () => {
           let loss: tf.Tensor = s.method.objective(s.train, xs, adv, ys);
           if (split) loss = tf.mul(loss, scale);
-          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, addAll(s.vars.map((v) => tf.sum(tf.abs(v))))));
-          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, addAll(s.vars.map((v) => tf.sum(tf.square(v))))));
+          if (k === 0 && s.l1 > 0) loss = tf.add(loss, tf.mul(s.l1, addAll(sumEach(s.vars, tf.abs))));
+          if (k === 0 && s.weightDecay > 0) loss = tf.add(loss, tf.mul(s.weightDecay / 2, addAll(sumEach(s.vars, tf.square))));
           return loss as tf.Scalar;
         });
         for (const [name, t] of Object.entries(g)) {
@@ -193,9 +234,7 @@ export async function trainingStep(
     }
     const total = lossTotal!;
     const status = tf.tidy(() => {
-      const zeros = [
-        tf.mul(total, 0), ...[...grads.values()].map((g) => tf.sum(tf.mul(g, 0))), ...s.vars.map((v) => tf.sum(tf.mul(v, 0))), ...advChecks,
-      ];
+      const zeros = [tf.mul(total, 0), ...sumEach([...grads.values()], zeroed), ...sumEach(s.vars, zeroed), ...advChecks];
       return tf.stack([total, addAll(zeros)]);
     });
     const [loss, flag] = await status.data();
@@ -265,7 +304,7 @@ async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Ten
 
 /** One reduction over the weights after an epoch's last update (the per-step check sees them before each update). */
 export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable[], where: string): Promise<void> {
-  const flag = tf.tidy(() => addAll(vars.map((v) => tf.sum(tf.mul(v, 0)))));
+  const flag = tf.tidy(() => addAll(sumEach(vars, zeroed)));
   const value = (await flag.data())[0]!;
   flag.dispose();
   if (Number.isFinite(value)) return;

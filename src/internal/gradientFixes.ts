@@ -18,9 +18,9 @@
  *    - Concat, Reshape, Sum and Mean keep only the shapes of their inputs (their gradients read nothing
  *      else): tfjs-core saved the tensors, which kept e.g. every concatenation of a DenseNet block alive.
  *    - tfjs-core's fused conv (every conv followed by batch norm) saves its input, filter and output for
- *      its custom gradient. While an attack takes an input gradient, the output is dropped when the
- *      activation is linear (the gradient does not read it), and the input when the backend's filter
- *      gradient is medrobust's (it returns discarded zeros without reading the input).
+ *      its custom gradient. The output is dropped when the activation is linear (the gradient does not
+ *      read it: training steps too); while an attack takes an input gradient, the input is dropped too
+ *      when the backend's filter gradient is medrobust's (it returns discarded zeros without reading it).
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -178,10 +178,10 @@ function patchEngine(): boolean {
   const addTapeNode = engine.addTapeNode.bind(engine);
   const save = engine.saveTensorsForBackwardMode.bind(engine);
   engine.addTapeNode = (kernelName, inputs, ...rest) => {
-    if (!stockSaving && kernelName === 'fusedConv2d__op' && inputGradientOnly()) {
+    if (!stockSaving && kernelName === 'fusedConv2d__op') {
       const saved = rest[2] as Array<tf.Tensor | undefined> | undefined;
       if (Array.isArray(saved) && saved.length >= 3) {
-        const skipX = filterGradientSkipsInput();
+        const skipX = inputGradientOnly() && filterGradientSkipsInput();
         rest[2] = saved.map((t, i) => {
           if (!(t instanceof tf.Tensor)) return t;
           const drop = (i === 2 && linearConvOutputs.has(t.dataId)) || (i === 1 && skipX);
