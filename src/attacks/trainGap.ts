@@ -20,6 +20,7 @@ import { iterate, validateBatch, type GapBatch } from './gapData.js';
 import { gapDropoutLayers } from './gapLayers.js';
 import { buildTargets, checkObjectiveLogits, foolingCounts, labelAccuracyCounts, objectiveLoss, parseObjective, type GapObjective, type ObjectivePlan } from './gapObjective.js';
 import { entryAsync } from '../internal/scope.js';
+import { leanVariableGrads } from '../internal/leanGradients.js';
 
 /**
  * Options of {@link trainGap}.
@@ -419,7 +420,7 @@ function step(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null
     targets = buildTargets(objective, clean, batch.labels);
     bounds = gapClipBounds(scaling, x);
     for (const p of parts) {
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = leanVariableGrads(() => {
         const xs = rows(x, p.start, p.size, n);
         const input = noise ?? xs;
         const training = !plan.movingNorms;
