@@ -8,7 +8,7 @@ import { level, type CorruptionFn } from './context.js';
 import { foldIndex, gaussianMatrix, type BorderMode } from './linear.js';
 import { correlate2dFft } from './fft.js';
 import { motionBlurValues } from './motionBlur.js';
-import { clip01, correlate2d, separable, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
+import { clip01, correlate2d, separable, shapeOf, tensorOf, inputValues, valuesOf, type BatchShape } from './planes.js';
 
 /** gaussian_blur σ per severity. */
 export const GAUSSIAN_BLUR = [1, 2, 3, 4, 6] as const;
@@ -32,7 +32,7 @@ export function gaussianBlurValues(src: Float32Array, s: BatchShape, sigma: numb
 /** gaussian_blur: skimage `gaussian(σ)`, edge replication, truncate 4. */
 export const gaussianBlurCorruption: CorruptionFn = (x, s, ctx) => {
   const shape = shapeOf(x);
-  return tensorOf(clip01(gaussianBlurValues(valuesOf(x), shape, level(GAUSSIAN_BLUR, s) * ctx.pixelScale)), shape);
+  return tensorOf(clip01(gaussianBlurValues(inputValues(x, ctx), shape, level(GAUSSIAN_BLUR, s) * ctx.pixelScale)), shape);
 };
 
 /**
@@ -67,7 +67,7 @@ export const glassBlur: CorruptionFn = (x, s, ctx) => {
   const [sigma, maxDelta, iterations] = level(GLASS_BLUR, s);
   const delta = Math.max(1, Math.round(maxDelta * ctx.pixelScale));
   const shape = shapeOf(x);
-  const values = gaussianBlurValues(valuesOf(x), shape, sigma * ctx.pixelScale);
+  const values = gaussianBlurValues(inputValues(x, ctx), shape, sigma * ctx.pixelScale);
   glassShuffle(values, shape, delta, iterations, (lo, hi) => ctx.rng.nextInt(lo, hi));
   return tensorOf(clip01(gaussianBlurValues(values, shape, sigma * ctx.pixelScale)), shape);
 };
@@ -131,7 +131,7 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
   const filter = taps <= FFT_TAPS ? correlate2d : correlate2dFft;
-  return tensorOf(clip01(filter(valuesOf(x), shape, kernel, size, size, 'reflect')), shape);
+  return tensorOf(clip01(filter(inputValues(x, ctx), shape, kernel, size, size, 'reflect')), shape);
 };
 
 /** Kernels with more taps than this are applied through the FFT. */
@@ -142,7 +142,7 @@ export const motionBlurCorruption: CorruptionFn = (x, s, ctx) => {
   const [radius, sigma] = level(MOTION_BLUR, s);
   const angles = Array.from({ length: x.shape[0] }, () => ctx.rng.uniform(-45, 45));
   const shape = shapeOf(x);
-  return tensorOf(clip01(motionBlurValues(valuesOf(x), shape, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles)), shape);
+  return tensorOf(clip01(motionBlurValues(inputValues(x, ctx), shape, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles)), shape);
 };
 
 /**
@@ -197,9 +197,9 @@ export function addClippedZoom(acc: Float32Array, src: Float32Array, s: BatchSha
 }
 
 /** The mean of the image and its clipped zooms by each factor (ImageNet-C zoom_blur), clipped to [0, 1]. */
-export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tensor4D {
+export function zoomAverage(x: tf.Tensor4D, factors: readonly number[], values?: Float32Array): tf.Tensor4D {
   const shape = shapeOf(x);
-  const src = valuesOf(x);
+  const src = values ?? valuesOf(x);
   const acc = Float32Array.from(src);
   for (const z of factors) addClippedZoom(acc, src, shape, z);
   const scale = factors.length + 1;
@@ -208,7 +208,7 @@ export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tens
 }
 
 /** zoom_blur: (x + Σ_z clipped_zoom(x, z)) / (count + 1). */
-export const zoomBlur: CorruptionFn = (x, s) => {
+export const zoomBlur: CorruptionFn = (x, s, ctx) => {
   const [step, count] = level(ZOOM_BLUR, s);
-  return zoomAverage(x, Array.from({ length: count }, (_, k) => 1 + k * step));
+  return zoomAverage(x, Array.from({ length: count }, (_, k) => 1 + k * step), ctx.values);
 };

@@ -22,6 +22,11 @@ export function valuesOf(x: tf.Tensor4D): Float32Array {
   return x.dataSync() as Float32Array;
 }
 
+/** The values of a corruption's input: the ones its caller already read, else the tensor's. */
+export function inputValues(x: tf.Tensor4D, ctx: { readonly values?: Float32Array }): Float32Array {
+  return ctx.values ?? valuesOf(x);
+}
+
 /** The shape of an NHWC tensor as {n, h, w, c}. */
 export function shapeOf(x: tf.Tensor4D): BatchShape {
   const [n, h, w, c] = x.shape;

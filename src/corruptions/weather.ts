@@ -9,7 +9,7 @@ import { level, type CorruptionFn } from './context.js';
 import { FROST_TINT, frostTexture } from './frostTexture.js';
 import { LUMA, clippedZoomMatrix } from './linear.js';
 import { motionBlurValues } from './motionBlur.js';
-import { clip01, separable, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
+import { clip01, separable, shapeOf, tensorOf, inputValues, type BatchShape } from './planes.js';
 import { cropField, nextPowerOfTwo, plasmaFractal } from './randomFields.js';
 
 /**
@@ -75,7 +75,7 @@ export const snow: CorruptionFn = (x, s, ctx) => {
   const still = snowLayerValues(n, h, w, loc, scale, zoom, threshold, ctx.rng);
   const angles = Array.from({ length: n }, () => ctx.rng.uniform(-135, -45));
   const moving = motionBlurValues(still, { n, h, w, c: 1 }, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles);
-  return tensorOf(snowCompositeValues(valuesOf(x), shape, moving, mix), shape);
+  return tensorOf(snowCompositeValues(inputValues(x, ctx), shape, moving, mix), shape);
 };
 
 /** One procedural frost texture per image `[N, H, W, C]` (tinted for colour images). */
@@ -106,7 +106,7 @@ export const fog: CorruptionFn = (x, s, ctx) => {
   const shape = shapeOf(x);
   const { n, h, w, c } = shape;
   const size = nextPowerOfTwo(Math.max(h, w));
-  const src = valuesOf(x);
+  const src = inputValues(x, ctx);
   const out = new Float32Array(src.length);
   const per = h * w * c;
   for (let b = 0; b < n; b++) {
@@ -127,4 +127,4 @@ export const fog: CorruptionFn = (x, s, ctx) => {
 };
 
 /** brightness: V ← clip(V + c) in HSV. */
-export const brightness: CorruptionFn = (x, s) => shiftValue(x, level(BRIGHTNESS, s));
+export const brightness: CorruptionFn = (x, s, ctx) => shiftValue(x, level(BRIGHTNESS, s), ctx.values);
