@@ -50,16 +50,18 @@ export function checkCorruptionValues(fn: string, images: unknown): { x: tf.Tens
   const c = x.shape[3];
   if (c !== 1 && c !== 3) throw new InvalidArgumentError(fn, 'images', 'NHWC images with 1 (grey) or 3 (RGB) channels', `shape [${x.shape.join(',')}]`);
   const values = valuesOf(x);
+  // Math.min/max (branch-free, and NaN propagates): a NaN or an infinity leaves lo or hi non-finite
   let lo = Infinity;
   let hi = -Infinity;
-  let bad = 0;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-    if (v - v !== 0) bad++;
+    lo = Math.min(lo, values[i]!);
+    hi = Math.max(hi, values[i]!);
   }
-  if (bad > 0) throw new InvalidArgumentError(fn, 'images', 'finite values (no NaN or Infinity)', `${bad} non-finite values`);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) bad++;
+    throw new InvalidArgumentError(fn, 'images', 'finite values (no NaN or Infinity)', `${bad} non-finite values`);
+  }
   const tol = 1e-6;
   if (lo < -tol || hi > 1 + tol) {
     // the first channel out of range, as the per-channel check reports it

@@ -36,13 +36,28 @@ export const contrast: CorruptionFn = (x, s, ctx) => {
   const means = new Float64Array(c);
   for (let b = 0; b < n; b++) {
     means.fill(0);
-    for (let i = b * per; i < (b + 1) * per; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
-    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
-    for (let i = b * per; i < (b + 1) * per; i += c)
-      for (let k = 0; k < c; k++) {
-        const v = (src[i + k]! - means[k]!) * factor + means[k]!;
-        out[i + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+    const end = (b + 1) * per;
+    if (c === 3) {
+      let m0 = 0;
+      let m1 = 0;
+      let m2 = 0;
+      for (let i = b * per; i < end; i += 3) {
+        m0 += src[i]!;
+        m1 += src[i + 1]!;
+        m2 += src[i + 2]!;
       }
+      means[0] = m0;
+      means[1] = m1;
+      means[2] = m2;
+    } else for (let i = b * per; i < end; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
+    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
+    for (let k = 0; k < c; k++) {
+      const mean = means[k]!;
+      for (let i = b * per + k; i < end; i += c) {
+        const v = (src[i]! - mean) * factor + mean;
+        out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
   }
   return tensorOf(out, shape);
 };

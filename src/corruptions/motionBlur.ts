@@ -70,39 +70,35 @@ function gatherTaps(image: Float32Array, out: Float32Array, h: number, w: number
     for (let x = 0; x < left; x++) for (let k = 0; k < c; k++) padded[to + x * c + k] = image[from + k]!;
     for (let x = 0; x < right; x++) for (let k = 0; k < c; k++) padded[to + (left + w + x) * c + k] = image[from + row - c + k]!;
   }
-  const count = taps.length;
+  // the taps padded with zero weights to a multiple of eight: one pass over the row per eight taps
+  const count = 8 * Math.ceil(taps.length / 8);
   const start = new Int32Array(count);
   const weight = new Float64Array(count);
   const acc = new Float64Array(row);
   for (let y = 0; y < h; y++) {
     for (let t = 0; t < count; t++) {
-      const tap = taps[t]!;
+      const tap = taps[Math.min(t, taps.length - 1)]!;
       start[t] = Math.min(h - 1, Math.max(0, y + tap.dy)) * prow + (left + tap.dx) * c;
-      weight[t] = tap.w;
+      weight[t] = t < taps.length ? tap.w : 0;
     }
-    acc.fill(0);
-    let t = 0;
-    for (; t + 8 <= count; t += 8) {
+    const to = y * row;
+    for (let t = 0; t < count; t += 8) {
       const f0 = start[t]!, f1 = start[t + 1]!, f2 = start[t + 2]!, f3 = start[t + 3]!;
       const f4 = start[t + 4]!, f5 = start[t + 5]!, f6 = start[t + 6]!, f7 = start[t + 7]!;
       const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
       const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
-      for (let j = 0; j < row; j++) {
-        acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+      const first = t === 0;
+      const last = t + 8 === count;
+      if (first && last) {
+        for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+      } else if (first) {
+        for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+      } else if (last) {
+        for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+      } else {
+        for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
       }
     }
-    for (; t + 4 <= count; t += 4) {
-      const f0 = start[t]!, f1 = start[t + 1]!, f2 = start[t + 2]!, f3 = start[t + 3]!;
-      const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
-      for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]!);
-    }
-    for (; t < count; t++) {
-      const f0 = start[t]!;
-      const w0 = weight[t]!;
-      for (let j = 0; j < row; j++) acc[j] = acc[j]! + w0 * padded[f0 + j]!;
-    }
-    const to = y * row;
-    for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
   }
 }
 

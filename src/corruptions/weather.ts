@@ -88,16 +88,28 @@ export function frostLayer(n: number, h: number, w: number, c: number, rng: Rng)
   });
 }
 
-/** frost: clip(a·x + b·frost) with a procedural frost texture (see `frostTexture`). */
+/** frost: clip(a·x + b·frost) with a procedural frost texture (see `frostTexture`), blended in one pass. */
 export const frost: CorruptionFn = (x, s, ctx) => {
   const [a, b] = level(FROST, s);
-  const [n, h, w, c] = x.shape;
-  const layer = frostLayer(n, h, w, c, ctx.rng);
-  return tf.tidy(() => {
-    const out = tf.clipByValue(tf.add(tf.mul(x, a), tf.mul(layer, b)), 0, 1) as tf.Tensor4D;
-    layer.dispose();
-    return out;
-  });
+  const shape = shapeOf(x);
+  const { n, h, w, c } = shape;
+  const src = inputValues(x, ctx);
+  const out = new Float32Array(src.length);
+  const tint = c === 3 ? FROST_TINT.map((t) => Math.fround(t)) : [1];
+  const hw = h * w;
+  for (let i = 0; i < n; i++) {
+    const texture = frostTexture(ctx.rng, h, w);
+    for (let p = 0; p < hw; p++) {
+      const v = texture[p]!;
+      for (let k = 0; k < c; k++) {
+        const at = (i * hw + p) * c + k;
+        // the layer value as frostLayer stores it (float32 texture × tint), then the blend
+        const z = a * src[at]! + b * Math.fround(v * tint[k]!);
+        out[at] = z < 0 ? 0 : z > 1 ? 1 : z;
+      }
+    }
+  }
+  return tensorOf(out, shape);
 };
 
 /** fog: clip((x + a·plasma)·m/(m + a)), m = the image's maximum, plasma of wibble decay d. */
