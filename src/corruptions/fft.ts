@@ -273,8 +273,9 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   const scale = 1 / (rows * cols);
   const planes = n * c;
   for (let p = 0; p < planes; p += 2) {
-    re.fill(0);
-    im.fill(0);
+    // the transforms read only the first pw columns; rows from ph on must be zero, the rest is loaded
+    re.fill(0, ph * cols);
+    im.fill(0, ph * cols);
     const load = (plane: number, into: Float64Array) => {
       const b = Math.floor(plane / c);
       const k = plane % c;
@@ -287,6 +288,7 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     };
     load(p, re);
     if (p + 1 < planes) load(p + 1, im);
+    else im.fill(0, 0, ph * cols);
     forward2d(re, im, tRe, tIm, rows, cols, pw);
     for (let i = 0; i < rows * cols; i++) {
       const ar = tRe[i]!;
