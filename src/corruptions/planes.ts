@@ -212,32 +212,38 @@ export function separable(src: Float32Array, s: BatchShape, mh: AxisMatrix | nul
  * Sums a symmetric kernel along `count` lines of a padded array: for line L,
  * out[outBase + j] = w₀·P[c + j] + Σₜ wₜ·(P[c − t·st + j] + P[c + t·st + j]), c = inBase + R·st,
  * for j < len (st: the stride of one tap; R + 1 weights w₀…w_R). Four tap pairs per pass over a
- * double-precision accumulator.
+ * double-precision accumulator; the first pass sets it, the last writes the output.
  */
 function symmetricLines(padded: Float32Array, out: Float32Array, count: number, inStride: number, outStride: number, st: number, len: number, weights: Float64Array, acc: Float64Array): void {
   const r = weights.length - 1;
   const w0 = weights[0]!;
+  // tap pairs in groups of four, the last group padded with zero weights on pair 1's rows
+  const groups = Math.max(1, Math.ceil(r / 4));
+  const wt = new Float64Array(4 * groups);
+  const shift = new Int32Array(4 * groups);
+  for (let t = 1; t <= 4 * groups; t++) {
+    wt[t - 1] = t <= r ? weights[t]! : 0;
+    shift[t - 1] = (t <= r ? t : Math.min(1, r)) * st;
+  }
   for (let line = 0; line < count; line++) {
     const c = line * inStride + r * st;
-    for (let j = 0; j < len; j++) acc[j] = w0 * padded[c + j]!;
-    let t = 1;
-    for (; t + 4 <= r + 1; t += 4) {
-      const a1 = c - t * st, b1 = c + t * st;
-      const a2 = a1 - st, b2 = b1 + st;
-      const a3 = a2 - st, b3 = b2 + st;
-      const a4 = a3 - st, b4 = b3 + st;
-      const w1 = weights[t]!, w2 = weights[t + 1]!, w3 = weights[t + 2]!, w4 = weights[t + 3]!;
-      for (let j = 0; j < len; j++) {
-        acc[j] = acc[j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+    const to = line * outStride;
+    for (let g = 0; g < groups; g++) {
+      const s1 = shift[4 * g]!, s2 = shift[4 * g + 1]!, s3 = shift[4 * g + 2]!, s4 = shift[4 * g + 3]!;
+      const a1 = c - s1, b1 = c + s1, a2 = c - s2, b2 = c + s2, a3 = c - s3, b3 = c + s3, a4 = c - s4, b4 = c + s4;
+      const w1 = wt[4 * g]!, w2 = wt[4 * g + 1]!, w3 = wt[4 * g + 2]!, w4 = wt[4 * g + 3]!;
+      const first = g === 0;
+      const last = g === groups - 1;
+      if (first && last) {
+        for (let j = 0; j < len; j++) out[to + j] = w0 * padded[c + j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else if (first) {
+        for (let j = 0; j < len; j++) acc[j] = w0 * padded[c + j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else if (last) {
+        for (let j = 0; j < len; j++) out[to + j] = acc[j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else {
+        for (let j = 0; j < len; j++) acc[j] = acc[j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
       }
     }
-    for (; t <= r; t++) {
-      const a1 = c - t * st, b1 = c + t * st;
-      const w1 = weights[t]!;
-      for (let j = 0; j < len; j++) acc[j] = acc[j]! + w1 * (padded[a1 + j]! + padded[b1 + j]!);
-    }
-    const to = line * outStride;
-    for (let j = 0; j < len; j++) out[to + j] = acc[j]!;
   }
 }
 
