@@ -104,7 +104,32 @@ function difRows(re: Float64Array, im: Float64Array, size: number, length: numbe
     const q = len >> 2;
     const step = size / len;
     for (let start = 0; start < size; start += len) {
-      for (let k = 0; k < q; k++) {
+      {
+        // k = 0: the twiddles are 1, −i and 1
+        const o0 = start * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const a0r = x0r + x2r, a0i = x0i + x2i;
+          const a2r = x0r - x2r, a2i = x0i - x2i;
+          const a1r = x1r + x3r, a1i = x1i + x3i;
+          const a3r = x1i - x3i, a3i = x3r - x1r;
+          re[o0 + j] = a0r + a1r;
+          im[o0 + j] = a0i + a1i;
+          re[o1 + j] = a0r - a1r;
+          im[o1 + j] = a0i - a1i;
+          re[o2 + j] = a2r + a3r;
+          im[o2 + j] = a2i + a3i;
+          re[o3 + j] = a2r - a3r;
+          im[o3 + j] = a2i - a3i;
+        }
+      }
+      for (let k = 1; k < q; k++) {
         // stage len: (0, 2) by W_len^k, (1, 3) by W_len^(k+q); stage len/2: (0, 1) and (2, 3) by W_len^2k
         const w1r = cos[k * step]!, w1i = sin[k * step]!;
         const w2r = cos[(k + q) * step]!, w2i = sin[(k + q) * step]!;
@@ -183,7 +208,32 @@ function ditRows(re: Float64Array, im: Float64Array, size: number, length: numbe
     const q = len >> 2;
     const step = size / len;
     for (let start = 0; start < size; start += len) {
-      for (let k = 0; k < q; k++) {
+      {
+        // k = 0: the twiddles are 1, +i and 1
+        const o0 = start * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const a0r = x0r + x1r, a0i = x0i + x1i;
+          const a1r = x0r - x1r, a1i = x0i - x1i;
+          const a2r = x2r + x3r, a2i = x2i + x3i;
+          const u3r = x3i - x2i, u3i = x2r - x3r;
+          re[o0 + j] = a0r + a2r;
+          im[o0 + j] = a0i + a2i;
+          re[o2 + j] = a0r - a2r;
+          im[o2 + j] = a0i - a2i;
+          re[o1 + j] = a1r + u3r;
+          im[o1 + j] = a1i + u3i;
+          re[o3 + j] = a1r - u3r;
+          im[o3 + j] = a1i - u3i;
+        }
+      }
+      for (let k = 1; k < q; k++) {
         // stage len/2: (0, 1) and (2, 3) by V_len^2k; stage len: (0, 2) by V_len^k, (1, 3) by V_len^(k+q)
         const v1r = cos[k * step]!, v1i = -sin[k * step]!;
         const v2r = cos[(k + q) * step]!, v2i = -sin[(k + q) * step]!;

@@ -51,7 +51,7 @@ export function motionBlurValues(src: Float32Array, s: BatchShape, radius: numbe
     const image = src.subarray(b * h * w * c, (b + 1) * h * w * c);
     const target = out.subarray(b * h * w * c, (b + 1) * h * w * c);
     let nonZero = 0;
-    for (let i = 0; i < image.length; i++) if (image[i] !== 0) nonZero++;
+    if (c === 1) for (let i = 0; i < image.length; i++) if (image[i] !== 0) nonZero++;
     if (c === 1 && nonZero * 4 < image.length) scatterTaps(image, target, h, w, taps);
     else gatherTaps(image, target, h, w, c, taps, left, right);
   }

@@ -302,7 +302,8 @@ export function padValues(src: Float32Array, s: BatchShape, ry: number, rx: numb
 /**
  * A 2-D correlation, the same `kh × kw` kernel on every channel, with any border rule
  * (cv2.filter2D semantics: out(y, x) = Σ k(i, j)·x(y + i − ry, x + j − rx)). Kernel entries
- * smaller than 1e-10 of the largest are skipped (their total effect is below 1e-8).
+ * smaller than 1e-10 of the largest are skipped (their total effect is below 1e-8); the others are
+ * summed eight per pass over each output row.
  */
 export function correlate2d(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode): Float32Array {
   const { n, h, w, c } = s;
@@ -314,19 +315,40 @@ export function correlate2d(src: Float32Array, s: BatchShape, kernel: ArrayLike<
   for (let i = 0; i < kh * kw; i++) largest = Math.max(largest, Math.abs(kernel[i]!));
   const taps: { dy: number; off: number; wt: number }[] = [];
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) if (Math.abs(kernel[i * kw + j]!) > 1e-10 * largest) taps.push({ dy: i, off: j * c, wt: kernel[i * kw + j]! });
+  // eight taps per pass over the row, the last group padded with zero weights on the first tap
+  const count = 8 * Math.max(1, Math.ceil(taps.length / 8));
+  const shift = new Int32Array(count);
+  const weight = new Float64Array(count);
+  for (let t = 0; t < count; t++) {
+    const tap = taps[Math.min(t, taps.length - 1)] ?? { dy: ry, off: rx * c, wt: 0 };
+    shift[t] = tap.dy * pw + tap.off;
+    weight[t] = t < taps.length ? tap.wt : 0;
+  }
   const row = w * c;
   const out = new Float32Array(n * h * row);
   const acc = new Float64Array(row);
   for (let b = 0; b < n; b++) {
     const base = b * (h + 2 * ry) * pw;
     for (let y = 0; y < h; y++) {
-      acc.fill(0);
-      for (const { dy, off, wt } of taps) {
-        const from = base + (y + dy) * pw + off;
-        for (let j = 0; j < row; j++) acc[j] = acc[j]! + wt * padded[from + j]!;
-      }
+      const from = base + y * pw;
       const to = (b * h + y) * row;
-      for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
+      for (let t = 0; t < count; t += 8) {
+        const f0 = from + shift[t]!, f1 = from + shift[t + 1]!, f2 = from + shift[t + 2]!, f3 = from + shift[t + 3]!;
+        const f4 = from + shift[t + 4]!, f5 = from + shift[t + 5]!, f6 = from + shift[t + 6]!, f7 = from + shift[t + 7]!;
+        const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
+        const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
+        const first = t === 0;
+        const last = t + 8 === count;
+        if (first && last) {
+          for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+        } else if (first) {
+          for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+        } else if (last) {
+          for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+        } else {
+          for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+        }
+      }
     }
   }
   return out;

@@ -51,6 +51,27 @@ export function snowCompositeValues(src: Float32Array, s: BatchShape, layer: Flo
   const { n, h, w, c } = s;
   const out = new Float32Array(src.length);
   const hw = h * w;
+  const keep = 1 - mix;
+  if (c === 3) {
+    for (let b = 0; b < n; b++) {
+      const base = b * hw;
+      for (let p = 0; p < hw; p++) {
+        const i = (base + p) * 3;
+        const r = src[i]!;
+        const g = src[i + 1]!;
+        const bl = src[i + 2]!;
+        const white = 1.5 * (LUMA[0] * r + LUMA[1] * g + LUMA[2] * bl) + 0.5;
+        const flake = layer[base + p]! + layer[base + hw - 1 - p]!;
+        const z0 = mix * r + keep * (r > white ? r : white) + flake;
+        const z1 = mix * g + keep * (g > white ? g : white) + flake;
+        const z2 = mix * bl + keep * (bl > white ? bl : white) + flake;
+        out[i] = z0 < 0 ? 0 : z0 > 1 ? 1 : z0;
+        out[i + 1] = z1 < 0 ? 0 : z1 > 1 ? 1 : z1;
+        out[i + 2] = z2 < 0 ? 0 : z2 > 1 ? 1 : z2;
+      }
+    }
+    return out;
+  }
   for (let b = 0; b < n; b++) {
     for (let p = 0; p < hw; p++) {
       const i = (b * hw + p) * c;
