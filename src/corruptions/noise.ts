@@ -17,17 +17,11 @@ function draw(make: () => tf.Tensor): Float32Array {
 }
 
 /**
- * clip(x + N(0, σ²)), one fresh draw per value. `values`: x's values when already read. The sums
- * are those of tf.add on float32 (one rounding), computed on the read values.
+ * clip(x + N(0, σ²)), one fresh draw per value. Tensor ops: the draw is made on the backend's heap
+ * already, where the sum and clip cost less than reading it back.
  */
-export function addGaussianNoise(x: tf.Tensor4D, sigma: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
-  const noise = draw(() => tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed()));
-  const src = values ?? (x.dataSync() as Float32Array);
-  for (let i = 0; i < noise.length; i++) {
-    const v = Math.fround(src[i]! + noise[i]!);
-    noise[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
-  return tf.tensor4d(noise, x.shape);
+export function addGaussianNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed())), 0, 1) as tf.Tensor4D);
 }
 
 /** clip(Poisson(λ·x)/λ): photon-counting noise with λ photons at full intensity (JS sampler). */
@@ -38,18 +32,15 @@ export function addPoissonNoise(x: tf.Tensor4D, lambda: number, rng: Rng, values
   return tf.tensor4d(out, x.shape);
 }
 
-/** clip(x + x·N(0, σ²)): multiplicative (speckle) noise (float32 products and sums, as tf.mul and tf.add). */
-export function addSpeckleNoise(x: tf.Tensor4D, sigma: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
-  const noise = draw(() => tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed()));
-  const src = values ?? (x.dataSync() as Float32Array);
-  for (let i = 0; i < noise.length; i++) {
-    const v = Math.fround(src[i]! + Math.fround(src[i]! * noise[i]!));
-    noise[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
-  return tf.tensor4d(noise, x.shape);
+/** clip(x + x·N(0, σ²)): multiplicative (speckle) noise (tensor ops, as {@link addGaussianNoise}). */
+export function addSpeckleNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed()))), 0, 1) as tf.Tensor4D);
 }
 
-/** Salt and pepper on a fraction `amount` of the values (each value independently, half salt). */
+/**
+ * Salt and pepper on a fraction `amount` of the values (each value independently, half salt): the
+ * seeded uniform draw read back, then one loop (six full-size tensor ops before).
+ */
 export function addImpulseNoise(x: tf.Tensor4D, amount: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
   const u = draw(() => tf.randomUniform(x.shape, 0, 1, 'float32', rng.nextSeed()));
   const src = values ?? (x.dataSync() as Float32Array);
@@ -70,10 +61,10 @@ export const IMPULSE_NOISE = [0.03, 0.06, 0.09, 0.17, 0.27] as const;
 export const SPECKLE_NOISE = [0.15, 0.2, 0.35, 0.45, 0.6] as const;
 
 /** gaussian_noise: clip(x + N(0, σ²)). */
-export const gaussianNoise: CorruptionFn = (x, s, ctx) => addGaussianNoise(x, level(GAUSSIAN_NOISE, s), ctx.rng, ctx.values);
+export const gaussianNoise: CorruptionFn = (x, s, ctx) => addGaussianNoise(x, level(GAUSSIAN_NOISE, s), ctx.rng);
 /** shot_noise: clip(Poisson(λx)/λ). */
 export const shotNoise: CorruptionFn = (x, s, ctx) => addPoissonNoise(x, level(SHOT_NOISE, s), ctx.rng, ctx.values);
 /** impulse_noise: salt and pepper. */
 export const impulseNoise: CorruptionFn = (x, s, ctx) => addImpulseNoise(x, level(IMPULSE_NOISE, s), ctx.rng, ctx.values);
 /** speckle_noise: clip(x + x·N(0, σ²)). */
-export const speckleNoise: CorruptionFn = (x, s, ctx) => addSpeckleNoise(x, level(SPECKLE_NOISE, s), ctx.rng, ctx.values);
+export const speckleNoise: CorruptionFn = (x, s, ctx) => addSpeckleNoise(x, level(SPECKLE_NOISE, s), ctx.rng);
