@@ -79,7 +79,8 @@ export const pixelate: CorruptionFn = (x, s, ctx) => {
   const hs = Math.max(1, Math.floor(h * c));
   const ws = Math.max(1, Math.floor(w * c));
   const small = separable(inputValues(x, ctx), shape, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
-  return tensorOf(clip01(separable(small, { ...shape, h: hs, w: ws }, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w))), shape);
+  // no clip: box averages (non-negative weights summing to 1) of values in [0, 1] stay there
+  return tensorOf(separable(small, { ...shape, h: hs, w: ws }, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w)), shape);
 };
 
 /**

@@ -118,9 +118,26 @@ function sparseRows(src: Float32Array, n: number, h: number, row: number, m: Axi
   for (let b = 0; b < n; b++) {
     const base = b * h * row;
     for (let y = 0; y < m.rows; y++) {
-      acc.fill(0);
       const end = m.start[y + 1]!;
       let t = m.start[y]!;
+      const to = (b * m.rows + y) * row;
+      // one or two taps (resizes, zooms): straight into the output, the same sums as below
+      if (end - t === 1) {
+        const w0 = m.weight[t]!;
+        const f0 = base + m.index[t]! * row;
+        if (w0 === 1) out.set(src.subarray(f0, f0 + row), to);
+        else for (let j = 0; j < row; j++) out[to + j] = w0 * src[f0 + j]!;
+        continue;
+      }
+      if (end - t === 2) {
+        const w0 = m.weight[t]!;
+        const w1 = m.weight[t + 1]!;
+        const f0 = base + m.index[t]! * row;
+        const f1 = base + m.index[t + 1]! * row;
+        for (let j = 0; j < row; j++) out[to + j] = w0 * src[f0 + j]! + w1 * src[f1 + j]!;
+        continue;
+      }
+      acc.fill(0);
       // four input rows per pass over the accumulator, then the rest one by one
       for (; t + 4 <= end; t += 4) {
         const w0 = m.weight[t]!;
@@ -138,7 +155,6 @@ function sparseRows(src: Float32Array, n: number, h: number, row: number, m: Axi
         const from = base + m.index[t]! * row;
         for (let j = 0; j < row; j++) acc[j] = acc[j]! + wt * src[from + j]!;
       }
-      const to = (b * m.rows + y) * row;
       for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
     }
   }

@@ -147,6 +147,19 @@ export const fog: CorruptionFn = (x, s, ctx) => {
     let m = 0;
     for (let i = b * per; i < (b + 1) * per; i++) m = Math.max(m, src[i]!);
     const scale = m / (m + a);
+    if (c === 3) {
+      for (let p = 0; p < h * w; p++) {
+        const haze = a * plasma[p]!;
+        const i = b * per + p * 3;
+        const v0 = (src[i]! + haze) * scale;
+        const v1 = (src[i + 1]! + haze) * scale;
+        const v2 = (src[i + 2]! + haze) * scale;
+        out[i] = v0 < 0 ? 0 : v0 > 1 ? 1 : v0;
+        out[i + 1] = v1 < 0 ? 0 : v1 > 1 ? 1 : v1;
+        out[i + 2] = v2 < 0 ? 0 : v2 > 1 ? 1 : v2;
+      }
+      continue;
+    }
     for (let p = 0; p < h * w; p++) {
       const haze = a * plasma[p]!;
       for (let k = 0; k < c; k++) {
