@@ -10,6 +10,7 @@ import { jpegRoundTrip } from './jpeg.js';
 import { boxResizeMatrix, gaussianMatrix } from './linear.js';
 import { bilinearValues, clip01, separable, shapeOf, tensorOf, inputValues } from './planes.js';
 import { homographyCoordinates, invert3 } from './sample.js';
+import { randomUniformValues } from './seededDraws.js';
 
 /** contrast factor per severity. */
 export const CONTRAST = [0.4, 0.3, 0.2, 0.1, 0.05] as const;
@@ -116,9 +117,7 @@ export const elasticTransform: CorruptionFn = (x, s, ctx) => {
   const mh = gaussianMatrix(h, sigma, 'symmetric', 3);
   const mw = gaussianMatrix(w, sigma, 'symmetric', 3);
   const field = (seed: number): Float32Array => {
-    const noise = tf.randomUniform([n, h, w, 1], -1, 1, 'float32', seed);
-    const smooth = separable(noise.dataSync() as Float32Array, fieldShape, mh, mw);
-    noise.dispose();
+    const smooth = separable(randomUniformValues(n * h * w, -1, 1, seed), fieldShape, mh, mw);
     for (let i = 0; i < smooth.length; i++) smooth[i] = smooth[i]! * alpha;
     return smooth;
   };

@@ -11,6 +11,7 @@ import { LUMA, clippedZoomMatrix } from './linear.js';
 import { motionBlurValues } from './motionBlur.js';
 import { clip01, separable, shapeOf, tensorOf, inputValues, type BatchShape } from './planes.js';
 import { cropField, nextPowerOfTwo, plasmaFractal } from './randomFields.js';
+import { randomNormalValues } from './seededDraws.js';
 
 /**
  * snow (loc, scale, zoom, threshold, blur radius, blur σ, mix) per severity: the layer is
@@ -31,13 +32,11 @@ export const FOG = [[1.5, 2], [2, 2], [2.5, 1.7], [2.5, 1.5], [3, 1.4]] as const
 export const BRIGHTNESS = [0.1, 0.2, 0.3, 0.4, 0.5] as const;
 
 /**
- * The still snow layer `[N, H, W, 1]`: N(loc, scale) (one tf.randomNormal draw), clipped zoom,
+ * The still snow layer `[N, H, W, 1]`: N(loc, scale) (tf.randomNormal's draw, see seededDraws.ts), clipped zoom,
  * zeroed below the threshold, clipped to [0, 1].
  */
 export function snowLayerValues(n: number, h: number, w: number, loc: number, scale: number, zoom: number, threshold: number, rng: Rng): Float32Array {
-  const noise = tf.randomNormal([n, h, w, 1], loc, scale, 'float32', rng.nextSeed());
-  const values = noise.dataSync() as Float32Array;
-  noise.dispose();
+  const values = randomNormalValues(n * h * w, loc, scale, rng.nextSeed());
   const layer = separable(values, { n, h, w, c: 1 }, clippedZoomMatrix(h, zoom), clippedZoomMatrix(w, zoom));
   for (let i = 0; i < layer.length; i++) if (layer[i]! < threshold) layer[i] = 0;
   return clip01(layer);
