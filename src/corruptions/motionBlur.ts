@@ -41,7 +41,13 @@ export function motionBlurValues(src: Float32Array, s: BatchShape, radius: numbe
   const { n, h, w, c } = s;
   const out = new Float32Array(src.length);
   for (let b = 0; b < n; b++) {
-    const taps = motionTaps(radius, sigma, anglesDegrees[b]!);
+    // consecutive taps on the same pixel (offsets are monotone in i) read it once, weights summed
+    const taps: { dy: number; dx: number; w: number }[] = [];
+    for (const tap of motionTaps(radius, sigma, anglesDegrees[b]!)) {
+      const last = taps[taps.length - 1];
+      if (last && last.dy === tap.dy && last.dx === tap.dx) last.w += tap.w;
+      else taps.push({ ...tap });
+    }
     let left = 0;
     let right = 0;
     for (const t of taps) {
@@ -70,8 +76,10 @@ function gatherTaps(image: Float32Array, out: Float32Array, h: number, w: number
     for (let x = 0; x < left; x++) for (let k = 0; k < c; k++) padded[to + x * c + k] = image[from + k]!;
     for (let x = 0; x < right; x++) for (let k = 0; k < c; k++) padded[to + (left + w + x) * c + k] = image[from + row - c + k]!;
   }
-  // the taps padded with zero weights to a multiple of eight: one pass over the row per eight taps
-  const count = 8 * Math.ceil(taps.length / 8);
+  // one pass over the row per eight taps; a remainder of one or two taps gets its own passes, a
+  // larger one is padded to eight with zero weights
+  const rest = taps.length % 8;
+  const count = rest > 0 && rest <= 2 && taps.length > 8 ? taps.length : 8 * Math.ceil(taps.length / 8);
   const start = new Int32Array(count);
   const weight = new Float64Array(count);
   const acc = new Float64Array(row);
@@ -83,6 +91,16 @@ function gatherTaps(image: Float32Array, out: Float32Array, h: number, w: number
     }
     const to = y * row;
     for (let t = 0; t < count; t += 8) {
+      if (t + 8 > count) {
+        // the last one or two taps, one pass each
+        for (; t < count; t++) {
+          const f0 = start[t]!;
+          const w0 = weight[t]!;
+          if (t + 1 === count) for (let j = 0; j < row; j++) out[to + j] = acc[j]! + w0 * padded[f0 + j]!;
+          else for (let j = 0; j < row; j++) acc[j] = acc[j]! + w0 * padded[f0 + j]!;
+        }
+        break;
+      }
       const f0 = start[t]!, f1 = start[t + 1]!, f2 = start[t + 2]!, f3 = start[t + 3]!;
       const f4 = start[t + 4]!, f5 = start[t + 5]!, f6 = start[t + 6]!, f7 = start[t + 7]!;
       const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
