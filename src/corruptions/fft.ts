@@ -1,7 +1,8 @@
 /**
- * A radix-2 complex FFT on split real/imaginary Float64Arrays and the FFT-based 2-D correlation
- * that defocus_blur uses for its large disk kernels (cv2.filter2D switches to the DFT for the same
- * reason). Results agree with the direct sum to ~1e-15 relative.
+ * A radix-2 complex FFT on split real/imaginary Float64Arrays (`fft`, one sequence) and the FFT-based
+ * 2-D correlation that defocus_blur uses for its large disk kernels (cv2.filter2D switches to the DFT
+ * for the same reason), whose transforms run on whole rows at a time, two radix-2 stages per pass,
+ * spectra in bit-reversed order. Results agree with the direct sum to ~1e-15 relative.
  * @internal
  */
 import { padValues, type BatchShape } from './planes.js';
