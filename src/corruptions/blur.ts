@@ -5,10 +5,10 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { level, type CorruptionFn } from './context.js';
-import { foldIndex, gaussianMatrix, type BorderMode } from './linear.js';
+import { foldIndex, gaussianKernel, gaussianMatrix, type BorderMode } from './linear.js';
 import { correlate2dFft } from './fft.js';
 import { motionBlurValues } from './motionBlur.js';
-import { clip01, correlate2d, separable, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
+import { clip01, correlate2d, separable, symmetricSeparable, shapeOf, tensorOf, inputValues, valuesOf, type BatchShape } from './planes.js';
 
 /** gaussian_blur σ per severity. */
 export const GAUSSIAN_BLUR = [1, 2, 3, 4, 6] as const;
@@ -24,15 +24,21 @@ export const MOTION_BLUR = [[10, 3], [15, 5], [15, 8], [15, 12], [20, 15]] as co
  */
 export const ZOOM_BLUR = [[0.01, 12], [0.01, 16], [0.02, 11], [0.02, 13], [0.03, 11]] as const;
 
+/** The largest Gaussian radius applied by tap sums rather than matrix products. */
+const SYMMETRIC_RADIUS = 16;
+
 /** Gaussian blur of an NHWC batch (σ in pixels, both axes; scipy `gaussian_filter` semantics). */
 export function gaussianBlurValues(src: Float32Array, s: BatchShape, sigma: number, mode: BorderMode = 'edge', truncate = 4): Float32Array {
+  const kernel = gaussianKernel(sigma, truncate);
+  // tap sums up to 33 taps (σ = 4 at truncate 4), matrix products for the wider ones (measured)
+  if (kernel.length <= 2 * SYMMETRIC_RADIUS + 1) return symmetricSeparable(src, s, kernel, mode);
   return separable(src, s, gaussianMatrix(s.h, sigma, mode, truncate), gaussianMatrix(s.w, sigma, mode, truncate));
 }
 
 /** gaussian_blur: skimage `gaussian(σ)`, edge replication, truncate 4. */
 export const gaussianBlurCorruption: CorruptionFn = (x, s, ctx) => {
   const shape = shapeOf(x);
-  return tensorOf(clip01(gaussianBlurValues(valuesOf(x), shape, level(GAUSSIAN_BLUR, s) * ctx.pixelScale)), shape);
+  return tensorOf(clip01(gaussianBlurValues(inputValues(x, ctx), shape, level(GAUSSIAN_BLUR, s) * ctx.pixelScale)), shape);
 };
 
 /**
@@ -67,7 +73,7 @@ export const glassBlur: CorruptionFn = (x, s, ctx) => {
   const [sigma, maxDelta, iterations] = level(GLASS_BLUR, s);
   const delta = Math.max(1, Math.round(maxDelta * ctx.pixelScale));
   const shape = shapeOf(x);
-  const values = gaussianBlurValues(valuesOf(x), shape, sigma * ctx.pixelScale);
+  const values = gaussianBlurValues(inputValues(x, ctx), shape, sigma * ctx.pixelScale);
   glassShuffle(values, shape, delta, iterations, (lo, hi) => ctx.rng.nextInt(lo, hi));
   return tensorOf(clip01(gaussianBlurValues(values, shape, sigma * ctx.pixelScale)), shape);
 };
@@ -131,7 +137,7 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
   const filter = taps <= FFT_TAPS ? correlate2d : correlate2dFft;
-  return tensorOf(clip01(filter(valuesOf(x), shape, kernel, size, size, 'reflect')), shape);
+  return tensorOf(clip01(filter(inputValues(x, ctx), shape, kernel, size, size, 'reflect')), shape);
 };
 
 /** Kernels with more taps than this are applied through the FFT. */
@@ -142,7 +148,9 @@ export const motionBlurCorruption: CorruptionFn = (x, s, ctx) => {
   const [radius, sigma] = level(MOTION_BLUR, s);
   const angles = Array.from({ length: x.shape[0] }, () => ctx.rng.uniform(-45, 45));
   const shape = shapeOf(x);
-  return tensorOf(clip01(motionBlurValues(valuesOf(x), shape, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles)), shape);
+  // no clip: positive weights summing to 1 keep values of [0, 1] there (the double-precision sum
+  // exceeds 1 by at most ~1e-14, which rounds to 1 in float32)
+  return tensorOf(motionBlurValues(inputValues(x, ctx), shape, radius * ctx.pixelScale, sigma * ctx.pixelScale, angles), shape);
 };
 
 /**
@@ -197,9 +205,9 @@ export function addClippedZoom(acc: Float32Array, src: Float32Array, s: BatchSha
 }
 
 /** The mean of the image and its clipped zooms by each factor (ImageNet-C zoom_blur), clipped to [0, 1]. */
-export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tensor4D {
+export function zoomAverage(x: tf.Tensor4D, factors: readonly number[], values?: Float32Array): tf.Tensor4D {
   const shape = shapeOf(x);
-  const src = valuesOf(x);
+  const src = values ?? valuesOf(x);
   const acc = Float32Array.from(src);
   for (const z of factors) addClippedZoom(acc, src, shape, z);
   const scale = factors.length + 1;
@@ -208,7 +216,7 @@ export function zoomAverage(x: tf.Tensor4D, factors: readonly number[]): tf.Tens
 }
 
 /** zoom_blur: (x + Σ_z clipped_zoom(x, z)) / (count + 1). */
-export const zoomBlur: CorruptionFn = (x, s) => {
+export const zoomBlur: CorruptionFn = (x, s, ctx) => {
   const [step, count] = level(ZOOM_BLUR, s);
-  return zoomAverage(x, Array.from({ length: count }, (_, k) => 1 + k * step));
+  return zoomAverage(x, Array.from({ length: count }, (_, k) => 1 + k * step), ctx.values);
 };

@@ -18,9 +18,9 @@ import { shapeOf, tensorOf, valuesOf } from './planes.js';
  * Runs `edit` on every RGB pixel (r, g, b → out[0..2]); a 1-channel pixel v is edited as (v, v, v)
  * and reduced to its Rec. 601 luma after.
  */
-function perPixel(images: tf.Tensor4D, edit: (r: number, g: number, b: number, out: Float64Array) => void): tf.Tensor4D {
+function perPixel(images: tf.Tensor4D, edit: (r: number, g: number, b: number, out: Float64Array) => void, values?: Float32Array): tf.Tensor4D {
   const s = shapeOf(images);
-  const src = valuesOf(images);
+  const src = values ?? valuesOf(images);
   const out = new Float32Array(src.length);
   const px = new Float64Array(3);
   if (s.c === 3) {
@@ -41,7 +41,7 @@ function perPixel(images: tf.Tensor4D, edit: (r: number, g: number, b: number, o
 }
 
 /** V ← clip(V + shift, 0, 1) in HSV (ImageNet-C brightness; negative shifts darken). */
-export function shiftValue(images: tf.Tensor4D, shift: number): tf.Tensor4D {
+export function shiftValue(images: tf.Tensor4D, shift: number, values?: Float32Array): tf.Tensor4D {
   return perPixel(images, (r, g, b, out) => {
     const v = Math.max(r, g, b);
     const v2 = Math.min(1, Math.max(0, v + shift));
@@ -51,11 +51,11 @@ export function shiftValue(images: tf.Tensor4D, shift: number): tf.Tensor4D {
       out[1] = g * k;
       out[2] = b * k;
     } else out.fill(v2);
-  });
+  }, values);
 }
 
 /** S ← clip(S·scale + offset, 0, 1) in HSV (ImageNet-C saturate). */
-export function scaleSaturation(images: tf.Tensor4D, scale: number, offset: number): tf.Tensor4D {
+export function scaleSaturation(images: tf.Tensor4D, scale: number, offset: number, values?: Float32Array): tf.Tensor4D {
   return perPixel(images, (r, g, b, out) => {
     const v = Math.max(r, g, b);
     const delta = v - Math.min(r, g, b);
@@ -71,5 +71,5 @@ export function scaleSaturation(images: tf.Tensor4D, scale: number, offset: numb
       out[1] = v * (1 - s2);
       out[2] = v * (1 - s2);
     }
-  });
+  }, values);
 }

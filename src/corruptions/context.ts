@@ -12,6 +12,11 @@ export interface CorruptionContext {
   readonly rng: Rng;
   /** Multiplier for pixel-valued parameters (blur σ and radii, shifts): 1 = the paper's values. */
   readonly pixelScale: number;
+  /**
+   * The images' values when the caller has already read them (`corrupt` reads and validates them
+   * once); read-only. Absent: the corruption reads the tensor itself.
+   */
+  readonly values?: Float32Array;
 }
 
 /** A corruption at a given severity (1…5): new tensor, same shape, values in [0, 1]. */

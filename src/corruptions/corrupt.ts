@@ -4,6 +4,7 @@ import { createRng, drawSeed } from '../internal/random.js';
 import { assertImageValues, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber, assertOptionsObject } from '../internal/validate.js';
 import { CORRUPTION_TYPES, CORRUPTIONS, type CorruptionType, type Severity } from './corruptionTypes.js';
 import { entry } from '../internal/scope.js';
+import { valuesOf } from './planes.js';
 
 /**
  * Options of {@link corrupt}.
@@ -37,6 +38,44 @@ export function checkCorruptionImages(fn: string, images: unknown): tf.Tensor4D 
   if (c !== 1 && c !== 3) throw new InvalidArgumentError(fn, 'images', 'NHWC images with 1 (grey) or 3 (RGB) channels', `shape [${x.shape.join(',')}]`);
   assertImageValues(fn, 'images', x, [0, 1]);
   return x;
+}
+
+/**
+ * {@link checkCorruptionImages} on values read once: the shape checks, then one pass over the
+ * values for NaN/Infinity and the [0, 1] range (the same errors as `assertImageValues`, without
+ * its tensor reductions). @returns the tensor and its values (read-only). @internal
+ */
+export function checkCorruptionValues(fn: string, images: unknown): { x: tf.Tensor4D; values: Float32Array } {
+  const x = assertImages(fn, 'images', images);
+  const c = x.shape[3];
+  if (c !== 1 && c !== 3) throw new InvalidArgumentError(fn, 'images', 'NHWC images with 1 (grey) or 3 (RGB) channels', `shape [${x.shape.join(',')}]`);
+  const values = valuesOf(x);
+  // Math.min/max (branch-free, and NaN propagates): a NaN or an infinity leaves lo or hi non-finite
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    lo = Math.min(lo, values[i]!);
+    hi = Math.max(hi, values[i]!);
+  }
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) bad++;
+    throw new InvalidArgumentError(fn, 'images', 'finite values (no NaN or Infinity)', `${bad} non-finite values`);
+  }
+  const tol = 1e-6;
+  if (lo < -tol || hi > 1 + tol) {
+    // the first channel out of range, as the per-channel check reports it
+    for (let k = 0; k < c; k++) {
+      let mn = Infinity;
+      let mx = -Infinity;
+      for (let i = k; i < values.length; i += c) {
+        mn = Math.min(mn, values[i]!);
+        mx = Math.max(mx, values[i]!);
+      }
+      if (mn < -tol || mx > 1 + tol) throw new InvalidArgumentError(fn, 'images', `values inside the clip range [0, 1] (channel ${k}); pass a matching options.clip, or clip: null`, `values in [${mn}, ${mx}]`);
+    }
+  }
+  return { x, values };
 }
 
 /** Validates a corruption type name. @internal */
@@ -112,7 +151,7 @@ export function pixelScaleOf(fn: string, argument: string, referenceSize: unknow
 export function corrupt(images: tf.Tensor4D, type: CorruptionType, options: CorruptOptions): tf.Tensor4D {
   return entry('corrupt', () => {
     const fn = 'corrupt';
-    const x = checkCorruptionImages(fn, images);
+    const { x, values } = checkCorruptionValues(fn, images);
     const kind = checkCorruptionType(fn, 'type', type);
     if (options === undefined) throw new InvalidArgumentError(fn, 'options', 'an options object with a severity from 1 to 5', 'undefined');
     const o = assertOptionsObject(fn, options);
@@ -120,6 +159,6 @@ export function corrupt(images: tf.Tensor4D, type: CorruptionType, options: Corr
     const severity = checkSeverity(fn, 'options.severity', o.severity);
     const seed = assertOptionalNumber(fn, 'options.seed', o.seed, { integer: true, min: 0 }) ?? drawSeed();
     const pixelScale = pixelScaleOf(fn, 'options.referenceSize', o.referenceSize, x);
-    return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale });
+    return CORRUPTIONS[kind](x, severity, { rng: createRng(seed), pixelScale, values });
   });
 }

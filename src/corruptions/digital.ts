@@ -8,8 +8,9 @@ import { scaleSaturation } from './color.js';
 import { level, type CorruptionFn } from './context.js';
 import { jpegRoundTrip } from './jpeg.js';
 import { boxResizeMatrix, gaussianMatrix } from './linear.js';
-import { bilinearValues, clip01, separable, shapeOf, tensorOf, valuesOf } from './planes.js';
+import { bilinearValues, clip01, separable, shapeOf, tensorOf, inputValues } from './planes.js';
 import { homographyCoordinates, invert3 } from './sample.js';
+import { randomUniformValues } from './seededDraws.js';
 
 /** contrast factor per severity. */
 export const CONTRAST = [0.4, 0.3, 0.2, 0.1, 0.05] as const;
@@ -26,45 +27,61 @@ export const PIXELATE = [0.6, 0.5, 0.4, 0.3, 0.25] as const;
 export const ELASTIC = [[2, 0.7, 0.1], [2, 0.08, 0.2], [0.05, 0.01, 0.02], [0.07, 0.01, 0.02], [0.12, 0.01, 0.02]] as const;
 
 /** contrast: (x − mean)·c + mean, the mean per image and channel. */
-export const contrast: CorruptionFn = (x, s) => {
+export const contrast: CorruptionFn = (x, s, ctx) => {
   const factor = level(CONTRAST, s);
   const shape = shapeOf(x);
   const { n, h, w, c } = shape;
-  const src = valuesOf(x);
+  const src = inputValues(x, ctx);
   const out = new Float32Array(src.length);
   const per = h * w * c;
   const means = new Float64Array(c);
   for (let b = 0; b < n; b++) {
     means.fill(0);
-    for (let i = b * per; i < (b + 1) * per; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
-    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
-    for (let i = b * per; i < (b + 1) * per; i += c)
-      for (let k = 0; k < c; k++) {
-        const v = (src[i + k]! - means[k]!) * factor + means[k]!;
-        out[i + k] = v < 0 ? 0 : v > 1 ? 1 : v;
+    const end = (b + 1) * per;
+    if (c === 3) {
+      let m0 = 0;
+      let m1 = 0;
+      let m2 = 0;
+      for (let i = b * per; i < end; i += 3) {
+        m0 += src[i]!;
+        m1 += src[i + 1]!;
+        m2 += src[i + 2]!;
       }
+      means[0] = m0;
+      means[1] = m1;
+      means[2] = m2;
+    } else for (let i = b * per; i < end; i += c) for (let k = 0; k < c; k++) means[k] = means[k]! + src[i + k]!;
+    for (let k = 0; k < c; k++) means[k] = means[k]! / (h * w);
+    for (let k = 0; k < c; k++) {
+      const mean = means[k]!;
+      for (let i = b * per + k; i < end; i += c) {
+        const v = (src[i]! - mean) * factor + mean;
+        out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
   }
   return tensorOf(out, shape);
 };
 
 /** saturate: S ← clip(S·a + b) in HSV. */
-export const saturate: CorruptionFn = (x, s) => {
+export const saturate: CorruptionFn = (x, s, ctx) => {
   const [a, b] = level(SATURATE, s);
-  return scaleSaturation(x, a, b);
+  return scaleSaturation(x, a, b, ctx.values);
 };
 
 /** jpeg_compression: libjpeg's baseline round trip (ISLOW DCT, 4:2:0) at the severity's quality. */
-export const jpegCompression: CorruptionFn = (x, s) => jpegRoundTrip(x, level(JPEG_QUALITY, s));
+export const jpegCompression: CorruptionFn = (x, s, ctx) => jpegRoundTrip(x, level(JPEG_QUALITY, s), ctx.values);
 
 /** pixelate: PIL BOX resize to ⌊c·H⌋ × ⌊c·W⌋ and BOX resize back. */
-export const pixelate: CorruptionFn = (x, s) => {
+export const pixelate: CorruptionFn = (x, s, ctx) => {
   const c = level(PIXELATE, s);
   const shape = shapeOf(x);
   const { h, w } = shape;
   const hs = Math.max(1, Math.floor(h * c));
   const ws = Math.max(1, Math.floor(w * c));
-  const small = separable(valuesOf(x), shape, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
-  return tensorOf(clip01(separable(small, { ...shape, h: hs, w: ws }, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w))), shape);
+  const small = separable(inputValues(x, ctx), shape, boxResizeMatrix(h, hs), boxResizeMatrix(w, ws));
+  // no clip: box averages (non-negative weights summing to 1) of values in [0, 1] stay there
+  return tensorOf(separable(small, { ...shape, h: hs, w: ws }, boxResizeMatrix(hs, h), boxResizeMatrix(ws, w)), shape);
 };
 
 /**
@@ -95,14 +112,12 @@ export const elasticTransform: CorruptionFn = (x, s, ctx) => {
   const seedX = ctx.rng.nextSeed();
   const seedY = ctx.rng.nextSeed();
   const grid = homographyCoordinates(n, h, w, maps);
-  const affine = bilinearValues(valuesOf(x), shape, grid.ys, grid.xs, h, w, 'reflect');
+  const affine = bilinearValues(inputValues(x, ctx), shape, grid.ys, grid.xs, h, w, 'reflect');
   const fieldShape = { n, h, w, c: 1 };
   const mh = gaussianMatrix(h, sigma, 'symmetric', 3);
   const mw = gaussianMatrix(w, sigma, 'symmetric', 3);
   const field = (seed: number): Float32Array => {
-    const noise = tf.randomUniform([n, h, w, 1], -1, 1, 'float32', seed);
-    const smooth = separable(noise.dataSync() as Float32Array, fieldShape, mh, mw);
-    noise.dispose();
+    const smooth = separable(randomUniformValues(n * h * w, -1, 1, seed), fieldShape, mh, mw);
     for (let i = 0; i < smooth.length; i++) smooth[i] = smooth[i]! * alpha;
     return smooth;
   };

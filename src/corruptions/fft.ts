@@ -1,7 +1,8 @@
 /**
- * A radix-2 complex FFT on split real/imaginary Float64Arrays and the FFT-based 2-D correlation
- * that defocus_blur uses for its large disk kernels (cv2.filter2D switches to the DFT for the same
- * reason). Results agree with the direct sum to ~1e-15 relative.
+ * A radix-2 complex FFT on split real/imaginary Float64Arrays (`fft`, one sequence) and the FFT-based
+ * 2-D correlation that defocus_blur uses for its large disk kernels (cv2.filter2D switches to the DFT
+ * for the same reason), whose transforms run on whole rows at a time, two radix-2 stages per pass,
+ * spectra in bit-reversed order. Results agree with the direct sum to ~1e-15 relative.
  * @internal
  */
 import { padValues, type BatchShape } from './planes.js';
@@ -82,22 +83,6 @@ export function fft(re: Float64Array, im: Float64Array, offset: number, size: nu
   }
 }
 
-/** The 2-D FFT of a rows × cols grid (row-major) whose rows from `usedRows` on are zero. */
-function fft2d(re: Float64Array, im: Float64Array, rows: number, cols: number, usedRows: number, colRe: Float64Array, colIm: Float64Array): void {
-  for (let r = 0; r < usedRows; r++) fft(re, im, r * cols, cols, false);
-  for (let c = 0; c < cols; c++) {
-    for (let r = 0; r < rows; r++) {
-      colRe[r] = re[r * cols + c]!;
-      colIm[r] = im[r * cols + c]!;
-    }
-    fft(colRe, colIm, 0, rows, false);
-    for (let r = 0; r < rows; r++) {
-      re[r * cols + c] = colRe[r]!;
-      im[r * cols + c] = colIm[r]!;
-    }
-  }
-}
-
 /** The smallest power of two ≥ n. */
 function pow2(n: number): number {
   let p = 1;
@@ -106,9 +91,216 @@ function pow2(n: number): number {
 }
 
 /**
+ * A forward decimation-in-frequency FFT along the first axis of a `size × length` grid (row
+ * stride `stride`), on all `length` columns at once: each butterfly combines whole rows with
+ * one twiddle, so the inner loops run over contiguous memory, and two radix-2 stages run in one
+ * pass over four rows (radix 2²). Natural order in, bit-reversed order out (no permutation: the
+ * spectra are only multiplied point by point, then transformed back by {@link ditRows}, which
+ * takes bit-reversed order in).
+ */
+function difRows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number): void {
+  const { cos, sin } = planOf(size);
+  let len = size;
+  for (; len >= 4; len >>= 2) {
+    const q = len >> 2;
+    const step = size / len;
+    for (let start = 0; start < size; start += len) {
+      {
+        // k = 0: the twiddles are 1, −i and 1
+        const o0 = start * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const a0r = x0r + x2r, a0i = x0i + x2i;
+          const a2r = x0r - x2r, a2i = x0i - x2i;
+          const a1r = x1r + x3r, a1i = x1i + x3i;
+          const a3r = x1i - x3i, a3i = x3r - x1r;
+          re[o0 + j] = a0r + a1r;
+          im[o0 + j] = a0i + a1i;
+          re[o1 + j] = a0r - a1r;
+          im[o1 + j] = a0i - a1i;
+          re[o2 + j] = a2r + a3r;
+          im[o2 + j] = a2i + a3i;
+          re[o3 + j] = a2r - a3r;
+          im[o3 + j] = a2i - a3i;
+        }
+      }
+      for (let k = 1; k < q; k++) {
+        // stage len: (0, 2) by W_len^k, (1, 3) by W_len^(k+q); stage len/2: (0, 1) and (2, 3) by W_len^2k
+        const w1r = cos[k * step]!, w1i = sin[k * step]!;
+        const w2r = cos[(k + q) * step]!, w2i = sin[(k + q) * step]!;
+        const w3r = cos[2 * k * step]!, w3i = sin[2 * k * step]!;
+        const o0 = (start + k) * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const a0r = x0r + x2r, a0i = x0i + x2i;
+          const d2r = x0r - x2r, d2i = x0i - x2i;
+          const a2r = d2r * w1r - d2i * w1i, a2i = d2r * w1i + d2i * w1r;
+          const a1r = x1r + x3r, a1i = x1i + x3i;
+          const d3r = x1r - x3r, d3i = x1i - x3i;
+          const a3r = d3r * w2r - d3i * w2i, a3i = d3r * w2i + d3i * w2r;
+          re[o0 + j] = a0r + a1r;
+          im[o0 + j] = a0i + a1i;
+          const e1r = a0r - a1r, e1i = a0i - a1i;
+          re[o1 + j] = e1r * w3r - e1i * w3i;
+          im[o1 + j] = e1r * w3i + e1i * w3r;
+          re[o2 + j] = a2r + a3r;
+          im[o2 + j] = a2i + a3i;
+          const e3r = a2r - a3r, e3i = a2i - a3i;
+          re[o3 + j] = e3r * w3r - e3i * w3i;
+          im[o3 + j] = e3r * w3i + e3i * w3r;
+        }
+      }
+    }
+  }
+  if (len === 2) {
+    // the last radix-2 stage (an odd number of stages): twiddle 1
+    for (let start = 0; start < size; start += 2) {
+      const oa = start * stride;
+      const ob = oa + stride;
+      for (let j = 0; j < length; j++) {
+        const ar = re[oa + j]!, ai = im[oa + j]!;
+        const br = re[ob + j]!, bi = im[ob + j]!;
+        re[oa + j] = ar + br;
+        im[oa + j] = ai + bi;
+        re[ob + j] = ar - br;
+        im[ob + j] = ai - bi;
+      }
+    }
+  }
+}
+
+/**
+ * The inverse (unscaled, e^{+2πijk/N}) decimation-in-time FFT along the first axis, on all
+ * `length` columns at once, two stages per pass: bit-reversed order in, natural order out.
+ */
+function ditRows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number): void {
+  const { cos, sin } = planOf(size);
+  let stages = Math.round(Math.log2(size));
+  let len = 4;
+  if (stages % 2 === 1) {
+    for (let start = 0; start < size; start += 2) {
+      const oa = start * stride;
+      const ob = oa + stride;
+      for (let j = 0; j < length; j++) {
+        const ar = re[oa + j]!, ai = im[oa + j]!;
+        const br = re[ob + j]!, bi = im[ob + j]!;
+        re[oa + j] = ar + br;
+        im[oa + j] = ai + bi;
+        re[ob + j] = ar - br;
+        im[ob + j] = ai - bi;
+      }
+    }
+    stages--;
+    len = 8;
+  }
+  for (; len <= size; len <<= 2) {
+    const q = len >> 2;
+    const step = size / len;
+    for (let start = 0; start < size; start += len) {
+      {
+        // k = 0: the twiddles are 1, +i and 1
+        const o0 = start * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const a0r = x0r + x1r, a0i = x0i + x1i;
+          const a1r = x0r - x1r, a1i = x0i - x1i;
+          const a2r = x2r + x3r, a2i = x2i + x3i;
+          const u3r = x3i - x2i, u3i = x2r - x3r;
+          re[o0 + j] = a0r + a2r;
+          im[o0 + j] = a0i + a2i;
+          re[o2 + j] = a0r - a2r;
+          im[o2 + j] = a0i - a2i;
+          re[o1 + j] = a1r + u3r;
+          im[o1 + j] = a1i + u3i;
+          re[o3 + j] = a1r - u3r;
+          im[o3 + j] = a1i - u3i;
+        }
+      }
+      for (let k = 1; k < q; k++) {
+        // stage len/2: (0, 1) and (2, 3) by V_len^2k; stage len: (0, 2) by V_len^k, (1, 3) by V_len^(k+q)
+        const v1r = cos[k * step]!, v1i = -sin[k * step]!;
+        const v2r = cos[(k + q) * step]!, v2i = -sin[(k + q) * step]!;
+        const v3r = cos[2 * k * step]!, v3i = -sin[2 * k * step]!;
+        const o0 = (start + k) * stride;
+        const o1 = o0 + q * stride;
+        const o2 = o1 + q * stride;
+        const o3 = o2 + q * stride;
+        for (let j = 0; j < length; j++) {
+          const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+          const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+          const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+          const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+          const t1r = x1r * v3r - x1i * v3i, t1i = x1r * v3i + x1i * v3r;
+          const a0r = x0r + t1r, a0i = x0i + t1i;
+          const a1r = x0r - t1r, a1i = x0i - t1i;
+          const t3r = x3r * v3r - x3i * v3i, t3i = x3r * v3i + x3i * v3r;
+          const a2r = x2r + t3r, a2i = x2i + t3i;
+          const a3r = x2r - t3r, a3i = x2i - t3i;
+          const u2r = a2r * v1r - a2i * v1i, u2i = a2r * v1i + a2i * v1r;
+          const u3r = a3r * v2r - a3i * v2i, u3i = a3r * v2i + a3i * v2r;
+          re[o0 + j] = a0r + u2r;
+          im[o0 + j] = a0i + u2i;
+          re[o2 + j] = a0r - u2r;
+          im[o2 + j] = a0i - u2i;
+          re[o1 + j] = a1r + u3r;
+          im[o1 + j] = a1i + u3i;
+          re[o3 + j] = a1r - u3r;
+          im[o3 + j] = a1i - u3i;
+        }
+      }
+    }
+  }
+}
+
+/** Writes the `rows × cols` top-left block of `from` (row stride `fromStride`) transposed into `to` (row stride `toStride`). */
+function transpose(from: Float64Array, to: Float64Array, rows: number, cols: number, fromStride: number, toStride: number): void {
+  const B = 16;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) to[c * toStride + r] = from[r * fromStride + c]!;
+    }
+  }
+}
+
+/**
+ * The 2-D forward transform of an `rows × cols` grid whose data sits in its top-left
+ * `usedRows × usedCols` block (zeros elsewhere): along the rows' axis, transposed, along the other.
+ * The spectrum ends transposed (`cols × rows`, in `tRe`/`tIm`) and bit-reversed on both axes.
+ */
+function forward2d(re: Float64Array, im: Float64Array, tRe: Float64Array, tIm: Float64Array, rows: number, cols: number, usedCols: number): void {
+  difRows(re, im, rows, usedCols, cols);
+  tRe.fill(0, usedCols * rows);
+  tIm.fill(0, usedCols * rows);
+  transpose(re, tRe, rows, usedCols, cols, rows);
+  transpose(im, tIm, rows, usedCols, cols, rows);
+  difRows(tRe, tIm, cols, rows, rows);
+}
+
+/**
  * {@link correlate2d} computed through the FFT: the image, padded by the border rule, and the
  * kernel are transformed on a power-of-two grid large enough that the circular correlation never
- * wraps into the kept pixels; two channels share one complex transform.
+ * wraps into the kept pixels; two channels share one complex transform. The transforms run on
+ * whole rows at a time (see {@link difRows}); spectra stay in bit-reversed order.
  */
 export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode): Float32Array {
   const { n, h, w, c } = s;
@@ -119,56 +311,58 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   const rows = pow2(ph);
   const cols = pow2(pw);
   const padded = padValues(src, s, ry, rx, mode);
-  const colRe = new Float64Array(rows);
-  const colIm = new Float64Array(rows);
-  // the kernel's spectrum, conjugated for a correlation
-  const kRe = new Float64Array(rows * cols);
-  const kIm = new Float64Array(rows * cols);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) kRe[i * cols + j] = kernel[i * kw + j]!;
-  fft2d(kRe, kIm, rows, cols, kh, colRe, colIm);
   const re = new Float64Array(rows * cols);
   const im = new Float64Array(rows * cols);
+  const tRe = new Float64Array(rows * cols);
+  const tIm = new Float64Array(rows * cols);
+  // the kernel's spectrum, conjugated for a correlation
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) re[i * cols + j] = kernel[i * kw + j]!;
+  forward2d(re, im, tRe, tIm, rows, cols, kw);
+  const kRe = Float64Array.from(tRe);
+  const kIm = Float64Array.from(tIm, (v) => -v);
   const out = new Float32Array(src.length);
   const scale = 1 / (rows * cols);
   const planes = n * c;
   for (let p = 0; p < planes; p += 2) {
-    re.fill(0);
-    im.fill(0);
+    // the transforms read only the first pw columns; rows from ph on must be zero, the rest is loaded
+    re.fill(0, ph * cols);
+    im.fill(0, ph * cols);
     const load = (plane: number, into: Float64Array) => {
       const b = Math.floor(plane / c);
       const k = plane % c;
-      const base = b * ph * pw * c;
-      for (let y = 0; y < ph; y++) for (let x = 0; x < pw; x++) into[y * cols + x] = padded[base + (y * pw + x) * c + k]!;
+      const base = b * ph * pw * c + k;
+      for (let y = 0; y < ph; y++) {
+        const from = base + y * pw * c;
+        const to = y * cols;
+        for (let x = 0; x < pw; x++) into[to + x] = padded[from + x * c]!;
+      }
     };
     load(p, re);
     if (p + 1 < planes) load(p + 1, im);
-    fft2d(re, im, rows, cols, ph, colRe, colIm);
+    else im.fill(0, 0, ph * cols);
+    forward2d(re, im, tRe, tIm, rows, cols, pw);
     for (let i = 0; i < rows * cols; i++) {
-      const ar = re[i]!;
-      const ai = im[i]!;
+      const ar = tRe[i]!;
+      const ai = tIm[i]!;
       const br = kRe[i]!;
-      const bi = -kIm[i]!;
-      re[i] = ar * br - ai * bi;
-      im[i] = ar * bi + ai * br;
+      const bi = kIm[i]!;
+      tRe[i] = ar * br - ai * bi;
+      tIm[i] = ar * bi + ai * br;
     }
-    // inverse: all columns, then only the rows that hold output pixels
-    for (let col = 0; col < cols; col++) {
-      for (let r = 0; r < rows; r++) {
-        colRe[r] = re[r * cols + col]!;
-        colIm[r] = im[r * cols + col]!;
-      }
-      fft(colRe, colIm, 0, rows, true);
-      for (let r = 0; r < rows; r++) {
-        re[r * cols + col] = colRe[r]!;
-        im[r * cols + col] = colIm[r]!;
-      }
-    }
-    for (let y = 0; y < h; y++) fft(re, im, y * cols, cols, true);
+    // inverse: along the (transposed) column axis, keep the first w columns, then along the rows
+    ditRows(tRe, tIm, cols, rows, rows);
+    transpose(tRe, re, w, rows, rows, cols);
+    transpose(tIm, im, w, rows, rows, cols);
+    ditRows(re, im, rows, w, cols);
     const store = (plane: number, from: Float64Array) => {
       const b = Math.floor(plane / c);
       const k = plane % c;
-      const base = b * h * w * c;
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[base + (y * w + x) * c + k] = from[y * cols + x]! * scale;
+      const base = b * h * w * c + k;
+      for (let y = 0; y < h; y++) {
+        const to = base + y * w * c;
+        const at = y * cols;
+        for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
+      }
     };
     store(p, re);
     if (p + 1 < planes) store(p + 1, im);

@@ -352,12 +352,13 @@ export function jpegRoundTripBytes(pixels: Uint8Array, h: number, w: number, c: 
 }
 
 /**
- * The JPEG round trip of an NHWC batch in [0, 1] (1 or 3 channels) at `quality`.
+ * The JPEG round trip of an NHWC batch in [0, 1] (1 or 3 channels) at `quality`; `pixels`: the
+ * batch's values when the caller has read them already.
  * @returns the decoded batch in [0, 1], multiples of 1/255, owned by the caller.
  */
-export function jpegRoundTrip(images: tf.Tensor4D, quality: number): tf.Tensor4D {
+export function jpegRoundTrip(images: tf.Tensor4D, quality: number, pixels?: Float32Array): tf.Tensor4D {
   const [n, h, w, c] = images.shape;
-  const values = images.dataSync();
+  const values = pixels ?? images.dataSync();
   const size = h * w * c;
   const out = new Float32Array(n * size);
   const bytes = new Uint8Array(size);

@@ -30,64 +30,146 @@ export function motionTaps(radius: number, sigma: number, angleDegrees: number):
 /**
  * Motion-blurs every image of an NHWC batch with its own angle (degrees):
  * out(p) = Σᵢ wᵢ·x(clamp(p + offsetᵢ)).
+ * Each image is first widened by its taps' largest column offsets with its edge columns
+ * replicated, so that every tap reads one contiguous stretch of a (row-clamped) padded row; the
+ * taps are then summed eight at a time into a double-precision row. A sparse image (the snow
+ * layer, mostly zeros) is scattered instead: each non-zero pixel adds its weighted value to the
+ * outputs that read it.
  * @returns a new array of the same shape.
  */
 export function motionBlurValues(src: Float32Array, s: BatchShape, radius: number, sigma: number, anglesDegrees: readonly number[]): Float32Array {
   const { n, h, w, c } = s;
-  const row = w * c;
   const out = new Float32Array(src.length);
-  const acc = new Float64Array(row);
-  const from = new Int32Array(4);
-  const lo = new Int32Array(4);
-  const hi = new Int32Array(4);
-  const wt = new Float64Array(4);
   for (let b = 0; b < n; b++) {
-    const taps = motionTaps(radius, sigma, anglesDegrees[b]!);
-    const base = b * h * row;
-    for (let y = 0; y < h; y++) {
-      acc.fill(0);
-      // taps in groups of up to four: one pass over the columns every group's taps read inside the
-      // image, then each tap's remaining columns (its clamped borders) on their own
-      for (let g = 0; g < taps.length; g += 4) {
-        const count = Math.min(4, taps.length - g);
-        let common0 = 0;
-        let common1 = w;
-        for (let t = 0; t < 4; t++) {
-          const tap = taps[g + Math.min(t, count - 1)]!;
-          const sy = Math.min(h - 1, Math.max(0, y + tap.dy));
-          from[t] = base + sy * row + tap.dx * c;
-          lo[t] = Math.min(w, Math.max(0, -tap.dx));
-          hi[t] = Math.max(lo[t]!, Math.min(w, w - tap.dx));
-          wt[t] = t < count ? tap.w : 0;
-          common0 = Math.max(common0, lo[t]!);
-          common1 = Math.min(common1, hi[t]!);
-        }
-        common1 = Math.max(common0, common1);
-        const f0 = from[0]!;
-        const f1 = from[1]!;
-        const f2 = from[2]!;
-        const f3 = from[3]!;
-        const w0 = wt[0]!;
-        const w1 = wt[1]!;
-        const w2 = wt[2]!;
-        const w3 = wt[3]!;
-        for (let j = common0 * c; j < common1 * c; j++) acc[j] = acc[j]! + (w0 * src[f0 + j]! + w1 * src[f1 + j]! + w2 * src[f2 + j]! + w3 * src[f3 + j]!);
-        for (let t = 0; t < count; t++) {
-          const weight = wt[t]!;
-          const f = from[t]!;
-          const dxc = taps[g + t]!.dx * c;
-          const rowStart = f - dxc;
-          for (let j = lo[t]! * c; j < Math.min(common0, hi[t]!) * c; j++) acc[j] = acc[j]! + weight * src[f + j]!;
-          for (let j = Math.max(common1, lo[t]!) * c; j < hi[t]! * c; j++) acc[j] = acc[j]! + weight * src[f + j]!;
-          for (let x = 0; x < lo[t]!; x++) for (let k = 0; k < c; k++) acc[x * c + k] = acc[x * c + k]! + weight * src[rowStart + k]!;
-          for (let x = hi[t]!; x < w; x++) for (let k = 0; k < c; k++) acc[x * c + k] = acc[x * c + k]! + weight * src[rowStart + (w - 1) * c + k]!;
-        }
-      }
-      const to = base + y * row;
-      for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
+    // consecutive taps on the same pixel (offsets are monotone in i) read it once, weights summed
+    const taps: { dy: number; dx: number; w: number }[] = [];
+    for (const tap of motionTaps(radius, sigma, anglesDegrees[b]!)) {
+      const last = taps[taps.length - 1];
+      if (last && last.dy === tap.dy && last.dx === tap.dx) last.w += tap.w;
+      else taps.push({ ...tap });
     }
+    let left = 0;
+    let right = 0;
+    for (const t of taps) {
+      left = Math.max(left, -t.dx);
+      right = Math.max(right, t.dx);
+    }
+    const image = src.subarray(b * h * w * c, (b + 1) * h * w * c);
+    const target = out.subarray(b * h * w * c, (b + 1) * h * w * c);
+    let nonZero = 0;
+    if (c === 1) for (let i = 0; i < image.length; i++) if (image[i] !== 0) nonZero++;
+    if (c === 1 && nonZero * 4 < image.length) scatterTaps(image, target, h, w, taps);
+    else gatherTaps(image, target, h, w, c, taps, left, right);
   }
   return out;
+}
+
+/** out(p) = Σᵢ wᵢ·x(clamp(p + offsetᵢ)) for one image, reading rows widened by `left`/`right` columns. */
+function gatherTaps(image: Float32Array, out: Float32Array, h: number, w: number, c: number, taps: readonly { dy: number; dx: number; w: number }[], left: number, right: number): void {
+  const row = w * c;
+  const prow = (w + left + right) * c;
+  const padded = new Float32Array(h * prow);
+  for (let y = 0; y < h; y++) {
+    const from = y * row;
+    const to = y * prow;
+    padded.set(image.subarray(from, from + row), to + left * c);
+    for (let x = 0; x < left; x++) for (let k = 0; k < c; k++) padded[to + x * c + k] = image[from + k]!;
+    for (let x = 0; x < right; x++) for (let k = 0; k < c; k++) padded[to + (left + w + x) * c + k] = image[from + row - c + k]!;
+  }
+  // one pass over the row per eight taps; a remainder of one or two taps gets its own passes, a
+  // larger one is padded to eight with zero weights
+  const rest = taps.length % 8;
+  const count = rest > 0 && rest <= 2 && taps.length > 8 ? taps.length : 8 * Math.ceil(taps.length / 8);
+  const start = new Int32Array(count);
+  const weight = new Float64Array(count);
+  const acc = new Float64Array(row);
+  for (let y = 0; y < h; y++) {
+    for (let t = 0; t < count; t++) {
+      const tap = taps[Math.min(t, taps.length - 1)]!;
+      start[t] = Math.min(h - 1, Math.max(0, y + tap.dy)) * prow + (left + tap.dx) * c;
+      weight[t] = t < taps.length ? tap.w : 0;
+    }
+    const to = y * row;
+    for (let t = 0; t < count; t += 8) {
+      if (t + 8 > count) {
+        // the last one or two taps, one pass each
+        for (; t < count; t++) {
+          const f0 = start[t]!;
+          const w0 = weight[t]!;
+          if (t + 1 === count) for (let j = 0; j < row; j++) out[to + j] = acc[j]! + w0 * padded[f0 + j]!;
+          else for (let j = 0; j < row; j++) acc[j] = acc[j]! + w0 * padded[f0 + j]!;
+        }
+        break;
+      }
+      const f0 = start[t]!, f1 = start[t + 1]!, f2 = start[t + 2]!, f3 = start[t + 3]!;
+      const f4 = start[t + 4]!, f5 = start[t + 5]!, f6 = start[t + 6]!, f7 = start[t + 7]!;
+      const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
+      const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
+      const first = t === 0;
+      const last = t + 8 === count;
+      if (first && last) {
+        for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+      } else if (first) {
+        for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+      } else if (last) {
+        for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+      } else {
+        for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+      }
+    }
+  }
+}
+
+/**
+ * The same sum for a one-channel image with few non-zero pixels, scattered: the image is padded
+ * by the taps' reach with its edges replicated (so no read is clamped), and every non-zero padded
+ * pixel q adds wᵢ·x(q) to the output p = q − offsetᵢ that reads it.
+ */
+function scatterTaps(image: Float32Array, out: Float32Array, h: number, w: number, taps: readonly { dy: number; dx: number; w: number }[]): void {
+  let top = 0;
+  let bottom = 0;
+  let left = 0;
+  let right = 0;
+  for (const t of taps) {
+    top = Math.max(top, -t.dy);
+    bottom = Math.max(bottom, t.dy);
+    left = Math.max(left, -t.dx);
+    right = Math.max(right, t.dx);
+  }
+  const count = taps.length;
+  const dys = Int32Array.from(taps, (t) => t.dy + top);
+  const dxs = Int32Array.from(taps, (t) => t.dx + left);
+  const weight = Float64Array.from(taps, (t) => t.w);
+  const acc = new Float64Array(h * w);
+  const ph = h + top + bottom;
+  const pw = w + left + right;
+  const columns = new Int32Array(pw);
+  const values = new Float64Array(pw);
+  for (let qy = 0; qy < ph; qy++) {
+    // the non-zero pixels of padded row qy, then each tap adds them to output row qy − dy
+    const row = Math.min(h - 1, Math.max(0, qy - top)) * w;
+    let m = 0;
+    for (let qx = 0; qx < pw; qx++) {
+      const v = image[row + Math.min(w - 1, Math.max(0, qx - left))]!;
+      if (v !== 0) {
+        columns[m] = qx;
+        values[m++] = v;
+      }
+    }
+    if (m === 0) continue;
+    for (let t = 0; t < count; t++) {
+      const py = qy - dys[t]!;
+      if (py < 0 || py >= h) continue;
+      const dx = dxs[t]!;
+      const base = py * w - dx;
+      const wt = weight[t]!;
+      for (let k = 0; k < m; k++) {
+        const qx = columns[k]!;
+        if (qx >= dx && qx < dx + w) acc[base + qx] = acc[base + qx]! + wt * values[k]!;
+      }
+    }
+  }
+  for (let i = 0; i < acc.length; i++) out[i] = acc[i]!;
 }
 
 /** {@link motionBlurValues} on a tensor. @returns a new tensor owned by the caller. */

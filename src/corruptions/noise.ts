@@ -7,31 +7,54 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../internal/random.js';
 import { level, type CorruptionFn } from './context.js';
 import { poisson } from './randomFields.js';
+import { randomNormalValues, randomUniformValues } from './seededDraws.js';
 
-/** clip(x + N(0, σ²)), one fresh draw per value. */
-export function addGaussianNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed())), 0, 1) as tf.Tensor4D);
+/**
+ * clip(x + N(0, σ²)), one fresh draw per value: tf.randomNormal's values for the seed (drawn on a
+ * plain array, see seededDraws.ts) added with one float32 rounding, as tf.add does.
+ * `values`: x's values when already read.
+ */
+export function addGaussianNoise(x: tf.Tensor4D, sigma: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
+  const noise = randomNormalValues(x.size, 0, sigma, rng.nextSeed());
+  const src = values ?? (x.dataSync() as Float32Array);
+  for (let i = 0; i < noise.length; i++) {
+    const v = Math.fround(src[i]! + noise[i]!);
+    noise[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return tf.tensor4d(noise, x.shape);
 }
 
 /** clip(Poisson(λ·x)/λ): photon-counting noise with λ photons at full intensity (JS sampler). */
-export function addPoissonNoise(x: tf.Tensor4D, lambda: number, rng: Rng): tf.Tensor4D {
-  const values = x.dataSync();
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.min(1, Math.max(0, poisson(rng, values[i]! * lambda) / lambda));
+export function addPoissonNoise(x: tf.Tensor4D, lambda: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
+  const src = values ?? x.dataSync();
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = Math.min(1, Math.max(0, poisson(rng, src[i]! * lambda) / lambda));
   return tf.tensor4d(out, x.shape);
 }
 
-/** clip(x + x·N(0, σ²)): multiplicative (speckle) noise. */
-export function addSpeckleNoise(x: tf.Tensor4D, sigma: number, rng: Rng): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(tf.add(x, tf.mul(x, tf.randomNormal(x.shape, 0, sigma, 'float32', rng.nextSeed()))), 0, 1) as tf.Tensor4D);
+/** clip(x + x·N(0, σ²)): multiplicative (speckle) noise (float32 product and sum, as tf.mul and tf.add). */
+export function addSpeckleNoise(x: tf.Tensor4D, sigma: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
+  const noise = randomNormalValues(x.size, 0, sigma, rng.nextSeed());
+  const src = values ?? (x.dataSync() as Float32Array);
+  for (let i = 0; i < noise.length; i++) {
+    const v = Math.fround(src[i]! + Math.fround(src[i]! * noise[i]!));
+    noise[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return tf.tensor4d(noise, x.shape);
 }
 
-/** Salt and pepper on a fraction `amount` of the values (each value independently, half salt). */
-export function addImpulseNoise(x: tf.Tensor4D, amount: number, rng: Rng): tf.Tensor4D {
-  return tf.tidy(() => {
-    const u = tf.randomUniform(x.shape, 0, 1, 'float32', rng.nextSeed());
-    return tf.where(tf.less(u, amount / 2), tf.zerosLike(x), tf.where(tf.less(u, amount), tf.onesLike(x), x)) as tf.Tensor4D;
-  });
+/**
+ * Salt and pepper on a fraction `amount` of the values (each value independently, half salt): the
+ * seeded uniform draw (tf.randomUniform's values), then one loop (six full-size tensor ops before).
+ */
+export function addImpulseNoise(x: tf.Tensor4D, amount: number, rng: Rng, values?: Float32Array): tf.Tensor4D {
+  const u = randomUniformValues(x.size, 0, 1, rng.nextSeed());
+  const src = values ?? (x.dataSync() as Float32Array);
+  // the thresholds as tf.less compares them (float32)
+  const pepper = Math.fround(amount / 2);
+  const salt = Math.fround(amount);
+  for (let i = 0; i < u.length; i++) u[i] = u[i]! < pepper ? 0 : u[i]! < salt ? 1 : src[i]!;
+  return tf.tensor4d(u, x.shape);
 }
 
 /** ImageNet-C gaussian_noise σ per severity. */
@@ -44,10 +67,10 @@ export const IMPULSE_NOISE = [0.03, 0.06, 0.09, 0.17, 0.27] as const;
 export const SPECKLE_NOISE = [0.15, 0.2, 0.35, 0.45, 0.6] as const;
 
 /** gaussian_noise: clip(x + N(0, σ²)). */
-export const gaussianNoise: CorruptionFn = (x, s, ctx) => addGaussianNoise(x, level(GAUSSIAN_NOISE, s), ctx.rng);
+export const gaussianNoise: CorruptionFn = (x, s, ctx) => addGaussianNoise(x, level(GAUSSIAN_NOISE, s), ctx.rng, ctx.values);
 /** shot_noise: clip(Poisson(λx)/λ). */
-export const shotNoise: CorruptionFn = (x, s, ctx) => addPoissonNoise(x, level(SHOT_NOISE, s), ctx.rng);
+export const shotNoise: CorruptionFn = (x, s, ctx) => addPoissonNoise(x, level(SHOT_NOISE, s), ctx.rng, ctx.values);
 /** impulse_noise: salt and pepper. */
-export const impulseNoise: CorruptionFn = (x, s, ctx) => addImpulseNoise(x, level(IMPULSE_NOISE, s), ctx.rng);
+export const impulseNoise: CorruptionFn = (x, s, ctx) => addImpulseNoise(x, level(IMPULSE_NOISE, s), ctx.rng, ctx.values);
 /** speckle_noise: clip(x + x·N(0, σ²)). */
-export const speckleNoise: CorruptionFn = (x, s, ctx) => addSpeckleNoise(x, level(SPECKLE_NOISE, s), ctx.rng);
+export const speckleNoise: CorruptionFn = (x, s, ctx) => addSpeckleNoise(x, level(SPECKLE_NOISE, s), ctx.rng, ctx.values);

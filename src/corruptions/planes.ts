@@ -22,6 +22,11 @@ export function valuesOf(x: tf.Tensor4D): Float32Array {
   return x.dataSync() as Float32Array;
 }
 
+/** The values of a corruption's input: the ones its caller already read, else the tensor's. */
+export function inputValues(x: tf.Tensor4D, ctx: { readonly values?: Float32Array }): Float32Array {
+  return ctx.values ?? valuesOf(x);
+}
+
 /** The shape of an NHWC tensor as {n, h, w, c}. */
 export function shapeOf(x: tf.Tensor4D): BatchShape {
   const [n, h, w, c] = x.shape;
@@ -113,9 +118,26 @@ function sparseRows(src: Float32Array, n: number, h: number, row: number, m: Axi
   for (let b = 0; b < n; b++) {
     const base = b * h * row;
     for (let y = 0; y < m.rows; y++) {
-      acc.fill(0);
       const end = m.start[y + 1]!;
       let t = m.start[y]!;
+      const to = (b * m.rows + y) * row;
+      // one or two taps (resizes, zooms): straight into the output, the same sums as below
+      if (end - t === 1) {
+        const w0 = m.weight[t]!;
+        const f0 = base + m.index[t]! * row;
+        if (w0 === 1) out.set(src.subarray(f0, f0 + row), to);
+        else for (let j = 0; j < row; j++) out[to + j] = w0 * src[f0 + j]!;
+        continue;
+      }
+      if (end - t === 2) {
+        const w0 = m.weight[t]!;
+        const w1 = m.weight[t + 1]!;
+        const f0 = base + m.index[t]! * row;
+        const f1 = base + m.index[t + 1]! * row;
+        for (let j = 0; j < row; j++) out[to + j] = w0 * src[f0 + j]! + w1 * src[f1 + j]!;
+        continue;
+      }
+      acc.fill(0);
       // four input rows per pass over the accumulator, then the rest one by one
       for (; t + 4 <= end; t += 4) {
         const w0 = m.weight[t]!;
@@ -133,7 +155,6 @@ function sparseRows(src: Float32Array, n: number, h: number, row: number, m: Axi
         const from = base + m.index[t]! * row;
         for (let j = 0; j < row; j++) acc[j] = acc[j]! + wt * src[from + j]!;
       }
-      const to = (b * m.rows + y) * row;
       for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
     }
   }
@@ -204,6 +225,69 @@ export function separable(src: Float32Array, s: BatchShape, mh: AxisMatrix | nul
 }
 
 /**
+ * Sums a symmetric kernel along `count` lines of a padded array: for line L,
+ * out[outBase + j] = w₀·P[c + j] + Σₜ wₜ·(P[c − t·st + j] + P[c + t·st + j]), c = inBase + R·st,
+ * for j < len (st: the stride of one tap; R + 1 weights w₀…w_R). Four tap pairs per pass over a
+ * double-precision accumulator; the first pass sets it, the last writes the output.
+ */
+function symmetricLines(padded: Float32Array, out: Float32Array, count: number, inStride: number, outStride: number, st: number, len: number, weights: Float64Array, acc: Float64Array): void {
+  const r = weights.length - 1;
+  const w0 = weights[0]!;
+  // tap pairs in groups of four, the last group padded with zero weights on pair 1's rows
+  const groups = Math.max(1, Math.ceil(r / 4));
+  const wt = new Float64Array(4 * groups);
+  const shift = new Int32Array(4 * groups);
+  for (let t = 1; t <= 4 * groups; t++) {
+    wt[t - 1] = t <= r ? weights[t]! : 0;
+    shift[t - 1] = (t <= r ? t : Math.min(1, r)) * st;
+  }
+  for (let line = 0; line < count; line++) {
+    const c = line * inStride + r * st;
+    const to = line * outStride;
+    for (let g = 0; g < groups; g++) {
+      const s1 = shift[4 * g]!, s2 = shift[4 * g + 1]!, s3 = shift[4 * g + 2]!, s4 = shift[4 * g + 3]!;
+      const a1 = c - s1, b1 = c + s1, a2 = c - s2, b2 = c + s2, a3 = c - s3, b3 = c + s3, a4 = c - s4, b4 = c + s4;
+      const w1 = wt[4 * g]!, w2 = wt[4 * g + 1]!, w3 = wt[4 * g + 2]!, w4 = wt[4 * g + 3]!;
+      const first = g === 0;
+      const last = g === groups - 1;
+      if (first && last) {
+        for (let j = 0; j < len; j++) out[to + j] = w0 * padded[c + j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else if (first) {
+        for (let j = 0; j < len; j++) acc[j] = w0 * padded[c + j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else if (last) {
+        for (let j = 0; j < len; j++) out[to + j] = acc[j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      } else {
+        for (let j = 0; j < len; j++) acc[j] = acc[j]! + (w1 * (padded[a1 + j]! + padded[b1 + j]!) + w2 * (padded[a2 + j]! + padded[b2 + j]!) + (w3 * (padded[a3 + j]! + padded[b3 + j]!) + w4 * (padded[a4 + j]! + padded[b4 + j]!)));
+      }
+    }
+  }
+}
+
+/**
+ * A separable filter with the same symmetric odd-length kernel along both axes (a Gaussian blur),
+ * any border rule: each image is padded by the border rule and every output is a sum over
+ * contiguous rows (height) and contiguous pixel runs (width), with mirrored taps added before
+ * they are weighted. For the narrow kernels of the blur corruptions this beats the matrix
+ * products of {@link separable}, whose operators are mostly zeros.
+ * @returns a new array of the same shape.
+ */
+export function symmetricSeparable(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, mode: BorderMode): Float32Array {
+  const { n, h, w, c } = s;
+  const r = (kernel.length - 1) / 2;
+  const weights = new Float64Array(r + 1);
+  for (let t = 0; t <= r; t++) weights[t] = kernel[r + t]!;
+  const row = w * c;
+  const acc = new Float64Array(row);
+  const tall = padValues(src, s, r, 0, mode);
+  const mid = new Float32Array(src.length);
+  for (let b = 0; b < n; b++) symmetricLines(tall.subarray(b * (h + 2 * r) * row), mid.subarray(b * h * row), h, row, row, row, row, weights, acc);
+  const wide = padValues(mid, s, 0, r, mode);
+  const out = new Float32Array(src.length);
+  symmetricLines(wide, out, n * h, (w + 2 * r) * c, row, c, row, weights, acc);
+  return out;
+}
+
+/**
  * Pads every image by `ry` rows and `rx` columns on each side by the border rule.
  * @returns [n, h + 2ry, w + 2rx, c].
  */
@@ -234,7 +318,8 @@ export function padValues(src: Float32Array, s: BatchShape, ry: number, rx: numb
 /**
  * A 2-D correlation, the same `kh × kw` kernel on every channel, with any border rule
  * (cv2.filter2D semantics: out(y, x) = Σ k(i, j)·x(y + i − ry, x + j − rx)). Kernel entries
- * smaller than 1e-10 of the largest are skipped (their total effect is below 1e-8).
+ * smaller than 1e-10 of the largest are skipped (their total effect is below 1e-8); the others are
+ * summed eight per pass over each output row.
  */
 export function correlate2d(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode): Float32Array {
   const { n, h, w, c } = s;
@@ -246,19 +331,40 @@ export function correlate2d(src: Float32Array, s: BatchShape, kernel: ArrayLike<
   for (let i = 0; i < kh * kw; i++) largest = Math.max(largest, Math.abs(kernel[i]!));
   const taps: { dy: number; off: number; wt: number }[] = [];
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) if (Math.abs(kernel[i * kw + j]!) > 1e-10 * largest) taps.push({ dy: i, off: j * c, wt: kernel[i * kw + j]! });
+  // eight taps per pass over the row, the last group padded with zero weights on the first tap
+  const count = 8 * Math.max(1, Math.ceil(taps.length / 8));
+  const shift = new Int32Array(count);
+  const weight = new Float64Array(count);
+  for (let t = 0; t < count; t++) {
+    const tap = taps[Math.min(t, taps.length - 1)] ?? { dy: ry, off: rx * c, wt: 0 };
+    shift[t] = tap.dy * pw + tap.off;
+    weight[t] = t < taps.length ? tap.wt : 0;
+  }
   const row = w * c;
   const out = new Float32Array(n * h * row);
   const acc = new Float64Array(row);
   for (let b = 0; b < n; b++) {
     const base = b * (h + 2 * ry) * pw;
     for (let y = 0; y < h; y++) {
-      acc.fill(0);
-      for (const { dy, off, wt } of taps) {
-        const from = base + (y + dy) * pw + off;
-        for (let j = 0; j < row; j++) acc[j] = acc[j]! + wt * padded[from + j]!;
-      }
+      const from = base + y * pw;
       const to = (b * h + y) * row;
-      for (let j = 0; j < row; j++) out[to + j] = acc[j]!;
+      for (let t = 0; t < count; t += 8) {
+        const f0 = from + shift[t]!, f1 = from + shift[t + 1]!, f2 = from + shift[t + 2]!, f3 = from + shift[t + 3]!;
+        const f4 = from + shift[t + 4]!, f5 = from + shift[t + 5]!, f6 = from + shift[t + 6]!, f7 = from + shift[t + 7]!;
+        const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
+        const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
+        const first = t === 0;
+        const last = t + 8 === count;
+        if (first && last) {
+          for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+        } else if (first) {
+          for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+        } else if (last) {
+          for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+        } else {
+          for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+        }
+      }
     }
   }
   return out;

@@ -103,9 +103,10 @@ export function plasmaFractal(rng: Rng, size: number, decay: number): Float32Arr
   }
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of map) {
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
   const out = new Float32Array(size * size);
   const span = hi - lo || 1;

@@ -1,10 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import { addClippedZoom, DEFOCUS_BLUR, diskKernel, glassShuffle } from '../../src/corruptions/blur.js';
 import { correlate2dFft } from '../../src/corruptions/fft.js';
-import { clippedZoomMatrix } from '../../src/corruptions/linear.js';
-import { correlate2d, separable } from '../../src/corruptions/planes.js';
+import { clippedZoomMatrix, gaussianKernel, gaussianMatrix } from '../../src/corruptions/linear.js';
+import { correlate2d, separable, symmetricSeparable } from '../../src/corruptions/planes.js';
 import { createRng } from '../../src/internal/random.js';
 import { maxAbsDiff } from '../helpers/close.js';
+
+/** out = Mh · x · Mwᵀ per image and channel, written out (square operators). */
+function denseSeparable(x: Float32Array, s: { n: number; h: number; w: number; c: number }, mh: Float32Array, mw: Float32Array): Float64Array {
+  const { n, h, w, c } = s;
+  const mid = new Float64Array(x.length);
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let k = 0; k < c; k++) {
+          let v = 0;
+          for (let i = 0; i < h; i++) v += mh[y * h + i]! * x[((b * h + i) * w + xx) * c + k]!;
+          mid[((b * h + y) * w + xx) * c + k] = v;
+        }
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let k = 0; k < c; k++) {
+          let v = 0;
+          for (let i = 0; i < w; i++) v += mw[xx * w + i]! * mid[((b * h + y) * w + i) * c + k]!;
+          out[((b * h + y) * w + xx) * c + k] = v;
+        }
+  return out;
+}
 
 describe('glassShuffle', () => {
   it("copies (h + dy, w + dx) into (h, w) like the reference's tuple assignment on H×W×3 arrays, instead of swapping", () => {
@@ -51,6 +75,19 @@ describe('zoom and defocus building blocks', () => {
       addClippedZoom(acc, x, s, z);
       const expected = separable(x, s, clippedZoomMatrix(23, z), clippedZoomMatrix(17, z)).map((v) => v + 0.25);
       expect(maxAbsDiff(acc, expected), `zoom ${z}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('symmetric tap sums equal the dense Gaussian operators for every border rule, kernels wider than the image too', () => {
+    const rng = createRng(6);
+    for (const [n, h, w, c] of [[2, 31, 26, 3], [1, 7, 12, 1]] as const) {
+      const x = Float32Array.from({ length: n * h * w * c }, () => rng.next());
+      for (const sigma of [0.6, 1, 2.5, 6]) {
+        for (const mode of ['edge', 'reflect', 'symmetric', 'zeros'] as const) {
+          const dense = denseSeparable(x, { n, h, w, c }, gaussianMatrix(h, sigma, mode).values, gaussianMatrix(w, sigma, mode).values);
+          expect(maxAbsDiff(symmetricSeparable(x, { n, h, w, c }, gaussianKernel(sigma), mode), dense), `σ ${sigma} ${mode} ${h}×${w}`).toBeLessThan(1e-6);
+        }
+      }
     }
   });
 

@@ -217,7 +217,18 @@ describe.each(BACKENDS)('corrupt on %s', (backend) => {
       expect(() => corrupt(two as never, 'fog', { severity: 1 })).toThrow(/1 \(grey\) or 3 \(RGB\) channels/);
       expect(() => corrupt(big as never, 'fog', { severity: 1 })).toThrow(/inside the clip range \[0, 1\]/);
       expect(() => corrupt(nan as never, 'fog', { severity: 1 })).toThrow(/finite values/);
-      tf.dispose([rank3, ints, two, big, nan]);
+      // one bad value among good ones: counted, named, and the range error names its channel
+      const mixed = new Float32Array(2 * 4 * 4 * 3).fill(0.5);
+      mixed[7] = Number.POSITIVE_INFINITY;
+      mixed[30] = Number.NaN;
+      const oneBad = tf.tensor4d(mixed, [2, 4, 4, 3]);
+      expect(() => corrupt(oneBad, 'fog', { severity: 1 })).toThrow(/corrupt.*images.*finite values.*2 non-finite values/s);
+      mixed[7] = 0.5;
+      mixed[30] = 0.5;
+      mixed[41] = -0.25; // channel 2
+      const negative = tf.tensor4d(mixed, [2, 4, 4, 3]);
+      expect(() => corrupt(negative, 'fog', { severity: 1 })).toThrow(/clip range \[0, 1\] \(channel 2\).*values in \[-0.25, 0.5\]/s);
+      tf.dispose([rank3, ints, two, big, nan, oneBad, negative]);
     });
   });
 

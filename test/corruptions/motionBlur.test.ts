@@ -64,6 +64,20 @@ describe('motionBlurValues', () => {
       }
     }
   });
+
+  it('scatters sparse one-channel images (the snow layer) to the same sums, borders included', () => {
+    const rng = createRng(5);
+    for (const [n, h, w] of [[2, 17, 23], [1, 4, 40], [2, 30, 6]] as const) {
+      // ~10% non-zero (the scatter path), bright pixels on the borders too
+      const x = Float32Array.from({ length: n * h * w }, () => (rng.next() < 0.1 ? rng.next() : 0));
+      x[0] = 1;
+      x[n * h * w - 1] = 0.5;
+      for (const [radius, sigma] of [[1, 1], [12, 8], [20, 15]] as const) {
+        const angles = Array.from({ length: n }, () => rng.uniform(-180, 180));
+        expect(maxAbsDiff(motionBlurValues(x, { n, h, w, c: 1 }, radius, sigma, angles), naive(x, n, h, w, 1, radius, sigma, angles))).toBeLessThan(1e-6);
+      }
+    }
+  });
 });
 
 describe.each(BACKENDS)('motionBlur on %s', (backend) => {
