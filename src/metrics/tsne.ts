@@ -195,7 +195,8 @@ const MAX_GRID_NODES = 1200;
  * Large inputs: from 10,000 points on, `'auto'` settings use the FFT gradient (O(N) per iteration
  * plus an FFT on a grid sized by the map's extent) and an approximate kNN graph (random-projection
  * forest refined by neighbour-of-neighbour joins); P is kept sparse, once per pair. 100,000 points of
- * 50 dimensions take about two CPU minutes or a little less (113 CPU s against 133 before the 2026-11-28 changes, run side by side under load; bench/tsne/RESULTS.md).
+ * 50 dimensions take a little under two CPU minutes (113 CPU s against 133 before the 2026-11-28
+ * changes, run side by side under load; bench/tsne/RESULTS.md).
  *
  * The run is async and cooperative: it yields to the event loop every ~25 ms, reports progress and
  * stops on `signal`. It is deterministic for a given seed. Tensors are read once and never disposed.
