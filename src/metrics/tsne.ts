@@ -11,6 +11,7 @@ import { bhGradient, exactGradient, interpolationGradient, SpaceTree, sparseKl }
 import { InterpolationRepulsion } from './tsne/interpolation.js';
 import { approximateKnn } from './tsne/approximateKnn.js';
 import { pcaScores } from './tsne/pca.js';
+import { permuteInPlace, relabelSparse, spatialOrder } from './tsne/reorder.js';
 import { Slicer } from './tsne/run.js';
 import { VpTree } from './tsne/vpTree.js';
 
@@ -171,6 +172,8 @@ const KEYS = [
 ] as const;
 
 const CHECK_EVERY = 50;
+/** FFT method: the points are renumbered in the map's Z-order every this many iterations (tsne/reorder.ts). */
+const REORDER_EVERY = 50;
 /** From this many points on, `method: 'auto'` picks the FFT gradient (openTSNE's threshold). */
 export const FFT_THRESHOLD = 10_000;
 /** From this many points on, `neighbourSearch: 'auto'` picks the approximate kNN. */
@@ -192,7 +195,8 @@ const MAX_GRID_NODES = 1200;
  * Large inputs: from 10,000 points on, `'auto'` settings use the FFT gradient (O(N) per iteration
  * plus an FFT on a grid sized by the map's extent) and an approximate kNN graph (random-projection
  * forest refined by neighbour-of-neighbour joins); P is kept sparse, once per pair. 100,000 points of
- * 50 dimensions take about two CPU minutes (120–133 CPU s, measured under load; bench/tsne/RESULTS.md).
+ * 50 dimensions take a little under two CPU minutes (113 CPU s against 133 before the 2026-11-28
+ * changes, run side by side under load; bench/tsne/RESULTS.md).
  *
  * The run is async and cooperative: it yields to the event loop every ~25 ms, reports progress and
  * stops on `signal`. It is deterministic for a given seed. Tensors are read once and never disposed.
@@ -304,7 +308,17 @@ async function runTsne(features: MatrixLike, options: TsneOptions): Promise<Tsne
   let kl = Number.NaN;
   let iterations = 0;
   onProgress?.(slicer.progress('iteration', 0, maxIterations));
+  const scratch = grid ? new Float64Array(size) : undefined;
   for (let it = 0; it < maxIterations; it++) {
+    if (grid && it % REORDER_EVERY === 0) {
+      // renumber the points in the map's Z-order (cache locality of the attraction and the grid)
+      const pos = spatialOrder(y, n, dims);
+      permuteInPlace(y, pos, dims, scratch!);
+      permuteInPlace(update, pos, dims, scratch!);
+      permuteInPlace(gains, pos, dims, scratch!);
+      sparse = relabelSparse(sparse!, pos);
+      for (let i = 0; i < n; i++) rank![i] = pos[rank![i]!]!;
+    }
     const exaggerating = it < exaggerationIterations;
     const alpha = exaggerating ? earlyExaggeration : 1;
     const mom = exaggerating ? momentum : finalMomentum;
@@ -369,7 +383,7 @@ export async function nearestNeighbours(ref: Mat, queries: Mat, k: number, self:
 }
 
 /** Settings of the approximate kNN (see approximateKnn.ts; recall measured in bench/tsne). */
-export const APPROXIMATE_KNN = { trees: 10, leafSize: 200, refineRounds: 2, joinSize: 24 };
+export const APPROXIMATE_KNN = { trees: 10, leafSize: 200, refineRounds: 1, joinSize: 24 };
 
 /** Approximate k nearest neighbours of every row among the others, with progress and yields. */
 async function approximateNeighbours(x: Mat, k: number, rng: Rng, slicer: Slicer, onProgress?: (p: Progress) => void): Promise<{ indices: Int32Array; distances: Float64Array; order: Int32Array }> {

@@ -21,6 +21,7 @@ import { approximateKnn } from '../../src/metrics/tsne/approximateKnn.js';
 import { Convolution1d, Convolution2d, Fft, nextSmooth } from '../../src/metrics/tsne/fft.js';
 import { attraction, bhGradient, interpolationGradient, SpaceTree } from '../../src/metrics/tsne/gradient.js';
 import { chooseGrid, InterpolationRepulsion } from '../../src/metrics/tsne/interpolation.js';
+import { permuteInPlace, relabelSparse, spatialOrder } from '../../src/metrics/tsne/reorder.js';
 import { knnSelf } from '../../src/metrics/tsne/vpTree.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -424,5 +425,61 @@ describe('interpolation grid placement', () => {
     const e = relativeError(half, base);
     expect(e).toBeGreaterThan(1e-6);
     expect(e).toBeLessThan(6e-2);
+  });
+});
+
+describe('Z-order relabelling of the FFT descent', () => {
+  it('is a permutation that keeps every pair of P and leaves the attractive forces unchanged up to rounding', () => {
+    const rng = createRng(5);
+    const n = 400;
+    const k = 12;
+    const y = Float64Array.from({ length: 2 * n }, () => rng.normal() * 10);
+    const indices = new Int32Array(n * k);
+    const sq = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) {
+      const seen = new Set<number>([i]);
+      for (let t = 0; t < k; t++) {
+        let j = Math.floor(rng.next() * n);
+        while (seen.has(j)) j = (j + 1) % n;
+        seen.add(j);
+        indices[i * k + t] = j;
+        sq[i * k + t] = 1 + rng.next();
+      }
+    }
+    const P = jointFromNeighbours(indices, sq, n, k, 4);
+    const pos = spatialOrder(y, n, 2);
+    expect([...pos].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    // neighbours in the new order are near in the map: consecutive points are far closer than random pairs
+    const ys = Float64Array.from(y);
+    permuteInPlace(ys, pos, 2, new Float64Array(2 * n));
+    let step = 0;
+    let random = 0;
+    for (let r = 0; r + 1 < n; r++) {
+      step += Math.hypot(ys[2 * r]! - ys[2 * r + 2]!, ys[2 * r + 1]! - ys[2 * r + 3]!);
+      const s = Math.floor(rng.next() * n);
+      random += Math.hypot(ys[2 * r]! - ys[2 * s]!, ys[2 * r + 1]! - ys[2 * s + 1]!);
+    }
+    expect(step).toBeLessThan(0.3 * random);
+    const Q = relabelSparse(P, pos);
+    const pairs = (M: typeof P, map: (i: number) => number): string[] => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        for (let p = M.rowPtr[i]!; p < M.rowPtr[i + 1]!; p++) {
+          const a = map(i);
+          const b = map(M.cols[p]!);
+          expect(i).toBeLessThan(M.cols[p]!);
+          out.push(`${Math.min(a, b)},${Math.max(a, b)},${M.vals[p]}`);
+        }
+      }
+      return out.sort();
+    };
+    expect(pairs(Q, (i) => i)).toEqual(pairs(P, (i) => pos[i]!));
+    const before = new Float64Array(2 * n);
+    attraction(P, y, n, 2, before);
+    const after = new Float64Array(2 * n);
+    attraction(Q, ys, n, 2, after);
+    const back = Float64Array.from(before);
+    permuteInPlace(back, pos, 2, new Float64Array(2 * n));
+    expect(relativeError(after, back)).toBeLessThan(1e-12);
   });
 });

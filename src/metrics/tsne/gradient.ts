@@ -428,23 +428,50 @@ export function attraction(P: SparseP, y: Float64Array, n: number, dim: number, 
   const { rowPtr, cols, vals } = P;
   attr.fill(0);
   if (dim === 2) {
+    // Two pairs per step share one division: with a = 1 + d_a², b = 1 + d_b² and r = 1 / (a·b),
+    // 1/a = b·r and 1/b = a·r (a, b ≥ 1, so a·b neither underflows nor, for any embedding of
+    // reasonable extent, overflows).
     for (let i = 0; i < n; i++) {
       const yx = y[2 * i]!;
       const yy = y[2 * i + 1]!;
       let fx = 0;
       let fy = 0;
       const end = rowPtr[i + 1]!;
-      for (let p = rowPtr[i]!; p < end; p++) {
-        const j = cols[p]!;
-        const dx = yx - y[2 * j]!;
-        const dy = yy - y[2 * j + 1]!;
+      let p = rowPtr[i]!;
+      for (; p + 1 < end; p += 2) {
+        const j = cols[p]! << 1;
+        const k = cols[p + 1]! << 1;
+        const dx = yx - y[j]!;
+        const dy = yy - y[j + 1]!;
+        const ex = yx - y[k]!;
+        const ey = yy - y[k + 1]!;
+        const a = 1 + dx * dx + dy * dy;
+        const b = 1 + ex * ex + ey * ey;
+        const r = 1 / (a * b);
+        const pw = vals[p]! * b * r;
+        const qw = vals[p + 1]! * a * r;
+        const gx = pw * dx;
+        const gy = pw * dy;
+        const hx = qw * ex;
+        const hy = qw * ey;
+        fx += gx + hx;
+        fy += gy + hy;
+        attr[j]! -= gx;
+        attr[j + 1]! -= gy;
+        attr[k]! -= hx;
+        attr[k + 1]! -= hy;
+      }
+      if (p < end) {
+        const j = cols[p]! << 1;
+        const dx = yx - y[j]!;
+        const dy = yy - y[j + 1]!;
         const pw = vals[p]! / (1 + dx * dx + dy * dy);
         const gx = pw * dx;
         const gy = pw * dy;
         fx += gx;
         fy += gy;
-        attr[2 * j]! -= gx;
-        attr[2 * j + 1]! -= gy;
+        attr[j]! -= gx;
+        attr[j + 1]! -= gy;
       }
       attr[2 * i]! += fx;
       attr[2 * i + 1]! += fy;

@@ -207,35 +207,39 @@ export class InterpolationRepulsion {
     const cx = minX + half;
     const cy = minY + half;
     const inv = 1 / width;
-    for (let i = 0; i < n; i++) {
-      const xr = y[2 * i]! - cx;
-      const yr = y[2 * i + 1]! - cy;
-      const gx = (y[2 * i]! - minX) * inv;
-      const gy = (y[2 * i + 1]! - minY) * inv;
-      let bx = Math.floor(gx);
-      let by = Math.floor(gy);
-      if (bx >= nb) bx = nb - 1;
-      if (by >= nb) by = nb - 1;
-      const c0 = by * p * L + bx * p;
-      cell[i] = c0;
-      lagrange(gx - bx, t, denom, p, wx, i * p);
-      lagrange(gy - by, t, denom, p, wy, i * p);
-      const r2 = xr * xr + yr * yr;
-      for (let r = 0; r < p; r++) {
-        const wr = wy[i * p + r]!;
-        const base = c0 + r * L;
-        for (let c = 0; c < p; c++) {
-          const w = wr * wx[i * p + c]!;
-          const g = base + c;
-          aRe[g]! += w;
-          aIm[g]! += w * xr;
-          bRe[g]! += w * yr;
-          bIm[g]! += w * r2;
+    if (p === 3) this.spread3(y, cx, cy, minX, minY, inv, nb, L);
+    else {
+      for (let i = 0; i < n; i++) {
+        const xr = y[2 * i]! - cx;
+        const yr = y[2 * i + 1]! - cy;
+        const gx = (y[2 * i]! - minX) * inv;
+        const gy = (y[2 * i + 1]! - minY) * inv;
+        let bx = Math.floor(gx);
+        let by = Math.floor(gy);
+        if (bx >= nb) bx = nb - 1;
+        if (by >= nb) by = nb - 1;
+        const c0 = by * p * L + bx * p;
+        cell[i] = c0;
+        lagrange(gx - bx, t, denom, p, wx, i * p);
+        lagrange(gy - by, t, denom, p, wy, i * p);
+        const r2 = xr * xr + yr * yr;
+        for (let r = 0; r < p; r++) {
+          const wr = wy[i * p + r]!;
+          const base = c0 + r * L;
+          for (let c = 0; c < p; c++) {
+            const w = wr * wx[i * p + c]!;
+            const g = base + c;
+            aRe[g]! += w;
+            aIm[g]! += w * xr;
+            bRe[g]! += w * yr;
+            bIm[g]! += w * r2;
+          }
         }
       }
     }
     conv.convolve(aRe, aIm);
     conv.convolve(bRe, bIm);
+    if (p === 3) return this.gather3(y, cx, cy, L, rep) - n;
     let z = 0;
     for (let i = 0; i < n; i++) {
       const c0 = cell[i]!;
@@ -259,6 +263,73 @@ export class InterpolationRepulsion {
       rep[2 * i + 1] = yr * p1 - py;
     }
     return z - n;
+  }
+
+  /**
+   * Spreading for p = 3 (the default), unrolled: the Lagrange weights of the nodes 1/6, 1/2, 5/6 in
+   * closed form, L₀(u) = 4.5(u − ½)(u − ⅚), L₁(u) = −9(u − ⅙)(u − ⅚), L₂(u) = 4.5(u − ⅙)(u − ½),
+   * stored for the gathering.
+   */
+  private spread3(y: Float64Array, cx: number, cy: number, minX: number, minY: number, inv: number, nb: number, L: number): void {
+    const { n, cell, wx, wy, aRe, aIm, bRe, bIm } = this;
+    for (let i = 0; i < n; i++) {
+      const yx = y[2 * i]!;
+      const yy = y[2 * i + 1]!;
+      const xr = yx - cx;
+      const yr = yy - cy;
+      const gx = (yx - minX) * inv;
+      const gy = (yy - minY) * inv;
+      let bx = Math.floor(gx);
+      let by = Math.floor(gy);
+      if (bx >= nb) bx = nb - 1;
+      if (by >= nb) by = nb - 1;
+      const c0 = by * 3 * L + bx * 3;
+      cell[i] = c0;
+      const u = gx - bx;
+      const v = gy - by;
+      const u0 = u - 1 / 6, u1 = u - 0.5, u2 = u - 5 / 6;
+      const v0 = v - 1 / 6, v1 = v - 0.5, v2 = v - 5 / 6;
+      const x0 = 4.5 * u1 * u2, x1 = -9 * u0 * u2, x2 = 4.5 * u0 * u1;
+      const w0 = 4.5 * v1 * v2, w1 = -9 * v0 * v2, w2 = 4.5 * v0 * v1;
+      wx[3 * i] = x0; wx[3 * i + 1] = x1; wx[3 * i + 2] = x2;
+      wy[3 * i] = w0; wy[3 * i + 1] = w1; wy[3 * i + 2] = w2;
+      const r2 = xr * xr + yr * yr;
+      for (let r = 0; r < 3; r++) {
+        const wr = r === 0 ? w0 : r === 1 ? w1 : w2;
+        const g = c0 + r * L;
+        const a0 = wr * x0, a1 = wr * x1, a2 = wr * x2;
+        aRe[g]! += a0; aRe[g + 1]! += a1; aRe[g + 2]! += a2;
+        aIm[g]! += a0 * xr; aIm[g + 1]! += a1 * xr; aIm[g + 2]! += a2 * xr;
+        bRe[g]! += a0 * yr; bRe[g + 1]! += a1 * yr; bRe[g + 2]! += a2 * yr;
+        bIm[g]! += a0 * r2; bIm[g + 1]! += a1 * r2; bIm[g + 2]! += a2 * r2;
+      }
+    }
+  }
+
+  /** Gathering for p = 3 with the weights {@link spread3} stored; writes the forces and returns Z + N. */
+  private gather3(y: Float64Array, cx: number, cy: number, L: number, rep: Float64Array): number {
+    const { n, cell, wx, wy, aRe, aIm, bRe, bIm } = this;
+    let z = 0;
+    for (let i = 0; i < n; i++) {
+      const c0 = cell[i]!;
+      const x0 = wx[3 * i]!, x1 = wx[3 * i + 1]!, x2 = wx[3 * i + 2]!;
+      let p1 = 0, px = 0, py = 0, pr = 0;
+      for (let r = 0; r < 3; r++) {
+        const wr = wy[3 * i + r]!;
+        const g = c0 + r * L;
+        const a0 = wr * x0, a1 = wr * x1, a2 = wr * x2;
+        p1 += a0 * aRe[g]! + a1 * aRe[g + 1]! + a2 * aRe[g + 2]!;
+        px += a0 * aIm[g]! + a1 * aIm[g + 1]! + a2 * aIm[g + 2]!;
+        py += a0 * bRe[g]! + a1 * bRe[g + 1]! + a2 * bRe[g + 2]!;
+        pr += a0 * bIm[g]! + a1 * bIm[g + 1]! + a2 * bIm[g + 2]!;
+      }
+      const xr = y[2 * i]! - cx;
+      const yr = y[2 * i + 1]! - cy;
+      z += (1 + xr * xr + yr * yr) * p1 - 2 * (xr * px + yr * py) + pr;
+      rep[2 * i] = xr * p1 - px;
+      rep[2 * i + 1] = yr * p1 - py;
+    }
+    return z;
   }
 
   private repulsion1(y: Float64Array, rep: Float64Array): number {
