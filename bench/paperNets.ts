@@ -31,7 +31,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { advTrain, attnVgg, denseNet121, inceptionV3, maAdvTrain, memoryStatus, pgdAsync, selectOutput } from '../src/index.js';
 import { useBackend } from '../src/backend/index.js';
-import { mapInChunks, wasmHeapBytes } from '../src/internal/memory.js';
+import { cachedStepMemory, mapInChunks, wasmHeapBytes } from '../src/internal/memory.js';
 
 export type PaperNet = 'densenet121' | 'inceptionv3' | 'attnvgg';
 export type PaperStep = 'forward' | 'pgd' | 'train' | 'maadvt';
@@ -61,6 +61,10 @@ export interface Measurement {
   wasmHeapMiB?: number;
   /** wasm: the micro-batch the training loop chose. */
   microBatch?: number | null;
+  /** wasm PGD: the chunks the attack split the batch into. */
+  chunks?: number;
+  /** wasm MAAdvT: the training step's measured memory model (MiB fixed + MiB per image) behind the micro-batch. */
+  stepMiB?: { fixed: number; perSample: number };
   parameters: number;
   error?: string;
 }
@@ -93,6 +97,8 @@ async function child(net: PaperNet, step: PaperStep, threads: number, batch: num
   const base = statusKiB('VmRSS:');
   let seconds: number;
   let microBatch: number | null | undefined;
+  let chunks: number | undefined;
+  let stepMiB: { fixed: number; perSample: number } | undefined;
   const time = async (body: () => unknown) => { const t0 = performance.now(); await body(); return (performance.now() - t0) / 1000; };
   const forward = () => { const l = mapInChunks('bench', x, {}, { model, kind: 'forward' }, (c) => fn(c)); l.dataSync(); l.dispose(); };
   if (step === 'forward') {
@@ -104,6 +110,7 @@ async function child(net: PaperNet, step: PaperStep, threads: number, batch: num
     // step's operator set-up are left out. Progress counts steps × chunks.
     let first: { at: number; done: number } | undefined;
     let total = 0;
+    const start = performance.now();
     const adv = await pgdAsync(fn, x, y, {
       epsilon: EPS, stepSize: ALPHA, steps: pgdSteps, randomStart: false,
       onProgress: (p) => { total = p.total; if (!first) first = { at: performance.now(), done: p.done }; },
@@ -111,7 +118,10 @@ async function child(net: PaperNet, step: PaperStep, threads: number, batch: num
     adv.dataSync();
     const end = performance.now();
     adv.dispose();
-    seconds = ((end - first!.at) / 1000 / (total - first!.done)) * (total / pgdSteps);
+    chunks = total / pgdSteps;
+    // One step in one chunk: nothing after the first progress report, so that step from its start
+    // (the memory probe and set-up included), as paperNets_torch.py does.
+    seconds = total > first!.done ? ((end - first!.at) / 1000 / (total - first!.done)) * chunks : (end - start) / 1000;
   } else if (step === 'train') {
     // An array source is borrowed: the loop does not dispose its batches.
     const batchOf = () => [{ images: x, labels: y }];
@@ -126,16 +136,20 @@ async function child(net: PaperNet, step: PaperStep, threads: number, batch: num
     seconds = await time(async () => {
       report = await maAdvTrain(model, [{ images: x, labels: y }], {
         epsilon: EPS, stepSize: ALPHA, steps: 10, beta: 6, startStd: 0.001, epochs: 1, optimizer, seed: 1, memoryBudget: memoryStatus().availableBytes,
+        // MART's code as written, as paperNets_torch.py's mart_loss: unclipped start, reference constants.
+        paperQuirks: true,
       });
     });
     microBatch = report?.microBatch;
     optimizer.dispose();
+    const stepModel = cachedStepMemory({ model, kind: 'training-step:maAdvTrain:micro', sampleShape: [size, size, 3] });
+    if (stepModel) stepMiB = { fixed: Math.round(stepModel.fixedBytes / 2 ** 20), perSample: Math.round(stepModel.perSampleBytes / 2 ** 20) };
   }
   const hwm = statusKiB('VmHWM:');
   tf.dispose([x, y]);
   model.dispose();
   return {
-    side: 'wasm', net, step, batch, seconds, parameters, microBatch,
+    side: 'wasm', net, step, batch, seconds, parameters, microBatch, chunks, stepMiB,
     stepPeakMiB: Math.round((hwm - base) / 1024), processPeakMiB: Math.round(hwm / 1024), wasmHeapMiB: Math.round((wasmHeapBytes() ?? 0) / 2 ** 20),
   };
 }
@@ -180,7 +194,7 @@ export async function paperBench(argv: { threads: number; reps: number; nets: Pa
           if (side === 'torch' && !existsSync('/usr/bin/python3')) continue;
           const m = runSide(side, net, step, argv.threads, batchOf(net, step), argv.pgdSteps);
           all.push(m);
-          console.log(`  rep ${rep + 1} ${PAPER_NETS[net].label} ${step} b${m.batch} ${side}: ${m.error ? `failed: ${m.error}` : `${fmtS(m.seconds)}, step peak ${fmtM(m.stepPeakMiB)}, process peak ${fmtM(m.processPeakMiB)}${m.wasmHeapMiB !== undefined ? `, wasm heap ${m.wasmHeapMiB} MiB, micro-batch ${m.microBatch ?? '-'}` : ''}`} (load ${load()})`);
+          console.log(`  rep ${rep + 1} ${PAPER_NETS[net].label} ${step} b${m.batch} ${side}: ${m.error ? `failed: ${m.error}` : `${fmtS(m.seconds)}, step peak ${fmtM(m.stepPeakMiB)}, process peak ${fmtM(m.processPeakMiB)}${m.wasmHeapMiB !== undefined ? `, wasm heap ${m.wasmHeapMiB} MiB, micro-batch ${m.microBatch ?? '-'}${m.chunks ? `, ${m.chunks} chunk(s)` : ''}${m.stepMiB ? `, step model ${m.stepMiB.fixed} + ${m.stepMiB.perSample} MiB/image` : ''}` : ''}`} (load ${load()})`);
         }
       }
     }
