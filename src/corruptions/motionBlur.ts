@@ -7,7 +7,7 @@
  * @internal
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
+import { eightTapPass, shapeOf, tensorOf, valuesOf, type BatchShape } from './planes.js';
 
 /** The taps of the kernel: pixel offsets (dy, dx) that each output pixel reads, and weights. */
 export function motionTaps(radius: number, sigma: number, angleDegrees: number): { dy: number; dx: number; w: number }[] {
@@ -101,21 +101,7 @@ function gatherTaps(image: Float32Array, out: Float32Array, h: number, w: number
         }
         break;
       }
-      const f0 = start[t]!, f1 = start[t + 1]!, f2 = start[t + 2]!, f3 = start[t + 3]!;
-      const f4 = start[t + 4]!, f5 = start[t + 5]!, f6 = start[t + 6]!, f7 = start[t + 7]!;
-      const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
-      const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
-      const first = t === 0;
-      const last = t + 8 === count;
-      if (first && last) {
-        for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
-      } else if (first) {
-        for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
-      } else if (last) {
-        for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
-      } else {
-        for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
-      }
+      eightTapPass(padded, 0, start, weight, t, count, acc, out, to, row);
     }
   }
 }

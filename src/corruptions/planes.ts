@@ -348,23 +348,7 @@ export function correlate2d(src: Float32Array, s: BatchShape, kernel: ArrayLike<
     for (let y = 0; y < h; y++) {
       const from = base + y * pw;
       const to = (b * h + y) * row;
-      for (let t = 0; t < count; t += 8) {
-        const f0 = from + shift[t]!, f1 = from + shift[t + 1]!, f2 = from + shift[t + 2]!, f3 = from + shift[t + 3]!;
-        const f4 = from + shift[t + 4]!, f5 = from + shift[t + 5]!, f6 = from + shift[t + 6]!, f7 = from + shift[t + 7]!;
-        const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
-        const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
-        const first = t === 0;
-        const last = t + 8 === count;
-        if (first && last) {
-          for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
-        } else if (first) {
-          for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
-        } else if (last) {
-          for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
-        } else {
-          for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
-        }
-      }
+      for (let t = 0; t < count; t += 8) eightTapPass(padded, from, shift, weight, t, count, acc, out, to, row);
     }
   }
   return out;
@@ -410,4 +394,28 @@ export function bilinearValues(src: Float32Array, s: BatchShape, ys: Float32Arra
 /** A 4-D tensor from values and a shape. */
 export function tensorOf(values: Float32Array, s: BatchShape): tf.Tensor4D {
   return tf.tensor4d(values, [s.n, s.h, s.w, s.c]);
+}
+
+/**
+ * One pass of eight taps over a row of `row` values: `padded` read at `base + shift[t + i]` times `weight[t + i]`
+ * (i < 8), summed into `acc` (set on the first pass, t = 0) or, on the last (t + 8 = count), added to `acc` and
+ * written to `out` at `to`. The eight offsets and weights are locals, so the row loop is eight multiply-adds.
+ * Shared by the direct 2-D correlation below and motion blur.
+ */
+export function eightTapPass(padded: Float32Array, base: number, shift: Int32Array, weight: Float64Array, t: number, count: number, acc: Float64Array, out: Float32Array, to: number, row: number): void {
+  const f0 = base + shift[t]!, f1 = base + shift[t + 1]!, f2 = base + shift[t + 2]!, f3 = base + shift[t + 3]!;
+  const f4 = base + shift[t + 4]!, f5 = base + shift[t + 5]!, f6 = base + shift[t + 6]!, f7 = base + shift[t + 7]!;
+  const w0 = weight[t]!, w1 = weight[t + 1]!, w2 = weight[t + 2]!, w3 = weight[t + 3]!;
+  const w4 = weight[t + 4]!, w5 = weight[t + 5]!, w6 = weight[t + 6]!, w7 = weight[t + 7]!;
+  const first = t === 0;
+  const last = t + 8 === count;
+  if (first && last) {
+    for (let j = 0; j < row; j++) out[to + j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+  } else if (first) {
+    for (let j = 0; j < row; j++) acc[j] = w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!);
+  } else if (last) {
+    for (let j = 0; j < row; j++) out[to + j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+  } else {
+    for (let j = 0; j < row; j++) acc[j] = acc[j]! + (w0 * padded[f0 + j]! + w1 * padded[f1 + j]! + w2 * padded[f2 + j]! + w3 * padded[f3 + j]! + (w4 * padded[f4 + j]! + w5 * padded[f5 + j]! + w6 * padded[f6 + j]! + w7 * padded[f7 + j]!));
+  }
 }
