@@ -15,6 +15,7 @@ YisenWang/MART's mart_loss: T = 10 inner PGD steps in eval mode from x + 0.001·
 with beta 6 in train mode, one SGD step).
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,6 +32,9 @@ except ImportError as exc:
 
 # The AttnVGG port and the /proc reader are bench/torch_memory.py's (the script's folder is on sys.path).
 from torch_memory import AttnVGG, status  # noqa: E402
+# MART's loss as the parity suite ports it (test/parity/defenses_ports.py, import-safe).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'parity'))
+from defenses_ports import mart_loss  # noqa: E402
 
 
 def status_kib(key):
@@ -45,31 +49,9 @@ def build(net, classes):
     return AttnVGG(classes)
 
 
-def mart_loss(model, x, y, optimizer, eps, alpha, steps, beta):
-    """One MAAdvT step as YisenWang/MART's mart_loss plus the optimizer step."""
-    model.eval()
-    x_adv = x.detach() + 0.001 * torch.randn_like(x)
-    for _ in range(steps):
-        x_adv.requires_grad_()
-        loss_ce = F.cross_entropy(model(x_adv), y)
-        grad = torch.autograd.grad(loss_ce, [x_adv])[0]
-        x_adv = x_adv.detach() + alpha * torch.sign(grad.detach())
-        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)
-        x_adv = torch.clamp(x_adv, 0.0, 1.0)
-    model.train()
-    x_adv = torch.clamp(x_adv, 0.0, 1.0).detach()
-    optimizer.zero_grad()
-    logits = model(x)
-    logits_adv = model(x_adv)
-    adv_probs = F.softmax(logits_adv, dim=1)
-    tmp1 = torch.argsort(adv_probs, dim=1)[:, -2:]
-    new_y = torch.where(tmp1[:, -1] == y, tmp1[:, -2], tmp1[:, -1])
-    loss_adv = F.cross_entropy(logits_adv, y) + F.nll_loss(torch.log(1.0001 - adv_probs + 1e-12), new_y)
-    nat_probs = F.softmax(logits, dim=1)
-    true_probs = torch.gather(nat_probs, 1, (y.unsqueeze(1)).long()).squeeze()
-    kl = nn.KLDivLoss(reduction='none')
-    loss_robust = (1.0 / x.shape[0]) * torch.sum(torch.sum(kl(torch.log(adv_probs + 1e-12), nat_probs), dim=1) * (1.0000001 - true_probs))
-    loss = loss_adv + float(beta) * loss_robust
+def mart_step(model, x, y, optimizer, eps, alpha, steps, beta):
+    """One MAAdvT step: YisenWang/MART's mart_loss (the parity suite's port) plus the optimizer step."""
+    loss, _ = mart_loss(model, x, y, optimizer, alpha, eps, steps, beta, torch.randn_like(x))
     loss.backward()
     optimizer.step()
 
@@ -129,7 +111,7 @@ def main():
         seconds = timed(train)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-        seconds = timed(lambda: mart_loss(model, x, y, optimizer, eps, alpha, 10, 6.0))
+        seconds = timed(lambda: mart_step(model, x, y, optimizer, eps, alpha, 10, 6.0))
     hwm = status_kib('VmHWM:')
     print(json.dumps({"side": "torch", "net": net, "step": step, "batch": batch, "seconds": seconds, "parameters": parameters,
                       "stepPeakMiB": round((hwm - base) / 1024), "processPeakMiB": round(hwm / 1024), "torch": torch.__version__}))
