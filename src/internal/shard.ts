@@ -229,3 +229,16 @@ export function releaseShardBatch(batch: ShardBatch): void {
     batch.labels?.dispose();
   }
 }
+
+/**
+ * Which shard indices of `count` the given shards cover: where each index stands among them (`at`), the
+ * indices given more than once (ascending), and those given none.
+ */
+export function shardCoverage(indices: readonly number[], count: number): { at: Map<number, number[]>; duplicated: number[]; missing: number[] } {
+  const at = new Map<number, number[]>();
+  indices.forEach((index, i) => at.set(index, [...(at.get(index) ?? []), i]));
+  const duplicated = [...at.entries()].filter(([, where]) => where.length > 1).map(([index]) => index).sort((a, b) => a - b);
+  const missing: number[] = [];
+  for (let k = 0; k < count; k++) if (!at.has(k)) missing.push(k);
+  return { at, duplicated, missing };
+}

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, ShardMergeError } from '../errors.js';
 import { summarizeCorruptions, type CorruptionSamples, type CorruptionTable } from '../corruptions/evaluateCorruptions.js';
 import { summarizePerturbations, type PerturbationSamples, type PerturbationTable } from '../corruptions/evaluatePerturbations.js';
-import { assertShard, shardPositions, WHOLE } from '../internal/shard.js';
+import { assertShard, shardCoverage, shardPositions, WHOLE } from '../internal/shard.js';
 import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
 import { summarizeRobustness, type RobustnessReport, type RobustnessSamples } from '../metrics/evaluateRobustness.js';
@@ -230,11 +230,7 @@ export function mergeShardResults(fn: string, shards: readonly ShardResult[]): M
   }
 
   // Coverage: every index exactly once.
-  const seen = new Map<number, number[]>();
-  specs.forEach((s, i) => seen.set(s.index, [...(seen.get(s.index) ?? []), i]));
-  const duplicated = [...seen.entries()].filter(([, at]) => at.length > 1).map(([index]) => index).sort((a, b) => a - b);
-  const missing: number[] = [];
-  for (let k = 0; k < count; k++) if (!seen.has(k)) missing.push(k);
+  const { at: seen, duplicated, missing } = shardCoverage(specs.map((s) => s.index), count);
   if (duplicated.length > 0) {
     const where = duplicated.slice(0, 6).map((k) => `${k} (${seen.get(k)!.map((i) => shards[i]!.source ?? `shards[${i}]`).join(', ')})`);
     throw new ShardMergeError(fn, 'duplicated', `shard${duplicated.length === 1 ? '' : 's'} ${where.join('; ')} of ${count} ${duplicated.length === 1 ? 'is' : 'are'} given more than once; pass each shard once${missing.length ? ` (and shards ${list(missing)} are missing)` : ''}`, { duplicated, missing });

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, ShardMergeError } from '../errors.js';
-import { assertShard, shardPositions, WHOLE } from '../internal/shard.js';
+import { assertShard, shardCoverage, shardPositions, WHOLE } from '../internal/shard.js';
 import type { Shard } from '../types.js';
 import { entry } from '../internal/scope.js';
 import { describeValue } from '../internal/validate.js';
@@ -105,11 +105,7 @@ export function mergeWorstCaseReports(fn: string, reports: readonly WorstCaseRep
     if (differing.length > 0) {
       throw new ShardMergeError(fn, 'config', `${differing.map(name).join(', ')} ${differing.length === 1 ? 'was' : 'were'} made with different settings than ${name(0)} (ε, attacks, seed, goal, clip or the model's outputs); rerun ${differing.length === 1 ? 'it' : 'them'} with the run's settings, or merge the shards of one run`, { shards: differing.map((i) => specs[i]!.index) });
     }
-    const seen = new Map<number, number[]>();
-    specs.forEach((s, i) => seen.set(s.index, [...(seen.get(s.index) ?? []), i]));
-    const duplicated = [...seen.entries()].filter(([, at]) => at.length > 1).map(([index]) => index).sort((a, b) => a - b);
-    const missing: number[] = [];
-    for (let k = 0; k < count; k++) if (!seen.has(k)) missing.push(k);
+    const { duplicated, missing } = shardCoverage(specs.map((s) => s.index), count);
     if (duplicated.length > 0) {
       throw new ShardMergeError(fn, 'duplicated', `shard${duplicated.length === 1 ? '' : 's'} ${list(duplicated)} of ${count} ${duplicated.length === 1 ? 'is' : 'are'} given more than once; pass each shard once${missing.length ? ` (and shards ${list(missing)} are missing)` : ''}`, { duplicated, missing });
     }
