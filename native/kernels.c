@@ -210,6 +210,10 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
 /* Output channels go in panels of 8 (4 when at most 4 are left); a tile is 4 positions x 8 channels */
 /* (6 x 4): 8 and 6 accumulators, the most V8 keeps in x64 registers (more spill: measured 21 against */
 /* 12 GMAC/s for 6 x 8 on this machine).                                                           */
+/* V8 (Node 20) places every load of a loop step before its arithmetic, so the accumulators, the step's loads */
+/* and one product temporary must fit in xmm0-14: unrolling the depth loop by 2 (4 + 8 loads) spills and ran */
+/* 30 % slower. The step is bound by instruction dispatch (29 x64 instructions for 32 multiply-adds: 16 FP,  */
+/* 6 loads, 5 address adds, loop), hence conv_tile8_<pitch> below, which drops 3 of the adds.              */
 /* ------------------------------------------------------------------------------------------------ */
 
 /*
@@ -259,12 +263,31 @@ INLINE void store_lanes(float *dst, f4 a, f4 b, int valid) {
  * 4 positions x 8 output channels: for each of the nt taps, ap[4*t + m] points at position m's reduced
  * channels (a row of zeros where the tap falls outside the input), pp[t] at the tap's panel.
  */
-INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
-                       int relu, int valid, int rows) {
+INLINE void tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                  int relu, int valid, int rows, const int pitch) {
   f4 a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
   for (int t = 0; t < nt; t++) {
     const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
     const float *p = pp[t];
+    if (pitch) {
+      /* x1, x2, x3 at x0 + pitch, 2*pitch, 3*pitch: constant load offsets from one pointer */
+      for (const float *x = x0, *const xe = x0 + depth; x < xe; x++, p += 8) {
+        const f4 b0 = ld(p), b1 = ld(p + 4);
+        f4 s = splat(x);
+        a00 = madd(a00, s, b0);
+        a01 = madd(a01, s, b1);
+        s = splat(x + pitch);
+        a10 = madd(a10, s, b0);
+        a11 = madd(a11, s, b1);
+        s = splat(x + 2 * pitch);
+        a20 = madd(a20, s, b0);
+        a21 = madd(a21, s, b1);
+        s = splat(x + 3 * pitch);
+        a30 = madd(a30, s, b0);
+        a31 = madd(a31, s, b1);
+      }
+      continue;
+    }
     for (int k = 0; k < depth; k++) {
       const f4 b0 = ld(p), b1 = ld(p + 4);
       p += 8;
@@ -293,6 +316,47 @@ INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, i
   if (rows > 1) store_lanes(out + ostep, a10, a11, valid);
   if (rows > 2) store_lanes(out + 2 * ostep, a20, a21, valid);
   if (rows > 3) store_lanes(out + 3 * ostep, a30, a31, valid);
+}
+
+/* Any 4 positions (per-tap indirection: edge columns, a stride's phases). */
+INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                       int relu, int valid, int rows) {
+  tile8(ap, pp, nt, depth, out, ostep, bias0, bias1, relu, valid, rows, 0);
+}
+
+/* 4 positions a constant pitch apart in every tap (interior columns) and a full panel of 8 channels: one
+   function per pitch, so that the other three rows are wasm load offsets from one pointer and V8 spends no
+   register or add on them (25 instead of 29 x64 instructions per step of the depth loop; 3-10 % on the paper
+   nets' layers, bench/convFloorKernels.ts). Not inlined: V8's register allocation of conv2d degrades with
+   dozens of inlined loops (measured 2x slower). The pitches (floats): multiples of 32 up to 1024 and the
+   other channel counts of the paper nets (times the stride for a strided forward conv). Same sums in the
+   same order as conv_tile8, so results are bit for bit the same. */
+#define SPACED_PITCHES(X) \
+  X(16) X(32) X(48) X(64) X(80) X(96) X(128) X(160) X(192) X(224) \
+  X(256) X(288) X(320) X(352) X(384) X(416) X(448) X(480) X(512) X(544) \
+  X(576) X(608) X(640) X(672) X(704) X(736) X(768) X(800) X(832) X(864) \
+  X(896) X(928) X(960) X(992) X(1024) X(1152) X(1280) X(1536) X(2048)
+#define X(D)                                                                                                               \
+  __attribute__((noinline)) static void conv_tile8_##D(const float *const *ap, const float *const *pp, int nt, int depth,      \
+                                                        float *out, int ostep, f4 bias0, f4 bias1, int relu) {               \
+    tile8(ap, pp, nt, depth, out, ostep, bias0, bias1, relu, 8, 4, D);                                                     \
+  }
+SPACED_PITCHES(X)
+#undef X
+
+/* Runs the pitch's tile and returns 1, or returns 0 for a pitch without one. */
+INLINE int conv_tile8_spaced(int pitch, const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep,
+                             f4 bias0, f4 bias1, int relu) {
+  switch (pitch) {
+#define X(D)                                                             \
+    case D:                                                              \
+      conv_tile8_##D(ap, pp, nt, depth, out, ostep, bias0, bias1, relu); \
+      return 1;
+    SPACED_PITCHES(X)
+#undef X
+    default:
+      return 0;
+  }
 }
 
 /* The same for a panel of which at most 4 lanes are used. */
@@ -400,8 +464,11 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
         const int count = imin(4, ncols - j);
         /* indirection for the taps that reach any of columns j..j+3 */
         int na = 0;
+        /* every active tap reads all 4 columns inside a: rows a pitch of astride*depth apart */
+        int spaced = count == 4;
         for (int t = 0; t < nt; t++) {
           if (lo[t] >= j + count || hi[t] <= j) continue;
+          spaced &= lo[t] <= j && hi[t] >= j + 4;
           for (int m = 0; m < 4; m++) {
             const int c = j + m;
             ind[4 * na + m] = (m < count && c >= lo[t] && c < hi[t]) ? abase[t] + c * astride * depth : zeros;
@@ -416,7 +483,10 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
           /* panels of group g: offset from group 0 */
           const int goff = g * depth * 8;
           for (int t = 0; t < na; t++) act_p[t] += goff;
-          if (valid > 4)
+          if (valid == 8 && spaced && conv_tile8_spaced(astride * depth, ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc),
+                                                        bias_lanes(bias, c0 + 4, outc), relu))
+            ;
+          else if (valid > 4)
             conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
           else
             conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);
