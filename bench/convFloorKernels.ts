@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { filterGradScratchFloats } from '../src/backend/kernels/nativeConv.js';
 import { LAYERS } from './convFloor.js';
 
 function arg(name: string, fallback: string): string {
@@ -36,7 +37,7 @@ const paths = arg('wasm', shipped).split(',');
  * --experimental-wasm-relaxed-simd. kernels.c's MEDROBUST_RELAXED_MADD passes the operands in the final
  * order, and the prototype opcode is rewritten here (it never occurs in the plain build's bytes).
  */
-function relaxedBuild(): Buffer {
+function relaxedBuild(): Uint8Array<ArrayBuffer> {
   const script = readFileSync(fileURLToPath(new URL('../scripts/build-wasm.sh', import.meta.url)), 'utf8');
   const flags = (name: string) => script.match(new RegExp(`^${name}="([^"]*)"`, 'm'))![1]!.split(' ');
   const dir = mkdtempSync(join(tmpdir(), 'medrobust-relaxed-'));
@@ -53,10 +54,11 @@ function relaxedBuild(): Buffer {
     bytes.set([0xfd, 0x85, 0x02], at);
     at = bytes.indexOf(proto, at + 3);
   }
-  if (!WebAssembly.validate(bytes)) throw new Error('the relaxed build does not validate: run node with --experimental-wasm-relaxed-simd');
-  return bytes;
+  const result = new Uint8Array(bytes);
+  if (!WebAssembly.validate(result)) throw new Error('the relaxed build does not validate: run node with --experimental-wasm-relaxed-simd');
+  return result;
 }
-const sources = paths.map((p) => ({ name: p, bytes: readFileSync(p) }));
+const sources: Array<{ name: string; bytes: Uint8Array<ArrayBuffer> }> = paths.map((p) => ({ name: p, bytes: new Uint8Array(readFileSync(p)) }));
 if (process.argv.includes('--relaxed')) sources.push({ name: 'relaxed_madd build of native/kernels.c', bytes: relaxedBuild() });
 const wanted = arg('layers', '');
 const kernels = arg('kernels', 'forward,inputGrad,filterGrad').split(',');
@@ -105,6 +107,8 @@ for (const [label, [n, ih, iw, ci], [kh, kw, , co], s, pad] of layers) {
   const zeros = alloc(Math.ceil(maxc / 4) * 4);
   new Float32Array(memory.buffer, zeros, Math.ceil(maxc / 4) * 4).fill(0);
   const scratch = alloc(9 * kh * kw);
+  const fgFloats = filterGradScratchFloats(ow, ci, co);
+  const fgScratch = alloc(fgFloats);
   const outs = builds.map(() => alloc(Math.max(n * oh * ow * co, n * ih * iw * ci, kh * kw * ci * co)));
   const run: Record<string, (b: Exports, out: number) => void> = {
     forward: (b, out) => {
@@ -115,7 +119,10 @@ for (const [label, [n, ih, iw, ci], [kh, kw, , co], s, pad] of layers) {
       b.pack_filter!(w, packed, kh, kw, ci, co, 1, 0, 1);
       b.conv2d!(dy, packed, 0, out, zeros, scratch, n, oh, ow, co, ih, iw, ci, kh, kw, s, s, 1, 1, padT, padL, 1, 0, 0, 1);
     },
-    filterGrad: (b, out) => b.conv2d_filter_grad!(x, dy, out, n, ih, iw, ci, oh, ow, co, kh, kw, s, s, 1, 1, padT, padL, 0, 1),
+    // builds before the repacking (20 parameters) take no scratch
+    filterGrad: (b, out) => b.conv2d_filter_grad!.length === 20
+      ? b.conv2d_filter_grad!(x, dy, out, n, ih, iw, ci, oh, ow, co, kh, kw, s, s, 1, 1, padT, padL, 0, 1)
+      : b.conv2d_filter_grad!(x, dy, out, n, ih, iw, ci, oh, ow, co, kh, kw, s, s, 1, 1, padT, padL, fgScratch, fgFloats, 0, 1),
   };
   const size = { forward: n * oh * ow * co, inputGrad: n * ih * iw * ci, filterGrad: kh * kw * ci * co } as Record<string, number>;
   for (const kernel of kernels) {
