@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** [label, input NHWC, filter HWIO, stride, padding]. */
 export const LAYERS: Array<[string, [number, number, number, number], [number, number, number, number], number, 'same' | 'valid']> = [
@@ -133,4 +133,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run only as a script (bench/convFloorKernels.ts imports LAYERS).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -170,7 +170,8 @@ async function main(): Promise<void> {
     const list = results.get(m)!;
     type Side = 'wasm' | 'composed' | 'torch';
     const ratio = (side: Side, k: keyof Result): string => {
-      const rs = list.filter((e) => e[side]?.[k] !== undefined && e.torch[k] !== undefined).map((e) => e[side]![k]! / e.torch[k]!);
+      // (--no-torch leaves PyTorch's times NaN: no ratio then)
+      const rs = list.filter((e) => e[side]?.[k] !== undefined && e.torch[k] !== undefined && !Number.isNaN(e.torch[k]!)).map((e) => e[side]![k]! / e.torch[k]!);
       return rs.length ? `${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})` : '—';
     };
     const med = (side: Side, k: keyof Result): number | undefined => (list[0]![side]?.[k] === undefined ? undefined : median(list.map((e) => e[side]![k]!)));

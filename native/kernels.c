@@ -21,7 +21,14 @@ typedef v128_t f4;
 INLINE f4 ld(const float *p) { return wasm_v128_load(p); }
 INLINE void st(float *p, f4 v) { wasm_v128_store(p, v); }
 INLINE f4 splat(const float *p) { return wasm_v128_load32_splat(p); }
+#ifdef MEDROBUST_RELAXED_MADD
+/* Measurement build only (bench/convFloorKernels.ts --relaxed): clang 14's prototype f32x4.fma, whose opcode the
+   bench rewrites to the final relaxed SIMD f32x4.relaxed_madd (a * b + c) that V8 runs behind
+   --experimental-wasm-relaxed-simd. Rounds once, so results differ from the shipped build's in the last bits. */
+INLINE f4 madd(f4 acc, f4 a, f4 b) { return __builtin_wasm_fma_f32x4(a, b, acc); }
+#else
 INLINE f4 madd(f4 acc, f4 a, f4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+#endif
 
 INLINE int imin(int a, int b) { return a < b ? a : b; }
 INLINE int imax(int a, int b) { return a > b ? a : b; }
@@ -53,6 +60,14 @@ typedef struct {
   const float *x, *dy;
   float *dw;
   int n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left;
+  /* dy of the current block of rows [pr0, pr0 + pn / ow) repacked for the tiles of 8 output channels:
+     dpack[o0 * pn + ((r - pr0) * ow + ox) * 8 + j] = dy[r][ox][o0 + j] for o0 < co & ~7 (0: read dy itself) */
+  float *dpack;
+  int pr0, pn;
+  /* x of tap xtap for the same block, by groups of 4 input channels (0: read x itself):
+     xpack[(c0 / 4 * pn + (r - pr0) * ow + ox) * 4 + m] = x[b][iy][ox*sw + xoff][c0 + m] where read */
+  float *xpack;
+  int xtap;
 } FilterGrad;
 
 /* One tile of MR input channels x NR output channels (NR a multiple of 4) of one tap, accumulated over
@@ -73,7 +88,17 @@ INLINE void fg_tile(const FilterGrad *g, int ky, int kx, int c0, int o0, int r0,
     const int iy = oy * g->sh - g->top + ky * g->dh;
     if (iy < 0 || iy >= g->ih) continue;
     const float *xp = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * g->ci + c0;
+    int xs = xstep;
+    if (g->xpack) {
+      xp = g->xpack + ((c0 >> 2) * g->pn + (r - g->pr0) * g->ow + ox0) * 4;
+      xs = 4;
+    }
     const float *dp = g->dy + (r * g->ow + ox0) * g->co + o0;
+    int dstep = g->co;
+    if (NR == 8 && g->dpack) {
+      dp = g->dpack + o0 * g->pn + ((r - g->pr0) * g->ow + ox0) * 8;
+      dstep = 8;
+    }
     for (int ox = ox0; ox < ox1; ox++) {
       f4 d[4];
       for (int v = 0; v < NR / 4; v++) d[v] = ld(dp + 4 * v);
@@ -81,8 +106,8 @@ INLINE void fg_tile(const FilterGrad *g, int ky, int kx, int c0, int o0, int r0,
         const f4 a = splat(xp + m);
         for (int v = 0; v < NR / 4; v++) acc[m][v] = madd(acc[m][v], a, d[v]);
       }
-      xp += xstep;
-      dp += g->co;
+      xp += xs;
+      dp += dstep;
     }
   }
   for (int m = 0; m < MR; m++)
@@ -139,15 +164,58 @@ static void fg_tiles(const FilterGrad *g, int ky, int kx, int c0, int mr, int r0
   if (o0 < g->co) fg_tile_scalar(g, ky, kx, c0, o0, r0, r1, mr, g->co - o0);
 }
 
+/* Repacks dy rows [r0, r1) into g->dpack (see FilterGrad): the tiles then read 8 consecutive floats per
+   position instead of one 32-byte piece of each 4*co-byte row, which cost 30 % (measured: 14 against 21
+   GMAC/s for ResNet-style 128->128 when every load hit the same lines). */
+static void fg_pack_dy(FilterGrad *g, int r0, int r1) {
+  const int np = (r1 - r0) * g->ow, co8 = g->co & ~7;
+  g->pr0 = r0;
+  g->pn = np;
+  const float *src = g->dy + r0 * g->ow * g->co;
+  for (int i = 0; i < np; i++, src += g->co) {
+    float *d = g->dpack + i * 8;
+    for (int o = 0; o < co8; o += 8, d += 8 * np) {
+      st(d, ld(src + o));
+      st(d + 4, ld(src + o + 4));
+    }
+  }
+}
+
+/* Repacks the x that tap (ky, kx) reads for output rows [r0, r1) into g->xpack (see FilterGrad): 16
+   consecutive bytes per position instead of 16 from each 4*sw*ci-byte step (the other half of that 30 %). */
+static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1) {
+  const int np = (r1 - r0) * g->ow, ci = g->ci, full = ci >> 2, tail = ci & 3;
+  const int xoff = kx * g->dwd - g->left;
+  const int ox0 = imax(0, ceildiv(-xoff, g->sw));
+  const int ox1 = imin(g->ow, floordiv(g->iw - 1 - xoff, g->sw) + 1);
+  g->pr0 = r0;
+  g->pn = np;
+  g->xtap = ky * g->kw + kx;
+  for (int r = r0; r < r1 && ox0 < ox1; r++) {
+    const int b = r / g->oh, oy = r - b * g->oh;
+    const int iy = oy * g->sh - g->top + ky * g->dh;
+    if (iy < 0 || iy >= g->ih) continue;
+    const float *src = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * ci;
+    float *d = g->xpack + ((r - r0) * g->ow + ox0) * 4;
+    for (int ox = ox0; ox < ox1; ox++, src += g->sw * ci, d += 4) {
+      for (int c = 0; c < full; c++) st(d + c * np * 4, ld(src + 4 * c));
+      for (int m = 0; m < tail; m++) d[full * np * 4 + m] = src[4 * full + m];
+    }
+  }
+}
+
 /*
  * Filter gradient of a 2-D convolution, part `part` of `parts` (parts split the (tap, input-channel
  * group) pairs: disjoint entries of dw). dw must hold kh*kw*ci*co floats; this part's entries are
- * overwritten. Output rows are taken in blocks whose x and dy rows stay in cache.
+ * overwritten. Output rows are taken in blocks whose x and dy rows stay in cache. scratch: parts *
+ * scratch_floats floats (or 0), where each block's dy is repacked (fg_pack_dy); the results are the same
+ * bit for bit with or without it (same sums in the same order).
  */
 EXPORT(conv2d_filter_grad)
 void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int ih, int iw, int ci, int oh, int ow, int co,
-                        int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, int part, int parts) {
-  const FilterGrad g = {x, dy, dw, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left};
+                        int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, float *scratch, int scratch_floats,
+                        int part, int parts) {
+  FilterGrad g = {x, dy, dw, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left, 0, 0, 0, 0, -1};
   const int groups = (ci + 3) / 4;
   const int units = kh * kw * groups;
   const int u0 = part_lo(units, part, parts), u1 = part_lo(units, part + 1, parts);
@@ -164,6 +232,17 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
   block = imax(block, (MIN_POSITIONS + ow - 1) / ow);
   if (block < 1) block = 1;
   const int rows = n * oh;
+  /* dy and x are repacked when the tiles of 8 output channels run (3 or 4 input channels per group) and a
+     block's fit this part's scratch (at most max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + 4 * groups))
+     floats: nativeConv.ts). */
+  /* (x only where its positions are more than 8 floats apart: the stem's 3 channels are read in order anyway,
+     and packing them cost 6 %) */
+  const int dfloats = block * ow * (co & ~7), xfloats = sw * ci > 8 ? block * ow * groups * 4 : 0;
+  const int pack = scratch && ci >= 3 && co >= 8 && dfloats + xfloats <= scratch_floats;
+  if (pack) {
+    g.dpack = scratch + part * scratch_floats;
+    if (xfloats) g.xpack = g.dpack + dfloats;
+  }
   if (kh * kw * ci * co > DW_FLOATS_TAP_OUTER) {
   /* A large dw (more than L2 holds): one tap at a time (its dw, ci*co floats, stays in L2), blocks of rows
      within it (measured on this machine: 13.8 against 11.2 GMAC/s for Inception-v3's 288→384). */
@@ -173,6 +252,10 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
     const int ky = tap / kw, kx = tap - ky * kw;
     for (int r0 = 0; r0 < rows; r0 += block) {
       const int r1 = imin(rows, r0 + block);
+      if (pack) {
+        fg_pack_dy(&g, r0, r1);
+        if (g.xpack) fg_pack_x(&g, ky, kx, r0, r1);
+      }
       for (int u = ua; u < ub; u++) {
         const int c0 = (u - tap * groups) * 4;
         fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
@@ -184,9 +267,12 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
   /* A small dw: blocks of rows, every tap of this part within each (x and dy rows stay in L1). */
   for (int r0 = 0; r0 < rows; r0 += block) {
     const int r1 = imin(rows, r0 + block);
+    if (pack && u1 > u0) fg_pack_dy(&g, r0, r1);
+    g.xtap = -1;
     for (int u = u0; u < u1; u++) {
       const int tap = u / groups, c0 = (u - tap * groups) * 4;
       const int ky = tap / kw, kx = tap - ky * kw;
+      if (g.xpack && tap != g.xtap) fg_pack_x(&g, ky, kx, r0, r1);
       fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
     }
   }
@@ -203,6 +289,10 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
 /* Output channels go in panels of 8 (4 when at most 4 are left); a tile is 4 positions x 8 channels */
 /* (6 x 4): 8 and 6 accumulators, the most V8 keeps in x64 registers (more spill: measured 21 against */
 /* 12 GMAC/s for 6 x 8 on this machine).                                                           */
+/* V8 (Node 20) places every load of a loop step before its arithmetic, so the accumulators, the step's loads */
+/* and one product temporary must fit in xmm0-14: unrolling the depth loop by 2 (4 + 8 loads) spills and ran */
+/* 30 % slower. The step is bound by instruction dispatch (29 x64 instructions for 32 multiply-adds: 16 FP,  */
+/* 6 loads, 5 address adds, loop), hence conv_tile8_<pitch> below, which drops 3 of the adds.              */
 /* ------------------------------------------------------------------------------------------------ */
 
 /*
@@ -252,12 +342,31 @@ INLINE void store_lanes(float *dst, f4 a, f4 b, int valid) {
  * 4 positions x 8 output channels: for each of the nt taps, ap[4*t + m] points at position m's reduced
  * channels (a row of zeros where the tap falls outside the input), pp[t] at the tap's panel.
  */
-INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
-                       int relu, int valid, int rows) {
+INLINE void tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                  int relu, int valid, int rows, const int pitch) {
   f4 a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
   for (int t = 0; t < nt; t++) {
     const float *x0 = ap[4 * t], *x1 = ap[4 * t + 1], *x2 = ap[4 * t + 2], *x3 = ap[4 * t + 3];
     const float *p = pp[t];
+    if (pitch) {
+      /* x1, x2, x3 at x0 + pitch, 2*pitch, 3*pitch: constant load offsets from one pointer */
+      for (const float *x = x0, *const xe = x0 + depth; x < xe; x++, p += 8) {
+        const f4 b0 = ld(p), b1 = ld(p + 4);
+        f4 s = splat(x);
+        a00 = madd(a00, s, b0);
+        a01 = madd(a01, s, b1);
+        s = splat(x + pitch);
+        a10 = madd(a10, s, b0);
+        a11 = madd(a11, s, b1);
+        s = splat(x + 2 * pitch);
+        a20 = madd(a20, s, b0);
+        a21 = madd(a21, s, b1);
+        s = splat(x + 3 * pitch);
+        a30 = madd(a30, s, b0);
+        a31 = madd(a31, s, b1);
+      }
+      continue;
+    }
     for (int k = 0; k < depth; k++) {
       const f4 b0 = ld(p), b1 = ld(p + 4);
       p += 8;
@@ -286,6 +395,47 @@ INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, i
   if (rows > 1) store_lanes(out + ostep, a10, a11, valid);
   if (rows > 2) store_lanes(out + 2 * ostep, a20, a21, valid);
   if (rows > 3) store_lanes(out + 3 * ostep, a30, a31, valid);
+}
+
+/* Any 4 positions (per-tap indirection: edge columns, a stride's phases). */
+INLINE void conv_tile8(const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep, f4 bias0, f4 bias1,
+                       int relu, int valid, int rows) {
+  tile8(ap, pp, nt, depth, out, ostep, bias0, bias1, relu, valid, rows, 0);
+}
+
+/* 4 positions a constant pitch apart in every tap (interior columns) and a full panel of 8 channels: one
+   function per pitch, so that the other three rows are wasm load offsets from one pointer and V8 spends no
+   register or add on them (25 instead of 29 x64 instructions per step of the depth loop; 3-10 % on the paper
+   nets' layers, bench/convFloorKernels.ts). Not inlined: V8's register allocation of conv2d degrades with
+   dozens of inlined loops (measured 2x slower). The pitches (floats): multiples of 32 up to 1024 and the
+   other channel counts of the paper nets (times the stride for a strided forward conv). Same sums in the
+   same order as conv_tile8, so results are bit for bit the same. */
+#define SPACED_PITCHES(X) \
+  X(16) X(32) X(48) X(64) X(80) X(96) X(128) X(160) X(192) X(224) \
+  X(256) X(288) X(320) X(352) X(384) X(416) X(448) X(480) X(512) X(544) \
+  X(576) X(608) X(640) X(672) X(704) X(736) X(768) X(800) X(832) X(864) \
+  X(896) X(928) X(960) X(992) X(1024) X(1152) X(1280) X(1536) X(2048)
+#define X(D)                                                                                                               \
+  __attribute__((noinline)) static void conv_tile8_##D(const float *const *ap, const float *const *pp, int nt, int depth,      \
+                                                        float *out, int ostep, f4 bias0, f4 bias1, int relu) {               \
+    tile8(ap, pp, nt, depth, out, ostep, bias0, bias1, relu, 8, 4, D);                                                     \
+  }
+SPACED_PITCHES(X)
+#undef X
+
+/* Runs the pitch's tile and returns 1, or returns 0 for a pitch without one. */
+INLINE int conv_tile8_spaced(int pitch, const float *const *ap, const float *const *pp, int nt, int depth, float *out, int ostep,
+                             f4 bias0, f4 bias1, int relu) {
+  switch (pitch) {
+#define X(D)                                                             \
+    case D:                                                              \
+      conv_tile8_##D(ap, pp, nt, depth, out, ostep, bias0, bias1, relu); \
+      return 1;
+    SPACED_PITCHES(X)
+#undef X
+    default:
+      return 0;
+  }
 }
 
 /* The same for a panel of which at most 4 lanes are used. */
@@ -393,8 +543,11 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
         const int count = imin(4, ncols - j);
         /* indirection for the taps that reach any of columns j..j+3 */
         int na = 0;
+        /* every active tap reads all 4 columns inside a: rows a pitch of astride*depth apart */
+        int spaced = count == 4;
         for (int t = 0; t < nt; t++) {
           if (lo[t] >= j + count || hi[t] <= j) continue;
+          spaced &= lo[t] <= j && hi[t] >= j + 4;
           for (int m = 0; m < 4; m++) {
             const int c = j + m;
             ind[4 * na + m] = (m < count && c >= lo[t] && c < hi[t]) ? abase[t] + c * astride * depth : zeros;
@@ -409,7 +562,10 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
           /* panels of group g: offset from group 0 */
           const int goff = g * depth * 8;
           for (int t = 0; t < na; t++) act_p[t] += goff;
-          if (valid > 4)
+          if (valid == 8 && spaced && conv_tile8_spaced(astride * depth, ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc),
+                                                        bias_lanes(bias, c0 + 4, outc), relu))
+            ;
+          else if (valid > 4)
             conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
           else
             conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);

@@ -65,6 +65,8 @@ const CONVS: Array<[string, [number, number, number, number], [number, number, n
   ['Inception-v3 1×3', [1, 3, 5, 384], [1, 3, 384, 384], 1, 'same'],
   ['AttnVGG 3×3', [1, 7, 6, 64], [3, 3, 64, 128], 1, 'same'],
   ['AttnVGG 3×3 deep', [1, 2, 3, 512], [3, 3, 512, 512], 1, 'same'],
+  // wide enough for blocks of 4 interior columns (conv_tile8_<pitch>: pitch 64, and 96 for the input gradient)
+  ['AttnVGG 3×3 interior columns', [1, 5, 14, 64], [3, 3, 64, 96], 1, 'same'],
   ['small CNN first', [3, 14, 14, 3], [3, 3, 3, 32], 1, 'same'],
   ['small CNN second', [2, 9, 10, 32], [3, 3, 32, 32], 1, 'same'],
   ['ResNet-style 3×3/2', [2, 16, 16, 32], [3, 3, 32, 64], 2, 'same'],

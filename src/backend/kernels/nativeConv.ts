@@ -48,16 +48,30 @@ export function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: I
   return runConv(native, backend, dy, filter, undefined, false, info, true);
 }
 
-/** dW of conv2d: direct sums over positions, blocked so that rows stay in cache. */
+/**
+ * Floats of scratch per part for conv2d_filter_grad's repacked dy and x: a block of output rows, at most
+ * max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + ci rounded up to 4)) floats (native/kernels.c; a smaller
+ * scratch only skips the repacking).
+ */
+export function filterGradScratchFloats(ow: number, ci: number, co: number): number {
+  return Math.max(16 * 1024, (32 + ow) * (co + Math.ceil(ci / 4) * 4));
+}
+
+/** dW of conv2d: direct sums over positions, blocked so that rows stay in cache, dy and x repacked per block. */
 export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const out = (backend as unknown as WasmBackendLike).makeOutput([kh, kw, ci, co], 'float32');
+  const floats = filterGradScratchFloats(ow, ci, co);
+  const scratch = native.malloc(native.parts * floats * 4);
   try {
-    native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left]);
+    native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left,
+      scratch, floats]);
   } catch (err) {
     backend.disposeData(out.dataId);
     throw err;
+  } finally {
+    native.free(scratch);
   }
   return out;
 }
