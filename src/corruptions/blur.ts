@@ -151,8 +151,9 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   for (const v of kernel) largest = Math.max(largest, v);
   const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
-  const filter = taps <= FFT_TAPS ? correlate2d : correlate2dFft;
-  return tensorOf(clip01(filter(inputValues(x, ctx), shape, kernel, size, size, 'reflect')), shape);
+  const values = inputValues(x, ctx);
+  if (taps <= FFT_TAPS) return tensorOf(clip01(correlate2d(values, shape, kernel, size, size, 'reflect')), shape);
+  return tensorOf(correlate2dFft(values, shape, kernel, size, size, 'reflect', true), shape);
 };
 
 /** Kernels with more taps than this are applied through the FFT. */

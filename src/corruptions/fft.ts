@@ -5,8 +5,8 @@
  * spectra in bit-reversed order. Results agree with the direct sum to ~1e-15 relative.
  * @internal
  */
-import { padValues, type BatchShape } from './planes.js';
-import type { BorderMode } from './linear.js';
+import type { BatchShape } from './planes.js';
+import { foldIndex, type BorderMode } from './linear.js';
 
 interface Plan {
   readonly size: number;
@@ -300,9 +300,11 @@ function forward2d(re: Float64Array, im: Float64Array, tRe: Float64Array, tIm: F
  * {@link correlate2d} computed through the FFT: the image, padded by the border rule, and the
  * kernel are transformed on a power-of-two grid large enough that the circular correlation never
  * wraps into the kept pixels; two channels share one complex transform. The transforms run on
- * whole rows at a time (see {@link difRows}); spectra stay in bit-reversed order.
+ * whole rows at a time (see {@link difRows}); spectra stay in bit-reversed order. Each plane is read
+ * straight from `src` into the grid through the border rule's row and column indices (no padded
+ * copy); with `clip` the results are clipped to [0, 1] as they are stored.
  */
-export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode): Float32Array {
+export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode, clip = false): Float32Array {
   const { n, h, w, c } = s;
   const ry = (kh - 1) / 2;
   const rx = (kw - 1) / 2;
@@ -310,7 +312,11 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   const pw = w + 2 * rx;
   const rows = pow2(ph);
   const cols = pow2(pw);
-  const padded = padValues(src, s, ry, rx, mode);
+  // the padded image's rows and columns in the image (−1: zeros)
+  const rowOf = Int32Array.from({ length: ph }, (_, y) => foldIndex(y - ry, h, mode));
+  const colOf = Int32Array.from({ length: pw }, (_, x) => foldIndex(x - rx, w, mode));
+  const left = Math.min(rx, pw);
+  const right = Math.min(pw, rx + w);
   const re = new Float64Array(rows * cols);
   const im = new Float64Array(rows * cols);
   const tRe = new Float64Array(rows * cols);
@@ -319,7 +325,8 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) re[i * cols + j] = kernel[i * kw + j]!;
   forward2d(re, im, tRe, tIm, rows, cols, kw);
   const kRe = Float64Array.from(tRe);
-  const kIm = Float64Array.from(tIm, (v) => -v);
+  const kIm = new Float64Array(rows * cols);
+  for (let i = 0; i < kIm.length; i++) kIm[i] = -tIm[i]!;
   const out = new Float32Array(src.length);
   const scale = 1 / (rows * cols);
   const planes = n * c;
@@ -330,11 +337,19 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     const load = (plane: number, into: Float64Array) => {
       const b = Math.floor(plane / c);
       const k = plane % c;
-      const base = b * ph * pw * c + k;
       for (let y = 0; y < ph; y++) {
-        const from = base + y * pw * c;
         const to = y * cols;
-        for (let x = 0; x < pw; x++) into[to + x] = padded[from + x * c]!;
+        const sy = rowOf[y]!;
+        if (sy < 0) {
+          into.fill(0, to, to + pw);
+          continue;
+        }
+        const from = (b * h + sy) * w * c + k;
+        for (let x = 0; x < left; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
+        // the image's own columns: padded column x is image column x − rx
+        const inner = from - rx * c;
+        for (let x = left; x < right; x++) into[to + x] = src[inner + x * c]!;
+        for (let x = right; x < pw; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
       }
     };
     load(p, re);
@@ -361,7 +376,8 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
       for (let y = 0; y < h; y++) {
         const to = base + y * w * c;
         const at = y * cols;
-        for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
+        if (clip) for (let x = 0; x < w; x++) out[to + x * c] = Math.min(1, Math.max(0, from[at + x]! * scale));
+        else for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
       }
     };
     store(p, re);

@@ -100,6 +100,15 @@ describe('zoom and defocus building blocks', () => {
       const { kernel, size } = diskKernel(radius, alias, 1);
       expect(maxAbsDiff(correlate2dFft(x, s, kernel, size, size, 'reflect'), correlate2d(x, s, kernel, size, size, 'reflect'))).toBeLessThan(1e-6);
     }
+    // images smaller than the kernel (the border rule folds more than once), clipped as stored
+    const tiny = { n: 2, h: 5, w: 4, c: 3 };
+    const t = Float32Array.from({ length: 2 * 5 * 4 * 3 }, () => rng.next());
+    const { kernel, size } = diskKernel(10, 0.5, 1);
+    const signed = Float32Array.from(kernel, (v, i) => (i % 3 === 0 ? -v : 2 * v));
+    for (const mode of ['reflect', 'symmetric', 'edge', 'zeros'] as const) {
+      expect(maxAbsDiff(correlate2dFft(t, tiny, kernel, size, size, mode), correlate2d(t, tiny, kernel, size, size, mode)), mode).toBeLessThan(1e-6);
+      expect(maxAbsDiff(correlate2dFft(t, tiny, signed, size, size, mode, true), clip01(correlate2d(t, tiny, signed, size, size, mode))), mode).toBeLessThan(1e-6);
+    }
   });
 });
 
