@@ -227,8 +227,10 @@ export function diskSums(src: Float32Array, s: BatchShape, runs: DiskRuns, mode:
   const m = new Int32Array(ring);
   const scale = 1 / runs.count;
   const image = h * w * c;
+  // one padded image at a time, in the same buffer (zeros outside the image stay zero for 'zeros')
+  const P = new Float32Array((h + 2 * pad) * pw);
   for (let b = 0; b < n; b++) {
-    const P = padValues(src.subarray(b * image, (b + 1) * image), { n: 1, h, w, c }, pad, pad, mode);
+    padValues(src.subarray(b * image, (b + 1) * image), { n: 1, h, w, c }, pad, pad, mode, P);
     for (let r = 0; r < h + 2 * reach; r++) {
       // smoothed row r (image row r − reach) from padded rows r…r + 2·gr
       if (gr === 0) prefixScaled(S, (r % ring) * sw, P, r * pw, scale, c, len);
