@@ -297,6 +297,40 @@ function forward2d(re: Float64Array, im: Float64Array, tRe: Float64Array, tIm: F
 }
 
 /**
+ * Loads one plane of the padded image into the first `rowOf.length` rows of a grid (row stride
+ * `cols`): padded pixel (y, x) is image pixel (rowOf[y], colOf[x]) of the plane starting at `base`
+ * (channel stride `c`), zero where either index is −1.
+ */
+function loadPlane(src: Float32Array, into: Float64Array, base: number, w: number, c: number, pw: number, cols: number, rowOf: Int32Array, colOf: Int32Array, rx: number): void {
+  const left = Math.min(rx, pw);
+  const right = Math.min(pw, rx + w);
+  for (let y = 0; y < rowOf.length; y++) {
+    const to = y * cols;
+    const sy = rowOf[y]!;
+    if (sy < 0) {
+      into.fill(0, to, to + pw);
+      continue;
+    }
+    const from = base + sy * w * c;
+    for (let x = 0; x < left; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
+    // the image's own columns: padded column x is image column x − rx
+    const inner = from - rx * c;
+    for (let x = left; x < right; x++) into[to + x] = src[inner + x * c]!;
+    for (let x = right; x < pw; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
+  }
+}
+
+/** Stores the top-left h × w block of a grid (row stride `cols`) times `scale` into one plane of `out`, clipped to [0, 1] with `clip`. */
+function storePlane(out: Float32Array, from: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const to = base + y * w * c;
+    const at = y * cols;
+    if (clip) for (let x = 0; x < w; x++) out[to + x * c] = Math.min(1, Math.max(0, from[at + x]! * scale));
+    else for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
+  }
+}
+
+/**
  * {@link correlate2d} computed through the FFT: the image, padded by the border rule, and the
  * kernel are transformed on a power-of-two grid large enough that the circular correlation never
  * wraps into the kept pixels; two channels share one complex transform. The transforms run on
@@ -315,18 +349,15 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   // the padded image's rows and columns in the image (−1: zeros)
   const rowOf = Int32Array.from({ length: ph }, (_, y) => foldIndex(y - ry, h, mode));
   const colOf = Int32Array.from({ length: pw }, (_, x) => foldIndex(x - rx, w, mode));
-  const left = Math.min(rx, pw);
-  const right = Math.min(pw, rx + w);
   const re = new Float64Array(rows * cols);
   const im = new Float64Array(rows * cols);
   const tRe = new Float64Array(rows * cols);
   const tIm = new Float64Array(rows * cols);
-  // the kernel's spectrum, conjugated for a correlation
+  // the kernel's spectrum
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) re[i * cols + j] = kernel[i * kw + j]!;
   forward2d(re, im, tRe, tIm, rows, cols, kw);
   const kRe = Float64Array.from(tRe);
-  const kIm = new Float64Array(rows * cols);
-  for (let i = 0; i < kIm.length; i++) kIm[i] = -tIm[i]!;
+  const kIm = Float64Array.from(tIm);
   const out = new Float32Array(src.length);
   const scale = 1 / (rows * cols);
   const planes = n * c;
@@ -334,54 +365,27 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     // the transforms read only the first pw columns; rows from ph on must be zero, the rest is loaded
     re.fill(0, ph * cols);
     im.fill(0, ph * cols);
-    const load = (plane: number, into: Float64Array) => {
-      const b = Math.floor(plane / c);
-      const k = plane % c;
-      for (let y = 0; y < ph; y++) {
-        const to = y * cols;
-        const sy = rowOf[y]!;
-        if (sy < 0) {
-          into.fill(0, to, to + pw);
-          continue;
-        }
-        const from = (b * h + sy) * w * c + k;
-        for (let x = 0; x < left; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
-        // the image's own columns: padded column x is image column x − rx
-        const inner = from - rx * c;
-        for (let x = left; x < right; x++) into[to + x] = src[inner + x * c]!;
-        for (let x = right; x < pw; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
-      }
-    };
-    load(p, re);
-    if (p + 1 < planes) load(p + 1, im);
+    const b0 = Math.floor(p / c);
+    loadPlane(src, re, (b0 * h * w) * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
+    if (p + 1 < planes) loadPlane(src, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), w, c, pw, cols, rowOf, colOf, rx);
     else im.fill(0, 0, ph * cols);
     forward2d(re, im, tRe, tIm, rows, cols, pw);
+    // times the kernel's conjugate spectrum (a correlation)
     for (let i = 0; i < rows * cols; i++) {
       const ar = tRe[i]!;
       const ai = tIm[i]!;
       const br = kRe[i]!;
       const bi = kIm[i]!;
-      tRe[i] = ar * br - ai * bi;
-      tIm[i] = ar * bi + ai * br;
+      tRe[i] = ar * br + ai * bi;
+      tIm[i] = ai * br - ar * bi;
     }
     // inverse: along the (transposed) column axis, keep the first w columns, then along the rows
     ditRows(tRe, tIm, cols, rows, rows);
     transpose(tRe, re, w, rows, rows, cols);
     transpose(tIm, im, w, rows, rows, cols);
     ditRows(re, im, rows, w, cols);
-    const store = (plane: number, from: Float64Array) => {
-      const b = Math.floor(plane / c);
-      const k = plane % c;
-      const base = b * h * w * c + k;
-      for (let y = 0; y < h; y++) {
-        const to = base + y * w * c;
-        const at = y * cols;
-        if (clip) for (let x = 0; x < w; x++) out[to + x * c] = Math.min(1, Math.max(0, from[at + x]! * scale));
-        else for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
-      }
-    };
-    store(p, re);
-    if (p + 1 < planes) store(p + 1, im);
+    storePlane(out, re, (Math.floor(p / c) * h * w) * c + (p % c), h, w, c, cols, scale, clip);
+    if (p + 1 < planes) storePlane(out, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), h, w, c, cols, scale, clip);
   }
   return out;
 }
