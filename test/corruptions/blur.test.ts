@@ -154,7 +154,8 @@ describe('defocus_blur as row runs', () => {
     for (const [n, h, w, c] of [[2, 31, 26, 3], [1, 7, 12, 1], [1, 5, 4, 3]] as const) {
       const s = { n, h, w, c };
       const x = Float32Array.from({ length: n * h * w * c }, () => rng.next());
-      for (const scale of [1, 28 / 224]) {
+      // scale 2: disks of 13, 17 and 25 rows (passes of eight, four and the last rows)
+      for (const scale of [1, 28 / 224, 2]) {
         for (const [radius, alias] of DEFOCUS_BLUR) {
           const runs = diskRuns(radius * scale, alias, scale);
           if (!runs.inside) continue;
