@@ -320,6 +320,37 @@ function loadPlane(src: Float32Array, into: Float64Array, base: number, w: numbe
   }
 }
 
+/** {@link loadPlane} of the planes at `base` and `base + 1` (two channels of one image) into `re` and `im`. */
+function loadPlanes(src: Float32Array, re: Float64Array, im: Float64Array, base: number, w: number, c: number, pw: number, cols: number, rowOf: Int32Array, colOf: Int32Array, rx: number): void {
+  const left = Math.min(rx, pw);
+  const right = Math.min(pw, rx + w);
+  for (let y = 0; y < rowOf.length; y++) {
+    const to = y * cols;
+    const sy = rowOf[y]!;
+    if (sy < 0) {
+      re.fill(0, to, to + pw);
+      im.fill(0, to, to + pw);
+      continue;
+    }
+    const from = base + sy * w * c;
+    for (let x = 0; x < left; x++) {
+      const q = colOf[x]!;
+      re[to + x] = q < 0 ? 0 : src[from + q * c]!;
+      im[to + x] = q < 0 ? 0 : src[from + q * c + 1]!;
+    }
+    const inner = from - rx * c;
+    for (let x = left; x < right; x++) {
+      re[to + x] = src[inner + x * c]!;
+      im[to + x] = src[inner + x * c + 1]!;
+    }
+    for (let x = right; x < pw; x++) {
+      const q = colOf[x]!;
+      re[to + x] = q < 0 ? 0 : src[from + q * c]!;
+      im[to + x] = q < 0 ? 0 : src[from + q * c + 1]!;
+    }
+  }
+}
+
 /** Stores the top-left h × w block of a grid (row stride `cols`) times `scale` into one plane of `out`, clipped to [0, 1] with `clip`. */
 function storePlane(out: Float32Array, from: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
   for (let y = 0; y < h; y++) {
@@ -366,9 +397,13 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     re.fill(0, ph * cols);
     im.fill(0, ph * cols);
     const b0 = Math.floor(p / c);
-    loadPlane(src, re, (b0 * h * w) * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
-    if (p + 1 < planes) loadPlane(src, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), w, c, pw, cols, rowOf, colOf, rx);
-    else im.fill(0, 0, ph * cols);
+    // two channels of one image: one pass over its pixels
+    if (p % c + 1 < c) loadPlanes(src, re, im, b0 * h * w * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
+    else {
+      loadPlane(src, re, b0 * h * w * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
+      if (p + 1 < planes) loadPlane(src, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), w, c, pw, cols, rowOf, colOf, rx);
+      else im.fill(0, 0, ph * cols);
+    }
     forward2d(re, im, tRe, tIm, rows, cols, pw);
     // times the kernel's conjugate spectrum (a correlation)
     for (let i = 0; i < rows * cols; i++) {
