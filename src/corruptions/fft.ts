@@ -361,6 +361,25 @@ function storePlane(out: Float32Array, from: Float64Array, base: number, h: numb
   }
 }
 
+/** {@link storePlane} of `re` and `im` into the planes at `base` and `base + 1` (two channels of one image) in one pass. */
+function storePlanes(out: Float32Array, re: Float64Array, im: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const to = base + y * w * c;
+    const at = y * cols;
+    if (clip) {
+      for (let x = 0; x < w; x++) {
+        out[to + x * c] = Math.min(1, Math.max(0, re[at + x]! * scale));
+        out[to + x * c + 1] = Math.min(1, Math.max(0, im[at + x]! * scale));
+      }
+    } else {
+      for (let x = 0; x < w; x++) {
+        out[to + x * c] = re[at + x]! * scale;
+        out[to + x * c + 1] = im[at + x]! * scale;
+      }
+    }
+  }
+}
+
 /**
  * {@link correlate2d} computed through the FFT: the image, padded by the border rule, and the
  * kernel are transformed on a power-of-two grid large enough that the circular correlation never
@@ -419,8 +438,11 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     transpose(tRe, re, w, rows, rows, cols);
     transpose(tIm, im, w, rows, rows, cols);
     ditRows(re, im, rows, w, cols);
-    storePlane(out, re, (Math.floor(p / c) * h * w) * c + (p % c), h, w, c, cols, scale, clip);
-    if (p + 1 < planes) storePlane(out, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), h, w, c, cols, scale, clip);
+    if (p % c + 1 < c) storePlanes(out, re, im, b0 * h * w * c + (p % c), h, w, c, cols, scale, clip);
+    else {
+      storePlane(out, re, b0 * h * w * c + (p % c), h, w, c, cols, scale, clip);
+      if (p + 1 < planes) storePlane(out, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), h, w, c, cols, scale, clip);
+    }
   }
   return out;
 }
