@@ -6,13 +6,15 @@
  *
  *   npx tsx bench/corruptions.bench.ts [--images 8] [--size 224] [--reps 5] [--backend wasm] [--threads 1]
  *                                      [--glass-reps 1] [--frost-dir DIR] [--out bench/out/corruptions.json]
+ *                                      [--types defocus_blur,motion_blur]
  *
  * The two sides run interleaved (ours, then Python, per repetition) so that load from other jobs
  * hits both alike; per corruption it reports the median wall and CPU seconds and their ratio. The
  * port's glass_blur is the reference's pixel loop in plain Python (imagecorruptions compiles it with
  * numba, which Debian does not package), so it runs only `--glass-reps` times and the totals are
  * given with and without it. `--frost-dir` points at ImageNet-C's frost photographs for the port
- * (random arrays of the same size otherwise; the crop-and-blend costs the same).
+ * (random arrays of the same size otherwise; the crop-and-blend costs the same). `--types` times only
+ * the listed corruptions (all 18 by default; the totals are then over those).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,9 @@ const backend = arg('backend', 'wasm') as BackendName;
 const threads = Number(arg('threads', '1'));
 const frostDir = arg('frost-dir', '');
 const outPath = arg('out', join(here, 'out', 'corruptions.json'));
+const typesArg = arg('types', '');
+const TYPES: readonly CorruptionType[] = typesArg ? (typesArg.split(',') as CorruptionType[]) : CORRUPTION_TYPES;
+for (const t of TYPES) if (!CORRUPTION_TYPES.includes(t)) throw new Error(`--types: unknown corruption ${t} (one of ${CORRUPTION_TYPES.join(', ')})`);
 const PYTHON = process.env.MEDROBUST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(here, '..', 'test', 'parity', 'corruptions_reference.py');
 
@@ -76,14 +81,14 @@ const probe = spawnSync(PYTHON, ['-c', 'import numpy, scipy, skimage, cv2, PIL']
 if (probe.status !== 0) throw new Error(`${PYTHON} cannot import numpy, scipy, skimage, cv2 and PIL: ${probe.stderr}`);
 const choice = await useBackend(backend, { threads });
 const x = tf.randomUniform([images, size, size, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
-const withoutGlass = CORRUPTION_TYPES.filter((t) => t !== 'glass_blur');
+const withoutGlass = TYPES.filter((t) => t !== 'glass_blur');
 const ours: Record<string, Timing[]> = {};
 const python: Record<string, Timing[]> = {};
-for (const type of CORRUPTION_TYPES) timeOurs(x, type, 1); // warm-up: JIT and backend kernels
+for (const type of TYPES) timeOurs(x, type, 1); // warm-up: JIT and backend kernels
 const started = Date.now();
 for (let r = 0; r < reps; r++) {
-  for (const type of CORRUPTION_TYPES) (ours[type] ??= []).push(timeOurs(x, type, 100 * r));
-  const py = runPython(r < glassReps ? CORRUPTION_TYPES : withoutGlass, r);
+  for (const type of TYPES) (ours[type] ??= []).push(timeOurs(x, type, 100 * r));
+  const py = runPython(r < glassReps ? TYPES : withoutGlass, r);
   for (const [type, t] of Object.entries(py)) (python[type] ??= []).push(t!);
   console.error(`repetition ${r + 1}/${reps} done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
@@ -94,7 +99,7 @@ const row = (type: string) => {
   const p = { wall: median(python[type]!.map((t) => t.wall)), cpu: median(python[type]!.map((t) => t.cpu)) };
   return { type, ours: o, python: p, wallRatio: o.wall / p.wall, cpuRatio: o.cpu / p.cpu };
 };
-const rows = CORRUPTION_TYPES.map(row);
+const rows = TYPES.map(row);
 const sum = (list: typeof rows, side: 'ours' | 'python', key: 'wall' | 'cpu') => list.reduce((a, r) => a + r[side][key], 0);
 const rest = rows.filter((r) => r.type !== 'glass_blur');
 const totals = {

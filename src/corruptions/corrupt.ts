@@ -50,7 +50,19 @@ export function checkCorruptionValues(fn: string, images: unknown): { x: tf.Tens
   const c = x.shape[3];
   if (c !== 1 && c !== 3) throw new InvalidArgumentError(fn, 'images', 'NHWC images with 1 (grey) or 3 (RGB) channels', `shape [${x.shape.join(',')}]`);
   const values = valuesOf(x);
-  // Math.min/max (branch-free, and NaN propagates): a NaN or an infinity leaves lo or hi non-finite
+  const tol = 1e-6;
+  // the common case in one compare per value (NaN fails both comparisons); the statistics and
+  // messages below only where some value is out of range
+  let inRange = true;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!(v >= -tol && v <= 1 + tol)) {
+      inRange = false;
+      break;
+    }
+  }
+  if (inRange) return { x, values };
+  // Math.min/max (NaN propagates): a NaN or an infinity leaves lo or hi non-finite
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
@@ -62,7 +74,6 @@ export function checkCorruptionValues(fn: string, images: unknown): { x: tf.Tens
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) bad++;
     throw new InvalidArgumentError(fn, 'images', 'finite values (no NaN or Infinity)', `${bad} non-finite values`);
   }
-  const tol = 1e-6;
   if (lo < -tol || hi > 1 + tol) {
     // the first channel out of range, as the per-channel check reports it
     for (let k = 0; k < c; k++) {

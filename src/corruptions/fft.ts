@@ -5,8 +5,8 @@
  * spectra in bit-reversed order. Results agree with the direct sum to ~1e-15 relative.
  * @internal
  */
-import { padValues, type BatchShape } from './planes.js';
-import type { BorderMode } from './linear.js';
+import type { BatchShape } from './planes.js';
+import { foldIndex, type BorderMode } from './linear.js';
 
 interface Plan {
   readonly size: number;
@@ -297,12 +297,98 @@ function forward2d(re: Float64Array, im: Float64Array, tRe: Float64Array, tIm: F
 }
 
 /**
+ * Loads one plane of the padded image into the first `rowOf.length` rows of a grid (row stride
+ * `cols`): padded pixel (y, x) is image pixel (rowOf[y], colOf[x]) of the plane starting at `base`
+ * (channel stride `c`), zero where either index is −1.
+ */
+function loadPlane(src: Float32Array, into: Float64Array, base: number, w: number, c: number, pw: number, cols: number, rowOf: Int32Array, colOf: Int32Array, rx: number): void {
+  const left = Math.min(rx, pw);
+  const right = Math.min(pw, rx + w);
+  for (let y = 0; y < rowOf.length; y++) {
+    const to = y * cols;
+    const sy = rowOf[y]!;
+    if (sy < 0) {
+      into.fill(0, to, to + pw);
+      continue;
+    }
+    const from = base + sy * w * c;
+    for (let x = 0; x < left; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
+    // the image's own columns: padded column x is image column x − rx
+    const inner = from - rx * c;
+    for (let x = left; x < right; x++) into[to + x] = src[inner + x * c]!;
+    for (let x = right; x < pw; x++) into[to + x] = colOf[x]! < 0 ? 0 : src[from + colOf[x]! * c]!;
+  }
+}
+
+/** {@link loadPlane} of the planes at `base` and `base + 1` (two channels of one image) into `re` and `im`. */
+function loadPlanes(src: Float32Array, re: Float64Array, im: Float64Array, base: number, w: number, c: number, pw: number, cols: number, rowOf: Int32Array, colOf: Int32Array, rx: number): void {
+  const left = Math.min(rx, pw);
+  const right = Math.min(pw, rx + w);
+  for (let y = 0; y < rowOf.length; y++) {
+    const to = y * cols;
+    const sy = rowOf[y]!;
+    if (sy < 0) {
+      re.fill(0, to, to + pw);
+      im.fill(0, to, to + pw);
+      continue;
+    }
+    const from = base + sy * w * c;
+    for (let x = 0; x < left; x++) {
+      const q = colOf[x]!;
+      re[to + x] = q < 0 ? 0 : src[from + q * c]!;
+      im[to + x] = q < 0 ? 0 : src[from + q * c + 1]!;
+    }
+    const inner = from - rx * c;
+    for (let x = left; x < right; x++) {
+      re[to + x] = src[inner + x * c]!;
+      im[to + x] = src[inner + x * c + 1]!;
+    }
+    for (let x = right; x < pw; x++) {
+      const q = colOf[x]!;
+      re[to + x] = q < 0 ? 0 : src[from + q * c]!;
+      im[to + x] = q < 0 ? 0 : src[from + q * c + 1]!;
+    }
+  }
+}
+
+/** Stores the top-left h × w block of a grid (row stride `cols`) times `scale` into one plane of `out`, clipped to [0, 1] with `clip`. */
+function storePlane(out: Float32Array, from: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const to = base + y * w * c;
+    const at = y * cols;
+    if (clip) for (let x = 0; x < w; x++) out[to + x * c] = Math.min(1, Math.max(0, from[at + x]! * scale));
+    else for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
+  }
+}
+
+/** {@link storePlane} of `re` and `im` into the planes at `base` and `base + 1` (two channels of one image) in one pass. */
+function storePlanes(out: Float32Array, re: Float64Array, im: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const to = base + y * w * c;
+    const at = y * cols;
+    if (clip) {
+      for (let x = 0; x < w; x++) {
+        out[to + x * c] = Math.min(1, Math.max(0, re[at + x]! * scale));
+        out[to + x * c + 1] = Math.min(1, Math.max(0, im[at + x]! * scale));
+      }
+    } else {
+      for (let x = 0; x < w; x++) {
+        out[to + x * c] = re[at + x]! * scale;
+        out[to + x * c + 1] = im[at + x]! * scale;
+      }
+    }
+  }
+}
+
+/**
  * {@link correlate2d} computed through the FFT: the image, padded by the border rule, and the
  * kernel are transformed on a power-of-two grid large enough that the circular correlation never
  * wraps into the kept pixels; two channels share one complex transform. The transforms run on
- * whole rows at a time (see {@link difRows}); spectra stay in bit-reversed order.
+ * whole rows at a time (see {@link difRows}); spectra stay in bit-reversed order. Each plane is read
+ * straight from `src` into the grid through the border rule's row and column indices (no padded
+ * copy); with `clip` the results are clipped to [0, 1] as they are stored.
  */
-export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode): Float32Array {
+export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode, clip = false): Float32Array {
   const { n, h, w, c } = s;
   const ry = (kh - 1) / 2;
   const rx = (kw - 1) / 2;
@@ -310,16 +396,18 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
   const pw = w + 2 * rx;
   const rows = pow2(ph);
   const cols = pow2(pw);
-  const padded = padValues(src, s, ry, rx, mode);
+  // the padded image's rows and columns in the image (−1: zeros)
+  const rowOf = Int32Array.from({ length: ph }, (_, y) => foldIndex(y - ry, h, mode));
+  const colOf = Int32Array.from({ length: pw }, (_, x) => foldIndex(x - rx, w, mode));
   const re = new Float64Array(rows * cols);
   const im = new Float64Array(rows * cols);
   const tRe = new Float64Array(rows * cols);
   const tIm = new Float64Array(rows * cols);
-  // the kernel's spectrum, conjugated for a correlation
+  // the kernel's spectrum
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) re[i * cols + j] = kernel[i * kw + j]!;
   forward2d(re, im, tRe, tIm, rows, cols, kw);
   const kRe = Float64Array.from(tRe);
-  const kIm = Float64Array.from(tIm, (v) => -v);
+  const kIm = Float64Array.from(tIm);
   const out = new Float32Array(src.length);
   const scale = 1 / (rows * cols);
   const planes = n * c;
@@ -327,45 +415,34 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     // the transforms read only the first pw columns; rows from ph on must be zero, the rest is loaded
     re.fill(0, ph * cols);
     im.fill(0, ph * cols);
-    const load = (plane: number, into: Float64Array) => {
-      const b = Math.floor(plane / c);
-      const k = plane % c;
-      const base = b * ph * pw * c + k;
-      for (let y = 0; y < ph; y++) {
-        const from = base + y * pw * c;
-        const to = y * cols;
-        for (let x = 0; x < pw; x++) into[to + x] = padded[from + x * c]!;
-      }
-    };
-    load(p, re);
-    if (p + 1 < planes) load(p + 1, im);
-    else im.fill(0, 0, ph * cols);
+    const b0 = Math.floor(p / c);
+    // two channels of one image: one pass over its pixels
+    if (p % c + 1 < c) loadPlanes(src, re, im, b0 * h * w * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
+    else {
+      loadPlane(src, re, b0 * h * w * c + (p % c), w, c, pw, cols, rowOf, colOf, rx);
+      if (p + 1 < planes) loadPlane(src, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), w, c, pw, cols, rowOf, colOf, rx);
+      else im.fill(0, 0, ph * cols);
+    }
     forward2d(re, im, tRe, tIm, rows, cols, pw);
+    // times the kernel's conjugate spectrum (a correlation)
     for (let i = 0; i < rows * cols; i++) {
       const ar = tRe[i]!;
       const ai = tIm[i]!;
       const br = kRe[i]!;
       const bi = kIm[i]!;
-      tRe[i] = ar * br - ai * bi;
-      tIm[i] = ar * bi + ai * br;
+      tRe[i] = ar * br + ai * bi;
+      tIm[i] = ai * br - ar * bi;
     }
     // inverse: along the (transposed) column axis, keep the first w columns, then along the rows
     ditRows(tRe, tIm, cols, rows, rows);
     transpose(tRe, re, w, rows, rows, cols);
     transpose(tIm, im, w, rows, rows, cols);
     ditRows(re, im, rows, w, cols);
-    const store = (plane: number, from: Float64Array) => {
-      const b = Math.floor(plane / c);
-      const k = plane % c;
-      const base = b * h * w * c + k;
-      for (let y = 0; y < h; y++) {
-        const to = base + y * w * c;
-        const at = y * cols;
-        for (let x = 0; x < w; x++) out[to + x * c] = from[at + x]! * scale;
-      }
-    };
-    store(p, re);
-    if (p + 1 < planes) store(p + 1, im);
+    if (p % c + 1 < c) storePlanes(out, re, im, b0 * h * w * c + (p % c), h, w, c, cols, scale, clip);
+    else {
+      storePlane(out, re, b0 * h * w * c + (p % c), h, w, c, cols, scale, clip);
+      if (p + 1 < planes) storePlane(out, im, (Math.floor((p + 1) / c) * h * w) * c + ((p + 1) % c), h, w, c, cols, scale, clip);
+    }
   }
   return out;
 }

@@ -288,14 +288,16 @@ export function symmetricSeparable(src: Float32Array, s: BatchShape, kernel: Arr
 }
 
 /**
- * Pads every image by `ry` rows and `rx` columns on each side by the border rule.
+ * Pads every image by `ry` rows and `rx` columns on each side by the border rule, into `into` when
+ * given (at least n·(h + 2ry)·(w + 2rx)·c values; with 'zeros', positions outside the image must
+ * already be zero).
  * @returns [n, h + 2ry, w + 2rx, c].
  */
-export function padValues(src: Float32Array, s: BatchShape, ry: number, rx: number, mode: BorderMode): Float32Array {
+export function padValues(src: Float32Array, s: BatchShape, ry: number, rx: number, mode: BorderMode, into?: Float32Array): Float32Array {
   const { n, h, w, c } = s;
   const ph = h + 2 * ry;
   const pw = w + 2 * rx;
-  const out = new Float32Array(n * ph * pw * c);
+  const out = into ?? new Float32Array(n * ph * pw * c);
   const cols = Int32Array.from({ length: pw }, (_, i) => foldIndex(i - rx, w, mode));
   for (let b = 0; b < n; b++) {
     for (let y = 0; y < ph; y++) {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { addClippedZoom, DEFOCUS_BLUR, diskKernel, glassShuffle } from '../../src/corruptions/blur.js';
+import { addClippedZoom, DEFOCUS_BLUR, diskKernel, diskKernel64, glassShuffle } from '../../src/corruptions/blur.js';
+import { diskRuns, diskSums } from '../../src/corruptions/diskSums.js';
 import { correlate2dFft } from '../../src/corruptions/fft.js';
 import { clippedZoomMatrix, gaussianKernel, gaussianMatrix } from '../../src/corruptions/linear.js';
-import { correlate2d, separable, symmetricSeparable } from '../../src/corruptions/planes.js';
+import { clip01, correlate2d, separable, symmetricSeparable } from '../../src/corruptions/planes.js';
 import { createRng } from '../../src/internal/random.js';
 import { maxAbsDiff } from '../helpers/close.js';
 
@@ -98,6 +99,75 @@ describe('zoom and defocus building blocks', () => {
     for (const [radius, alias] of DEFOCUS_BLUR) {
       const { kernel, size } = diskKernel(radius, alias, 1);
       expect(maxAbsDiff(correlate2dFft(x, s, kernel, size, size, 'reflect'), correlate2d(x, s, kernel, size, size, 'reflect'))).toBeLessThan(1e-6);
+    }
+    // images smaller than the kernel (the border rule folds more than once), clipped as stored
+    const tiny = { n: 2, h: 5, w: 4, c: 3 };
+    const t = Float32Array.from({ length: 2 * 5 * 4 * 3 }, () => rng.next());
+    const { kernel, size } = diskKernel(10, 0.5, 1);
+    const signed = Float32Array.from(kernel, (v, i) => (i % 3 === 0 ? -v : 2 * v));
+    for (const mode of ['reflect', 'symmetric', 'edge', 'zeros'] as const) {
+      expect(maxAbsDiff(correlate2dFft(t, tiny, kernel, size, size, mode), correlate2d(t, tiny, kernel, size, size, mode)), mode).toBeLessThan(1e-6);
+      expect(maxAbsDiff(correlate2dFft(t, tiny, signed, size, size, mode, true), clip01(correlate2d(t, tiny, signed, size, size, mode))), mode).toBeLessThan(1e-6);
+    }
+  });
+});
+
+describe('defocus_blur as row runs', () => {
+  /** (g ⊗ g) ∗ disk / count from diskRuns, centred on a size × size grid (zeros outside it). */
+  function runsKernel(radius: number, alias: number, scale: number, size: number): Float64Array {
+    const { reach, halfWidths, count, gauss } = diskRuns(radius, alias, scale);
+    const half = (size - 1) / 2;
+    const gr = (gauss.length - 1) / 2;
+    const k = new Float64Array(size * size);
+    for (let dy = -reach; dy <= reach; dy++) {
+      const a = halfWidths[dy + reach]!;
+      for (let dx = -a; dx <= a; dx++)
+        for (let u = -gr; u <= gr; u++)
+          for (let v = -gr; v <= gr; v++) {
+            const y = dy + u + half;
+            const x = dx + v + half;
+            if (y >= 0 && y < size && x >= 0 && x < size) k[y * size + x] = k[y * size + x]! + (gauss[u + gr]! * gauss[v + gr]!) / count;
+          }
+    }
+    return k;
+  }
+
+  it("is exactly diskKernel's kernel where the smoothed disk lies inside its grid: severities 1–3 at 224 px, not 4–5", () => {
+    for (const scale of [1, 28 / 224, 64 / 224, 2]) {
+      for (const [i, [radius, alias]] of DEFOCUS_BLUR.entries()) {
+        const runs = diskRuns(radius * scale, alias, scale);
+        const { kernel, size } = diskKernel64(radius * scale, alias, scale);
+        if (scale === 1) expect(runs.inside, `severity ${i + 1}`).toBe(i < 3);
+        // where it is not inside, the folded border makes the kernel differ from the smoothed disk
+        if (!runs.inside) expect(maxAbsDiff(runsKernel(radius * scale, alias, scale, size), kernel), `scale ${scale} severity ${i + 1}`).toBeGreaterThan(1e-6);
+        // the disk of diskKernel: its non-zero entries before smoothing are the runs' pixels
+        expect(runs.count).toBe(runs.halfWidths.reduce((a, h) => a + 2 * h + 1, 0));
+        if (!runs.inside) continue;
+        // σ = 0.1 drops weights of 2e-22, which move no kernel entry by more than 1e-22
+        expect(maxAbsDiff(runsKernel(radius * scale, alias, scale, size), kernel), `scale ${scale} severity ${i + 1}`).toBeLessThan(alias < 0.2 ? 1e-20 : 1e-16);
+      }
+    }
+  });
+
+  it('equals the direct correlation to one float32 rounding (double kernel) and two (float32 kernel), every border rule, images narrower than the kernel too', () => {
+    const rng = createRng(8);
+    for (const [n, h, w, c] of [[2, 31, 26, 3], [1, 7, 12, 1], [1, 5, 4, 3]] as const) {
+      const s = { n, h, w, c };
+      const x = Float32Array.from({ length: n * h * w * c }, () => rng.next());
+      // scale 2: disks of 13, 17 and 25 rows (passes of eight, four and the last rows)
+      for (const scale of [1, 28 / 224, 2]) {
+        for (const [radius, alias] of DEFOCUS_BLUR) {
+          const runs = diskRuns(radius * scale, alias, scale);
+          if (!runs.inside) continue;
+          const { kernel, size } = diskKernel64(radius * scale, alias, scale);
+          for (const mode of ['reflect', 'symmetric', 'edge', 'zeros'] as const) {
+            const sums = diskSums(x, s, runs, mode);
+            const label = `${n}×${h}×${w}×${c} r ${radius * scale} ${mode}`;
+            expect(maxAbsDiff(sums, clip01(correlate2d(x, s, kernel, size, size, mode))), label).toBeLessThanOrEqual(2 ** -24);
+            expect(maxAbsDiff(sums, clip01(correlate2d(x, s, Float32Array.from(kernel), size, size, mode))), label).toBeLessThanOrEqual(2 ** -23);
+          }
+        }
+      }
     }
   });
 });
