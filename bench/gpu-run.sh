@@ -2,10 +2,10 @@
 # Device half of bench/gpu-bundle.sh, copied to .gpu/run.sh: on the GPU machine (x86-64, glibc >= 2.35,
 # python3 with torch, NVIDIA driver under /usr/local/nvidia, no Node, no network) it unpacks Node 20, the
 # bundled bench/gpu.ts and Dawn under /tmp, points the Vulkan loader at NVIDIA's ICD, and runs, each part
-# under `timeout` inside one wall-time budget (GPU_BUDGET_S, default 400 s):
+# under `timeout` inside one wall-time budget (GPU_BUDGET_S, default 420 s):
 #   facts (nvidia-smi, driver, loader, ICD) and Dawn's adapter (bench/gpu_adapter.mjs: info, limits, one compute pass);
-#   bench/gpu.ts on webgpu, one process per network, batch 8 (DenseNet-121 also at 32 when time is left);
-#   bench/gpu_torch.py on CUDA, same steps and batch; cpu-backend reference logits in the background;
+#   bench/gpu_torch.py on CUDA, batch 8; bench/gpu.ts on webgpu, the same steps and batch, one process per
+#   network; DenseNet-121 at batch 32 on both when time is left; cpu-backend reference logits in the background;
 #   a GPU memory sampler (bench/gpu_smi.py) throughout; then bench/gpu_summary.py.
 # Writes to $OUT: run.log, results.json, summary.md, raw.tar.gz.
 #   bash .gpu/run.sh          on the device (OUT set by the device tool)
@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DRY=0; [ "${1:-}" = "--dry" ] && DRY=1
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
-BUDGET=${GPU_BUDGET_S:-400}
+BUDGET=${GPU_BUDGET_S:-420}
 RESERVE=25                              # seconds kept for the summary and the archive
 W=${GPU_WORK:-/tmp/medrobust-gpu}
 START=$(date +%s)
@@ -111,7 +111,7 @@ if command -v nvidia-smi >/dev/null; then "$PY" "$HERE/py/gpu_smi.py" "$W/raw/sm
 if [ "$DRY" = 1 ]; then
   MODELS=${GPU_MODELS:-attnvgg}
   size_of() { case $1 in inceptionv3) echo "--size 75 --width 0.0625";; *) echo "--size 32 --width 0.125";; esac; }
-  B=2; B_BIG=4; REPS=1; TORCH_DEV="--device cpu --size 96 --threads 2"; TORCH_BIG_MODEL=$(echo "$MODELS" | cut -d, -f1)
+  B=2; B_BIG=2; REPS=1; TORCH_DEV="--device cpu --size 96 --threads 2"; TORCH_BIG_MODEL=$(echo "$MODELS" | cut -d, -f1)
 else
   MODELS=${GPU_MODELS:-densenet121,inceptionv3,attnvgg}
   size_of() { echo ""; }
@@ -129,12 +129,13 @@ for m in ${MODELS//,/ }; do
   REFS+=($!)
 done
 
+# PyTorch first: predictable (about a minute), so the webgpu runs cannot squeeze it out of the budget
+step "torch-b$B" 150 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$MODELS" --batch "$B" --reps "$REPS" --json "$W/raw/torch-b$B.json"
 for m in ${MODELS//,/ }; do
   [ "$WEBGPU" = 1 ] || continue
   case $m in densenet121) cap=120;; inceptionv3) cap=120;; *) cap=90;; esac
   step "webgpu-$m-b$B" "$cap" "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$m" --batch "$B" --reps "$REPS" $(size_of "$m") --json "$W/raw/webgpu-$m-b$B.json"
 done
-step "torch-b$B" 150 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$MODELS" --batch "$B" --reps "$REPS" --json "$W/raw/torch-b$B.json"
 [ "$WEBGPU" = 1 ] && step "webgpu-$TORCH_BIG_MODEL-b$B_BIG" 90 "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" $(size_of "$TORCH_BIG_MODEL") --json "$W/raw/webgpu-$TORCH_BIG_MODEL-b$B_BIG.json"
 step "torch-$TORCH_BIG_MODEL-b$B_BIG" 60 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" --json "$W/raw/torch-$TORCH_BIG_MODEL-b$B_BIG.json"
 

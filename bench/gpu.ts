@@ -125,7 +125,7 @@ interface Row {
   key: ModelKey; model: string; input: string; side: number; width: number; batch: number; parameters: number;
   forward?: Timing; pgd10?: Timing; pgdCall?: Timing | null; trainStep?: Timing;
   forwardMs?: number; pgd10Ms?: number; trainStepMs?: number; peakMiB?: number;
-  gpuPoolEndMiB?: number | null; pgdCheck?: PgdCheck; logitsHead: number[][]; seconds: number;
+  gpuPoolEndMiB?: number | null; shaderPipelines?: number | null; pgdCheck?: PgdCheck; logitsHead: number[][]; seconds: number;
 }
 const rows: Row[] = [];
 const save = () => {
@@ -235,16 +235,18 @@ for (const key of models) {
   });
 
   const pool = gpuMemory().numBytesAllocatedInGPU;
+  // compute pipelines tfjs-backend-webgpu compiled so far in this process (one per shader key)
+  const cache = (tf.backend() as unknown as { pipelineCache?: Record<string, unknown> }).pipelineCache;
   const row: Row = {
     ...base, forward, pgd10: pgdTiming, pgdCall, trainStep,
     forwardMs: forward.medianMs, pgd10Ms: pgdTiming.medianMs, trainStepMs: trainStep.medianMs,
     peakMiB: Math.max(forward.peakTensorMiB, pgdTiming.peakTensorMiB, trainStep.peakTensorMiB),
-    gpuPoolEndMiB: pool === undefined ? null : MiB(pool), pgdCheck, logitsHead,
+    gpuPoolEndMiB: pool === undefined ? null : MiB(pool), shaderPipelines: cache ? Object.keys(cache).length : null, pgdCheck, logitsHead,
     seconds: (performance.now() - started) / 1000,
   };
   rows.push(row);
   save();
-  console.log(`${row.model} ${row.input} b${batch}: forward ${forward.medianMs.toFixed(1)} ms, PGD-10 ${pgdTiming.medianMs.toFixed(0)} ms${pgdCall ? ` (pgd() ${pgdCall.medianMs.toFixed(0)} ms)` : ''}, training step ${trainStep.medianMs.toFixed(0)} ms, tensors peak ${row.peakMiB!.toFixed(0)} MiB${row.gpuPoolEndMiB !== null ? `, GPU buffer pool ${row.gpuPoolEndMiB!.toFixed(0)} MiB` : ''}; PGD check ${pgdCheck.ok ? 'ok' : 'FAILED'} (${row.seconds.toFixed(1)} s)`);
+  console.log(`${row.model} ${row.input} b${batch}: forward ${forward.medianMs.toFixed(1)} ms, PGD-10 ${pgdTiming.medianMs.toFixed(0)} ms${pgdCall ? ` (pgd() ${pgdCall.medianMs.toFixed(0)} ms)` : ''}, training step ${trainStep.medianMs.toFixed(0)} ms, tensors peak ${row.peakMiB!.toFixed(0)} MiB${row.gpuPoolEndMiB !== null ? `, GPU buffer pool ${row.gpuPoolEndMiB!.toFixed(0)} MiB` : ''}${row.shaderPipelines ? `, ${row.shaderPipelines} shader pipelines` : ''}; PGD check ${pgdCheck.ok ? 'ok' : 'FAILED'} (${row.seconds.toFixed(1)} s)`);
   optimizer.dispose();
   tf.dispose([images, labels, lower, upper]);
   net.dispose();

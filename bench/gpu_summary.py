@@ -92,6 +92,8 @@ for side, group in (('webgpu', results['webgpu']), ('torch', results['torch'])):
             if 'smiPeakAboveBaseMiB' in smi_step:
                 mem += f', smi +{smi_step["smiPeakAboveBaseMiB"]} MiB'
             first = '/'.join(f'{row[k]["firstMs"] / 1000:.1f}' for k in ('forward', 'pgd10', 'trainStep')) + ' s'
+            if row.get('shaderPipelines'):
+                first += f', {row["shaderPipelines"]} pipelines'
             c = row['pgdCheck']
             check = f'{"ok" if c["ok"] else "FAILED"} (‖δ‖∞ {c["linfDelta"]:.5f}, loss {c["cleanLoss"]:.4g}→{c["advLoss"]:.4g})'
             md.append(f'| {row["model"]} | {row["batch"]} | {side} | {row["forwardMs"]:.1f} ms | {row["pgd10Ms"]:.0f} ms | {row["trainStepMs"]:.0f} ms | {mem} | {first} | {check} |')
