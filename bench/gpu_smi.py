@@ -12,6 +12,11 @@ try:
     import pynvml
     pynvml.nvmlInit()
     h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    nvml = True
+except Exception as exc:  # no nvidia-ml-py, or NVML refuses: nvidia-smi instead
+    print(f'gpu_smi: NVML unavailable ({exc}); sampling nvidia-smi', file=sys.stderr)
+    nvml = False
+if nvml:
 
     def procs():
         seen = {}
@@ -30,7 +35,7 @@ try:
             util = None
         out.write(json.dumps({'t': time.time(), 'usedMiB': m.used // 2 ** 20, 'util': util, 'procs': procs()}) + '\n')
         time.sleep(0.1)
-except ImportError:
+else:
     while True:
         r = subprocess.run(['nvidia-smi', '--query-gpu=memory.used,utilization.gpu', '--format=csv,noheader,nounits'],
                            capture_output=True, text=True)
