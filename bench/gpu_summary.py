@@ -101,6 +101,9 @@ md.append('')
 for name, c in results['logitsCheck'].items():
     md.append(f'- logits {name} vs cpu backend: max |Δ| {c["maxAbsDiff"]:.3g} (largest |logit| {c["maxAbsReference"]:.3g}): {"ok" if c["ok"] else "FAILED"}')
 for s in steps:
+    if s.get('skipped'):
+        md.append(f'- step {s["step"]}: skipped (budget spent)')
+        continue
     md.append(f'- step {s["step"]}: rc {s.get("rc")}, {s.get("seconds", 0):.1f} s (timeout {s.get("timeout")} s)'
               + (f', GPU memory {s["smiBaseMiB"]} → peak {s["smiPeakMiB"]} MiB, mean util {s["smiMeanUtil"]} %' if 'smiPeakMiB' in s else ''))
 results['summary'] = md
