@@ -123,7 +123,7 @@ fi
 # cpu-backend reference logits (first two images), in the background on the CPU cores
 REFS=()
 for m in ${MODELS//,/ }; do
-  [ "$WEBGPU" = 1 ] || continue
+  [ "$WEBGPU" = 1 ] && [ "${GPU_SKIP_REF:-0}" != 1 ] || continue
   t=$(( $(left) - RESERVE - 10 )); [ "$t" -gt 300 ] && t=300
   ( s=$(now); timeout -k 5 "$t" nice -n 10 "$NODE" "$APP/gpu.mjs" --backend cpu --models "$m" --batch "$B" $(size_of "$m") --reference 2 \
       --json "$W/raw/ref-$m.json" >"$W/raw/ref-$m.log" 2>&1; rc=$?; e=$(now)
@@ -132,14 +132,14 @@ for m in ${MODELS//,/ }; do
 done
 
 # PyTorch first: predictable (about a minute), so the webgpu runs cannot squeeze it out of the budget
-step "torch-b$B" 150 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$MODELS" --batch "$B" --reps "$REPS" --json "$W/raw/torch-b$B.json"
+[ "${GPU_SKIP_TORCH:-0}" = 1 ] || step "torch-b$B" 150 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$MODELS" --batch "$B" --reps "$REPS" --json "$W/raw/torch-b$B.json"
 for m in ${MODELS//,/ }; do
   [ "$WEBGPU" = 1 ] || continue
   case $m in densenet121) cap=120;; inceptionv3) cap=120;; *) cap=90;; esac
-  step "webgpu-$m-b$B" "$cap" "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$m" --batch "$B" --reps "$REPS" $(size_of "$m") --json "$W/raw/webgpu-$m-b$B.json"
+  step "webgpu-$m-b$B" "$cap" "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$m" --batch "$B" --reps "$REPS" ${GPU_WEBGPU_ARGS:-} $(size_of "$m") --json "$W/raw/webgpu-$m-b$B.json"
 done
-[ "$WEBGPU" = 1 ] && step "webgpu-$TORCH_BIG_MODEL-b$B_BIG" 90 "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" $(size_of "$TORCH_BIG_MODEL") --json "$W/raw/webgpu-$TORCH_BIG_MODEL-b$B_BIG.json"
-step "torch-$TORCH_BIG_MODEL-b$B_BIG" 60 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" --json "$W/raw/torch-$TORCH_BIG_MODEL-b$B_BIG.json"
+[ "$WEBGPU" = 1 ] && step "webgpu-$TORCH_BIG_MODEL-b$B_BIG" 90 "$NODE" "$APP/gpu.mjs" --backend webgpu --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" ${GPU_WEBGPU_ARGS:-} $(size_of "$TORCH_BIG_MODEL") --json "$W/raw/webgpu-$TORCH_BIG_MODEL-b$B_BIG.json"
+[ "${GPU_SKIP_TORCH:-0}" = 1 ] || step "torch-$TORCH_BIG_MODEL-b$B_BIG" 60 "$PY" "$HERE/py/gpu_torch.py" $TORCH_DEV --models "$TORCH_BIG_MODEL" --batch "$B_BIG" --reps "$REPS" --json "$W/raw/torch-$TORCH_BIG_MODEL-b$B_BIG.json"
 
 log "waiting for the reference logits"
 for p in ${REFS[@]+"${REFS[@]}"}; do wait "$p"; done

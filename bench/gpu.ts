@@ -33,6 +33,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { useBackend, type BackendName } from '../src/backend/index.js';
+import { installKernels } from '../src/backend/kernels/register.js';
+import { withInputGradientOnly } from '../src/internal/inputGradientOnly.js';
 import { attnVgg, denseNet121, inceptionV3, pgd, selectOutput } from '../src/index.js';
 import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from '../src/internal/loss.js';
 
@@ -72,6 +74,10 @@ const t0 = performance.now();
 const progress = (msg: string) => console.log(`[gpu.ts +${((performance.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
 
 const choice = await useBackend(backend, { threads: 2 });
+// --composed: medrobust's convolution gradients built from forward kernels (src/backend/kernels/conv.ts)
+// instead of the backend's own Conv2DBackpropInput/Filter; during an attack the filter gradient is skipped.
+const composedKernels = process.argv.includes('--composed') ? installKernels(choice.tfjsBackend, ['Conv2DBackpropInput', 'Conv2DBackpropFilter']) : [];
+if (composedKernels.length) console.log(`composed kernels on ${choice.tfjsBackend}: ${composedKernels.join(', ')}`);
 // tfjs-backend-webgpu reads synchronously through an OffscreenCanvas, which Node lacks.
 const syncReads = !(choice.tfjsBackend === 'webgpu' && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'undefined');
 console.log(`backend ${choice.name}${choice.gpu ? ` on ${choice.gpu.description}${choice.gpu.software ? ' (software adapter)' : ''}` : ''}; synchronous reads: ${syncReads ? 'yes' : 'no'}`);
@@ -178,7 +184,7 @@ for (const key of models) {
   const pgd10 = async (): Promise<tf.Tensor4D> => {
     let adv: tf.Tensor4D = tf.clone(images);
     for (let t = 0; t < 10; t++) {
-      const next = tf.tidy(() => tf.minimum(tf.maximum(tf.add(adv, tf.mul(alpha, tf.sign(gradient(adv)))), lower), upper) as tf.Tensor4D);
+      const next = tf.tidy(() => tf.minimum(tf.maximum(tf.add(adv, tf.mul(alpha, tf.sign(withInputGradientOnly(() => gradient(adv))))), lower), upper) as tf.Tensor4D);
       adv.dispose();
       adv = next;
     }
