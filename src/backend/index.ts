@@ -5,5 +5,5 @@
  */
 export { useBackend } from './useBackend.js';
 export type { BackendChoice, BackendName, UseBackendOptions } from './useBackend.js';
-export { registerCpuGradients, registerWasmGradients } from './registerWasmGradients.js';
+export { registerCpuGradients, registerWasmGradients, registerWebGpuGradients } from './registerWasmGradients.js';
 export type { GradientRegistration } from './registerWasmGradients.js';

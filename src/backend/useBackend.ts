@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertBoolean, assertKnownKeys, assertNumber, assertOneOf, assertOptionsObject } from '../internal/validate.js';
-import { registerCpuGradients, registerWasmGradients } from './registerWasmGradients.js';
+import { registerCpuGradients, registerWasmGradients, registerWebGpuGradients } from './registerWasmGradients.js';
 import { importWasmPackage, registerThreadedWasm } from './wasmThreads.js';
 import { canReadWebGpuSync, explainNodeReadSync, GpuUnavailable, isNode, NODE_WEBGPU_LIMIT, probeWebGl, probeWebGpu, registerWebGl, registerWebGpu, type GpuDevice } from './gpu.js';
 
@@ -30,7 +30,7 @@ export interface UseBackendOptions {
   threads?: number;
   /**
    * Register the composed gradient kernels ({@link registerWasmGradients} on wasm,
-   * {@link registerCpuGradients} on cpu).
+   * {@link registerCpuGradients} on cpu, {@link registerWebGpuGradients} on webgpu).
    * @defaultValue true
    */
   registerGradients?: boolean;
@@ -91,7 +91,8 @@ const nodeImport: Importer = (specifier) => import(/* @vite-ignore */ specifier)
  * with a dynamic `import`, none required), and says why the others were skipped: a package not installed,
  * no GPU adapter, only a software renderer (SwiftShader, llvmpipe: slower than wasm), no browser.
  * On wasm it starts the threaded SIMD build with `threads` threads and registers the gradient kernels wasm
- * lacks ({@link registerWasmGradients}); on cpu, a fast filter gradient ({@link registerCpuGradients}).
+ * lacks ({@link registerWasmGradients}); on cpu, a fast filter gradient ({@link registerCpuGradients}); on webgpu,
+ * convolution gradients built from its tiled forward kernels ({@link registerWebGpuGradients}).
  *
  * WebGPU: in a browser it uses `navigator.gpu`; in Node it loads the optional `webgpu` package (Dawn),
  * installs its `navigator.gpu` and WebGPU globals, and registers `@tensorflow/tfjs-backend-webgpu`. Node
@@ -221,11 +222,12 @@ async function start(candidate: BackendName, threads: number, registerGradients:
       const noSyncReads = !canReadWebGpuSync();
       if (auto && noSyncReads) throw new GpuUnavailable(`found ${gpu.description}, but ${NODE_WEBGPU_LIMIT}`);
       await registerWebGpu(importer);
+      const kernels = registerGradients ? registerWebGpuGradients().kernels : [];
       await activate('webgpu');
       explainNodeReadSync();
       const notes = [`WebGPU from ${gpu.source} on ${gpu.description}${gpu.software ? ' (a software adapter)' : ''}`];
       if (noSyncReads) notes.push('no synchronous reads here (dataSync throws; use await data())');
-      return { threads: undefined, kernels: [], gpu, note: notes.join('; ') };
+      return { threads: undefined, kernels, gpu, note: notes.join('; ') };
     }
     case 'webgl': {
       const gpu = probeWebGl(!auto);

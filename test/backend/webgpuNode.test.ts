@@ -26,8 +26,9 @@ const hasDawn = (() => {
 
 interface Result {
   auto: { name: string; skipped: Array<{ name: string; reason: string }> };
-  webgpu?: { name: string; tfjsBackend: string; gpu: { description: string; software: boolean }; reason: string; gradient: number[]; readSync: string };
+  webgpu?: { name: string; tfjsBackend: string; gpu: { description: string; software: boolean }; reason: string; kernels: string[]; gradient: number[]; readSync: string; strided: number[][] };
   cpuGradient?: number[];
+  cpuStrided?: number[][];
   webgpuError?: string;
 }
 
@@ -52,6 +53,16 @@ describe.skipIf(!hasDawn)('WebGPU in Node (the webgpu package)', () => {
     expect(w.gradient).toHaveLength(r.cpuGradient!.length);
     const maxDiff = Math.max(...w.gradient.map((v, i) => Math.abs(v - r.cpuGradient![i]!)));
     expect(maxDiff).toBeLessThan(1e-4);
+    // medrobust's composed conv gradients run on webgpu; dx, dW (3×3 stride 2 'same' on an odd side) and
+    // dW (1×1 stride 2) equal cpu's stock kernels to float rounding.
+    expect(w.kernels).toEqual(expect.arrayContaining(['Conv2DBackpropInput', 'Conv2DBackpropFilter']));
+    expect(w.strided.map((g) => g.length)).toEqual([2 * 7 * 7 * 3, 3 * 3 * 3 * 4, 3 * 5]);
+    w.strided.forEach((g, k) => {
+      const ref = r.cpuStrided![k]!;
+      const scale = Math.max(...ref.map(Math.abs));
+      expect(scale).toBeGreaterThan(0.1);
+      expect(Math.max(...g.map((v, i) => Math.abs(v - ref[i]!))) / scale).toBeLessThan(1e-5);
+    });
     expect(w.readSync).toMatch(/^medrobust: WebGPU in Node cannot read a tensor synchronously/);
   });
 
