@@ -465,7 +465,7 @@ export function sampleSlice<T extends tf.Tensor>(x: T, start: number, count: num
 /** One weight's gradient, as `optimizer.applyGradients` takes it (null: leave the weight as it is). */
 export interface NamedGradient { name: string; tensor: tf.Tensor | null }
 
-interface AdamInternals { accBeta1: tf.Variable; accBeta2: tf.Variable; iterations_: number }
+interface AdamInternals { accBeta1: tf.Variable; accBeta2: tf.Variable; iterations_?: number }
 
 /**
  * Peak bytes of one update's temporaries per byte of the weights updated at once, above weights, slots
@@ -525,7 +525,7 @@ export function assertUpdateFits(fn: string, optimizer: tf.Optimizer, weights: r
 export function applyGradientsBounded(optimizer: tf.Optimizer, grads: readonly NamedGradient[] | tf.NamedTensorMap): void {
   const list: NamedGradient[] = Array.isArray(grads) ? [...grads] : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
   const adam = isStockAdam(optimizer) ? (optimizer as unknown as AdamInternals) : undefined;
-  if (!adam || !(adam.accBeta1 instanceof tf.Variable) || !(adam.accBeta2 instanceof tf.Variable) || typeof adam.iterations_ !== 'number') {
+  if (!adam || !(adam.accBeta1 instanceof tf.Variable) || !(adam.accBeta2 instanceof tf.Variable)) {
     optimizer.applyGradients(list as Parameters<tf.Optimizer['applyGradients']>[0]);
     return;
   }
@@ -544,7 +544,8 @@ export function applyGradientsBounded(optimizer: tf.Optimizer, grads: readonly N
     optimizer.applyGradients(list as Parameters<tf.Optimizer['applyGradients']>[0]);
     return;
   }
-  const iterations = adam.iterations_;
+  // (`iterations_` is undefined until the public getter first reads it.)
+  const iterations = optimizer.iterations;
   const powers = [tf.clone(adam.accBeta1), tf.clone(adam.accBeta2)];
   try {
     for (const [k, group] of groups.entries()) {
