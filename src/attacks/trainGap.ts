@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AbortError, InvalidArgumentError, MemoryBudgetError } from '../errors.js';
 import { resolveSeed } from '../internal/gradientAttack.js';
-import { chunkRanges, planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
+import { applyGradientsBounded, assertUpdateFits, chunkRanges, planChunks, readMemoryOptions, sampleSlice } from '../internal/memory.js';
 import { createRng } from '../internal/random.js';
 import {
   assertBoolean, assertFunction, assertImages, assertKnownKeys, assertNumber, assertOneOf, assertOptionalNumber,
@@ -323,8 +323,8 @@ export async function trainGap(model: Model, generator: tfl.LayersModel, data: B
         for await (const { batch, owned } of iterate(fn, data, epoch, maxBatches, dataPlan)) {
           try {
             if (signal?.aborted) throw new AbortError(`trainGap aborted in epoch ${epoch}`);
-            const micro = planMicroBatch(fn, plan, batch, noise, dropouts);
-            const r = step(fn, plan, batch, noise, micro, (grads) => optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]));
+            const micro = planMicroBatch(fn, plan, batch, noise, dropouts, optimizer);
+            const r = step(fn, plan, batch, noise, micro, (grads) => applyGradientsBounded(optimizer, grads));
             lossSum += r.loss; fooled += r.fooled; flipped += r.flipped; correct += r.correct; judged += r.judged;
             images += batch.images.shape[0]; labelsSeen += r.labels; count++;
           } finally {
@@ -372,7 +372,7 @@ const rows = <T extends tf.Tensor>(t: T, start: number, size: number, n: number)
  * dropped: the generator's batch-norm statistics are restored and its dropout draws no seed from the
  * run's generator, so a probe changes no result.
  */
-function planMicroBatch(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, dropouts: ReturnType<typeof gapDropoutLayers>): number {
+function planMicroBatch(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tensor4D | null, dropouts: ReturnType<typeof gapDropoutLayers>, optimizer: tf.Optimizer): number {
   const n = batch.images.shape[0];
   const options: MemoryOptions = { ...plan.memory, ...(plan.microBatch === undefined ? {} : { batchSize: plan.microBatch }) };
   const gradientBytes = plan.varList.reduce((sum, v) => sum + 4 * v.size, 0);
@@ -392,6 +392,7 @@ function planMicroBatch(fn: string, plan: Plan, batch: GapBatch, noise: tf.Tenso
   };
   const kind = `gap-train:${plan.generator.name}:${plan.preTanh ? 'paper' : 'exact'}:${plan.movingNorms ? 'moving' : 'batch'}:${plan.universal}`;
   const chunks = planChunks(fn, n, options, { model: plan.model, kind, sampleShape: batch.images.shape.slice(1) }, probe, 0, gradientBytes);
+  assertUpdateFits(fn, optimizer, plan.varList, chunks.budgetBytes);
   if (chunks.size < n && plan.objective.logLoss) {
     const need = chunks.step ? chunks.step.fixedBytes + chunks.step.perSampleBytes * n + gradientBytes : Number.NaN;
     throw new MemoryBudgetError(fn, n, need, chunks.budgetBytes, `logLoss: true needs the whole batch at once (the log of a mean does not split), and ${chunks.size} images fit: pass smaller batches or raise options.memoryBudget`);

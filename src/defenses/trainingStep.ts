@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { NonFiniteError } from '../errors.js';
 import { addAll, taskLoss } from '../internal/loss.js';
-import { chunkRanges, isHeapExhausted, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
+import { applyGradientsBounded, assertUpdateFits, chunkRanges, isHeapExhausted, planChunks, sampleSlice, type MemoryOptions } from '../internal/memory.js';
 import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
@@ -240,7 +240,7 @@ export async function trainingStep(
     const [loss, flag] = await status.data();
     status.dispose();
     if (!Number.isFinite(flag!)) throw await diagnose(s, total, grads, advChecks, where);
-    s.optimizer.applyGradients(s.vars.map((v) => ({ name: v.name, tensor: grads.get(v.name)! })));
+    applyGradientsBounded(s.optimizer, s.vars.map((v) => ({ name: v.name, tensor: grads.get(v.name)! })));
     return { loss: loss!, adversarial };
   } catch (err) {
     releaseStaleTape();
@@ -319,10 +319,11 @@ export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable
  * when given (checked against an explicit `memoryBudget`), otherwise the largest that fits in
  * `memoryBudget` (default {@link memoryStatus}), from the update's peak measured on 1 (and, when the
  * batch does not fit, 2) clean images and cached per model, method and image shape. The summed
- * gradients (twice the trainable weights while a micro-batch's are added) are reserved up front. The
+ * gradients (twice the trainable weights while a micro-batch's are added) are reserved up front, and
+ * the optimizer's update (after the micro-batches, {@link applyGradientsBounded}) must fit too. The
  * probe leaves the model as it found it (batch-norm statistics restored) and draws nothing from the
  * run's generator.
- * @throws {MemoryBudgetError} when one image (or the given `microBatch`) does not fit.
+ * @throws {MemoryBudgetError} when one image (or the given `microBatch`) does not fit, or the optimizer's update.
  */
 export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf.Tensor4D, labels: tf.Tensor, microBatch: number | undefined, memory: MemoryOptions): number {
   const n = images.shape[0];
@@ -345,5 +346,7 @@ export function planMicroBatch(s: StepSetup, bn: readonly Layerish[], images: tf
       tf.dispose(saved);
     }
   };
-  return planChunks(s.fn, n, options, { model: s.model, kind: `training-step:${s.fn}:${s.batchNorm}`, sampleShape: images.shape.slice(1) }, probe, 0, gradientBytes).size;
+  const plan = planChunks(s.fn, n, options, { model: s.model, kind: `training-step:${s.fn}:${s.batchNorm}`, sampleShape: images.shape.slice(1) }, probe, 0, gradientBytes);
+  assertUpdateFits(s.fn, s.optimizer, s.vars, plan.budgetBytes);
+  return plan.size;
 }

@@ -458,3 +458,106 @@ export function sampleSlice<T extends tf.Tensor>(x: T, start: number, count: num
   if (start === 0 && count === x.shape[0]) return x;
   return tf.slice(x, [start, ...x.shape.slice(1).map(() => 0)], [count, ...x.shape.slice(1)]) as T;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The optimizer update.
+
+/** One weight's gradient, as `optimizer.applyGradients` takes it (null: leave the weight as it is). */
+export interface NamedGradient { name: string; tensor: tf.Tensor | null }
+
+interface AdamInternals { accBeta1: tf.Variable; accBeta2: tf.Variable; iterations_?: number }
+
+/**
+ * Peak bytes of one update's temporaries per byte of the weights updated at once, above weights, slots
+ * and gradients, for tfjs 4.22's optimizers (measured on cpu, whose meter counts a view as a copy, so
+ * at least wasm's): SGD −lr·g; Momentum (Nesterov) the new accumulation and weight; Adagrad, RMSProp and
+ * Adadelta their squared-gradient terms; Adam m·β₁, g·(1−β₁), g², g²·(1−β₂), v·β₂, both bias corrections,
+ * √v̂ + ε, the step and the new m, v and weight before the old ones are freed.
+ */
+const UPDATE_TEMPORARIES: Record<string, number> = { SGD: 2, Momentum: 6, Adagrad: 7, RMSProp: 15, Adadelta: 16, Adam: 14, Adamax: 10 };
+
+/** Adam as tfjs ships it (not a subclass with its own update): {@link applyGradientsBounded} splits its update. */
+function isStockAdam(optimizer: tf.Optimizer): boolean {
+  return optimizer.applyGradients === tf.AdamOptimizer.prototype.applyGradients;
+}
+
+/**
+ * The peak bytes `optimizer`'s update of `weights` through {@link applyGradientsBounded} holds above the
+ * weights, the optimizer's slots and the gradients: per-weight temporaries times the largest weight
+ * (tfjs's optimizers free each weight's temporaries before the next; Adam is made to), or times all the
+ * weights for Adamax and a subclassed Adam (one scope over every weight). An optimizer tfjs does not
+ * ship is assumed to work weight by weight, at the largest known factor.
+ */
+export function optimizerUpdateBytes(optimizer: tf.Optimizer, weights: readonly { size: number }[]): number {
+  const name = optimizer.getClassName();
+  const factor = UPDATE_TEMPORARIES[name] ?? Math.max(...Object.values(UPDATE_TEMPORARIES));
+  const largest = Math.max(0, ...weights.map((w) => 4 * w.size));
+  const whole = name === 'Adamax' || (name === 'Adam' && !isStockAdam(optimizer));
+  return factor * (whole ? weights.reduce((sum, w) => sum + 4 * w.size, 0) : largest);
+}
+
+/**
+ * Throws the {@link MemoryBudgetError} of `fn` when the optimizer's update cannot fit in `budget` next to
+ * the summed gradients whatever the micro-batch (the update runs after the micro-batches' activations
+ * are freed, so it is a floor of the budget, not a part of each step).
+ */
+export function assertUpdateFits(fn: string, optimizer: tf.Optimizer, weights: readonly { size: number }[], budget: number): void {
+  if (budget === Number.POSITIVE_INFINITY) return;
+  const gradients = weights.reduce((sum, w) => sum + 4 * w.size, 0);
+  const need = gradients + optimizerUpdateBytes(optimizer, weights);
+  if (need > budget) {
+    throw new MemoryBudgetError(fn, 1, need, budget, `the ${optimizer.getClassName()} update of the model's weights alone (their summed gradients and the update's temporaries) does not fit, whatever the micro-batch: raise options.memoryBudget, or train fewer weights`);
+  }
+}
+
+/**
+ * `optimizer.applyGradients(grads)` with its temporaries bounded by the largest weight instead of all of
+ * them. tfjs 4.22's Adam updates every weight inside one `tidy`, so each weight's temporaries (see
+ * {@link optimizerUpdateBytes}) live until the last weight is done: about 12× the model's weights at
+ * once (1 GiB for Inception-v3's 22M weights), whatever the step's memory budget. Here Adam runs on
+ * groups of weights of at most the largest weight's bytes, the other gradients passed as null (Adam
+ * skips them and its moments stay indexed by position), with β₁ᵗ and β₂ᵗ set back before each group and
+ * the iteration count advanced once: the same operations on the same values as one call, bit for bit.
+ * Every other tfjs optimizer (SGD, Momentum, RMSProp, Adagrad, Adadelta) already frees each weight's
+ * temporaries before the next and is called once, as is a subclass or an optimizer tfjs does not ship.
+ * @param grads - the gradients in the order of every call (the optimizer's slots follow it).
+ */
+export function applyGradientsBounded(optimizer: tf.Optimizer, grads: readonly NamedGradient[] | tf.NamedTensorMap): void {
+  const list: NamedGradient[] = Array.isArray(grads) ? [...grads] : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
+  const adam = isStockAdam(optimizer) ? (optimizer as unknown as AdamInternals) : undefined;
+  if (!adam || !(adam.accBeta1 instanceof tf.Variable) || !(adam.accBeta2 instanceof tf.Variable)) {
+    optimizer.applyGradients(list as Parameters<tf.Optimizer['applyGradients']>[0]);
+    return;
+  }
+  // Groups of at most the largest weight's bytes (small weights go together).
+  const limit = Math.max(...list.map((g) => (g.tensor ? 4 * g.tensor.size : 0)));
+  const groups: number[][] = [];
+  let bytes = Infinity;
+  for (const [i, g] of list.entries()) {
+    if (!g.tensor) continue;
+    const b = 4 * g.tensor.size;
+    if (bytes + b > limit) { groups.push([]); bytes = 0; }
+    groups[groups.length - 1]!.push(i);
+    bytes += b;
+  }
+  if (groups.length <= 1) {
+    optimizer.applyGradients(list as Parameters<tf.Optimizer['applyGradients']>[0]);
+    return;
+  }
+  // (`iterations_` is undefined until the public getter first reads it.)
+  const iterations = optimizer.iterations;
+  const powers = [tf.clone(adam.accBeta1), tf.clone(adam.accBeta2)];
+  try {
+    for (const [k, group] of groups.entries()) {
+      if (k > 0) {
+        adam.accBeta1.assign(powers[0]!);
+        adam.accBeta2.assign(powers[1]!);
+      }
+      const members = new Set(group);
+      optimizer.applyGradients(list.map((g, i) => (members.has(i) ? g : { name: g.name, tensor: null })) as Parameters<tf.Optimizer['applyGradients']>[0]);
+    }
+  } finally {
+    adam.iterations_ = iterations + 1;
+    tf.dispose(powers);
+  }
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gapResnet, gapUnet } from '../../src/attacks/gapGenerators.js';
 import { GapDropout, GapReflectionPad2D } from '../../src/attacks/gapLayers.js';
@@ -116,6 +116,33 @@ describe.each(BACKENDS)('gap generators on %s', (backend) => {
     expect(Array.from(run(false))).toEqual(new Array(64).fill(1));
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
+  });
+
+  // tfjs-layers' model.dispose() releases one reference per layer, and a layer applied k times holds k: the
+  // authors' U-Nets share norm2, norm4 (2 uses) and norm8 (4 uses) at 224/299 px, whose 12 weights stayed
+  // behind after every paper-preset GAP run (issue 13).
+  it.each([
+    ['isic', [224, 224, 3]], ['messidor', [299, 299, 3]], ['isic', [64, 64, 1]],
+  ] as const)('dispose() frees every weight of the %s U-Net at %j, the shared batch norms included', (preset, inputShape) => {
+    const before = tf.memory().numTensors;
+    const g = gapUnet({ inputShape, preset, ngf: 2 });
+    const shared = g.layers.filter((l) => l.inboundNodes.length > 1);
+    expect(shared.length).toBeGreaterThan(0);
+    const made = tf.memory().numTensors - before;
+    expect(g.dispose()).toEqual({ refCountAfterDispose: 0, numDisposedVariables: made });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a shared norm another model also uses keeps its weights until that model is disposed too', () => {
+    const before = tf.memory().numTensors;
+    const g = gapUnet({ inputShape: [64, 64, 1], preset: 'isic', ngf: 2 });
+    const norm = g.getLayer('norm2');
+    const input = tfl.input({ shape: norm.outputShape.slice(1) as number[] });
+    const other = tfl.model({ inputs: input, outputs: norm.apply(input) as tfl.SymbolicTensor });
+    g.dispose();
+    expect(tf.memory().numTensors - before).toBe(norm.weights.length);
+    other.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('does not leak', async () => {

@@ -91,4 +91,46 @@ describe.each(BACKENDS)('training step memory on %s', (backend) => {
     tf.dispose([images, labels]);
     model.dispose();
   });
+
+  // Issue 13: `reproduce`'s train stage peaked at the same ~1.25 GiB of tensors at --memory-budget 1024 and 300:
+  // tfjs's Adam held every weight's update temporaries at once (~12× the weights, 1 GiB for Inception-v3)
+  // after the micro-batches, whatever the budget. Now the update goes weight group by weight group and counts.
+  it('memoryBudget bounds the whole step, Adam\'s update included: a smaller budget, a smaller peak, each within its budget', async () => {
+    // Convolutions at 24 px (activations that grow with the micro-batch), then six dense 128×128 layers
+    // (weights of the same size, so that updating them one at a time holds a sixth of what all at once does).
+    const input = tfl.input({ shape: [24, 24, 3] });
+    let x = input as tfl.SymbolicTensor;
+    for (let i = 0; i < 3; i++) x = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: i + 1 }) }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dense({ units: 128, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 9 }) }).apply(tfl.layers.globalAveragePooling2d({}).apply(x)) as tfl.SymbolicTensor;
+    for (let i = 0; i < 6; i++) x = tfl.layers.dense({ units: 128, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 10 + i }) }).apply(x) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 4 }).apply(x) as tfl.SymbolicTensor });
+    const images = tf.randomUniform([16, 24, 24, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 4), 'int32');
+    const weightBytes = model.trainableWeights.reduce((s, w) => s + 4 * w.read().size, 0);
+    const optimizer = tf.train.adam(1e-3);
+    const MiB = 2 ** 20;
+    const run = async (memoryBudget: number) => {
+      const stop = startPeakMeter();
+      let peak = 0;
+      let report;
+      try {
+        report = await advTrain(model, [{ images, labels }], { generator: () => null, epochs: 1, optimizer, seed: 1, memoryBudget });
+      } finally {
+        peak = stop();
+      }
+      return { peak, microBatch: report.microBatch! };
+    };
+    // The first update makes Adam's moments (twice the weights: optimizer state, which no budget covers).
+    await run(64 * MiB);
+    const [small, large] = [await run(1.5 * MiB), await run(4 * MiB)];
+    expect(small.microBatch).toBeLessThan(large.microBatch);
+    expect(small.peak).toBeLessThan(large.peak);
+    expect(small.peak).toBeLessThanOrEqual(1.5 * MiB);
+    expect(large.peak).toBeLessThanOrEqual(4 * MiB);
+    // tfjs's one-scope update alone held ≥ 8 weights' worth of temporaries, over the small budget.
+    expect(8 * weightBytes).toBeGreaterThan(1.5 * MiB);
+    optimizer.dispose();
+    tf.dispose([images, labels]);
+    model.dispose();
+  });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBudgetError } from '../../src/errors.js';
 import {
-  cachedStepMemory, installHeapGuard, isHeapExhausted, mapInChunks, measurePeak, memoryStatus, noteKernelBytes, planChunks, runInChunks, WASM_HEAP_MAX,
+  applyGradientsBounded, assertUpdateFits, cachedStepMemory, installHeapGuard, isHeapExhausted, mapInChunks, measurePeak, memoryStatus, noteKernelBytes, optimizerUpdateBytes, planChunks, runInChunks, WASM_HEAP_MAX,
 } from '../../src/internal/memory.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
@@ -70,6 +70,74 @@ describe.each(BACKENDS)('memory model on %s', (backend) => {
       })).toThrow('third chunk');
     });
     tf.dispose([x, w]);
+  });
+
+  // Issue 13: tfjs's Adam keeps every weight's update temporaries until the last weight is done (~12× the weights).
+  describe('applyGradientsBounded', () => {
+    const shapes = [[256, 256], [64], [256, 512], [3, 3, 16, 16], [256, 256], [7]];
+    const setup = (tag: string) => {
+      const vars = shapes.map((s, i) => tf.tidy(() => tf.variable(tf.randomNormal(s, 0, 1, 'float32', i + 1), true, `${backend}-${tag}-${i}`)));
+      const grads = (step: number) => vars.map((v, i) => ({ name: v.name, tensor: tf.randomNormal(v.shape, 0, 1, 'float32', 100 * step + i + 1) }));
+      return { vars, grads };
+    };
+
+    it.each([
+      ['Adam', () => tf.train.adam(0.01, 0.8, 0.95, 1e-7)], ['Momentum', () => {
+        // tfjs 4.22's Momentum dispose() forgets its learning-rate scalar (paperPresets frees it the same way).
+        const o = tf.train.momentum(0.1, 0.9, true);
+        const dispose = o.dispose.bind(o);
+        o.dispose = () => { dispose(); (o as unknown as { c: tf.Tensor }).c.dispose(); };
+        return o;
+      }], ['SGD', () => tf.train.sgd(0.1)],
+    ] as const)('%s: bit for bit the one-call update over three steps (weights, slots, β-powers, iterations)', async (_name, make) => {
+      const before = tf.memory().numTensors;
+      const [a, b] = [setup('one'), setup('bounded')];
+      const [oa, ob] = [make(), make()];
+      for (let step = 0; step < 3; step++) {
+        const [ga, gb] = [a.grads(step), b.grads(step)];
+        oa.applyGradients(ga);
+        applyGradientsBounded(ob, gb);
+        tf.dispose([...ga, ...gb].map((g) => g.tensor));
+      }
+      // Bit for bit: the number of elements that differ (a deep equality's diff of 65,536 numbers takes minutes).
+      const differing = (x: tf.Tensor, y: tf.Tensor) => { const [p, q] = [x.dataSync(), y.dataSync()]; return p.length === q.length ? p.filter((v, k) => !Object.is(v, q[k])).length : -1; };
+      a.vars.forEach((v, i) => expect(differing(b.vars[i]!, v)).toBe(0));
+      const [wa, wb] = [await oa.getWeights(), await ob.getWeights()];
+      expect(wb.length).toBe(wa.length);
+      wa.forEach((w, i) => expect(differing(wb[i]!.tensor, w.tensor)).toBe(0));
+      expect(ob.iterations).toBe(3);
+      const powers = (o: tf.Optimizer) => ['accBeta1', 'accBeta2'].map((k) => (o as unknown as Record<string, tf.Variable | undefined>)[k]?.dataSync()[0]);
+      expect(powers(ob)).toEqual(powers(oa));
+      tf.dispose([wa[0]!.tensor, wb[0]!.tensor]); // the iteration count getWeights made; the rest are the optimizers' own
+      [oa, ob].forEach((o) => o.dispose());
+      tf.dispose([...a.vars, ...b.vars]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('Adam\'s update holds temporaries of about one weight group, not of every weight; the budget check says so', () => {
+      const before = tf.memory().numTensors;
+      const big = Array.from({ length: 8 }, (_, i) => tf.tidy(() => tf.variable(tf.randomNormal([256, 256], 0, 1, 'float32', i + 1), true, `${backend}-big-${i}`)));
+      const grads = big.map((v, i) => ({ name: v.name, tensor: tf.randomNormal(v.shape, 0, 1, 'float32', 50 + i) }));
+      const [one, bounded] = [tf.train.adam(0.01), tf.train.adam(0.01)];
+      const weight = 256 * 256 * 4;
+      // The first update also makes the moments (optimizer state: twice the weights), and is split too.
+      one.applyGradients(grads);
+      const first = measurePeak(() => applyGradientsBounded(bounded, grads)).peakBytes;
+      // (the moments, the group's temporaries, and one weight's zeros while a moment variable is made)
+      expect(first).toBeLessThanOrEqual(2 * 8 * weight + optimizerUpdateBytes(bounded, big) + weight + 1024);
+      const whole = measurePeak(() => one.applyGradients(grads)).peakBytes;
+      const grouped = measurePeak(() => applyGradientsBounded(bounded, grads)).peakBytes;
+      expect(whole).toBeGreaterThan(8 * 8 * weight); // tfjs: ≥ 8 temporaries of each of the 8 weights at once
+      expect(grouped).toBeLessThanOrEqual(optimizerUpdateBytes(bounded, big) + 1024); // and a few scalars
+      expect(optimizerUpdateBytes(bounded, big)).toBe(14 * weight);
+      expect(grouped).toBeLessThan(whole / 4);
+      expect(() => assertUpdateFits('demo', bounded, big, 8 * weight + 14 * weight)).not.toThrow();
+      expect(() => assertUpdateFits('demo', bounded, big, 8 * weight + 13 * weight)).toThrow(/^demo: a batch of 1 needs about 6 MiB, more than the 5 MiB available; the Adam update of the model's weights alone/);
+      expect(() => assertUpdateFits('demo', bounded, big, Infinity)).not.toThrow();
+      tf.dispose([...big, ...grads.map((g) => g.tensor)]);
+      [one, bounded].forEach((o) => o.dispose());
+      expect(tf.memory().numTensors).toBe(before);
+    });
   });
 
   it('memoryStatus states where the limit comes from', () => {
