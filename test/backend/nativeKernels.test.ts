@@ -70,6 +70,8 @@ const CONVS: Array<[string, [number, number, number, number], [number, number, n
   ['small CNN first', [3, 14, 14, 3], [3, 3, 3, 32], 1, 'same'],
   ['small CNN second', [2, 9, 10, 32], [3, 3, 32, 32], 1, 'same'],
   ['ResNet-style 3×3/2', [2, 16, 16, 32], [3, 3, 32, 64], 2, 'same'],
+  // dy and x larger than every part's repacking scratch (nativeConv.ts), so conv2d_filter_grad repacks them
+  ['1×1, repacked', [2, 24, 24, 64], [1, 1, 64, 64], 1, 'same'],
   ['ResNet-style 1×1/2 shortcut', [2, 15, 15, 32], [1, 1, 32, 64], 2, 'same'],
   ['ResNet-style 3×3', [1, 6, 5, 128], [3, 3, 128, 128], 1, 'same'],
   ['GAP U-Net 4×4/2', [1, 10, 12, 64], [4, 4, 64, 128], 2, 'same'],

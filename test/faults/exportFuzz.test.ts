@@ -21,6 +21,7 @@ import { BACKENDS, useTestBackend, type BackendName } from '../helpers/backends.
 const SKIP: Readonly<Record<string, string>> = {
   memoryStatus: 'takes no argument',
   registerCpuGradients: 'takes no argument',
+  registerWebGpuGradients: 'takes no argument (it registers kernels for the webgpu backend; test/backend/webgpuNode.test.ts runs them)',
   registerWasmGradients: 'takes no argument',
 };
 

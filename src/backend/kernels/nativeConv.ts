@@ -62,8 +62,13 @@ export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: I
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const out = (backend as unknown as WasmBackendLike).makeOutput([kh, kw, ci, co], 'float32');
-  const floats = filterGradScratchFloats(ow, ci, co);
-  const scratch = native.malloc(native.parts * floats * 4);
+  // Repacking only where the scratch (every part's) is smaller than the dy and x it repacks: the paper nets'
+  // layers, where it pays; a small product (a dense layer's weight gradient, a small net's layer) would
+  // otherwise pay 64 KiB per part, more than its own data, and a tight memoryBudget would see it. The
+  // results are the same with or without it.
+  const perPart = filterGradScratchFloats(ow, ci, co);
+  const floats = native.parts * perPart <= n * oh * ow * co + n * ih * iw * ci ? perPart : 0;
+  const scratch = floats > 0 ? native.malloc(native.parts * floats * 4) : 0;
   try {
     native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left,
       scratch, floats]);
@@ -71,7 +76,7 @@ export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: I
     backend.disposeData(out.dataId);
     throw err;
   } finally {
-    native.free(scratch);
+    if (scratch) native.free(scratch);
   }
   return out;
 }
