@@ -164,19 +164,26 @@ function difRows(re: Float64Array, im: Float64Array, size: number, length: numbe
       }
     }
   }
-  if (len === 2) {
-    // the last radix-2 stage (an odd number of stages): twiddle 1
-    for (let start = 0; start < size; start += 2) {
-      const oa = start * stride;
-      const ob = oa + stride;
-      for (let j = 0; j < length; j++) {
-        const ar = re[oa + j]!, ai = im[oa + j]!;
-        const br = re[ob + j]!, bi = im[ob + j]!;
-        re[oa + j] = ar + br;
-        im[oa + j] = ai + bi;
-        re[ob + j] = ar - br;
-        im[ob + j] = ai - bi;
-      }
+  // the last radix-2 stage (an odd number of stages)
+  if (len === 2) radix2Rows(re, im, size, length, stride);
+}
+
+/**
+ * One radix-2 stage of length 2 (twiddle 1) on all `length` columns: rows (2m, 2m + 1) become their sum
+ * and difference. The last stage of {@link difRows} and the first of {@link ditRows} when the number of
+ * stages is odd (the same butterfly either way).
+ */
+function radix2Rows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number): void {
+  for (let start = 0; start < size; start += 2) {
+    const oa = start * stride;
+    const ob = oa + stride;
+    for (let j = 0; j < length; j++) {
+      const ar = re[oa + j]!, ai = im[oa + j]!;
+      const br = re[ob + j]!, bi = im[ob + j]!;
+      re[oa + j] = ar + br;
+      im[oa + j] = ai + bi;
+      re[ob + j] = ar - br;
+      im[ob + j] = ai - bi;
     }
   }
 }
@@ -187,22 +194,10 @@ function difRows(re: Float64Array, im: Float64Array, size: number, length: numbe
  */
 function ditRows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number): void {
   const { cos, sin } = planOf(size);
-  let stages = Math.round(Math.log2(size));
+  const stages = Math.round(Math.log2(size));
   let len = 4;
   if (stages % 2 === 1) {
-    for (let start = 0; start < size; start += 2) {
-      const oa = start * stride;
-      const ob = oa + stride;
-      for (let j = 0; j < length; j++) {
-        const ar = re[oa + j]!, ai = im[oa + j]!;
-        const br = re[ob + j]!, bi = im[ob + j]!;
-        re[oa + j] = ar + br;
-        im[oa + j] = ai + bi;
-        re[ob + j] = ar - br;
-        im[ob + j] = ai - bi;
-      }
-    }
-    stages--;
+    radix2Rows(re, im, size, length, stride);
     len = 8;
   }
   for (; len <= size; len <<= 2) {
