@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_memory import AttnVGG  # noqa: E402
+from torch_memory import paper_net  # noqa: E402
 
 NETS = {
     'densenet121': dict(title='DenseNet-121 (ChestX-ray14, 14 labels)', side=224, classes=14, multilabel=True),
@@ -40,14 +40,6 @@ T0 = time.perf_counter()
 
 def progress(msg):
     print(f'[gpu_torch.py +{time.perf_counter() - T0:.1f} s] {msg}', flush=True)
-
-
-def build(key, classes):
-    if key == 'densenet121':
-        return torchvision.models.densenet121(num_classes=classes)
-    if key == 'inceptionv3':
-        return torchvision.models.inception_v3(num_classes=classes, aux_logits=False, init_weights=False)
-    return AttnVGG(classes)
 
 
 def main():
@@ -114,7 +106,7 @@ def main():
         started = time.perf_counter()
         progress(f'{key}: building {side}×{side}, batch {a.batch}')
         torch.manual_seed(1)
-        model = build(key, spec['classes']).to(dev)
+        model = paper_net(key, spec['classes']).to(dev)
         parameters = sum(p.numel() for p in model.parameters())
         x = torch.rand(a.batch, 3, side, side, device=dev)
         if spec['multilabel']:

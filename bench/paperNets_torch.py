@@ -31,7 +31,7 @@ except ImportError as exc:
 
 
 # The AttnVGG port and the /proc reader are bench/torch_memory.py's (the script's folder is on sys.path).
-from torch_memory import AttnVGG, status  # noqa: E402
+from torch_memory import paper_net, status  # noqa: E402
 # MART's loss as the parity suite ports it (test/parity/defenses_ports.py, import-safe).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'parity'))
 from defenses_ports import mart_loss  # noqa: E402
@@ -39,14 +39,6 @@ from defenses_ports import mart_loss  # noqa: E402
 
 def status_kib(key):
     return status(key) // 1024
-
-
-def build(net, classes):
-    if net == 'densenet121':
-        return torchvision.models.densenet121(num_classes=classes)
-    if net == 'inceptionv3':
-        return torchvision.models.inception_v3(num_classes=classes, aux_logits=False, init_weights=False)
-    return AttnVGG(classes)
 
 
 def mart_step(model, x, y, optimizer, eps, alpha, steps, beta):
@@ -62,7 +54,7 @@ def main():
     torch.manual_seed(1)
     net, step, batch, size, classes = cfg['net'], cfg['step'], int(cfg['batch']), int(cfg['size']), int(cfg['classes'])
     eps, alpha = float(cfg['eps']), float(cfg['alpha'])
-    model = build(net, classes)
+    model = paper_net(net, classes)
     parameters = sum(p.numel() for p in model.parameters())
     x = torch.rand(batch, 3, size, size)
     y = torch.arange(batch) % classes

@@ -73,12 +73,22 @@ class AttnVGG(nn.Module):
         return self.cls(torch.cat([g, g1, g2], dim=1))
 
 
+def paper_net(name, classes):
+    """The paper's network `name` (densenet121, inceptionv3, attnvgg) with `classes` outputs: torchvision's
+    DenseNet-121 and Inception-v3 (no aux head), the AttnVGG port above. Shared by the benches' PyTorch halves."""
+    if name == 'densenet121':
+        return torchvision.models.densenet121(num_classes=classes)
+    if name == 'inceptionv3':
+        return torchvision.models.inception_v3(num_classes=classes, aux_logits=False, init_weights=False)
+    return AttnVGG(classes)
+
+
 def build(name):
     if name == 'densenet121':
-        return torchvision.models.densenet121(num_classes=14), 224
+        return paper_net(name, 14), 224
     if name == 'inceptionv3':
-        return torchvision.models.inception_v3(num_classes=4, aux_logits=False, init_weights=False), 299
-    return AttnVGG(2), 224
+        return paper_net(name, 4), 299
+    return paper_net(name, 2), 224
 
 
 def main():
