@@ -4,6 +4,7 @@ import { assertBoolean, assertKnownKeys, assertNumber, assertOneOf, assertOption
 type Initializer = ReturnType<typeof tfl.initializers.zeros>;
 import { GapDropout, GapReflectionPad2D } from './gapLayers.js';
 import { entry } from '../internal/scope.js';
+import { disposingSharedLayers } from '../internal/sharedLayers.js';
 
 /**
  * Options of {@link gapUnet}.
@@ -272,28 +273,6 @@ export function gapUnet(options: GapUnetOptions): tfl.LayersModel {
     }
     return disposingSharedLayers(tfl.model({ inputs: input, outputs: x, name: `gap_unet_${preset}` }));
   });
-}
-
-/**
- * Makes `model.dispose()` free the weights of the layers the model applies more than once (the shared
- * batch norms of the authors' U-Nets). tfjs-layers 4.22 counts one reference per symbolic application of
- * a layer but `LayersModel.dispose()` releases one per layer, so a layer applied k times kept its weights
- * (tensorflow/tfjs#7667, #8471): 12 tensors (3 shared norms × 4 weights) after every paper-preset GAP
- * run at 224/299 px. The model's dispose now releases the k − 1 extra references once its own count
- * reaches 0; a reference someone else took on the layer later still keeps it.
- */
-function disposingSharedLayers(model: tfl.LayersModel): tfl.LayersModel {
-  const extra = model.layers.map((layer) => [layer, layer.inboundNodes.length - 1] as const).filter(([, k]) => k > 0);
-  if (extra.length === 0) return model;
-  const dispose = model.dispose.bind(model);
-  model.dispose = () => {
-    const result = dispose();
-    if (result.refCountAfterDispose === 0) {
-      for (const [layer, k] of extra) for (let i = 0; i < k; i++) result.numDisposedVariables += layer.dispose().numDisposedVariables;
-    }
-    return result;
-  };
-  return model;
 }
 
 /**

@@ -9,6 +9,7 @@ import { assertPath, fileError } from './fileErrors.js';
 // Imported for the {@link} references of the comments only.
 import type { FileError } from '../errors.js';
 import { entryAsync } from '../internal/scope.js';
+import { disposingSharedLayers } from '../internal/sharedLayers.js';
 
 function assertDir(fn: string, dir: unknown): string {
   return assertPath(fn, 'dir', dir, 'a folder path');
@@ -196,7 +197,8 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
  * Loads a LayersModel saved by {@link saveModel} (or converted by `tensorflowjs_converter`) from a folder.
  *
  * @param dir - the folder holding `model.json`.
- * @returns the model, owned by the caller (dispose it).
+ * @returns the model, owned by the caller (dispose it: its dispose also frees layers the model applies more
+ *   than once, which tfjs-layers' own dispose leaves behind).
  * @throws {InvalidArgumentError} for a bad path.
  * @throws {FileError} for a missing or unreadable folder or file.
  * @throws {FormatError} for a malformed or truncated file, or weight paths outside the folder.
@@ -209,6 +211,6 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
  */
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
   return entryAsync('loadModel', async () => {
-    return tfl.loadLayersModel(handler('loadModel', assertDir('loadModel', dir)));
+    return disposingSharedLayers(await tfl.loadLayersModel(handler('loadModel', assertDir('loadModel', dir))));
   });
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileError, FormatError, InvalidArgumentError } from '../../src/errors.js';
+import { gapUnet } from '../../src/attacks/gapGenerators.js';
 import { attnVgg } from '../../src/models/attnVgg.js';
 import { smallCnn } from '../../src/models/smallCnn.js';
 import { fileIO, loadModel, saveModel } from '../../src/node/modelFiles.js';
@@ -37,6 +38,21 @@ describe.each(BACKENDS)('saveModel / loadModel (%s)', (backend) => {
       again.dispose();
       net.dispose();
     }
+  });
+
+  // tfjs-layers' dispose releases one reference per layer; a layer applied k times holds k. The authors' U-Net
+  // applies its shared batch norms 2–4 times, so a loaded copy kept their weights after dispose (issue 13).
+  it('dispose() of a loaded model that shares layers frees every weight it loaded', async () => {
+    const net = gapUnet({ inputShape: [64, 64, 1], preset: 'isic', ngf: 2 });
+    const folder = path.join(dir, backend, 'shared');
+    await saveModel(net, folder);
+    net.dispose();
+    const before = tf.memory().numTensors;
+    const again = await loadModel(folder);
+    expect(again.layers.filter((l) => l.inboundNodes.length > 1).length).toBeGreaterThan(0);
+    const loaded = tf.memory().numTensors - before;
+    expect(again.dispose()).toEqual({ refCountAfterDispose: 0, numDisposedVariables: loaded });
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   describe('weight paths are confined to the model folder (issue 15)', () => {
