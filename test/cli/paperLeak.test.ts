@@ -62,14 +62,15 @@ const experiment = (side: number, width: number): PaperExperiment => ({
   aucVariant: 'micro-sigmoid', threshold: 0.5,
 });
 
-/** Runs `reproduce` muted; returns its exit code and the tensors it left. */
-async function reproduce(e: PaperExperiment, argv: string[]): Promise<{ code: number; left: number }> {
+/** Runs `reproduce` muted; returns its exit code, the tensors it left and what it wrote to stderr. */
+async function reproduce(e: PaperExperiment, argv: string[]): Promise<{ code: number; left: number; stderr: string }> {
   const quiet = (['log', 'table', 'warn'] as const).map((m) => vi.spyOn(console, m).mockImplementation(() => undefined));
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const written: string[] = [];
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { written.push(String(chunk)); return true; });
   const before = tf.memory().numTensors;
   try {
     const code = await runPaperExperiment(e, [join(root, 'data'), ...argv]);
-    return { code, left: tf.memory().numTensors - before };
+    return { code, left: tf.memory().numTensors - before, stderr: written.join('') };
   } finally {
     [...quiet, stderr].forEach((s) => s.mockRestore());
   }
@@ -92,7 +93,7 @@ describe.each(BACKENDS)('reproduce --preset paper frees every tensor on %s', (ba
 
   it('every stage of the slow smoke run, with --memory-budget 1 splitting training, PGD, GAP and the defenses into chunks and micro-batches', async () => {
     seen.microBatches.length = 0;
-    const { code, left } = await reproduce(experiment(48, 0), [
+    const { code, left, stderr } = await reproduce(experiment(48, 0), [
       '--preset', 'paper', '--memory-budget', '1', '--train-epochs', '1', '--limit', '8', '--analyze', '--gap', '--gap-epochs', '1', '--gap-batches', '1',
       '--defend', 'mpadvt,maadvt', '--defend-batches', '1', '--worst-case', 'off', '--out', join(root, `out-${backend}`),
     ]);
@@ -101,6 +102,10 @@ describe.each(BACKENDS)('reproduce --preset paper frees every tensor on %s', (ba
     // The budget split the batches (8 images; MAAdvT's paper batch is 2) into micro-batches.
     expect(seen.microBatches.map((r) => r.fn)).toEqual(['advTrain', 'mpAdvTrain', 'maAdvTrain']);
     for (const r of seen.microBatches) expect(r.microBatch).toBeLessThan(r.fn === 'maAdvTrain' ? 2 : 8);
+    // Progress lines: a batch count the folder source cannot know shows as '?', never as NaN (GAP printed 1/NaN).
+    expect(stderr).toMatch(/\rtrain batch 1\/\?/);
+    expect(stderr).toMatch(/\rGAP step 1\/\?/);
+    expect(stderr).not.toMatch(/NaN/);
   }, 60_000);
 
   it('GAP at 224 px with the authors\' U-Net (shared batch norms): the generator is freed', async () => {

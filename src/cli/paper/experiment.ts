@@ -91,6 +91,20 @@ function firstBatches<B extends { images: tf.Tensor4D; labels: tf.Tensor }>(sour
 }
 
 /** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
+/**
+ * A progress callback that rewrites one stderr line: `<label> <phase> <done>/<total>`, `?` for a total the
+ * source cannot know (an iterable's batch count: the trainers report NaN), padded so a shorter line
+ * leaves nothing of the last one behind.
+ */
+function progressLine(label: string): (p: { phase: string; done: number; total: number }) => void {
+  let width = 0;
+  return (p) => {
+    const line = `${label} ${p.phase} ${p.done}/${Number.isFinite(p.total) ? p.total : '?'}`;
+    process.stderr.write(`\r${line.padEnd(width)}`);
+    width = Math.max(width, line.length);
+  };
+}
+
 function countFlag(flag: string, value: string | undefined, min: number): number {
   const text = (value ?? '').trim();
   const v = Number(text);
@@ -148,7 +162,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
     if (trainEpochs > 0) {
       await meter.run('train', async () => {
         const source = normalised(loaded.train.batches({ batchSize: 16, shuffle: true, seed: 1, preprocess: e.preset.train }));
-        await advTrain(net, source, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, ...memoryBudget(counts), checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: (p) => process.stderr.write(`\rtrain ${p.phase} ${p.done}/${Number.isFinite(p.total) ? p.total : '?'}`) });
+        await advTrain(net, source, { generator: () => null, epochs: trainEpochs, task: e.task, output: e.logitsOutput, ...memoryBudget(counts), checkpoint: fileCheckpoint(join(dir, 'train.ckpt')), resume: true, onProgress: progressLine('train') });
         process.stderr.write('\n');
         await saveModel(net, join(dir, 'model'));
       });
@@ -323,7 +337,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
             magnitude: e.gap.magnitude, epochs: counts['gap-epochs'] ?? e.gap.epochs, task: e.task, threshold, ...scaling,
             ...(maxBatches === Infinity ? {} : { maxBatchesPerEpoch: maxBatches }),
             ...(paper ? { gradient: 'paper' as const, keep: 'lowest-accuracy' as const } : {}),
-            onProgress: (p) => process.stderr.write(`\rGAP ${p.phase} ${p.done}/${p.total}`),
+            onProgress: progressLine('GAP'),
           });
           process.stderr.write(`\nGAP: kept the generator of epoch ${report.selectedEpoch + 1} of ${report.epochs.length}\n`);
         });
@@ -385,7 +399,7 @@ export async function runPaperExperiment(e: PaperExperiment, argv: readonly stri
             const loop = {
               epochs: counts['defend-epochs'] ?? 1, task: e.task, output: e.logitsOutput, seed: 1, optimizer, ...memoryBudget(counts),
               checkpoint: fileCheckpoint<TrainingCheckpoint>(join(dir, `${method}.ckpt`)), resume: true,
-              onProgress: (p: { phase: string; done: number; total: number }) => process.stderr.write(`\r${method} ${p.phase} ${p.done}/${Number.isFinite(p.total) ? p.total : '?'}`),
+              onProgress: progressLine(method),
             };
             try {
               if (plan.method === 'pgd-at') await advTrain(trainee, source, { ...plan.options, ...loop });
