@@ -34,7 +34,9 @@ build() {
 }
 built=0
 case " $VARIANTS " in *" plain "*) build "$CLANG" "" "" && built=$((built + 1)) ;; esac
-case " $VARIANTS " in *" fma "*) build "$CLANG_RELAXED" "-fma" "$RELAXED" && built=$((built + 1)) ;; esac
+# The FMA pair through the compiler's real path: clang looks for wasm-ld in the folder it was started from, so
+# /usr/bin/clang-16 would link with /usr/bin/wasm-ld (lld 14), /usr/lib/llvm-16/bin/clang with lld 16.
+case " $VARIANTS " in *" fma "*) build "$(readlink -f "$(command -v "$CLANG_RELAXED")")" "-fma" "$RELAXED" && built=$((built + 1)) ;; esac
 [ "$built" = 2 ] || exit 0
 VERSION=$("$CLANG" --version | head -n 1)
 VERSION_RELAXED=$("$CLANG_RELAXED" --version | head -n 1)
