@@ -10,14 +10,11 @@
  *
  * Prints, per layer and kernel, each build's best CPU time in ms (process.cpuUsage: robust to a busy machine) and GMAC/s (multiply-adds of the direct
  * convolution / time). Builds other than the shipped one come from `scripts/build-wasm.sh OUT_DIR` or
- * `clang ... -DNAME=...` by hand. `--relaxed` adds a fused multiply-add build (below); it needs
- * `node --experimental-wasm-relaxed-simd --import tsx bench/convFloorKernels.ts --relaxed ...`.
+ * `clang ... -DNAME=...` by hand. `--relaxed` adds the shipped FMA build (below).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { moduleBytes, relaxedSimdSupported } from '../src/backend/kernels/native.js';
 import { filterGradScratchFloats } from '../src/backend/kernels/nativeConv.js';
 import { LAYERS } from './convFloor.js';
 
@@ -31,35 +28,16 @@ const shipped = fileURLToPath(new URL('../native/medrobust-kernels.wasm', import
 const paths = arg('wasm', shipped).split(',');
 
 /**
- * `--relaxed`: adds a build whose multiply-adds are relaxed SIMD's f32x4.relaxed_madd (one rounding: a fused
- * multiply-add on x64 with FMA). Debian's clang 14 knows only the proposal's prototype f32x4.fma (opcode
- * 0xfd 0xaf 0x01, operands c + a * b); V8 11 (Node 20) runs the final opcode 0xfd 0x85 0x02 (a * b + c) behind
- * --experimental-wasm-relaxed-simd. kernels.c's MEDROBUST_RELAXED_MADD passes the operands in the final
- * order, and the prototype opcode is rewritten here (it never occurs in the plain build's bytes).
+ * `--relaxed`: adds the shipped FMA build (native/medrobust-kernels-fma.wasm, built by scripts/build-wasm.sh with
+ * clang 16: multiply-adds are relaxed SIMD's f32x4.relaxed_madd, one rounding on x64 with FMA). Under Node 20 its
+ * V8 runs relaxed SIMD only behind --experimental-wasm-relaxed-simd, which relaxedSimdSupported sets (node:v8).
  */
 function relaxedBuild(): Uint8Array<ArrayBuffer> {
-  const script = readFileSync(fileURLToPath(new URL('../scripts/build-wasm.sh', import.meta.url)), 'utf8');
-  const flags = (name: string) => script.match(new RegExp(`^${name}="([^"]*)"`, 'm'))![1]!.split(' ');
-  const dir = mkdtempSync(join(tmpdir(), 'medrobust-relaxed-'));
-  const out = join(dir, 'relaxed.wasm');
-  const source = fileURLToPath(new URL('../native/kernels.c', import.meta.url));
-  execFileSync(process.env.CLANG ?? 'clang', [...flags('CFLAGS'), '-mrelaxed-simd', '-DMEDROBUST_RELAXED_MADD', ...flags('LDFLAGS'), '-o', out, source]);
-  const bytes = readFileSync(out);
-  rmSync(dir, { recursive: true, force: true });
-  const plain = readFileSync(shipped);
-  const proto = Buffer.from([0xfd, 0xaf, 0x01]);
-  if (plain.includes(proto)) throw new Error('the plain build contains the prototype fma bytes: cannot rewrite safely');
-  let at = bytes.indexOf(proto);
-  while (at >= 0) {
-    bytes.set([0xfd, 0x85, 0x02], at);
-    at = bytes.indexOf(proto, at + 3);
-  }
-  const result = new Uint8Array(bytes);
-  if (!WebAssembly.validate(result)) throw new Error('the relaxed build does not validate: run node with --experimental-wasm-relaxed-simd');
-  return result;
+  if (!relaxedSimdSupported()) throw new Error('this runtime does not run relaxed SIMD: the FMA build cannot be compared');
+  return new Uint8Array(moduleBytes(false, true));
 }
 const sources: Array<{ name: string; bytes: Uint8Array<ArrayBuffer> }> = paths.map((p) => ({ name: p, bytes: new Uint8Array(readFileSync(p)) }));
-if (process.argv.includes('--relaxed')) sources.push({ name: 'relaxed_madd build of native/kernels.c', bytes: relaxedBuild() });
+if (process.argv.includes('--relaxed')) sources.push({ name: 'FMA build (relaxed_madd, native/medrobust-kernels-fma.wasm)', bytes: relaxedBuild() });
 const wanted = arg('layers', '');
 const kernels = arg('kernels', 'forward,inputGrad,filterGrad').split(',');
 const rounds = Number(arg('rounds', '5'));

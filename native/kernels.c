@@ -22,10 +22,10 @@ INLINE f4 ld(const float *p) { return wasm_v128_load(p); }
 INLINE void st(float *p, f4 v) { wasm_v128_store(p, v); }
 INLINE f4 splat(const float *p) { return wasm_v128_load32_splat(p); }
 #ifdef MEDROBUST_RELAXED_MADD
-/* Measurement build only (bench/convFloorKernels.ts --relaxed): clang 14's prototype f32x4.fma, whose opcode the
-   bench rewrites to the final relaxed SIMD f32x4.relaxed_madd (a * b + c) that V8 runs behind
-   --experimental-wasm-relaxed-simd. Rounds once, so results differ from the shipped build's in the last bits. */
-INLINE f4 madd(f4 acc, f4 a, f4 b) { return __builtin_wasm_fma_f32x4(a, b, acc); }
+/* The FMA build (scripts/build-wasm.sh, clang 16 -mrelaxed-simd): relaxed SIMD's f32x4.relaxed_madd (a * b + c),
+   which rounds once where the CPU has fused multiply-add (x64 with FMA, arm64) and twice elsewhere, so results
+   differ from the plain build's in the last bits and may differ between machines. */
+INLINE f4 madd(f4 acc, f4 a, f4 b) { return __builtin_wasm_relaxed_madd_f32x4(a, b, acc); }
 #else
 INLINE f4 madd(f4 acc, f4 a, f4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
 #endif

@@ -1,6 +1,8 @@
 /**
- * The shipped wasm kernel module: its bytes are what scripts/build-wasm.sh makes from native/kernels.c
- * (rebuilt here when the same clang is installed; skipped with a message otherwise), the base64 copy in
+ * The shipped wasm kernel module, plain and FMA builds: their bytes are what scripts/build-wasm.sh makes from
+ * native/kernels.c (each pair rebuilt here when its clang is installed — clang 14 for the plain pair, clang 16
+ * for the FMA pair; skipped with a message otherwise), the FMA build differs only in its multiply-adds (relaxed
+ * SIMD's f32x4.relaxed_madd, opcode 0xfd 0x85 0x02, which the plain build never contains), the base64 copy in
  * the bundle equals the .wasm files, and the module is safe to run inside tfjs-backend-wasm's memory: it
  * imports that memory and nothing else, has no data segments (which would overwrite the backend's static
  * data when instantiated), no start function, and exports its stack pointer (set to a block of its own).
@@ -11,14 +13,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NATIVE_COMPILER, NATIVE_WASM_SHARED, NATIVE_WASM_SINGLE } from '../../src/backend/kernels/nativeBinary.js';
+import { relaxedSimdSupported } from '../../src/backend/kernels/native.js';
+import { NATIVE_COMPILER, NATIVE_COMPILER_RELAXED, NATIVE_WASM_FMA_SHARED, NATIVE_WASM_FMA_SINGLE, NATIVE_WASM_SHARED, NATIVE_WASM_SINGLE } from '../../src/backend/kernels/nativeBinary.js';
 import { KERNEL_NAMES } from '../../src/backend/kernels/nativeThreads.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const FILES = { single: 'native/medrobust-kernels.wasm', shared: 'native/medrobust-kernels-shared.wasm' } as const;
+/** The four modules: file and base64 constant, by build and memory. */
+const MODULES = {
+  plain: { single: ['native/medrobust-kernels.wasm', NATIVE_WASM_SINGLE], shared: ['native/medrobust-kernels-shared.wasm', NATIVE_WASM_SHARED] },
+  fma: { single: ['native/medrobust-kernels-fma.wasm', NATIVE_WASM_FMA_SINGLE], shared: ['native/medrobust-kernels-fma-shared.wasm', NATIVE_WASM_FMA_SHARED] },
+} as const;
+const VARIANTS = (['plain', 'fma'] as const).flatMap((build) => (['single', 'shared'] as const).map((memory) => [build, memory] as const));
+const RELAXED_MADD = Buffer.from([0xfd, 0x85, 0x02]);
 
-function clangVersion(): string | undefined {
-  const r = spawnSync(process.env.CLANG ?? 'clang', ['--version'], { encoding: 'utf8' });
+function clangVersion(clang: string): string | undefined {
+  const r = spawnSync(clang, ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.split('\n')[0]!.trim() : undefined;
 }
 
@@ -47,12 +56,25 @@ function sections(bytes: Uint8Array): Array<{ id: number; start: number; end: nu
 
 describe('the wasm kernel module', () => {
   it('ships the same bytes as .wasm files and in the bundle', () => {
-    expect(new Uint8Array(readFileSync(join(root, FILES.single)))).toEqual(new Uint8Array(Buffer.from(NATIVE_WASM_SINGLE, 'base64')));
-    expect(new Uint8Array(readFileSync(join(root, FILES.shared)))).toEqual(new Uint8Array(Buffer.from(NATIVE_WASM_SHARED, 'base64')));
+    for (const [build, memory] of VARIANTS) {
+      const [file, base64] = MODULES[build][memory];
+      expect(new Uint8Array(readFileSync(join(root, file))), file).toEqual(new Uint8Array(Buffer.from(base64, 'base64')));
+    }
   });
 
-  it.each(['single', 'shared'] as const)('the %s-memory variant imports only env.memory, has no data, no start, and exports every kernel', (variant) => {
-    const bytes = new Uint8Array(Buffer.from(variant === 'single' ? NATIVE_WASM_SINGLE : NATIVE_WASM_SHARED, 'base64'));
+  it('the FMA build holds relaxed_madd and the plain build none (relaxed SIMD, which the plain build runs without)', () => {
+    for (const memory of ['single', 'shared'] as const) {
+      expect(Buffer.from(MODULES.fma[memory][1], 'base64').includes(RELAXED_MADD)).toBe(true);
+      expect(Buffer.from(MODULES.plain[memory][1], 'base64').includes(RELAXED_MADD)).toBe(false);
+      expect(WebAssembly.validate(Buffer.from(MODULES.plain[memory][1], 'base64'))).toBe(true);
+    }
+  });
+
+  // (The FMA build compiles once relaxed SIMD is enabled: Node 20 needs V8's flag, which relaxedSimdSupported sets.)
+  const relaxed = relaxedSimdSupported();
+  if (!relaxed) console.warn('nativeBuild.test.ts: this runtime has no relaxed SIMD; the FMA build is not instantiated');
+  it.each(VARIANTS.filter(([build]) => relaxed || build === 'plain'))('the %s build\'s %s-memory module imports only env.memory, has no data, no start, and exports every kernel', (build, variant) => {
+    const bytes = new Uint8Array(Buffer.from(MODULES[build][variant][1], 'base64'));
     const ids = sections(bytes).map((s) => s.id);
     expect(ids).not.toContain(11);
     expect(ids).not.toContain(12);
@@ -67,15 +89,39 @@ describe('the wasm kernel module', () => {
     expect(() => new WebAssembly.Instance(module, { env: { memory } })).not.toThrow();
   });
 
-  const local = clangVersion();
-  const linker = spawnSync('wasm-ld', ['--version'], { encoding: 'utf8' }).status === 0;
-  const reason = local === undefined ? 'clang is not installed' : !linker ? 'wasm-ld (lld) is not installed' : local !== NATIVE_COMPILER ? `clang here is "${local}", the module was built with "${NATIVE_COMPILER}"` : '';
-  if (reason) console.warn(`nativeBuild.test.ts: skipping the rebuild check (${reason}; apt-get install clang lld)`);
-  it.skipIf(reason !== '')('scripts/build-wasm.sh reproduces the shipped bytes', () => {
+  // Each pair is rebuilt with its own compiler (CLANG, CLANG_RELAXED as in scripts/build-wasm.sh), and lld: clang
+  // runs the wasm-ld next to it (/usr/lib/llvm-N/bin), so each needs its own lld package.
+  const COMPILERS = {
+    plain: { clang: process.env.CLANG ?? 'clang', shipped: NATIVE_COMPILER, packages: 'clang lld' },
+    fma: { clang: process.env.CLANG_RELAXED ?? 'clang-16', shipped: NATIVE_COMPILER_RELAXED, packages: 'clang-16 lld-16' },
+  } as const;
+  const skipReason = (build: 'plain' | 'fma'): string => {
+    const { clang, shipped, packages } = COMPILERS[build];
+    const local = clangVersion(clang);
+    if (local === undefined) return `${clang} is not installed (apt-get install ${packages})`;
+    // (the script starts the FMA pair's clang by its real path, so that it finds the wasm-ld of its own version)
+    const real = build === 'fma' ? spawnSync('sh', ['-c', 'readlink -f "$(command -v "$1")"', 'sh', clang], { encoding: 'utf8' }).stdout.trim() : clang;
+    const linker = spawnSync(real, ['-print-prog-name=wasm-ld'], { encoding: 'utf8' }).stdout?.trim();
+    if (!linker || spawnSync(linker, ['--version']).status !== 0) return `wasm-ld for ${clang} is not installed (apt-get install ${packages})`;
+    return local !== shipped ? `${clang} here is "${local}", the module was built with "${shipped}"` : '';
+  };
+  const reasons = { plain: skipReason('plain'), fma: skipReason('fma') };
+  for (const build of ['plain', 'fma'] as const) {
+    if (reasons[build]) console.warn(`nativeBuild.test.ts: skipping the rebuild check of the ${build} build (${reasons[build]})`);
+  }
+  for (const build of ['plain', 'fma'] as const) it.skipIf(reasons[build] !== '')(`scripts/build-wasm.sh reproduces the shipped bytes of the ${build} build`, () => {
+    const out = mkdtempSync(join(tmpdir(), 'medrobust-wasm-'));
+    try {
+      execFileSync('sh', [join(root, 'scripts/build-wasm.sh'), out], { stdio: 'pipe', env: { ...process.env, VARIANTS: build } });
+      for (const [file] of Object.values(MODULES[build])) expect(readFileSync(join(out, file)).equals(readFileSync(join(root, file))), file).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+  it.skipIf(reasons.plain !== '' || reasons.fma !== '')('scripts/build-wasm.sh reproduces the generated nativeBinary.ts (both builds)', () => {
     const out = mkdtempSync(join(tmpdir(), 'medrobust-wasm-'));
     try {
       execFileSync('sh', [join(root, 'scripts/build-wasm.sh'), out], { stdio: 'pipe' });
-      for (const file of Object.values(FILES)) expect(readFileSync(join(out, file)).equals(readFileSync(join(root, file))), file).toBe(true);
       const generated = 'src/backend/kernels/nativeBinary.ts';
       expect(readFileSync(join(out, generated), 'utf8')).toBe(readFileSync(join(root, generated), 'utf8'));
     } finally {

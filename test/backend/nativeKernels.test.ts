@@ -7,12 +7,20 @@
  * Tolerances: float32 sums in another order than cpu's, so the maximum difference over the maximum
  * magnitude of the reference stays ≤ 1e-5 (measured: ≤ 3e-6); copies, max-pool routing and the ReLU
  * gradient are exact.
+ *
+ * Every kernel test runs on both builds of the module: the FMA build (relaxed SIMD's relaxed_madd, where the
+ * runtime has it) and the plain one (flag MEDROBUST_FMA false). The last suites check how far the two builds
+ * are apart on the paper's shapes, that the FMA build is the one running, and how it is chosen.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmGradients } from '../../src/backend/index.js';
-import { NATIVE_FLAG, nativeKernels } from '../../src/backend/kernels/native.js';
+import { FMA_FLAG, NATIVE_FLAG, nativeKernels, relaxedSimdSupported } from '../../src/backend/kernels/native.js';
 import { useTestBackend } from '../helpers/backends.js';
 
 type Maker = () => Record<string, tf.Tensor> | tf.Tensor[];
@@ -78,19 +86,26 @@ const CONVS: Array<[string, [number, number, number, number], [number, number, n
   ['odd channels 3×3/2 valid', [2, 10, 9, 5], [3, 3, 5, 7], [2, 1], 'valid'],
 ];
 
-describe("medrobust's wasm kernel module", () => {
+/** The two builds of the module every kernel test runs on: [name, value of the MEDROBUST_FMA flag]. */
+const BUILDS = [['FMA build', true], ['plain build', false]] as const;
+
+describe.each(BUILDS)("medrobust's wasm kernel module, %s", (_build, fma) => {
   beforeAll(async () => {
     registerWasmGradients();
     await useTestBackend('wasm');
+    tf.env().set(FMA_FLAG, fma);
   });
   afterAll(() => {
     tf.env().set(NATIVE_FLAG, true);
+    tf.env().set(FMA_FLAG, true);
   });
 
   it('is bound to the running wasm backend (its memory, no copies)', () => {
     const native = nativeKernels(tf.engine().findBackend('wasm'));
     expect(native).toBeDefined();
     expect(native!.threads).toBe(1);
+    // The FMA build wherever relaxed SIMD runs (Node 20 after V8's flag, which relaxedSimdSupported sets).
+    expect(native!.fma).toBe(fma && relaxedSimdSupported());
     // Addresses are the backend's own: the module sees a tensor's values where tfjs keeps them.
     const t = tf.tensor1d([1.5, -2, 3.25]);
     const at = native!.address(t);
@@ -275,9 +290,13 @@ function bnNet(seed: number): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 4, kernelInitializer: tfl.initializers.glorotNormal({ seed: seed + 3 }) }).apply(x) as tfl.SymbolicTensor });
 }
 
-describe('batch norm in training mode (fused on wasm) equals tfjs-layers on cpu', () => {
+describe.each(BUILDS)('batch norm in training mode (fused on wasm) equals tfjs-layers on cpu, %s', (_build, fma) => {
   beforeAll(() => {
     registerWasmGradients();
+    tf.env().set(FMA_FLAG, fma);
+  });
+  afterAll(() => {
+    tf.env().set(FMA_FLAG, true);
   });
 
   it('gradients of every weight, the input gradient and the updated moving statistics agree', async () => {
@@ -325,5 +344,113 @@ describe('batch norm in training mode (fused on wasm) equals tfjs-layers on cpu'
     expect(names).not.toContain('SquaredDifference');
     tf.dispose(x);
     model.dispose();
+  });
+});
+
+/** Whether this CPU fuses relaxed_madd (V8 emits vfmadd on x64 with FMA3; arm64 always fuses). */
+function cpuFuses(): boolean {
+  if (os.arch() === 'arm64') return true;
+  if (os.arch() !== 'x64') return false;
+  try {
+    return /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('the FMA build against the plain build', () => {
+  beforeAll(async () => {
+    registerWasmGradients();
+    await useTestBackend('wasm');
+  });
+  afterAll(() => {
+    tf.env().set(FMA_FLAG, true);
+    tf.env().set(NATIVE_FLAG, true);
+  });
+
+  // [net, input NHWC, filter, stride]: paper-net layers at their real channel counts.
+  const SHAPES: Array<[string, [number, number, number, number], [number, number, number, number], number]> = [
+    ['ResNet-style 3×3', [2, 16, 16, 64], [3, 3, 64, 64], 1],
+    ['DenseNet-121 growth 3×3', [2, 7, 6, 128], [3, 3, 128, 32], 1],
+    ['DenseNet-121 stem 7×7/2', [1, 17, 15, 3], [7, 7, 3, 64], 2],
+  ];
+  const fuses = cpuFuses();
+  it.skipIf(!relaxedSimdSupported())
+  .each(SHAPES)('conv forward, input and filter gradients: %s differ by at most a few float32 roundings%s', (_net, xShape, fShape, stride) => {
+    const info = tf.backend_util.computeConv2DInfo(xShape, fShape, stride, 1, 'same');
+    const dyShape = [xShape[0], info.outHeight, info.outWidth, fShape[3]];
+    // Outputs of the three conv kernels with one build; `abs`: on |x|, |w|, |dy| (then each output is Σ|a·b|).
+    const run = (fma: boolean, abs = false): Float32Array[] => {
+      tf.env().set(FMA_FLAG, fma);
+      expect(nativeKernels(tf.backend())!.fma).toBe(fma);
+      return tf.tidy(() => {
+        const t = (shape: number[], seed: number): tf.Tensor => (abs ? tf.abs(rnd(shape, seed)) : rnd(shape, seed));
+        const [x, w, dy] = [t(xShape, 1), t(fShape, 2), t(dyShape, 3)] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        return [
+          tf.conv2d(x, w, stride, 'same'),
+          tf.conv2dTranspose(dy, w, xShape, stride, 'same'),
+          tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: fShape }) as tf.Tensor,
+        ].map((o) => o.dataSync() as Float32Array);
+      });
+    };
+    const withFma = run(true);
+    const plain = run(false);
+    const scale = run(false, true);
+    const u = 2 ** -24; // a float32 rounding, relative
+    let differing = 0;
+    for (let k = 0; k < 3; k++) {
+      let worst = 0;
+      for (let i = 0; i < plain[k]!.length; i++) {
+        const d = Math.abs(withFma[k]![i]! - plain[k]![i]!);
+        if (d !== 0) differing++;
+        // Both sum the same products in the same order; each step of the plain build rounds twice, the FMA
+        // build's once: they part by a few roundings of Σ|a·b| (measured ≤ 2.7), far below one per term.
+        worst = Math.max(worst, d / (u * scale[k]![i]!));
+      }
+      expect(worst, ['forward', 'input gradient', 'filter gradient'][k]).toBeLessThanOrEqual(8);
+      expect(relError(plain[k]!, withFma[k]!)).toBeLessThanOrEqual(1e-6);
+    }
+    // On a CPU that fuses (this x64 machine with FMA3, any arm64), the FMA build rounds differently: were the plain
+    // module running under the FMA name, every value would be equal.
+    if (fuses) expect(differing).toBeGreaterThan(0);
+    else console.warn('nativeKernels.test.ts: this CPU does not fuse relaxed_madd; the FMA build may equal the plain one');
+  });
+
+  it('the flag MEDROBUST_FMA false (or no relaxed SIMD) binds the plain build; true the FMA build where relaxed SIMD runs', () => {
+    const backend = tf.engine().findBackend('wasm');
+    tf.env().set(FMA_FLAG, false);
+    expect(nativeKernels(backend)!.fma).toBe(false);
+    tf.env().set(FMA_FLAG, true);
+    expect(nativeKernels(backend)!.fma).toBe(relaxedSimdSupported());
+    // Each build is bound once per backend: switching back returns the same binding.
+    tf.env().set(FMA_FLAG, false);
+    const plain = nativeKernels(backend);
+    tf.env().set(FMA_FLAG, true);
+    nativeKernels(backend);
+    tf.env().set(FMA_FLAG, false);
+    expect(nativeKernels(backend)).toBe(plain);
+    tf.env().set(FMA_FLAG, true);
+  });
+
+  const fixture = fileURLToPath(new URL('./fixtures/relaxedSimd.ts', import.meta.url));
+  const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+  const probe = (mode: string): { before: boolean; supported?: boolean; after: boolean } => {
+    const r = spawnSync(process.execPath, [tsx, fixture, mode], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: boolean; supported?: boolean; after: boolean };
+  };
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+  it.each(['sync', 'async'])('under Node, relaxed SIMD is enabled where V8 rejects it (Node 20: --experimental-wasm-relaxed-simd), %s', (mode) => {
+    const r = probe(mode);
+    // Node 20's V8 11.3 rejects relaxed SIMD by default; from V8 11.4 (Node 21+) it is on.
+    expect(r.before).toBe(nodeMajor >= 21);
+    expect(r.supported).toBe(true);
+    expect(r.after).toBe(true);
+  });
+
+  it('with MEDROBUST_FMA false, V8\'s flags are left alone', () => {
+    const r = probe('off');
+    expect(r.after).toBe(r.before);
   });
 });

@@ -6,18 +6,19 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { relaxedSimdSupported } from '../../src/backend/kernels/native.js';
 
 const script = fileURLToPath(new URL('./fixtures/nativeThreads.ts', import.meta.url));
 const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
-function run(threads: number, kernelThreads?: number): { threads: number; hash: string } {
+function run(threads: number, kernelThreads?: number): { threads: number; fma: boolean; hash: string } {
   const env = { ...process.env, MEDROBUST_KERNEL_THREADS: kernelThreads === undefined ? '' : String(kernelThreads) };
   const r = spawnSync(process.execPath, [tsx, script, String(threads)], { encoding: 'utf8', timeout: 90_000, env });
   expect(r.error, 'the process did not exit within 90 s').toBeUndefined();
   expect(r.status, r.stderr).toBe(0);
-  const m = /kernel threads=(\d+) hash=([0-9a-f]+)/.exec(r.stdout);
+  const m = /kernel threads=(\d+) fma=(true|false) hash=([0-9a-f]+)/.exec(r.stdout);
   expect(m, r.stdout).not.toBeNull();
-  return { threads: Number(m![1]), hash: m![2]! };
+  return { threads: Number(m![1]), fma: m![2] === 'true', hash: m![3]! };
 }
 
 describe('wasm kernels on several threads', () => {
@@ -26,6 +27,9 @@ describe('wasm kernels on several threads', () => {
     const two = run(2);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
+    // The FMA build where relaxed SIMD runs (Node 20 after V8's flag): the workers run the same compiled module.
+    expect(one.fma).toBe(relaxedSimdSupported());
+    expect(two.fma).toBe(one.fma);
     expect(two.hash).toBe(one.hash);
   });
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backend/index.js';
 import { selectBackend, type Importer } from '../../src/backend/useBackend.js';
 import { resetDawnForTests } from '../../src/backend/gpu.js';
+import { FMA_FLAG, nativeKernels, relaxedSimdSupported } from '../../src/backend/kernels/native.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { softmaxCrossEntropy } from '../../src/internal/loss.js';
 import '../helpers/backends.js';
@@ -26,6 +27,9 @@ describe('useBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
     expect(choice.tfjsBackend).toBe('wasm');
     expect(choice.threads).toBe(2);
+    // The kernel module's FMA build wherever relaxed SIMD runs (Node 20: after V8's flag), and it is what runs.
+    expect(choice.fma).toBe(relaxedSimdSupported());
+    expect(nativeKernels(tf.backend())!.fma).toBe(choice.fma);
     // (The suites' helper may have registered them already, in which case choice.kernels is empty.)
     for (const k of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'MaxPoolGrad']) {
       expect((tf.getKernel(k, 'wasm') as { medrobust?: boolean }).medrobust).toBe(true);
@@ -47,6 +51,23 @@ describe('useBackend', () => {
     const choice = await useBackend('wasm', { threads: 1 });
     expect(choice.threads).toBe(2);
     expect(choice.reason).toMatch(/already running with 2 thread/);
+  });
+
+  it('fma: false runs the plain build of the kernel module (on the 2-thread pool too), fma: true the FMA build again', async () => {
+    try {
+      const plain = await useBackend('wasm', { fma: false });
+      expect(plain.fma).toBe(false);
+      expect(tf.env().getBool(FMA_FLAG)).toBe(false);
+      const native = nativeKernels(tf.backend())!;
+      expect(native.fma).toBe(false);
+      expect(native.threads).toBe(2);
+      // Left out, the option leaves the flag as it stands.
+      expect((await useBackend('wasm')).fma).toBe(false);
+      expect((await useBackend('wasm', { fma: true })).fma).toBe(relaxedSimdSupported());
+      expect((await useBackend('cpu', { fma: true })).fma).toBeUndefined();
+    } finally {
+      tf.env().set(FMA_FLAG, true);
+    }
   });
 
   it("falls back to cpu when wasm is absent too, and registers cpu's filter gradient", async () => {
@@ -129,6 +150,7 @@ describe('useBackend', () => {
     await expect(useBackend('wasm', { threads: 1.5 })).rejects.toThrow(InvalidArgumentError);
     await expect(useBackend('wasm', { thread: 2 } as never)).rejects.toThrow(/did you mean 'threads'/);
     await expect(useBackend('cpu', { registerGradients: 'yes' } as never)).rejects.toThrow(InvalidArgumentError);
+    await expect(useBackend('wasm', { fma: 1 } as never)).rejects.toThrow(/useBackend: options.fma must be true or false, received 1/);
   });
 
   it('leaves no tensor behind', async () => {

@@ -9,7 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FMA_FLAG, registerNativeFlag } from '../../src/backend/kernels/native.js';
 import { gapUnet } from '../../src/attacks/gapGenerators.js';
 import { gapStepGradients, trainGap } from '../../src/attacks/trainGap.js';
 import { readNpz } from '../../src/data/npz.js';
@@ -76,7 +77,19 @@ const CASES = [
 ];
 
 describe.skipIf(!HAS_TORCH)('one GAP training step, paper preset vs the authors\' code', () => {
-  beforeAll(() => useTestBackend('wasm'));
+  // The plain kernel build: with the FMA build (one rounding per multiply-add) this fixture's gradients move by
+  // 5e-3–8e-3 relative (every generator tensor alike) while the cpu backend and the plain build agree with the
+  // authors' code to 1e-5. Measured (2026-11-28): FMA in the conv kernels alone, or in batch norm's statistics
+  // alone, stays at 1e-5; both together flip it; and on four other inputs and generators (no loaded weights)
+  // the FMA and plain builds' GAP gradients agree to 1.1e-5. So this step is not continuous in the last bits
+  // at this fixture (the reduced U-Net's batch norms over 7×7 maps of 2 images); the test pins the build whose
+  // rounding it was written against rather than loosening the 2e-3 bound for every build.
+  beforeAll(async () => {
+    await useTestBackend('wasm');
+    registerNativeFlag();
+    tf.env().set(FMA_FLAG, false);
+  });
+  afterAll(() => tf.env().set(FMA_FLAG, true));
 
   it.each(CASES)('$name', async (c) => {
     const pixels = tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 3);
