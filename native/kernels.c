@@ -955,3 +955,55 @@ void relu(const float *x, float *y, int n, int part, int parts) {
   }
   for (; i < i1; i++) y[i] = (x[i] > 0.f || x[i] != x[i]) ? x[i] : 0.f;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Average-pool gradient (tfjs's AvgPoolGrad: every window's dy times `scale` = 1 / (kh*kw), padding  */
+/* counted, spread over its positions inside x), gathered per dx position so that parts (rows of dx) */
+/* write disjoint outputs: dx[b][iy][ix][k] = scale * sum over the windows (oy, ox) that hold (iy, ix), */
+/* oy then ox ascending, of dy[b][oy][ox][k]. dx is overwritten.                                     */
+/* ------------------------------------------------------------------------------------------------ */
+
+EXPORT(avg_pool_grad)
+void avg_pool_grad(const float *dy, float *dx, int n, int ih, int iw, int c, int oh, int ow, int kh, int kw, int sh, int sw, int top,
+                   int left, float scale, int part, int parts) {
+  const int rows = n * ih;
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  const f4 vs = wasm_f32x4_splat(scale);
+  for (int r = r0; r < r1; r++) {
+    const int b = r / ih, iy = r - b * ih;
+    /* windows oy with oy*sh - top <= iy < oy*sh - top + kh */
+    const int oy0 = imax(0, ceildiv(iy + top - kh + 1, sh)), oy1 = imin(oh, floordiv(iy + top, sh) + 1);
+    float *drow = dx + (long)r * iw * c;
+    for (int ix = 0; ix < iw; ix++) {
+      const int ox0 = imax(0, ceildiv(ix + left - kw + 1, sw)), ox1 = imin(ow, floordiv(ix + left, sw) + 1);
+      float *d = drow + (long)ix * c;
+      int k = 0;
+      for (; k + 8 <= c; k += 8) {
+        f4 s0 = wasm_f32x4_splat(0.f), s1 = s0;
+        for (int oy = oy0; oy < oy1; oy++) {
+          const float *g = dy + (((long)b * oh + oy) * ow) * c + k;
+          for (int ox = ox0; ox < ox1; ox++) {
+            s0 = wasm_f32x4_add(s0, ld(g + (long)ox * c));
+            s1 = wasm_f32x4_add(s1, ld(g + (long)ox * c + 4));
+          }
+        }
+        st(d + k, wasm_f32x4_mul(s0, vs));
+        st(d + k + 4, wasm_f32x4_mul(s1, vs));
+      }
+      for (; k + 4 <= c; k += 4) {
+        f4 s0 = wasm_f32x4_splat(0.f);
+        for (int oy = oy0; oy < oy1; oy++) {
+          const float *g = dy + (((long)b * oh + oy) * ow) * c + k;
+          for (int ox = ox0; ox < ox1; ox++) s0 = wasm_f32x4_add(s0, ld(g + (long)ox * c));
+        }
+        st(d + k, wasm_f32x4_mul(s0, vs));
+      }
+      for (; k < c; k++) {
+        float s = 0.f;
+        for (int oy = oy0; oy < oy1; oy++)
+          for (int ox = ox0; ox < ox1; ox++) s += dy[(((long)b * oh + oy) * ow + ox) * c + k];
+        d[k] = s * scale;
+      }
+    }
+  }
+}
