@@ -5,6 +5,10 @@
  * sizes shrunk, odd channel counts included (the scalar tail). Then the same through tf.grad on both
  * backends, and leak checks (tensors and the wasm backend's data).
  *
+ * Also the conv kernel's row-major tiles (native/kernels.c conv_flat: rows whose width is not a multiple of 4,
+ * tiles of 4 consecutive positions crossing rows): forward and input gradient against cpu, and each image's
+ * result bit for bit the same alone as in a batch (what chunked attacks rely on).
+ *
  * AvgPoolGrad sums in float32 in the cpu kernel's order (window rows, then columns) where cpu sums in
  * float64: ≤ 1e-6 of the largest magnitude. Slice is a copy: exact.
  */
@@ -89,6 +93,53 @@ describe('AvgPoolGrad and Slice on the kernel module', () => {
     // only the first axis cut: one contiguous run
     expect(slicePlan([3, 5, 40], [1, 0, 0], [2, 5, 40])).toEqual({ width: 400, rows: 1, srcStride: 0, starts: [200] });
     expect(slicePlan([100], [7], [50])).toEqual({ width: 50, rows: 1, srcStride: 0, starts: [7] });
+  });
+
+  /** [label, input NHWC, filter, stride, padding]: widths not a multiple of 4, depth ≥ 16 (conv_flat). */
+  const FLAT: Array<[string, [number, number, number, number], [number, number, number, number], number | [number, number], 'same' | 'valid']> = [
+    ['Inception-v3 1×1 at 17 px', [2, 5, 17, 48], [1, 1, 48, 40], 1, 'same'],
+    ['Inception-v3 1×7 at 17 px', [2, 4, 17, 32], [1, 7, 32, 24], 1, 'same'],
+    ['Inception-v3 7×1 at 17 px', [2, 9, 17, 32], [7, 1, 32, 20], 1, 'same'],
+    ['AttnVGG 3×3 at 14 px', [2, 6, 14, 64], [3, 3, 64, 16], 1, 'same'],
+    ['3×3/2 valid to 7 px', [2, 9, 15, 32], [3, 3, 32, 16], 2, 'valid'],
+    ['3×3 stride [2, 1] same', [2, 9, 7, 24], [3, 3, 24, 12], [2, 1], 'same'],
+    ['5×5 same at 35 px (one position left over per row)', [1, 3, 35, 16], [5, 5, 16, 8], 1, 'same'],
+  ];
+
+  it.each(FLAT)('row-major conv tiles: Conv2D, FusedConv2D and Conv2DBackpropInput equal cpu: %s', async (_, xShape, fShape, strides, pad) => {
+    const info = tf.backend_util.computeConv2DInfo(xShape, fShape, strides, 1, pad);
+    const dyShape = [xShape[0], info.outHeight, info.outWidth, fShape[3]];
+    const cases: Array<[string, () => tf.NamedTensorMap, object]> = [
+      ['Conv2D', () => ({ x: rnd(xShape, 1), filter: rnd(fShape, 3) }), { strides, pad, dataFormat: 'NHWC', dilations: 1 }],
+      ['FusedConv2D', () => ({ x: rnd(xShape, 1), filter: rnd(fShape, 3), bias: rnd([fShape[3]], 4) }), { strides, pad, dataFormat: 'NHWC', dilations: 1, activation: 'relu' }],
+      ['Conv2DBackpropInput', () => ({ dy: rnd(dyShape, 2), filter: rnd(fShape, 3) }), { strides, pad, dataFormat: 'NHWC', inputShape: xShape }],
+    ];
+    for (const [name, make, attrs] of cases) {
+      const cpu = await runOn('cpu', name, make, attrs);
+      const wasm = await runOn('wasm', name, make, attrs);
+      expect(wasm.shape, name).toEqual(cpu.shape);
+      expect(relError(cpu.values, wasm.values), name).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
+  it('row-major conv tiles: each image alone equals its slice of the batch bit for bit (forward and input gradient)', async () => {
+    await useTestBackend('wasm');
+    const x = rnd([3, 5, 17, 32], 1) as tf.Tensor4D;
+    const w = rnd([1, 7, 32, 24], 2) as tf.Tensor4D;
+    const dy = rnd([3, 5, 17, 24], 3) as tf.Tensor4D;
+    const batch = [tf.conv2d(x, w, 1, 'same'), tf.conv2dTranspose(dy, w, [3, 5, 17, 32], 1, 'same')];
+    for (let i = 0; i < 3; i++) {
+      const xi = tf.slice(x, [i, 0, 0, 0], [1, 5, 17, 32]);
+      const dyi = tf.slice(dy, [i, 0, 0, 0], [1, 5, 17, 24]);
+      const alone = [tf.conv2d(xi, w, 1, 'same'), tf.conv2dTranspose(dyi, w, [1, 5, 17, 32], 1, 'same')];
+      for (let k = 0; k < 2; k++) {
+        const part = tf.slice(batch[k]!, [i, 0, 0, 0], [1, ...batch[k]!.shape.slice(1)]);
+        expect(Array.from(alone[k]!.dataSync())).toEqual(Array.from(part.dataSync()));
+        part.dispose();
+      }
+      tf.dispose([xi, dyi, ...alone]);
+    }
+    tf.dispose([x, w, dy, ...batch]);
   });
 
   describe.each(BACKENDS)('through tf.grad on %s', (backend) => {
