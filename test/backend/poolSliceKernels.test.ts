@@ -144,7 +144,7 @@ describe('AvgPoolGrad and Slice on the kernel module', () => {
 
   describe.each(BACKENDS)('through tf.grad on %s', (backend) => {
     it('the gradient of a padded 3×3 average pool (Inception-v3\'s pool branch) equals cpu\'s, and nothing leaks', async () => {
-      const f = (x: tf.Tensor4D) => tf.sum(tf.mul(tf.avgPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 1, 'valid'), tf.reshape(tf.range(1, 33), [1, 1, 1, 32])));
+      const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 1, 'valid'), tf.reshape(tf.range(1, 33), [1, 1, 1, 32])));
       const grad = async (name: 'cpu' | 'wasm') => {
         await useTestBackend(name);
         const x = rnd([2, 6, 7, 32], 3) as tf.Tensor4D;
