@@ -476,6 +476,131 @@ INLINE f4 bias_lanes(const float *bias, int c, int outc) {
   return v;
 }
 
+/* Runs the tiles of one block of positions for every group of 8 output channels (see conv2d). */
+INLINE void conv_groups(const float *const *ind, const float **act_p, int na, int depth, float *o, int ostep, const float *bias, int outc,
+                        int relu, int count, int spaced, int pitch) {
+  const int groups = (outc + 7) / 8;
+  for (int g = 0; g < groups; g++) {
+    const int c0 = g * 8;
+    const int valid = imin(8, outc - c0);
+    /* panels of group g: offset from group 0 */
+    const int goff = g * depth * 8;
+    for (int t = 0; t < na; t++) act_p[t] += goff;
+    if (valid == 8 && spaced && conv_tile8_spaced(pitch, ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc),
+                                                  bias_lanes(bias, c0 + 4, outc), relu))
+      ;
+    else if (valid > 4)
+      conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
+    else
+      conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);
+    for (int t = 0; t < na; t++) act_p[t] -= goff;
+  }
+}
+
+/*
+ * conv2d over tiles of 4 consecutive positions of an image in row-major order (a tile may cross rows), for
+ * a forward convolution or a stride-1-wide input gradient (one column phase). Parts split the tiles. Each
+ * position sums the same taps in the same order as conv2d's row tiles; a tap that reaches another position
+ * of the tile but not this one adds a row of zeros (+0, as conv2d's edge tiles do). Tiles never cross
+ * images, so an image's result does not depend on the batch around it.
+ */
+#ifndef FLAT_BAND
+#define FLAT_BAND 8
+#endif
+#ifndef PANEL_CHUNK_FLOATS
+#define PANEL_CHUNK_FLOATS (32 * 1024)
+#endif
+
+/* The taps of tile u (4 consecutive positions of an image) and their rows of a (zeros where a position's tap
+   falls outside a); returns the number of active taps, sets *count and *spaced, *o the output. */
+INLINE int flat_tile(const float *a, const float *p, float *out, const float *zeros, const float **ind, const float **act_p, int ah,
+                     int aw, int depth, int oh, int ow, int outc, int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left,
+                     int transposed, int tiles, int u, int *count, int *spaced, float **o) {
+  const int per = oh * ow;
+  const int groups = (outc + 7) / 8;
+  const int pitch = (transposed ? 1 : sw) * depth;
+  const int b = u / tiles, q0 = (u - b * tiles) * 4;
+  const int cnt = imin(4, per - q0);
+  int ys[4], xs[4];
+  for (int m = 0; m < 4; m++) {
+    const int q = q0 + imin(m, cnt - 1);
+    ys[m] = q / ow;
+    xs[m] = q - ys[m] * ow;
+  }
+  const float *ab = a + (long)b * ah * aw * depth;
+  int na = 0, sp = cnt == 4;
+  for (int ky = 0; ky < kh; ky++) {
+    for (int kx = 0; kx < kw; kx++) {
+      const float *ptr[4];
+      int any = 0, all = 1;
+      for (int m = 0; m < 4; m++) {
+        int ay, ax, ok = m < cnt;
+        if (transposed) {
+          const int ty = ys[m] + top - ky * dh;
+          ok = ok && ty >= 0 && ty % sh == 0;
+          ay = ty / sh;
+          ax = xs[m] + left - kx * dwd;
+        } else {
+          ay = ys[m] * sh - top + ky * dh;
+          ax = xs[m] * sw - left + kx * dwd;
+        }
+        ok = ok && ay >= 0 && ay < ah && ax >= 0 && ax < aw;
+        ptr[m] = ok ? ab + ((long)ay * aw + ax) * depth : zeros;
+        any |= ok;
+        all &= ok;
+      }
+      if (!any) continue;
+      sp &= all && ptr[1] == ptr[0] + pitch && ptr[2] == ptr[0] + 2 * pitch && ptr[3] == ptr[0] + 3 * pitch;
+      for (int m = 0; m < 4; m++) ind[4 * na + m] = ptr[m];
+      act_p[na] = p + (long)(ky * kw + kx) * groups * depth * 8;
+      na++;
+    }
+  }
+  *count = cnt;
+  *spaced = sp;
+  *o = out + ((long)b * per + q0) * outc;
+  return na;
+}
+
+/*
+ * conv2d over tiles of 4 consecutive positions of an image in row-major order (a tile may cross rows), for
+ * a forward convolution or a stride-1-wide input gradient (one column phase). Parts split the tiles. Each
+ * position sums the same taps in the same order as conv2d's row tiles; a tap that reaches another position
+ * of the tile but not this one adds a row of zeros (+0, as conv2d's edge tiles do). Tiles never cross
+ * images, so an image's result does not depend on the batch around it.
+ * Bands of FLAT_BAND tiles run one chunk of output-channel groups at a time, the chunk's panels within
+ * PANEL_CHUNK_FLOATS: with 512 channels a 3x3 filter's panels take 9.4 MB, which conv2d's row tiles stream
+ * whole for every tile; here a chunk stays in L2 while the band's tiles reuse it.
+ */
+static void conv_flat(const float *a, const float *p, const float *bias, float *out, const float *zeros, int *scratch, int n, int ah,
+                      int aw, int depth, int oh, int ow, int outc, int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left,
+                      int transposed, int relu, int part, int parts) {
+  const int taps = kh * kw;
+  const int groups = (outc + 7) / 8;
+  int *ws = scratch + 9 * taps * part;
+  const float **ind = (const float **)(ws + 4 * taps);   /* 4 per active tap */
+  const float **act_p = (const float **)(ws + 8 * taps); /* 1 per active tap */
+  const int tiles = (oh * ow + 3) / 4;
+  const int pitch = (transposed ? 1 : sw) * depth;
+  const int u0 = part_lo(n * tiles, part, parts), u1 = part_lo(n * tiles, part + 1, parts);
+  const int chunk = imax(1, PANEL_CHUNK_FLOATS / imax(1, taps * depth * 8));
+  for (int ub = u0; ub < u1; ub += FLAT_BAND) {
+    const int ue = imin(u1, ub + FLAT_BAND);
+    for (int g0 = 0; g0 < groups; g0 += chunk) {
+      const int g1 = imin(groups, g0 + chunk);
+      for (int u = ub; u < ue; u++) {
+        int count, spaced;
+        float *o;
+        const int na = flat_tile(a, p, out, zeros, ind, act_p, ah, aw, depth, oh, ow, outc, kh, kw, sh, sw, dh, dwd, top, left, transposed,
+                                 tiles, u, &count, &spaced, &o);
+        for (int t = 0; t < na; t++) act_p[t] += g0 * depth * 8;
+        conv_groups(ind, act_p, na, depth, o + g0 * 8, outc, bias ? bias + g0 * 8 : 0, imin(outc - g0 * 8, (g1 - g0) * 8), relu, count,
+                    spaced, pitch);
+      }
+    }
+  }
+}
+
 /*
  * Convolution (transposed = 0) or its input gradient (transposed = 1) for the output rows of part `part`
  * (rows n*oh + y of `out`). a: [n][ah][aw][depth]; out: [n][oh][ow][outc]; p: pack_filter's panels (the
@@ -498,6 +623,15 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
   const float **act_p = (const float **)(ws + 8 * taps); /* 1 per active tap */
   const int phases = transposed ? sw : 1;
   const int astride = transposed ? 1 : sw;
+  /* Rows whose width is not a multiple of 4 (Inception-v3's 17, 35 and 73, AttnVGG's 14 and 7) waste the
+     unused positions of each row's last tile, up to 3/4 of it: 17 columns cost 20. There (more than 5 % wasted),
+     and where the filter's panels pass 3 MB (3x3 with 448-512 channels: the row tiles then stream them from L3
+     for every tile, 12.8 against 17.2 GMAC/s for AttnVGG's 512→512 at 28 px; at 2.4 MB, 256→256, no gain), the tiles take 4 consecutive positions of an image in row-major
+     order instead, crossing rows, and the output channels go in L2-sized chunks (conv_flat). */
+  if (phases == 1 && depth >= 16 && (20 * ((4 - ow % 4) % 4) > ow || (long)taps * depth * outc > 24 * PANEL_CHUNK_FLOATS)) {
+    conv_flat(a, p, bias, out, zeros, scratch, n, ah, aw, depth, oh, ow, outc, kh, kw, sh, sw, dh, dwd, top, left, transposed, relu, part, parts);
+    return;
+  }
   const int rows = n * oh;
   const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
   for (int r = r0; r < r1; r++) {
@@ -555,22 +689,7 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
           act_p[na] = panel0[t];
           na++;
         }
-        float *o = orow + (phase + j * phases) * outc;
-        for (int g = 0; g < groups; g++) {
-          const int c0 = g * 8;
-          const int valid = imin(8, outc - c0);
-          /* panels of group g: offset from group 0 */
-          const int goff = g * depth * 8;
-          for (int t = 0; t < na; t++) act_p[t] += goff;
-          if (valid == 8 && spaced && conv_tile8_spaced(astride * depth, ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc),
-                                                        bias_lanes(bias, c0 + 4, outc), relu))
-            ;
-          else if (valid > 4)
-            conv_tile8(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), bias_lanes(bias, c0 + 4, outc), relu, valid, count);
-          else
-            conv_tile4(ind, act_p, na, depth, o + c0, ostep, bias_lanes(bias, c0, outc), relu, valid, count);
-          for (int t = 0; t < na; t++) act_p[t] -= goff;
-        }
+        conv_groups(ind, act_p, na, depth, orow + (phase + j * phases) * outc, ostep, bias, outc, relu, count, spaced, astride * depth);
       }
     }
   }
@@ -954,4 +1073,56 @@ void relu(const float *x, float *y, int n, int part, int parts) {
     st(y + i, wasm_v128_bitselect(v, zero, wasm_v128_or(wasm_f32x4_gt(v, zero), wasm_f32x4_ne(v, v))));
   }
   for (; i < i1; i++) y[i] = (x[i] > 0.f || x[i] != x[i]) ? x[i] : 0.f;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Average-pool gradient (tfjs's AvgPoolGrad: every window's dy times `scale` = 1 / (kh*kw), padding  */
+/* counted, spread over its positions inside x), gathered per dx position so that parts (rows of dx) */
+/* write disjoint outputs: dx[b][iy][ix][k] = scale * sum over the windows (oy, ox) that hold (iy, ix), */
+/* oy then ox ascending, of dy[b][oy][ox][k]. dx is overwritten.                                     */
+/* ------------------------------------------------------------------------------------------------ */
+
+EXPORT(avg_pool_grad)
+void avg_pool_grad(const float *dy, float *dx, int n, int ih, int iw, int c, int oh, int ow, int kh, int kw, int sh, int sw, int top,
+                   int left, float scale, int part, int parts) {
+  const int rows = n * ih;
+  const int r0 = part_lo(rows, part, parts), r1 = part_lo(rows, part + 1, parts);
+  const f4 vs = wasm_f32x4_splat(scale);
+  for (int r = r0; r < r1; r++) {
+    const int b = r / ih, iy = r - b * ih;
+    /* windows oy with oy*sh - top <= iy < oy*sh - top + kh */
+    const int oy0 = imax(0, ceildiv(iy + top - kh + 1, sh)), oy1 = imin(oh, floordiv(iy + top, sh) + 1);
+    float *drow = dx + (long)r * iw * c;
+    for (int ix = 0; ix < iw; ix++) {
+      const int ox0 = imax(0, ceildiv(ix + left - kw + 1, sw)), ox1 = imin(ow, floordiv(ix + left, sw) + 1);
+      float *d = drow + (long)ix * c;
+      int k = 0;
+      for (; k + 8 <= c; k += 8) {
+        f4 s0 = wasm_f32x4_splat(0.f), s1 = s0;
+        for (int oy = oy0; oy < oy1; oy++) {
+          const float *g = dy + (((long)b * oh + oy) * ow) * c + k;
+          for (int ox = ox0; ox < ox1; ox++) {
+            s0 = wasm_f32x4_add(s0, ld(g + (long)ox * c));
+            s1 = wasm_f32x4_add(s1, ld(g + (long)ox * c + 4));
+          }
+        }
+        st(d + k, wasm_f32x4_mul(s0, vs));
+        st(d + k + 4, wasm_f32x4_mul(s1, vs));
+      }
+      for (; k + 4 <= c; k += 4) {
+        f4 s0 = wasm_f32x4_splat(0.f);
+        for (int oy = oy0; oy < oy1; oy++) {
+          const float *g = dy + (((long)b * oh + oy) * ow) * c + k;
+          for (int ox = ox0; ox < ox1; ox++) s0 = wasm_f32x4_add(s0, ld(g + (long)ox * c));
+        }
+        st(d + k, wasm_f32x4_mul(s0, vs));
+      }
+      for (; k < c; k++) {
+        float s = 0.f;
+        for (int oy = oy0; oy < oy1; oy++)
+          for (int ox = ox0; ox < ox1; ox++) s += dy[(((long)b * oh + oy) * ow + ox) * c + k];
+        d[k] = s * scale;
+      }
+    }
+  }
 }

@@ -265,3 +265,62 @@ export function relu(args: Args, backendName: string): Info | Info[] {
   if (!native || x.dtype !== 'float32' || size(x.shape) === 0) return runStock('Relu', backendName, args);
   return nativeOutput(native, args.backend, [...x.shape], (out) => native.parallel('relu', [native.address(x), out, size(x.shape)]));
 }
+
+/**
+ * AvgPoolGrad with the module: each dx position gathers the dy of the windows that hold it, times
+ * 1 / (kh·kw) (padding counted, as tfjs-backend-cpu); stock wasm's kernel is a scalar loop (Inception-v3's
+ * 3×3 'same' pools: 127 ms of a 1.7 s PGD step). Dilated pools and other dtypes run the stock kernel.
+ */
+export function avgPoolGrad(args: Args, backendName: string): Info | Info[] {
+  const { dy, input } = args.inputs as { dy: Info; input: Info };
+  const native = nativeKernels(args.backend);
+  if (!native || dy.dtype !== 'float32' || input.shape.length !== 4 || size(input.shape) === 0) return runStock('AvgPoolGrad', backendName, args);
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.AvgPoolGradAttrs & { dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  return nativeOutput(native, args.backend, [...input.shape], (out) => native.parallel('avg_pool_grad', [native.address(dy), out,
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight,
+    info.strideWidth, info.padInfo.top, info.padInfo.left, 1 / (info.filterHeight * info.filterWidth)]));
+}
+
+/**
+ * The copies a float32 slice takes as runs of contiguous floats: the innermost axis the slice cuts and every
+ * axis after it form one run (`width` floats) per index of the axes before it; the axis just before it
+ * gives `copy_rows`' rows (`rows`, `srcStride` apart in x), the axes before that one call each
+ * (`calls`, starting at the offsets `starts`, in floats). Exported for the tests.
+ */
+export function slicePlan(shape: readonly number[], begin: readonly number[], sizes: readonly number[]): { width: number; rows: number; srcStride: number; starts: number[] } {
+  const rank = shape.length;
+  const strides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1]! * shape[i + 1]!;
+  let k = rank - 1;
+  while (k > 0 && sizes[k] === shape[k] && begin[k] === 0) k--;
+  const width = rank === 0 ? 1 : sizes[k]! * (k + 1 < rank ? strides[k]! : 1);
+  const rowAxis = k - 1;
+  const rows = rowAxis >= 0 ? sizes[rowAxis]! : 1;
+  const srcStride = rowAxis >= 0 ? strides[rowAxis]! : 0;
+  let starts = [begin.reduce((a, b, i) => a + b * strides[i]!, 0)];
+  // outer axes first: the runs in the output's order
+  for (let ax = 0; ax < rowAxis; ax++) starts = starts.flatMap((s) => Array.from({ length: sizes[ax]! }, (_, j) => s + j * strides[ax]!));
+  return { width, rows, srcStride, starts };
+}
+
+/**
+ * Slice of a float32 tensor as strided row copies with the module (stock wasm: a scalar loop per element
+ * above rank 1's contiguous case; Inception-v3's pad gradients, 2×19×19×768 → 2×17×17×768, took 50 ms of
+ * a PGD step). Slices whose runs are short (under 16 floats) or many (over 256 calls) run the stock kernel.
+ */
+export function slice(args: Args, backendName: string): Info | Info[] {
+  const { x } = args.inputs as { x: Info };
+  const native = nativeKernels(args.backend);
+  if (!native || x.dtype !== 'float32' || x.shape.length === 0 || size(x.shape) === 0) return runStock('Slice', backendName, args);
+  const { begin, size: sz } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+  const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, sz) as [number[], number[]];
+  if (size(s) === 0) return runStock('Slice', backendName, args);
+  const plan = slicePlan(x.shape, b, s);
+  if (plan.width < 16 || plan.starts.length > 256) return runStock('Slice', backendName, args);
+  return nativeOutput(native, args.backend, s, (out) => {
+    const src = native.address(x);
+    const perCall = plan.rows * plan.width;
+    plan.starts.forEach((start, i) => native.parallel('copy_rows', [src + 4 * start, out + 4 * i * perCall, plan.rows, plan.width, plan.srcStride, plan.width]));
+  });
+}

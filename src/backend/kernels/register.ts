@@ -9,7 +9,7 @@ import { BN_GRAD, BN_STATS, batchNormGrad, batchNormStats } from './batchNormTra
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
 import { conv2d, fusedConv2d } from './nativeConv.js';
-import { binary, concat, fusedBatchNorm, mean, relu, RELU_GRAD, reluGrad, saveStock, splitV, sum } from './nativeOps.js';
+import { avgPoolGrad, binary, concat, fusedBatchNorm, mean, relu, RELU_GRAD, reluGrad, saveStock, slice, splitV, sum } from './nativeOps.js';
 
 type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -47,13 +47,15 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   Multiply: binary('Multiply'),
   RealDiv: binary('RealDiv'),
   Relu: relu,
+  AvgPoolGrad: avgPoolGrad,
+  Slice: slice,
   [RELU_GRAD]: reluGrad,
   [BN_STATS]: batchNormStats,
   [BN_GRAD]: batchNormGrad,
 };
 
 /** Kernels that wrap the backend's own one (called where medrobust's module does not apply). */
-const WRAPS_STOCK = new Set(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'Sum', 'Mean', 'Concat', 'SplitV', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Relu']);
+const WRAPS_STOCK = new Set(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'Sum', 'Mean', 'Concat', 'SplitV', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Relu', 'AvgPoolGrad', 'Slice']);
 
 /** Registers `names` for `backendName` (replacing stock kernels); returns the names it installed. */
 export function installKernels(backendName: string, names: readonly string[]): string[] {
