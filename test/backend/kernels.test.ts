@@ -11,6 +11,7 @@ import { registerWasmGradients } from '../../src/backend/index.js';
 import { NATIVE_FLAG } from '../../src/backend/kernels/native.js';
 import { installHeapGuard, wasmLiveBytes } from '../../src/internal/memory.js';
 import '../helpers/backends.js';
+import { relError } from '../helpers/relError.js';
 
 type Inputs = () => Record<string, tf.Tensor>;
 
@@ -28,17 +29,6 @@ async function onBoth(name: string, inputs: Inputs, attrs: object, cpuName = nam
   const shape = w.shape;
   tf.dispose([w, ...Object.values(wi)]);
   return [cpu, wasm, shape];
-}
-
-function relError(ref: ArrayLike<number>, got: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmGradients } from '../../src/backend/index.js';
 import { FMA_FLAG, NATIVE_FLAG, nativeKernels, relaxedSimdSupported } from '../../src/backend/kernels/native.js';
 import { useTestBackend } from '../helpers/backends.js';
+import { relError } from '../helpers/relError.js';
 
 type Maker = () => Record<string, tf.Tensor> | tf.Tensor[];
 type Pair = [Float32Array, Float32Array, number[]];
@@ -44,17 +45,6 @@ async function onBoth(name: string, make: Maker, attrs: object): Promise<[Pair, 
     expect(wasm[i]!.shape).toEqual(c.shape);
     return [c.values, wasm[i]!.values, c.shape];
   }) as [Pair, ...Pair[]];
-}
-
-function relError(ref: ArrayLike<number>, got: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);

@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NATIVE_FLAG, nativeKernels } from '../../src/backend/kernels/native.js';
 import { slicePlan } from '../../src/backend/kernels/nativeOps.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
+import { relError } from '../helpers/relError.js';
 
 const rnd = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -27,17 +28,6 @@ async function runOn(backend: 'cpu' | 'wasm', name: string, make: () => tf.Named
   const r = { values: out.dataSync() as Float32Array, shape: out.shape };
   tf.dispose([out, ...Object.values(inputs)]);
   return r;
-}
-
-function relError(ref: ArrayLike<number>, got: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 /** [label, input NHWC, window, stride, padding] */

@@ -27,16 +27,20 @@ function lossOf(model: tfl.LayersModel, images: tf.Tensor4D, labels: tf.Tensor, 
   return tf.losses.sigmoidCrossEntropy(labels, logits) as tf.Scalar;
 }
 
-/** Runs `steps` SGD steps; returns the training-mode loss on the batch before and after. */
-export async function trainSteps(model: tfl.LayersModel, images: tf.Tensor4D, labels: tf.Tensor, steps: number, learningRate = 0.05): Promise<{ before: number; after: number }> {
-  // training mode on both sides: batch norm then uses the batch's statistics, the ones SGD descended
-  const evalLoss = (): number => tf.tidy(() => lossOf(model, images, labels, true).dataSync()[0]!);
+/**
+ * Runs `steps` SGD steps; returns the loss on the batch before and after, in training mode (default: batch
+ * norm then uses the batch's statistics, the ones SGD descended) or, with `training` false, in inference mode
+ * on both sides (batch norm with its moving statistics: a smooth loss even where batch statistics over tiny
+ * maps make the training-mode one chaotic).
+ */
+export async function trainSteps(model: tfl.LayersModel, images: tf.Tensor4D, labels: tf.Tensor, steps: number, learningRate = 0.05, training = true): Promise<{ before: number; after: number }> {
+  const evalLoss = (): number => tf.tidy(() => lossOf(model, images, labels, training).dataSync()[0]!);
   const before = evalLoss();
   const opt = tf.train.sgd(learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   try {
     for (let s = 0; s < steps; s++) {
-      const cost = opt.minimize(() => lossOf(model, images, labels, true), true, vars);
+      const cost = opt.minimize(() => lossOf(model, images, labels, training), true, vars);
       cost?.dispose();
     }
   } finally {
