@@ -187,9 +187,11 @@ const preparing = new Map<Variant, Promise<boolean>>();
 
 const keyOf = (variant: Variant, shared: boolean): string => `${variant}-${shared ? 'shared' : 'single'}`;
 
-/** The build the flags and the runtime ask for now: FMA where {@link FMA_FLAG} is on and relaxed SIMD runs. */
+/**
+ * The build the flags and the runtime ask for now: FMA where {@link FMA_FLAG} is on and relaxed SIMD runs.
+ * Its callers have registered the flags (nativeKernels through `enabled`, prepareNativeKernels itself).
+ */
 function wantedVariant(): Variant {
-  registerNativeFlag();
   if (!tf.env().getBool(FMA_FLAG) || !relaxedSimdSupported()) return 'plain';
   // An FMA build that failed to compile (it validated, so this is not expected) falls back to the plain one.
   return compileFailed.has(keyOf('fma', false)) || compileFailed.has(keyOf('fma', true)) ? 'plain' : 'fma';
