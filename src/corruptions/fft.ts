@@ -192,7 +192,7 @@ function radix2Rows(re: Float64Array, im: Float64Array, size: number, length: nu
  * The inverse (unscaled, e^{+2πijk/N}) decimation-in-time FFT along the first axis, on all
  * `length` columns at once, two stages per pass: bit-reversed order in, natural order out.
  */
-function ditRows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number, fromLen = 4): void {
+function ditRows(re: Float64Array, im: Float64Array, size: number, length: number, stride: number, fromLen = 4, toLen = size): void {
   const { cos, sin } = planOf(size);
   const stages = Math.round(Math.log2(size));
   let len = fromLen;
@@ -200,7 +200,7 @@ function ditRows(re: Float64Array, im: Float64Array, size: number, length: numbe
     radix2Rows(re, im, size, length, stride);
     len = 8;
   }
-  for (; len <= size; len <<= 2) {
+  for (; len <= toLen; len <<= 2) {
     const q = len >> 2;
     const step = size / len;
     for (let start = 0; start < size; start += len) {
@@ -408,6 +408,87 @@ function loadPlanes(src: Float32Array, re: Float64Array, im: Float64Array, base:
   }
 }
 
+/** `v · scale`, clipped to [0, 1] with `clip`. */
+function scaled(v: number, scale: number, clip: boolean): number {
+  return clip ? Math.min(1, Math.max(0, v * scale)) : v * scale;
+}
+
+/**
+ * The last pass of {@link ditRows} (length `size`, after `ditRows(…, size / 4)`) with the store: grid rows
+ * y0…y0 + h − 1 of `re` times `scale` go to the plane of `out` at `baseRe` (row stride w·c, pixel stride c),
+ * those of `im` to the plane at `baseIm` (none when −1), clipped with `clip`; the grid itself is not written.
+ * The same arithmetic as `ditRows` then `storePlane`, one pass over the grid fewer.
+ */
+function ditLastStore(re: Float64Array, im: Float64Array, size: number, length: number, stride: number, out: Float32Array, baseRe: number, baseIm: number, y0: number, h: number, w: number, c: number, scale: number, clip: boolean): void {
+  const { cos, sin } = planOf(size);
+  const q = size >> 2;
+  const row = w * c;
+  const both = baseIm >= 0;
+  for (let k = 0; k < q; k++) {
+    const v1r = cos[k]!, v1i = -sin[k]!;
+    const v2r = cos[k + q]!, v2i = -sin[k + q]!;
+    const v3r = cos[2 * k]!, v3i = -sin[2 * k]!;
+    const o0 = k * stride;
+    const o1 = o0 + q * stride;
+    const o2 = o1 + q * stride;
+    const o3 = o2 + q * stride;
+    // output rows of the four grid rows, −1 outside y0…y0 + h − 1
+    const y = k - y0;
+    const t0 = y >= 0 && y < h ? y * row : -1;
+    const t1 = y + q >= 0 && y + q < h ? (y + q) * row : -1;
+    const t2 = y + 2 * q >= 0 && y + 2 * q < h ? (y + 2 * q) * row : -1;
+    const t3 = y + 3 * q >= 0 && y + 3 * q < h ? (y + 3 * q) * row : -1;
+    for (let j = 0; j < length; j++) {
+      const x0r = re[o0 + j]!, x0i = im[o0 + j]!;
+      const x1r = re[o1 + j]!, x1i = im[o1 + j]!;
+      const x2r = re[o2 + j]!, x2i = im[o2 + j]!;
+      const x3r = re[o3 + j]!, x3i = im[o3 + j]!;
+      let z0r: number, z0i: number, z1r: number, z1i: number, z2r: number, z2i: number, z3r: number, z3i: number;
+      if (k === 0) {
+        // the twiddles are 1, +i and 1 (as ditRows' k = 0 block)
+        const a0r = x0r + x1r, a0i = x0i + x1i;
+        const a1r = x0r - x1r, a1i = x0i - x1i;
+        const a2r = x2r + x3r, a2i = x2i + x3i;
+        const u3r = x3i - x2i, u3i = x2r - x3r;
+        z0r = a0r + a2r; z0i = a0i + a2i;
+        z2r = a0r - a2r; z2i = a0i - a2i;
+        z1r = a1r + u3r; z1i = a1i + u3i;
+        z3r = a1r - u3r; z3i = a1i - u3i;
+      } else {
+        const t1r = x1r * v3r - x1i * v3i, t1i = x1r * v3i + x1i * v3r;
+        const a0r = x0r + t1r, a0i = x0i + t1i;
+        const a1r = x0r - t1r, a1i = x0i - t1i;
+        const t3r = x3r * v3r - x3i * v3i, t3i = x3r * v3i + x3i * v3r;
+        const a2r = x2r + t3r, a2i = x2i + t3i;
+        const a3r = x2r - t3r, a3i = x2i - t3i;
+        const u2r = a2r * v1r - a2i * v1i, u2i = a2r * v1i + a2i * v1r;
+        const u3r = a3r * v2r - a3i * v2i, u3i = a3r * v2i + a3i * v2r;
+        z0r = a0r + u2r; z0i = a0i + u2i;
+        z2r = a0r - u2r; z2i = a0i - u2i;
+        z1r = a1r + u3r; z1i = a1i + u3i;
+        z3r = a1r - u3r; z3i = a1i - u3i;
+      }
+      const x = j * c;
+      if (t0 >= 0) {
+        out[baseRe + t0 + x] = scaled(z0r, scale, clip);
+        if (both) out[baseIm + t0 + x] = scaled(z0i, scale, clip);
+      }
+      if (t1 >= 0) {
+        out[baseRe + t1 + x] = scaled(z1r, scale, clip);
+        if (both) out[baseIm + t1 + x] = scaled(z1i, scale, clip);
+      }
+      if (t2 >= 0) {
+        out[baseRe + t2 + x] = scaled(z2r, scale, clip);
+        if (both) out[baseIm + t2 + x] = scaled(z2i, scale, clip);
+      }
+      if (t3 >= 0) {
+        out[baseRe + t3 + x] = scaled(z3r, scale, clip);
+        if (both) out[baseIm + t3 + x] = scaled(z3i, scale, clip);
+      }
+    }
+  }
+}
+
 /** Stores the top-left h × w block of a grid (row stride `cols`) times `scale` into one plane of `out`, clipped to [0, 1] with `clip`. */
 function storePlane(out: Float32Array, from: Float64Array, base: number, h: number, w: number, c: number, cols: number, scale: number, clip: boolean): void {
   for (let y = 0; y < h; y++) {
@@ -529,6 +610,14 @@ export function correlate2dFft(src: Float32Array, s: BatchShape, kernel: ArrayLi
     ditRows(tRe, tIm, cols, rows, rows, minLen);
     transpose(x0 === 0 ? tRe : tRe.subarray(x0 * rows), re, w, rows, rows, cols);
     transpose(x0 === 0 ? tIm : tIm.subarray(x0 * rows), im, w, rows, rows, cols);
+    const baseRe = b0 * h * w * c + (p % c);
+    const baseIm = p + 1 < planes ? Math.floor((p + 1) / c) * h * w * c + ((p + 1) % c) : -1;
+    if (rows >= 4) {
+      // the last pass writes the output
+      ditRows(re, im, rows, w, cols, 4, rows >> 2);
+      ditLastStore(re, im, rows, w, cols, out, baseRe, baseIm, y0, h, w, c, scale, clip);
+      continue;
+    }
     ditRows(re, im, rows, w, cols);
     const fromRe = y0 === 0 ? re : re.subarray(y0 * cols);
     const fromIm = y0 === 0 ? im : im.subarray(y0 * cols);
