@@ -112,6 +112,48 @@ describe('zoom and defocus building blocks', () => {
   });
 });
 
+describe('defocus_blur on the FFT with a real spectrum', () => {
+  // Two float32 roundings of one float64 value in [0, 1] (the FFT's own error is ~1e-15): at most 2^-24 apart.
+  const FLOAT32_ROUNDING = 2 ** -24;
+
+  it('severities 4 and 5 (the disk touching its grid) equal the direct correlation at 224 px within float32 rounding', () => {
+    const rng = createRng(17);
+    const s = { n: 1, h: 224, w: 224, c: 3 };
+    const x = Float32Array.from({ length: 224 * 224 * 3 }, () => rng.next());
+    for (const [radius, alias] of [DEFOCUS_BLUR[3], DEFOCUS_BLUR[4]]) {
+      const { kernel, size } = diskKernel(radius, alias, 1);
+      expect(diskRuns(radius, alias, 1).inside, `radius ${radius}`).toBe(false);
+      const fast = correlate2dFft(x, s, kernel, size, size, 'reflect', true);
+      expect(maxAbsDiff(fast, clip01(correlate2d(x, s, kernel, size, size, 'reflect'))), `radius ${radius}`).toBeLessThanOrEqual(FLOAT32_ROUNDING);
+    }
+  });
+
+  it('odd sizes, 1–4 channels, odd plane counts and grids that are not powers of four agree too', () => {
+    const rng = createRng(18);
+    // 37×53: 64×64 grids at 17 taps (power of four: the fused product), 64×128 at 21 (the separate real product);
+    // 100×90: 128×128 (neither); 3×2: a kernel wider than the image
+    for (const [n, h, w, c] of [[1, 37, 53, 1], [3, 37, 53, 2], [1, 53, 37, 3], [2, 37, 53, 4], [1, 100, 90, 3], [1, 3, 2, 3]] as const) {
+      const s = { n, h, w, c };
+      const x = Float32Array.from({ length: n * h * w * c }, () => rng.next());
+      for (const [radius, alias] of DEFOCUS_BLUR) {
+        const { kernel, size } = diskKernel(radius, alias, 1);
+        const fast = correlate2dFft(x, s, kernel, size, size, 'reflect', true);
+        expect(maxAbsDiff(fast, clip01(correlate2d(x, s, kernel, size, size, 'reflect'))), `${n}×${h}×${w}×${c} radius ${radius}`).toBeLessThanOrEqual(FLOAT32_ROUNDING);
+      }
+    }
+  });
+
+  it('a kernel that is not point-symmetric keeps the complex product (a correlation, not a convolution)', () => {
+    const rng = createRng(19);
+    const s = { n: 1, h: 37, w: 53, c: 3 };
+    const x = Float32Array.from({ length: 37 * 53 * 3 }, () => rng.next());
+    const { kernel, size } = diskKernel(8, 0.5, 1);
+    // weight moved towards the top-left: a real-spectrum shortcut would flip it
+    const skewed = Float64Array.from(kernel, (v, i) => (i < kernel.length / 2 ? 1.5 * v : 0.5 * v));
+    expect(maxAbsDiff(correlate2dFft(x, s, skewed, size, size, 'reflect'), correlate2d(x, s, skewed, size, size, 'reflect'))).toBeLessThan(1e-6);
+  });
+});
+
 describe('defocus_blur as row runs', () => {
   /** (g ⊗ g) ∗ disk / count from diskRuns, centred on a size × size grid (zeros outside it). */
   function runsKernel(radius: number, alias: number, scale: number, size: number): Float64Array {
