@@ -696,6 +696,211 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions and their input gradients (Lavin and Gray 2016):  */
+/* Y = A' [ (G g G') .* (B' d B) ] A per tile of 2x2 outputs (a 4x4 patch of the input), so a tile costs */
+/* 16 instead of 36 multiply-adds per input and output channel. The 16 products of a block of tiles are */
+/* 16 one-tap GEMMs that run on conv_groups (the direct conv's tiles), with U = G g G' as their panels.  */
+/*   B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],            */
+/*   A' = [1 1 1 0; 0 1 -1 -1]  (cross-correlation, as tfjs's conv2d).                                   */
+/* Results agree with the direct sums to float rounding, not bit for bit.                              */
+/* ------------------------------------------------------------------------------------------------ */
+
+/*
+ * U = G g G' for every (reduced channel, output channel) pair, in pack_filter's panel layout once per
+ * transform position xi = 4*i + j: u[(xi * groups + g) * depth * 8 + k * 8 + l]. transposed = 0: the forward
+ * conv of w [3][3][ci][co] (depth ci, outputs co); 1: its input gradient, the forward conv with the filter
+ * flipped and its channels swapped (depth co, outputs ci). Parts split the groups of 8 outputs.
+ */
+EXPORT(winograd_filter)
+void winograd_filter(const float *w, float *u, int ci, int co, int transposed, int part, int parts) {
+  const int outc = transposed ? ci : co, depth = transposed ? co : ci;
+  const int groups = (outc + 7) / 8;
+  const long plane = (long)groups * depth * 8;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  for (int g = g0; g < g1; g++) {
+    for (int k = 0; k < depth; k++) {
+      for (int l = 0; l < 8; l++) {
+        const int c = g * 8 + l;
+        float f[3][3], t[4][3];
+        for (int y = 0; y < 3; y++)
+          for (int x = 0; x < 3; x++)
+            f[y][x] = c >= outc ? 0.f : transposed ? w[((2 - y) * 3 + (2 - x)) * ci * co + c * co + k] : w[(y * 3 + x) * ci * co + k * co + c];
+        for (int x = 0; x < 3; x++) {
+          t[0][x] = f[0][x];
+          t[1][x] = 0.5f * (f[0][x] + f[1][x] + f[2][x]);
+          t[2][x] = 0.5f * (f[0][x] - f[1][x] + f[2][x]);
+          t[3][x] = f[2][x];
+        }
+        float *dst = u + (long)g * depth * 8 + k * 8 + l;
+        for (int i = 0; i < 4; i++) {
+          dst[(4 * i + 0) * plane] = t[i][0];
+          dst[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+          dst[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+          dst[(4 * i + 3) * plane] = t[i][2];
+        }
+      }
+    }
+  }
+}
+
+/* Tiles per block and the floats of one part's scratch: V (16 x tiles x depth), M (16 x tiles x outc) and
+   the indirection words. The block stays within about WINO_BLOCK_FLOATS so that V and M stay in L2. */
+#ifndef WINO_BLOCK_FLOATS
+#define WINO_BLOCK_FLOATS (96 * 1024)
+#endif
+INLINE int wino_tiles(int depth, int outc) { return imax(4, imin(64, WINO_BLOCK_FLOATS / (16 * (depth + outc)) / 4 * 4)); }
+EXPORT(winograd_scratch_floats)
+int winograd_scratch_floats(int depth, int outc) { return 16 * wino_tiles(depth, outc) * (depth + outc) + 16; }
+
+/* V rows of tiles [t0, t0 + nt) of the block: the 4x4 input patch of each tile (zeros outside a), B' d B. */
+static void wino_input(const float *a, const float *zeros, float *v, int bt, int ah, int aw, int depth, int th, int tw, int top, int left,
+                       int t0, int nt) {
+  const long plane = (long)bt * depth;
+  for (int t = 0; t < nt; t++) {
+    const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const float *row[4][4];
+    for (int i = 0; i < 4; i++) {
+      const int ay = 2 * ty - top + i;
+      for (int j = 0; j < 4; j++) {
+        const int ax = 2 * tx - left + j;
+        row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
+      }
+    }
+    float *dst = v + (long)t * depth;
+    int c = 0;
+    for (; c + 4 <= depth; c += 4) {
+      f4 r[4][4];
+      for (int i = 0; i < 4; i++) {
+        /* B' along the rows of the patch: columns j of rows 0..3 */
+        const f4 d0 = ld(row[i][0] + c), d1 = ld(row[i][1] + c), d2 = ld(row[i][2] + c), d3 = ld(row[i][3] + c);
+        r[i][0] = wasm_f32x4_sub(d0, d2);
+        r[i][1] = wasm_f32x4_add(d1, d2);
+        r[i][2] = wasm_f32x4_sub(d2, d1);
+        r[i][3] = wasm_f32x4_sub(d1, d3);
+      }
+      for (int j = 0; j < 4; j++) {
+        st(dst + (0 * 4 + j) * plane + c, wasm_f32x4_sub(r[0][j], r[2][j]));
+        st(dst + (1 * 4 + j) * plane + c, wasm_f32x4_add(r[1][j], r[2][j]));
+        st(dst + (2 * 4 + j) * plane + c, wasm_f32x4_sub(r[2][j], r[1][j]));
+        st(dst + (3 * 4 + j) * plane + c, wasm_f32x4_sub(r[1][j], r[3][j]));
+      }
+    }
+    for (; c < depth; c++) {
+      float r[4][4];
+      for (int i = 0; i < 4; i++) {
+        const float d0 = row[i][0][c], d1 = row[i][1][c], d2 = row[i][2][c], d3 = row[i][3][c];
+        r[i][0] = d0 - d2;
+        r[i][1] = d1 + d2;
+        r[i][2] = d2 - d1;
+        r[i][3] = d1 - d3;
+      }
+      for (int j = 0; j < 4; j++) {
+        dst[(0 * 4 + j) * plane + c] = r[0][j] - r[2][j];
+        dst[(1 * 4 + j) * plane + c] = r[1][j] + r[2][j];
+        dst[(2 * 4 + j) * plane + c] = r[2][j] - r[1][j];
+        dst[(3 * 4 + j) * plane + c] = r[1][j] - r[3][j];
+      }
+    }
+  }
+}
+
+/* A' M A for tiles [t0, t0 + nt) of the block, plus bias, ReLU; only the outputs inside out are stored. */
+static void wino_output(const float *m, const float *bias, float *out, int bt, int oh, int ow, int outc, int th, int tw, int relu, int t0,
+                        int nt) {
+  const long plane = (long)bt * outc;
+  const f4 zero = wasm_f32x4_splat(0.f);
+  for (int t = 0; t < nt; t++) {
+    const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const int y0 = 2 * ty, x0 = 2 * tx;
+    const int rows = imin(2, oh - y0), cols = imin(2, ow - x0);
+    float *o = out + (((long)b * oh + y0) * ow + x0) * outc;
+    const float *src = m + (long)t * outc;
+    int c = 0;
+    for (; c + 4 <= outc; c += 4) {
+      f4 s[2][4];
+      for (int j = 0; j < 4; j++) {
+        const f4 m0 = ld(src + (0 * 4 + j) * plane + c), m1 = ld(src + (1 * 4 + j) * plane + c);
+        const f4 m2 = ld(src + (2 * 4 + j) * plane + c), m3 = ld(src + (3 * 4 + j) * plane + c);
+        s[0][j] = wasm_f32x4_add(wasm_f32x4_add(m0, m1), m2);
+        s[1][j] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), m3);
+      }
+      const f4 bv = bias ? ld(bias + c) : zero;
+      for (int i = 0; i < rows; i++) {
+        f4 y0v = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(s[i][0], s[i][1]), s[i][2]), bv);
+        f4 y1v = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s[i][1], s[i][2]), s[i][3]), bv);
+        if (relu) {
+          y0v = wasm_f32x4_max(y0v, zero);
+          y1v = wasm_f32x4_max(y1v, zero);
+        }
+        st(o + (long)i * ow * outc + c, y0v);
+        if (cols > 1) st(o + ((long)i * ow + 1) * outc + c, y1v);
+      }
+    }
+    for (; c < outc; c++) {
+      float s[2][4];
+      for (int j = 0; j < 4; j++) {
+        const float m0 = src[(0 * 4 + j) * plane + c], m1 = src[(1 * 4 + j) * plane + c];
+        const float m2 = src[(2 * 4 + j) * plane + c], m3 = src[(3 * 4 + j) * plane + c];
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+      }
+      const float bv = bias ? bias[c] : 0.f;
+      for (int i = 0; i < rows; i++) {
+        float y0v = s[i][0] + s[i][1] + s[i][2] + bv;
+        float y1v = s[i][1] - s[i][2] - s[i][3] + bv;
+        if (relu) {
+          y0v = y0v > 0.f ? y0v : 0.f;
+          y1v = y1v > 0.f ? y1v : 0.f;
+        }
+        o[(long)i * ow * outc + c] = y0v;
+        if (cols > 1) o[((long)i * ow + 1) * outc + c] = y1v;
+      }
+    }
+  }
+}
+
+/*
+ * A 3x3 stride-1 convolution through Winograd F(2x2, 3x3): a [n][ah][aw][depth], out [n][oh][ow][outc],
+ * padding top/left (zeros outside a), u: winograd_filter's panels, bias: outc floats or 0, relu: clamp at 0.
+ * zeros: depth zero floats (rounded up to 4); scratch: winograd_scratch_floats(depth, outc) floats per part.
+ * Parts split the tiles of 2x2 outputs; a tile never crosses images and its arithmetic does not depend on the
+ * block or part it falls in, so an image's result does not depend on the batch or the thread count.
+ */
+EXPORT(conv2d_winograd)
+void conv2d_winograd(const float *a, const float *u, const float *bias, float *out, const float *zeros, float *scratch, int n, int ah, int aw,
+                     int depth, int oh, int ow, int outc, int top, int left, int relu, int part, int parts) {
+  const int th = (oh + 1) / 2, tw = (ow + 1) / 2, total = n * th * tw;
+  const int bt = wino_tiles(depth, outc);
+  const int groups = (outc + 7) / 8;
+  float *ws = scratch + (long)part * winograd_scratch_floats(depth, outc);
+  float *v = ws, *m = ws + 16L * bt * depth;
+  const float **ind = (const float **)(m + 16L * bt * outc); /* 4 words */
+  const float **act_p = ind + 4;                             /* 1 word */
+  const long uplane = (long)groups * depth * 8;
+  const int chunk = imax(1, PANEL_CHUNK_FLOATS / imax(1, depth * 8));
+  const int t0 = part_lo(total, part, parts), t1 = part_lo(total, part + 1, parts);
+  for (int b0 = t0; b0 < t1; b0 += bt) {
+    const int nb = imin(bt, t1 - b0);
+    wino_input(a, zeros, v, bt, ah, aw, depth, th, tw, top, left, b0, nb);
+    for (int xi = 0; xi < 16; xi++) {
+      const float *vx = v + (long)xi * bt * depth;
+      float *mx = m + (long)xi * bt * outc;
+      for (int g0 = 0; g0 < groups; g0 += chunk) {
+        const int g1 = imin(groups, g0 + chunk);
+        for (int t = 0; t < nb; t += 4) {
+          const int count = imin(4, nb - t);
+          for (int r = 0; r < 4; r++) ind[r] = r < count ? vx + (long)(t + r) * depth : zeros;
+          act_p[0] = u + xi * uplane + (long)g0 * depth * 8;
+          conv_groups(ind, act_p, 1, depth, mx + (long)t * outc + g0 * 8, outc, 0, imin(outc - g0 * 8, (g1 - g0) * 8), 0, count, count == 4,
+                      depth);
+        }
+      }
+    }
+    wino_output(m, bias, out, bt, oh, ow, outc, th, tw, relu, b0, nb);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Max-pool gradient: each window's upstream value goes to the first position (row-major) holding the  */
 /* window's maximum, whatever its sign (tfjs-backend-cpu and TensorFlow).                           */
 /* ------------------------------------------------------------------------------------------------ */

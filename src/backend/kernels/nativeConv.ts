@@ -6,18 +6,60 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nativeKernels, type Native, type WasmBackendLike } from './native.js';
+import { nativeKernels, WINOGRAD_FLAG, type Native, type WasmBackendLike } from './native.js';
 import { runStock } from './nativeOps.js';
 
 type Info = tf.TensorInfo;
 type Args = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
+/**
+ * Whether a conv (or its input gradient) runs through Winograd F(2×2, 3×3): 3×3, stride 1, no dilation, with
+ * {@link WINOGRAD_FLAG} on and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
+ * per tile against the product's O(depth · outputs); below it the direct kernel wins).
+ */
+function useWinograd(info: ConvInfo, depth: number): boolean {
+  return info.filterHeight === 3 && info.filterWidth === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 &&
+    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tf.env().getBool(WINOGRAD_FLAG);
+}
+
+/** Reduced channels from which a 3×3 stride-1 conv runs through Winograd (measured: bench/convFloorKernels.ts). */
+const WINOGRAD_MIN_DEPTH = 16;
+
+/**
+ * A 3×3 stride-1 conv (transposed = false) or its input gradient (true, itself a 3×3 stride-1 conv with the
+ * filter flipped and its channels swapped, padded 2 − top / 2 − left) through the module's Winograd F(2×2, 3×3).
+ */
+function runWinograd(native: Native, backend: tf.KernelBackend, a: Info, filter: Info, bias: Info | undefined, relu: boolean, info: ConvInfo, transposed: boolean): Info {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
+  const [top, left] = transposed ? [2 - info.padInfo.top, 2 - info.padInfo.left] : [info.padInfo.top, info.padInfo.left];
+  const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
+  const perPart = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_scratch_floats!(depth, outc);
+  const packed = native.malloc(16 * Math.ceil(outc / 8) * 8 * depth * 4);
+  const zeroBytes = Math.ceil(depth / 4) * 16;
+  const scratch = native.malloc(zeroBytes + native.parts * perPart * 4);
+  try {
+    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
+    native.parallel('winograd_filter', [native.address(filter), packed, ci, co, transposed ? 1 : 0]);
+    native.parallel('conv2d_winograd', [native.address(a), packed, bias ? native.address(bias) : 0, native.address(out), scratch, scratch + zeroBytes, n, ah, aw, depth,
+      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0]);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    native.free(scratch);
+    native.free(packed);
+  }
+  return out;
+}
+
 /** Runs the module's conv2d (forward or transposed) into a new output; frees scratch, and the output on error. */
 function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Info, bias: Info | undefined, relu: boolean, info: ConvInfo, transposed: boolean): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
+  if (useWinograd(info, depth)) return runWinograd(native, backend, a, filter, bias, relu, info, transposed);
   const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
   const packed = native.malloc(kh * kw * Math.ceil(outc / 8) * 8 * depth * 4);
   // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per part.
