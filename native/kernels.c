@@ -900,6 +900,165 @@ void conv2d_winograd(const float *a, const float *u, const float *bias, float *o
   }
 }
 
+/*
+ * The filter gradient of a 3x3 stride-1 convolution through the same transforms: with M = sum_c U .* V per
+ * tile and Y = A' M A, dM = A dY A' and dU = sum over tiles of dM .* V, then dW = G' dU G. Three kernels, the
+ * first two run per chunk of tiles (nativeConv.ts bounds the chunk's scratch):
+ *   winograd_grad_transform: V of x's tiles (4x4 patches, zeros outside x) and dM of dy's (2x2, zeros outside
+ *     dy), packed for the product: v[((xi * g4 + g) * nt + t) * 4 + lane] for channel 4g + lane of ci,
+ *     m[((xi * g8 + g) * nt + t) * 8 + lane] for channel 8g + lane of co (zeros past the last channel).
+ *     Parts split the chunk's tiles.
+ *   winograd_grad_gemm: du[(((xi * g4 + gc) * g8 + go) * 4 + i) * 8 + j] += sum over the chunk's tiles, in tile
+ *     order (first = 1: set instead of add). Parts split (xi, gc, go) units; each unit's sum runs in the same
+ *     order whatever the parts, so results do not depend on the thread count.
+ *   winograd_grad_filter: dw [3][3][ci][co] = G' dU G. Parts split ci.
+ */
+EXPORT(winograd_grad_transform)
+void winograd_grad_transform(const float *x, const float *dy, float *v, float *m, const float *zeros, int n, int ih, int iw, int ci, int oh,
+                             int ow, int co, int top, int left, int t0, int nt, int part, int parts) {
+  (void)n;
+  const int th = (oh + 1) / 2, tw = (ow + 1) / 2, per = th * tw;
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int a0 = part_lo(nt, part, parts), a1 = part_lo(nt, part + 1, parts);
+  for (int t = a0; t < a1; t++) {
+    const int u = t0 + t, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const float *row[4][4];
+    for (int i = 0; i < 4; i++) {
+      const int ay = 2 * ty - top + i;
+      for (int j = 0; j < 4; j++) {
+        const int ax = 2 * tx - left + j;
+        row[i][j] = ay >= 0 && ay < ih && ax >= 0 && ax < iw ? x + (((long)b * ih + ay) * iw + ax) * ci : zeros;
+      }
+    }
+    for (int g = 0; g < g4; g++) {
+      const int c = 4 * g;
+      f4 r[4][4];
+      for (int i = 0; i < 4; i++) {
+        f4 d[4];
+        for (int j = 0; j < 4; j++) {
+          if (c + 4 <= ci) {
+            d[j] = ld(row[i][j] + c);
+          } else {
+            float lane[4] = {0.f, 0.f, 0.f, 0.f};
+            for (int l = 0; c + l < ci; l++) lane[l] = row[i][j][c + l];
+            d[j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
+          }
+        }
+        r[i][0] = wasm_f32x4_sub(d[0], d[2]);
+        r[i][1] = wasm_f32x4_add(d[1], d[2]);
+        r[i][2] = wasm_f32x4_sub(d[2], d[1]);
+        r[i][3] = wasm_f32x4_sub(d[1], d[3]);
+      }
+      for (int j = 0; j < 4; j++) {
+        st(v + (((long)(0 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[0][j], r[2][j]));
+        st(v + (((long)(1 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_add(r[1][j], r[2][j]));
+        st(v + (((long)(2 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[2][j], r[1][j]));
+        st(v + (((long)(3 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[1][j], r[3][j]));
+      }
+    }
+    /* dy's 2x2 tile: rows and columns past dy are zeros */
+    const int y0 = 2 * ty, x0 = 2 * tx;
+    const float *drow[2][2];
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++)
+        drow[i][j] = y0 + i < oh && x0 + j < ow ? dy + (((long)b * oh + y0 + i) * ow + x0 + j) * co : zeros;
+    for (int g = 0; g < g8; g++) {
+      for (int h = 0; h < 2; h++) {
+        const int c = 8 * g + 4 * h;
+        f4 d[2][2];
+        for (int i = 0; i < 2; i++)
+          for (int j = 0; j < 2; j++) {
+            if (c + 4 <= co) {
+              d[i][j] = ld(drow[i][j] + c);
+            } else {
+              float lane[4] = {0.f, 0.f, 0.f, 0.f};
+              for (int l = 0; l < 4 && c + l < co; l++) lane[l] = drow[i][j][c + l];
+              d[i][j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
+            }
+          }
+        /* A dY A' with A = [1 0; 1 1; 1 -1; 0 -1]: along columns, then rows */
+        f4 r[2][4];
+        for (int i = 0; i < 2; i++) {
+          r[i][0] = d[i][0];
+          r[i][1] = wasm_f32x4_add(d[i][0], d[i][1]);
+          r[i][2] = wasm_f32x4_sub(d[i][0], d[i][1]);
+          r[i][3] = wasm_f32x4_neg(d[i][1]);
+        }
+        for (int j = 0; j < 4; j++) {
+          float *dst = m + ((long)(0 * 4 + j) * g8 + g) * nt * 8 + (long)t * 8 + 4 * h;
+          const long step = 4L * g8 * nt * 8; /* from xi = 4i + j to 4(i+1) + j */
+          st(dst, r[0][j]);
+          st(dst + step, wasm_f32x4_add(r[0][j], r[1][j]));
+          st(dst + 2 * step, wasm_f32x4_sub(r[0][j], r[1][j]));
+          st(dst + 3 * step, wasm_f32x4_neg(r[1][j]));
+        }
+      }
+    }
+  }
+}
+
+EXPORT(winograd_grad_gemm)
+void winograd_grad_gemm(const float *v, const float *m, float *du, int ci, int co, int nt, int first, int part, int parts) {
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int units = 16 * g4 * g8;
+  const int u0 = part_lo(units, part, parts), u1 = part_lo(units, part + 1, parts);
+  for (int u = u0; u < u1; u++) {
+    const int xi = u / (g4 * g8), rest = u - xi * g4 * g8, gc = rest / g8, go = rest - gc * g8;
+    float *acc_p = du + (long)u * 32;
+    f4 a00, a01, a10, a11, a20, a21, a30, a31;
+    if (first) {
+      a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = wasm_f32x4_splat(0.f);
+    } else {
+      a00 = ld(acc_p); a01 = ld(acc_p + 4); a10 = ld(acc_p + 8); a11 = ld(acc_p + 12);
+      a20 = ld(acc_p + 16); a21 = ld(acc_p + 20); a30 = ld(acc_p + 24); a31 = ld(acc_p + 28);
+    }
+    const float *vp = v + ((long)xi * g4 + gc) * nt * 4;
+    const float *mp = m + ((long)xi * g8 + go) * nt * 8;
+    for (int t = 0; t < nt; t++, vp += 4, mp += 8) {
+      const f4 b0 = ld(mp), b1 = ld(mp + 4);
+      f4 s = splat(vp);
+      a00 = madd(a00, s, b0);
+      a01 = madd(a01, s, b1);
+      s = splat(vp + 1);
+      a10 = madd(a10, s, b0);
+      a11 = madd(a11, s, b1);
+      s = splat(vp + 2);
+      a20 = madd(a20, s, b0);
+      a21 = madd(a21, s, b1);
+      s = splat(vp + 3);
+      a30 = madd(a30, s, b0);
+      a31 = madd(a31, s, b1);
+    }
+    st(acc_p, a00); st(acc_p + 4, a01); st(acc_p + 8, a10); st(acc_p + 12, a11);
+    st(acc_p + 16, a20); st(acc_p + 20, a21); st(acc_p + 24, a30); st(acc_p + 28, a31);
+  }
+}
+
+EXPORT(winograd_grad_filter)
+void winograd_grad_filter(const float *du, float *dw, int ci, int co, int part, int parts) {
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int c0 = part_lo(ci, part, parts), c1 = part_lo(ci, part + 1, parts);
+  for (int c = c0; c < c1; c++) {
+    const int gc = c / 4, i4 = c - gc * 4;
+    for (int o = 0; o < co; o++) {
+      const int go = o / 8, j8 = o - go * 8;
+      float uu[4][4], r[4][3];
+      for (int xi = 0; xi < 16; xi++) uu[xi / 4][xi % 4] = du[((((long)xi * g4 + gc) * g8 + go) * 4 + i4) * 8 + j8];
+      /* G' dU G with G' = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]: along columns, then rows */
+      for (int i = 0; i < 4; i++) {
+        r[i][0] = uu[i][0] + 0.5f * (uu[i][1] + uu[i][2]);
+        r[i][1] = 0.5f * (uu[i][1] - uu[i][2]);
+        r[i][2] = 0.5f * (uu[i][1] + uu[i][2]) + uu[i][3];
+      }
+      for (int x = 0; x < 3; x++) {
+        dw[(0 * 3 + x) * ci * co + c * co + o] = r[0][x] + 0.5f * (r[1][x] + r[2][x]);
+        dw[(1 * 3 + x) * ci * co + c * co + o] = 0.5f * (r[1][x] - r[2][x]);
+        dw[(2 * 3 + x) * ci * co + c * co + o] = 0.5f * (r[1][x] + r[2][x]) + r[3][x];
+      }
+    }
+  }
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Max-pool gradient: each window's upstream value goes to the first position (row-major) holding the  */
 /* window's maximum, whatever its sign (tfjs-backend-cpu and TensorFlow).                           */

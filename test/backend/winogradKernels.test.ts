@@ -1,6 +1,7 @@
 /**
- * Winograd F(2×2, 3×3) on the kernel module (native/kernels.c winograd_filter / conv2d_winograd,
- * src/backend/kernels/nativeConv.ts): 3×3 stride-1 Conv2D, FusedConv2D and Conv2DBackpropInput against the
+ * Winograd F(2×2, 3×3) on the kernel module (native/kernels.c winograd_filter / conv2d_winograd and the
+ * winograd_grad_* kernels, src/backend/kernels/nativeConv.ts): 3×3 stride-1 Conv2D, FusedConv2D,
+ * Conv2DBackpropInput and Conv2DBackpropFilter (from 2048 input × output channels) against the
  * stock tfjs-backend-cpu kernels on both builds of the module, on the paper nets' 3×3 layer configurations
  * (spatial sizes shrunk; odd sizes, whose last tile holds one row or column; 'valid' padding, whose input
  * gradient pads by 2; channel counts that are not multiples of 4 or 8, the scalar tails).
@@ -25,9 +26,11 @@ const LAYERS: Array<[string, [number, number, number, number], number, 'same' | 
   ['ResNet-style 128→128', [2, 8, 8, 128], 128, 'same'],
   ['DenseNet-121 growth 128→32, odd map', [2, 9, 7, 128], 32, 'same'],
   ['Inception-v3 stem 32→32 valid, odd map', [1, 17, 15, 32], 32, 'valid'],
+  ['Inception-v3 stem 32→64, odd map', [2, 13, 11, 32], 64, 'same'],
+  ['48→48 valid, odd map', [2, 11, 9, 48], 48, 'valid'],
   ['Inception-v3 64→96, 35 px map shrunk to 11', [1, 11, 11, 64], 96, 'same'],
   ['AttnVGG 64→64', [1, 20, 18, 64], 64, 'same'],
-  ['AttnVGG 512→512, 7 px', [1, 7, 7, 512], 512, 'same'],
+  ['AttnVGG 256→256, 5×4 map (its deep layers shrunk)', [1, 5, 4, 256], 256, 'same'],
   ['channels off multiples of 4 and 8', [2, 6, 5, 18], 21, 'same'],
   ['one row and column', [1, 1, 1, 16], 16, 'same'],
 ];
@@ -36,6 +39,7 @@ interface Outputs {
   forward: Float32Array;
   fused: Float32Array;
   inputGrad: Float32Array;
+  filterGrad: Float32Array;
 }
 
 /** The three kernels on the current backend for one layer (seeded inputs, so equal on every backend). */
@@ -48,7 +52,8 @@ function run(shape: [number, number, number, number], co: number, pad: 'same' | 
     const fused = tf.fused.conv2d({ x, filter: w, bias, strides: 1, pad, activation: 'relu' });
     const dy = rnd(forward.shape, 4) as tf.Tensor4D;
     const inputGrad = tf.conv2dTranspose(dy, w, shape, 1, pad);
-    return { forward: forward.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array, inputGrad: inputGrad.dataSync() as Float32Array };
+    const filterGrad = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad, dataFormat: 'NHWC', filterShape: [3, 3, shape[3], co] } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return { forward: forward.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array, inputGrad: inputGrad.dataSync() as Float32Array, filterGrad: filterGrad.dataSync() as Float32Array };
   });
 }
 
@@ -74,12 +79,13 @@ describe.each(BUILDS)('Winograd F(2×2, 3×3) on the kernel module, %s', (_build
     tf.env().set(WINOGRAD_FLAG, false);
     const direct = run(shape, co, pad);
     tf.env().set(WINOGRAD_FLAG, true);
-    for (const k of ['forward', 'fused', 'inputGrad'] as const) {
+    for (const k of ['forward', 'fused', 'inputGrad', 'filterGrad'] as const) {
       expect(relError(cpu[k], winograd[k]), k).toBeLessThanOrEqual(1e-5);
       expect(relError(cpu[k], direct[k]), k).toBeLessThanOrEqual(1e-5);
     }
     // the Winograd path ran: its rounding is not the direct sums' (one row and column reads only the centre tap)
     if (shape[1] > 1) expect(Array.from(winograd.forward)).not.toEqual(Array.from(direct.forward));
+    if (shape[3] * co >= 2048) expect(Array.from(winograd.filterGrad)).not.toEqual(Array.from(direct.filterGrad));
     // the fused ReLU clamps at zero exactly where cpu's does, up to values within rounding of zero
     const negatives = winograd.fused.filter((v) => v < 0).length;
     expect(negatives).toBe(0);
