@@ -696,6 +696,370 @@ void conv2d(const float *a, const float *p, const float *bias, float *out, const
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions and their input gradients (Lavin and Gray 2016):  */
+/* Y = A' [ (G g G') .* (B' d B) ] A per tile of 2x2 outputs (a 4x4 patch of the input), so a tile costs */
+/* 16 instead of 36 multiply-adds per input and output channel. The 16 products of a block of tiles are */
+/* 16 one-tap GEMMs that run on conv_groups (the direct conv's tiles), with U = G g G' as their panels.  */
+/*   B' = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],            */
+/*   A' = [1 1 1 0; 0 1 -1 -1]  (cross-correlation, as tfjs's conv2d).                                   */
+/* Results agree with the direct sums to float rounding, not bit for bit.                              */
+/* ------------------------------------------------------------------------------------------------ */
+
+/*
+ * U = G g G' for every (reduced channel, output channel) pair, in pack_filter's panel layout once per
+ * transform position xi = 4*i + j: u[(xi * groups + g) * depth * 8 + k * 8 + l]. transposed = 0: the forward
+ * conv of w [3][3][ci][co] (depth ci, outputs co); 1: its input gradient, the forward conv with the filter
+ * flipped and its channels swapped (depth co, outputs ci). Parts split the groups of 8 outputs.
+ */
+EXPORT(winograd_filter)
+void winograd_filter(const float *w, float *u, int ci, int co, int transposed, int part, int parts) {
+  const int outc = transposed ? ci : co, depth = transposed ? co : ci;
+  const int groups = (outc + 7) / 8;
+  const long plane = (long)groups * depth * 8;
+  const int g0 = part_lo(groups, part, parts), g1 = part_lo(groups, part + 1, parts);
+  for (int g = g0; g < g1; g++) {
+    for (int k = 0; k < depth; k++) {
+      for (int l = 0; l < 8; l++) {
+        const int c = g * 8 + l;
+        float f[3][3], t[4][3];
+        for (int y = 0; y < 3; y++)
+          for (int x = 0; x < 3; x++)
+            f[y][x] = c >= outc ? 0.f : transposed ? w[((2 - y) * 3 + (2 - x)) * ci * co + c * co + k] : w[(y * 3 + x) * ci * co + k * co + c];
+        for (int x = 0; x < 3; x++) {
+          t[0][x] = f[0][x];
+          t[1][x] = 0.5f * (f[0][x] + f[1][x] + f[2][x]);
+          t[2][x] = 0.5f * (f[0][x] - f[1][x] + f[2][x]);
+          t[3][x] = f[2][x];
+        }
+        float *dst = u + (long)g * depth * 8 + k * 8 + l;
+        for (int i = 0; i < 4; i++) {
+          dst[(4 * i + 0) * plane] = t[i][0];
+          dst[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+          dst[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+          dst[(4 * i + 3) * plane] = t[i][2];
+        }
+      }
+    }
+  }
+}
+
+/* Tiles per block and the floats of one part's scratch: V (16 x tiles x depth), M (16 x tiles x outc) and
+   the indirection words. The block stays within about WINO_BLOCK_FLOATS so that V and M stay in L2. */
+#ifndef WINO_BLOCK_FLOATS
+#define WINO_BLOCK_FLOATS (96 * 1024)
+#endif
+INLINE int wino_tiles(int depth, int outc) { return imax(4, imin(64, WINO_BLOCK_FLOATS / (16 * (depth + outc)) / 4 * 4)); }
+EXPORT(winograd_scratch_floats)
+int winograd_scratch_floats(int depth, int outc) { return 16 * wino_tiles(depth, outc) * (depth + outc) + 16; }
+
+/* V rows of tiles [t0, t0 + nt) of the block: the 4x4 input patch of each tile (zeros outside a), B' d B. */
+static void wino_input(const float *a, const float *zeros, float *v, int bt, int ah, int aw, int depth, int th, int tw, int top, int left,
+                       int t0, int nt) {
+  const long plane = (long)bt * depth;
+  for (int t = 0; t < nt; t++) {
+    const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const float *row[4][4];
+    for (int i = 0; i < 4; i++) {
+      const int ay = 2 * ty - top + i;
+      for (int j = 0; j < 4; j++) {
+        const int ax = 2 * tx - left + j;
+        row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
+      }
+    }
+    float *dst = v + (long)t * depth;
+    int c = 0;
+    for (; c + 4 <= depth; c += 4) {
+      f4 r[4][4];
+      for (int i = 0; i < 4; i++) {
+        /* B' along the rows of the patch: columns j of rows 0..3 */
+        const f4 d0 = ld(row[i][0] + c), d1 = ld(row[i][1] + c), d2 = ld(row[i][2] + c), d3 = ld(row[i][3] + c);
+        r[i][0] = wasm_f32x4_sub(d0, d2);
+        r[i][1] = wasm_f32x4_add(d1, d2);
+        r[i][2] = wasm_f32x4_sub(d2, d1);
+        r[i][3] = wasm_f32x4_sub(d1, d3);
+      }
+      for (int j = 0; j < 4; j++) {
+        st(dst + (0 * 4 + j) * plane + c, wasm_f32x4_sub(r[0][j], r[2][j]));
+        st(dst + (1 * 4 + j) * plane + c, wasm_f32x4_add(r[1][j], r[2][j]));
+        st(dst + (2 * 4 + j) * plane + c, wasm_f32x4_sub(r[2][j], r[1][j]));
+        st(dst + (3 * 4 + j) * plane + c, wasm_f32x4_sub(r[1][j], r[3][j]));
+      }
+    }
+    for (; c < depth; c++) {
+      float r[4][4];
+      for (int i = 0; i < 4; i++) {
+        const float d0 = row[i][0][c], d1 = row[i][1][c], d2 = row[i][2][c], d3 = row[i][3][c];
+        r[i][0] = d0 - d2;
+        r[i][1] = d1 + d2;
+        r[i][2] = d2 - d1;
+        r[i][3] = d1 - d3;
+      }
+      for (int j = 0; j < 4; j++) {
+        dst[(0 * 4 + j) * plane + c] = r[0][j] - r[2][j];
+        dst[(1 * 4 + j) * plane + c] = r[1][j] + r[2][j];
+        dst[(2 * 4 + j) * plane + c] = r[2][j] - r[1][j];
+        dst[(3 * 4 + j) * plane + c] = r[1][j] - r[3][j];
+      }
+    }
+  }
+}
+
+/* A' M A for tiles [t0, t0 + nt) of the block, plus bias, ReLU; only the outputs inside out are stored. */
+static void wino_output(const float *m, const float *bias, float *out, int bt, int oh, int ow, int outc, int th, int tw, int relu, int t0,
+                        int nt) {
+  const long plane = (long)bt * outc;
+  const f4 zero = wasm_f32x4_splat(0.f);
+  for (int t = 0; t < nt; t++) {
+    const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const int y0 = 2 * ty, x0 = 2 * tx;
+    const int rows = imin(2, oh - y0), cols = imin(2, ow - x0);
+    float *o = out + (((long)b * oh + y0) * ow + x0) * outc;
+    const float *src = m + (long)t * outc;
+    int c = 0;
+    for (; c + 4 <= outc; c += 4) {
+      f4 s[2][4];
+      for (int j = 0; j < 4; j++) {
+        const f4 m0 = ld(src + (0 * 4 + j) * plane + c), m1 = ld(src + (1 * 4 + j) * plane + c);
+        const f4 m2 = ld(src + (2 * 4 + j) * plane + c), m3 = ld(src + (3 * 4 + j) * plane + c);
+        s[0][j] = wasm_f32x4_add(wasm_f32x4_add(m0, m1), m2);
+        s[1][j] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), m3);
+      }
+      const f4 bv = bias ? ld(bias + c) : zero;
+      for (int i = 0; i < rows; i++) {
+        f4 y0v = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(s[i][0], s[i][1]), s[i][2]), bv);
+        f4 y1v = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s[i][1], s[i][2]), s[i][3]), bv);
+        if (relu) {
+          y0v = wasm_f32x4_max(y0v, zero);
+          y1v = wasm_f32x4_max(y1v, zero);
+        }
+        st(o + (long)i * ow * outc + c, y0v);
+        if (cols > 1) st(o + ((long)i * ow + 1) * outc + c, y1v);
+      }
+    }
+    for (; c < outc; c++) {
+      float s[2][4];
+      for (int j = 0; j < 4; j++) {
+        const float m0 = src[(0 * 4 + j) * plane + c], m1 = src[(1 * 4 + j) * plane + c];
+        const float m2 = src[(2 * 4 + j) * plane + c], m3 = src[(3 * 4 + j) * plane + c];
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+      }
+      const float bv = bias ? bias[c] : 0.f;
+      for (int i = 0; i < rows; i++) {
+        float y0v = s[i][0] + s[i][1] + s[i][2] + bv;
+        float y1v = s[i][1] - s[i][2] - s[i][3] + bv;
+        if (relu) {
+          y0v = y0v > 0.f ? y0v : 0.f;
+          y1v = y1v > 0.f ? y1v : 0.f;
+        }
+        o[(long)i * ow * outc + c] = y0v;
+        if (cols > 1) o[((long)i * ow + 1) * outc + c] = y1v;
+      }
+    }
+  }
+}
+
+/*
+ * A 3x3 stride-1 convolution through Winograd F(2x2, 3x3): a [n][ah][aw][depth], out [n][oh][ow][outc],
+ * padding top/left (zeros outside a), u: winograd_filter's panels, bias: outc floats or 0, relu: clamp at 0.
+ * zeros: depth zero floats (rounded up to 4); scratch: winograd_scratch_floats(depth, outc) floats per part.
+ * Parts split the tiles of 2x2 outputs; a tile never crosses images and its arithmetic does not depend on the
+ * block or part it falls in, so an image's result does not depend on the batch or the thread count.
+ */
+EXPORT(conv2d_winograd)
+void conv2d_winograd(const float *a, const float *u, const float *bias, float *out, const float *zeros, float *scratch, int n, int ah, int aw,
+                     int depth, int oh, int ow, int outc, int top, int left, int relu, int part, int parts) {
+  const int th = (oh + 1) / 2, tw = (ow + 1) / 2, total = n * th * tw;
+  const int bt = wino_tiles(depth, outc);
+  const int groups = (outc + 7) / 8;
+  float *ws = scratch + (long)part * winograd_scratch_floats(depth, outc);
+  float *v = ws, *m = ws + 16L * bt * depth;
+  const float **ind = (const float **)(m + 16L * bt * outc); /* 4 words */
+  const float **act_p = ind + 4;                             /* 1 word */
+  const long uplane = (long)groups * depth * 8;
+  const int chunk = imax(1, PANEL_CHUNK_FLOATS / imax(1, depth * 8));
+  const int t0 = part_lo(total, part, parts), t1 = part_lo(total, part + 1, parts);
+  for (int b0 = t0; b0 < t1; b0 += bt) {
+    const int nb = imin(bt, t1 - b0);
+    wino_input(a, zeros, v, bt, ah, aw, depth, th, tw, top, left, b0, nb);
+    for (int xi = 0; xi < 16; xi++) {
+      const float *vx = v + (long)xi * bt * depth;
+      float *mx = m + (long)xi * bt * outc;
+      for (int g0 = 0; g0 < groups; g0 += chunk) {
+        const int g1 = imin(groups, g0 + chunk);
+        for (int t = 0; t < nb; t += 4) {
+          const int count = imin(4, nb - t);
+          for (int r = 0; r < 4; r++) ind[r] = r < count ? vx + (long)(t + r) * depth : zeros;
+          act_p[0] = u + xi * uplane + (long)g0 * depth * 8;
+          conv_groups(ind, act_p, 1, depth, mx + (long)t * outc + g0 * 8, outc, 0, imin(outc - g0 * 8, (g1 - g0) * 8), 0, count, count == 4,
+                      depth);
+        }
+      }
+    }
+    wino_output(m, bias, out, bt, oh, ow, outc, th, tw, relu, b0, nb);
+  }
+}
+
+/*
+ * The filter gradient of a 3x3 stride-1 convolution through the same transforms: with M = sum_c U .* V per
+ * tile and Y = A' M A, dM = A dY A' and dU = sum over tiles of dM .* V, then dW = G' dU G. Three kernels, the
+ * first two run per chunk of tiles (nativeConv.ts bounds the chunk's scratch):
+ *   winograd_grad_transform: V of x's tiles (4x4 patches, zeros outside x) and dM of dy's (2x2, zeros outside
+ *     dy), packed for the product: v[((xi * g4 + g) * nt + t) * 4 + lane] for channel 4g + lane of ci,
+ *     m[((xi * g8 + g) * nt + t) * 8 + lane] for channel 8g + lane of co (zeros past the last channel).
+ *     Parts split the chunk's tiles.
+ *   winograd_grad_gemm: du[(((xi * g4 + gc) * g8 + go) * 4 + i) * 8 + j] += sum over the chunk's tiles, in tile
+ *     order (first = 1: set instead of add). Parts split (xi, gc, go) units; each unit's sum runs in the same
+ *     order whatever the parts, so results do not depend on the thread count.
+ *   winograd_grad_filter: dw [3][3][ci][co] = G' dU G. Parts split ci.
+ */
+EXPORT(winograd_grad_transform)
+void winograd_grad_transform(const float *x, const float *dy, float *v, float *m, const float *zeros, int n, int ih, int iw, int ci, int oh,
+                             int ow, int co, int top, int left, int t0, int nt, int part, int parts) {
+  (void)n;
+  const int th = (oh + 1) / 2, tw = (ow + 1) / 2, per = th * tw;
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int a0 = part_lo(nt, part, parts), a1 = part_lo(nt, part + 1, parts);
+  for (int t = a0; t < a1; t++) {
+    const int u = t0 + t, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
+    const float *row[4][4];
+    for (int i = 0; i < 4; i++) {
+      const int ay = 2 * ty - top + i;
+      for (int j = 0; j < 4; j++) {
+        const int ax = 2 * tx - left + j;
+        row[i][j] = ay >= 0 && ay < ih && ax >= 0 && ax < iw ? x + (((long)b * ih + ay) * iw + ax) * ci : zeros;
+      }
+    }
+    for (int g = 0; g < g4; g++) {
+      const int c = 4 * g;
+      f4 r[4][4];
+      for (int i = 0; i < 4; i++) {
+        f4 d[4];
+        for (int j = 0; j < 4; j++) {
+          if (c + 4 <= ci) {
+            d[j] = ld(row[i][j] + c);
+          } else {
+            float lane[4] = {0.f, 0.f, 0.f, 0.f};
+            for (int l = 0; c + l < ci; l++) lane[l] = row[i][j][c + l];
+            d[j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
+          }
+        }
+        r[i][0] = wasm_f32x4_sub(d[0], d[2]);
+        r[i][1] = wasm_f32x4_add(d[1], d[2]);
+        r[i][2] = wasm_f32x4_sub(d[2], d[1]);
+        r[i][3] = wasm_f32x4_sub(d[1], d[3]);
+      }
+      for (int j = 0; j < 4; j++) {
+        st(v + (((long)(0 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[0][j], r[2][j]));
+        st(v + (((long)(1 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_add(r[1][j], r[2][j]));
+        st(v + (((long)(2 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[2][j], r[1][j]));
+        st(v + (((long)(3 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[1][j], r[3][j]));
+      }
+    }
+    /* dy's 2x2 tile: rows and columns past dy are zeros */
+    const int y0 = 2 * ty, x0 = 2 * tx;
+    const float *drow[2][2];
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++)
+        drow[i][j] = y0 + i < oh && x0 + j < ow ? dy + (((long)b * oh + y0 + i) * ow + x0 + j) * co : zeros;
+    for (int g = 0; g < g8; g++) {
+      for (int h = 0; h < 2; h++) {
+        const int c = 8 * g + 4 * h;
+        f4 d[2][2];
+        for (int i = 0; i < 2; i++)
+          for (int j = 0; j < 2; j++) {
+            if (c + 4 <= co) {
+              d[i][j] = ld(drow[i][j] + c);
+            } else {
+              float lane[4] = {0.f, 0.f, 0.f, 0.f};
+              for (int l = 0; l < 4 && c + l < co; l++) lane[l] = drow[i][j][c + l];
+              d[i][j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
+            }
+          }
+        /* A dY A' with A = [1 0; 1 1; 1 -1; 0 -1]: along columns, then rows */
+        f4 r[2][4];
+        for (int i = 0; i < 2; i++) {
+          r[i][0] = d[i][0];
+          r[i][1] = wasm_f32x4_add(d[i][0], d[i][1]);
+          r[i][2] = wasm_f32x4_sub(d[i][0], d[i][1]);
+          r[i][3] = wasm_f32x4_neg(d[i][1]);
+        }
+        for (int j = 0; j < 4; j++) {
+          float *dst = m + ((long)(0 * 4 + j) * g8 + g) * nt * 8 + (long)t * 8 + 4 * h;
+          const long step = 4L * g8 * nt * 8; /* from xi = 4i + j to 4(i+1) + j */
+          st(dst, r[0][j]);
+          st(dst + step, wasm_f32x4_add(r[0][j], r[1][j]));
+          st(dst + 2 * step, wasm_f32x4_sub(r[0][j], r[1][j]));
+          st(dst + 3 * step, wasm_f32x4_neg(r[1][j]));
+        }
+      }
+    }
+  }
+}
+
+EXPORT(winograd_grad_gemm)
+void winograd_grad_gemm(const float *v, const float *m, float *du, int ci, int co, int nt, int first, int part, int parts) {
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int units = 16 * g4 * g8;
+  const int u0 = part_lo(units, part, parts), u1 = part_lo(units, part + 1, parts);
+  for (int u = u0; u < u1; u++) {
+    const int xi = u / (g4 * g8), rest = u - xi * g4 * g8, gc = rest / g8, go = rest - gc * g8;
+    float *acc_p = du + (long)u * 32;
+    f4 a00, a01, a10, a11, a20, a21, a30, a31;
+    if (first) {
+      a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = wasm_f32x4_splat(0.f);
+    } else {
+      a00 = ld(acc_p); a01 = ld(acc_p + 4); a10 = ld(acc_p + 8); a11 = ld(acc_p + 12);
+      a20 = ld(acc_p + 16); a21 = ld(acc_p + 20); a30 = ld(acc_p + 24); a31 = ld(acc_p + 28);
+    }
+    const float *vp = v + ((long)xi * g4 + gc) * nt * 4;
+    const float *mp = m + ((long)xi * g8 + go) * nt * 8;
+    for (int t = 0; t < nt; t++, vp += 4, mp += 8) {
+      const f4 b0 = ld(mp), b1 = ld(mp + 4);
+      f4 s = splat(vp);
+      a00 = madd(a00, s, b0);
+      a01 = madd(a01, s, b1);
+      s = splat(vp + 1);
+      a10 = madd(a10, s, b0);
+      a11 = madd(a11, s, b1);
+      s = splat(vp + 2);
+      a20 = madd(a20, s, b0);
+      a21 = madd(a21, s, b1);
+      s = splat(vp + 3);
+      a30 = madd(a30, s, b0);
+      a31 = madd(a31, s, b1);
+    }
+    st(acc_p, a00); st(acc_p + 4, a01); st(acc_p + 8, a10); st(acc_p + 12, a11);
+    st(acc_p + 16, a20); st(acc_p + 20, a21); st(acc_p + 24, a30); st(acc_p + 28, a31);
+  }
+}
+
+EXPORT(winograd_grad_filter)
+void winograd_grad_filter(const float *du, float *dw, int ci, int co, int part, int parts) {
+  const int g4 = (ci + 3) / 4, g8 = (co + 7) / 8;
+  const int c0 = part_lo(ci, part, parts), c1 = part_lo(ci, part + 1, parts);
+  for (int c = c0; c < c1; c++) {
+    const int gc = c / 4, i4 = c - gc * 4;
+    for (int o = 0; o < co; o++) {
+      const int go = o / 8, j8 = o - go * 8;
+      float uu[4][4], r[4][3];
+      for (int xi = 0; xi < 16; xi++) uu[xi / 4][xi % 4] = du[((((long)xi * g4 + gc) * g8 + go) * 4 + i4) * 8 + j8];
+      /* G' dU G with G' = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]: along columns, then rows */
+      for (int i = 0; i < 4; i++) {
+        r[i][0] = uu[i][0] + 0.5f * (uu[i][1] + uu[i][2]);
+        r[i][1] = 0.5f * (uu[i][1] - uu[i][2]);
+        r[i][2] = 0.5f * (uu[i][1] + uu[i][2]) + uu[i][3];
+      }
+      for (int x = 0; x < 3; x++) {
+        dw[(0 * 3 + x) * ci * co + c * co + o] = r[0][x] + 0.5f * (r[1][x] + r[2][x]);
+        dw[(1 * 3 + x) * ci * co + c * co + o] = 0.5f * (r[1][x] - r[2][x]);
+        dw[(2 * 3 + x) * ci * co + c * co + o] = 0.5f * (r[1][x] + r[2][x]) + r[3][x];
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Max-pool gradient: each window's upstream value goes to the first position (row-major) holding the  */
 /* window's maximum, whatever its sign (tfjs-backend-cpu and TensorFlow).                           */
 /* ------------------------------------------------------------------------------------------------ */

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FMA_FLAG, registerNativeFlag } from '../../src/backend/kernels/native.js';
+import { FMA_FLAG, WINOGRAD_FLAG, registerNativeFlag } from '../../src/backend/kernels/native.js';
 import { gapUnet } from '../../src/attacks/gapGenerators.js';
 import { gapStepGradients, trainGap } from '../../src/attacks/trainGap.js';
 import { readNpz } from '../../src/data/npz.js';
@@ -83,13 +83,19 @@ describe.skipIf(!HAS_TORCH)('one GAP training step, paper preset vs the authors\
   // alone, stays at 1e-5; both together flip it; and on four other inputs and generators (no loaded weights)
   // the FMA and plain builds' GAP gradients agree to 1.1e-5. So this step is not continuous in the last bits
   // at this fixture (the reduced U-Net's batch norms over 7×7 maps of 2 images); the test pins the build whose
-  // rounding it was written against rather than loosening the 2e-3 bound for every build.
+  // rounding it was written against rather than loosening the 2e-3 bound for every build. Winograd's 3×3
+  // convolutions (MEDROBUST_WINOGRAD, rounding of the same size as FMA's) move the AttnVGG case's Adam-step
+  // distance from below to 6.3e-5 against its 5e-5 bound in the same way, so they are pinned off too.
   beforeAll(async () => {
     await useTestBackend('wasm');
     registerNativeFlag();
     tf.env().set(FMA_FLAG, false);
+    tf.env().set(WINOGRAD_FLAG, false);
   });
-  afterAll(() => tf.env().set(FMA_FLAG, true));
+  afterAll(() => {
+    tf.env().set(FMA_FLAG, true);
+    tf.env().set(WINOGRAD_FLAG, true);
+  });
 
   it.each(CASES)('$name', async (c) => {
     const pixels = tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 3);

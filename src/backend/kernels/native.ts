@@ -30,6 +30,12 @@ export const NATIVE_FLAG = 'MEDROBUST_NATIVE_KERNELS';
  * backend binds each build once (on threaded wasm, switching builds starts a second worker pool).
  */
 export const FMA_FLAG = 'MEDROBUST_FMA';
+/**
+ * The flag that runs 3×3 stride-1 convolutions and their input gradients through Winograd F(2×2, 3×3) on the
+ * kernel module (default true; 2.25× fewer multiply-adds, results within float rounding of the direct sums);
+ * false: the direct kernels, bit for bit the results of earlier releases. Read on every kernel call.
+ */
+export const WINOGRAD_FLAG = 'MEDROBUST_WINOGRAD';
 
 /** The emscripten module of tfjs-backend-wasm, as far as it is used here. */
 export interface EmscriptenLike {
@@ -77,11 +83,12 @@ type Variant = 'plain' | 'fma';
 
 const STACK_BYTES = 64 * 1024;
 
-/** Registers the {@link NATIVE_FLAG} and {@link FMA_FLAG} flags with tfjs (default true); idempotent. */
+/** Registers the {@link NATIVE_FLAG}, {@link FMA_FLAG} and {@link WINOGRAD_FLAG} flags with tfjs (default true); idempotent. */
 export function registerNativeFlag(): void {
   const flags = tf.env().getFlags();
   if (!(NATIVE_FLAG in flags)) tf.env().registerFlag(NATIVE_FLAG, () => true);
   if (!(FMA_FLAG in flags)) tf.env().registerFlag(FMA_FLAG, () => true);
+  if (!(WINOGRAD_FLAG in flags)) tf.env().registerFlag(WINOGRAD_FLAG, () => true);
 }
 
 function enabled(): boolean {

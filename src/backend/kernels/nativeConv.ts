@@ -6,18 +6,60 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nativeKernels, type Native, type WasmBackendLike } from './native.js';
+import { nativeKernels, WINOGRAD_FLAG, type Native, type WasmBackendLike } from './native.js';
 import { runStock } from './nativeOps.js';
 
 type Info = tf.TensorInfo;
 type Args = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
+/**
+ * Whether a conv (or its input gradient) runs through Winograd F(2×2, 3×3): 3×3, stride 1, no dilation, with
+ * {@link WINOGRAD_FLAG} on and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
+ * per tile against the product's O(depth · outputs); below it the direct kernel wins).
+ */
+function useWinograd(info: ConvInfo, depth: number): boolean {
+  return info.filterHeight === 3 && info.filterWidth === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 &&
+    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tf.env().getBool(WINOGRAD_FLAG);
+}
+
+/** Reduced channels from which a 3×3 stride-1 conv runs through Winograd (measured: bench/convFloorKernels.ts). */
+const WINOGRAD_MIN_DEPTH = 16;
+
+/**
+ * A 3×3 stride-1 conv (transposed = false) or its input gradient (true, itself a 3×3 stride-1 conv with the
+ * filter flipped and its channels swapped, padded 2 − top / 2 − left) through the module's Winograd F(2×2, 3×3).
+ */
+function runWinograd(native: Native, backend: tf.KernelBackend, a: Info, filter: Info, bias: Info | undefined, relu: boolean, info: ConvInfo, transposed: boolean): Info {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
+  const [top, left] = transposed ? [2 - info.padInfo.top, 2 - info.padInfo.left] : [info.padInfo.top, info.padInfo.left];
+  const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
+  const perPart = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_scratch_floats!(depth, outc);
+  const packed = native.malloc(16 * Math.ceil(outc / 8) * 8 * depth * 4);
+  const zeroBytes = Math.ceil(depth / 4) * 16;
+  const scratch = native.malloc(zeroBytes + native.parts * perPart * 4);
+  try {
+    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
+    native.parallel('winograd_filter', [native.address(filter), packed, ci, co, transposed ? 1 : 0]);
+    native.parallel('conv2d_winograd', [native.address(a), packed, bias ? native.address(bias) : 0, native.address(out), scratch, scratch + zeroBytes, n, ah, aw, depth,
+      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0]);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    native.free(scratch);
+    native.free(packed);
+  }
+  return out;
+}
+
 /** Runs the module's conv2d (forward or transposed) into a new output; frees scratch, and the output on error. */
 function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Info, bias: Info | undefined, relu: boolean, info: ConvInfo, transposed: boolean): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
+  if (useWinograd(info, depth)) return runWinograd(native, backend, a, filter, bias, relu, info, transposed);
   const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
   const packed = native.malloc(kh * kw * Math.ceil(outc / 8) * 8 * depth * 4);
   // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per part.
@@ -57,10 +99,61 @@ export function filterGradScratchFloats(ow: number, ci: number, co: number): num
   return Math.max(16 * 1024, (32 + ow) * (co + Math.ceil(ci / 4) * 4));
 }
 
+/**
+ * Floats of transformed x and dy one chunk of winogradFilterGrad holds at most (4 MiB; measured against 1 and
+ * 16 MiB on the paper nets' layers: the product then reads each transform position's tiles from L2).
+ */
+const WINOGRAD_GRAD_CHUNK_FLOATS = 1 << 20;
+
+/**
+ * Input × output channels from which the filter gradient runs through Winograd: with 32 and 32 its
+ * transforms cost what the 2.25× fewer multiply-adds save (measured 0.97–1.04× the direct kernel), from 32
+ * and 64 on it is 1.3–2.2× faster (bench/convFloorKernels.ts layers, one thread).
+ */
+const WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT = 2048;
+
+/**
+ * dW of a 3×3 stride-1 conv through Winograd F(2×2, 3×3): per chunk of 2×2 output tiles, x's and dy's tiles
+ * transformed (winograd_grad_transform), their products summed into dU (winograd_grad_gemm, in tile order, so
+ * the sum does not depend on the chunking's threads), then dW = Gᵀ dU G. The chunk keeps the transformed
+ * tiles within WINOGRAD_GRAD_CHUNK_FLOATS (4× x and dy otherwise).
+ */
+function winogradFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const out = (backend as unknown as WasmBackendLike).makeOutput([3, 3, ci, co], 'float32');
+  const g4 = Math.ceil(ci / 4);
+  const g8 = Math.ceil(co / 8);
+  const tiles = n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
+  const perTile = 16 * (g4 * 4 + g8 * 8);
+  const chunk = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_GRAD_CHUNK_FLOATS / perTile)));
+  const zeroBytes = Math.max(g4 * 4, g8 * 8) * 4;
+  const duFloats = 16 * g4 * g8 * 32;
+  const scratch = native.malloc(zeroBytes + (duFloats + chunk * perTile) * 4);
+  const du = scratch + zeroBytes;
+  const v = du + duFloats * 4;
+  const m = v + 16 * g4 * 4 * chunk * 4;
+  try {
+    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
+    for (let t0 = 0; t0 < tiles; t0 += chunk) {
+      const nt = Math.min(chunk, tiles - t0);
+      native.parallel('winograd_grad_transform', [native.address(x), native.address(dy), v, m, scratch, n, ih, iw, ci, oh, ow, co, info.padInfo.top, info.padInfo.left, t0, nt]);
+      native.parallel('winograd_grad_gemm', [v, m, du, ci, co, nt, t0 === 0 ? 1 : 0]);
+    }
+    native.parallel('winograd_grad_filter', [du, native.address(out), ci, co]);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    native.free(scratch);
+  }
+  return out;
+}
+
 /** dW of conv2d: direct sums over positions, blocked so that rows stay in cache, dy and x repacked per block. */
 export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  if (useWinograd(info, Math.min(ci, co)) && ci * co >= WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT) return winogradFilterGrad(native, backend, x, dy, info);
   const out = (backend as unknown as WasmBackendLike).makeOutput([kh, kw, ci, co], 'float32');
   // Repacking only where the scratch (every part's) is smaller than the dy and x it repacks: the paper nets'
   // layers, where it pays; a small product (a dense layer's weight gradient, a small net's layer) would

@@ -16,7 +16,8 @@
 export const KERNEL_NAMES = [
   'conv2d_filter_grad', 'pack_filter', 'conv2d', 'max_pool_grad', 'channel_sums', 'batch_norm_apply',
   'batch_norm_stats', 'batch_norm_grad_sums', 'batch_norm_grad_apply', 'copy_rows', 'relu_grad', 'binary_broadcast', 'relu',
-  'avg_pool_grad',
+  'avg_pool_grad', 'winograd_filter', 'conv2d_winograd',
+  'winograd_grad_transform', 'winograd_grad_gemm', 'winograd_grad_filter',
 ] as const;
 const KERNELS = KERNEL_NAMES;
 
