@@ -752,6 +752,18 @@ INLINE int wino_tiles(int depth, int outc) { return imax(4, imin(64, WINO_BLOCK_
 EXPORT(winograd_scratch_floats)
 int winograd_scratch_floats(int depth, int outc) { return 16 * wino_tiles(depth, outc) * (depth + outc) + 16; }
 
+/* The 16 rows of a's channels under tile (b, ty, tx)'s 4x4 input patch, zeros where the patch leaves a. */
+INLINE void wino_patch(const float *a, const float *zeros, const float *row[4][4], int b, int ty, int tx, int ah, int aw, int depth, int top,
+                       int left) {
+  for (int i = 0; i < 4; i++) {
+    const int ay = 2 * ty - top + i;
+    for (int j = 0; j < 4; j++) {
+      const int ax = 2 * tx - left + j;
+      row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
+    }
+  }
+}
+
 /* V rows of tiles [t0, t0 + nt) of the block: the 4x4 input patch of each tile (zeros outside a), B' d B. */
 static void wino_input(const float *a, const float *zeros, float *v, int bt, int ah, int aw, int depth, int th, int tw, int top, int left,
                        int t0, int nt) {
@@ -759,13 +771,7 @@ static void wino_input(const float *a, const float *zeros, float *v, int bt, int
   for (int t = 0; t < nt; t++) {
     const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
     const float *row[4][4];
-    for (int i = 0; i < 4; i++) {
-      const int ay = 2 * ty - top + i;
-      for (int j = 0; j < 4; j++) {
-        const int ax = 2 * tx - left + j;
-        row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
-      }
-    }
+    wino_patch(a, zeros, row, b, ty, tx, ah, aw, depth, top, left);
     float *dst = v + (long)t * depth;
     int c = 0;
     for (; c + 4 <= depth; c += 4) {
@@ -923,13 +929,7 @@ void winograd_grad_transform(const float *x, const float *dy, float *v, float *m
   for (int t = a0; t < a1; t++) {
     const int u = t0 + t, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
     const float *row[4][4];
-    for (int i = 0; i < 4; i++) {
-      const int ay = 2 * ty - top + i;
-      for (int j = 0; j < 4; j++) {
-        const int ax = 2 * tx - left + j;
-        row[i][j] = ay >= 0 && ay < ih && ax >= 0 && ax < iw ? x + (((long)b * ih + ay) * iw + ax) * ci : zeros;
-      }
-    }
+    wino_patch(x, zeros, row, b, ty, tx, ih, iw, ci, top, left);
     for (int g = 0; g < g4; g++) {
       const int c = 4 * g;
       f4 r[4][4];
