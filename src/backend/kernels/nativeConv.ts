@@ -34,16 +34,27 @@ function intoNewOutput(native: Native, backend: tf.KernelBackend, shape: number[
 
 /**
  * Whether a conv (or its input gradient) runs through Winograd F(2×2, 3×3): 3×3, stride 1, no dilation, with
- * {@link WINOGRAD_FLAG} on and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
+ * {@link WINOGRAD_FLAG} on, maps of WINOGRAD_MIN_TILES_PER_IMAGE tiles and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
  * per tile against the product's O(depth · outputs); below it the direct kernel wins).
  */
 function useWinograd(info: ConvInfo, depth: number): boolean {
+  // the tiles of the conv's output map (the forward's; the input gradient's output, the input map, is as large or larger)
+  const tiles = Math.ceil(info.outHeight / 2) * Math.ceil(info.outWidth / 2);
   return info.filterHeight === 3 && info.filterWidth === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 &&
-    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tf.env().getBool(WINOGRAD_FLAG);
+    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tiles >= WINOGRAD_MIN_TILES_PER_IMAGE && tf.env().getBool(WINOGRAD_FLAG);
 }
 
 /** Reduced channels from which a 3×3 stride-1 conv runs through Winograd (measured: bench/convFloorKernels.ts). */
 const WINOGRAD_MIN_DEPTH = 16;
+
+/**
+ * Output tiles (2×2) per image from which Winograd runs: maps of at least 13×13 outputs. Its scratch holds the
+ * transformed tiles of a block per part, 4× the data they cover, which on a small map is a transient several
+ * times the layer's own data (and visible to a tight memoryBudget, e.g. test/cli/paperLeak.test.ts's 1 MiB), for
+ * the least gain (edge tiles). Decided per image, never per batch or per thread count, so that chunked and
+ * unchunked runs, and 1 or 2 threads, take the same path and agree bit for bit.
+ */
+const WINOGRAD_MIN_TILES_PER_IMAGE = 49;
 
 /**
  * A 3×3 stride-1 conv (transposed = false) or its input gradient (true, itself a 3×3 stride-1 conv with the
@@ -53,13 +64,17 @@ function runWinograd(native: Native, backend: tf.KernelBackend, a: Info, filter:
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
   const [top, left] = transposed ? [2 - info.padInfo.top, 2 - info.padInfo.left] : [info.padInfo.top, info.padInfo.left];
-  const perPart = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_scratch_floats!(depth, outc);
+  // Tiles per block: what keeps a block in L2 (the module's winograd_block_tiles), no more than a part's share.
+  const maxBlock = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_block_tiles!(depth, outc);
+  const tiles = n * Math.ceil(outShape[1]! / 2) * Math.ceil(outShape[2]! / 2);
+  const block = Math.min(maxBlock, 4 * Math.ceil(tiles / native.parts / 4));
+  const perPart = 16 * block * (depth + outc) + 16;
   const zeroBytes = Math.ceil(depth / 4) * 16;
   return intoNewOutput(native, backend, outShape, [16 * Math.ceil(outc / 8) * 8 * depth * 4, zeroBytes + native.parts * perPart * 4], (out, [packed, scratch]) => {
     native.module.HEAPU8.fill(0, scratch!, scratch! + zeroBytes);
     native.parallel('winograd_filter', [native.address(filter), packed!, ci, co, transposed ? 1 : 0]);
     native.parallel('conv2d_winograd', [native.address(a), packed!, bias ? native.address(bias) : 0, native.address(out), scratch!, scratch! + zeroBytes, n, ah, aw, depth,
-      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0]);
+      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0, block]);
   });
 }
 
@@ -115,7 +130,7 @@ const WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT = 2048;
  * dW of a 3×3 stride-1 conv through Winograd F(2×2, 3×3): per chunk of 2×2 output tiles, x's and dy's tiles
  * transformed (winograd_grad_transform), their products summed into dU (winograd_grad_gemm, in tile order, so
  * the sum does not depend on the chunking's threads), then dW = Gᵀ dU G. The chunk keeps the transformed
- * tiles within WINOGRAD_GRAD_CHUNK_FLOATS (4× x and dy otherwise).
+ * tiles within WINOGRAD_GRAD_CHUNK_FLOATS and about x's and dy's own size (a quarter of the tiles).
  */
 function winogradFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
@@ -123,7 +138,8 @@ function winogradFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, 
   const g8 = Math.ceil(co / 8);
   const tiles = n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
   const perTile = 16 * (g4 * 4 + g8 * 8);
-  const chunk = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_GRAD_CHUNK_FLOATS / perTile)));
+  // a quarter of the tiles per chunk (at least 64: each chunk loads and stores dU once), at most the 4 MiB cap
+  const chunk = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_GRAD_CHUNK_FLOATS / perTile), Math.max(64, Math.ceil(tiles / 4))));
   const zeroBytes = Math.max(g4 * 4, g8 * 8) * 4;
   // zeros, dU, the chunk's transformed x (v) and dy (m)
   return intoNewOutput(native, backend, [3, 3, ci, co], [zeroBytes, 16 * g4 * g8 * 32 * 4, 16 * g4 * 4 * chunk * 4, 16 * g8 * 8 * chunk * 4], (out, [zeros, du, v, m]) => {
