@@ -743,14 +743,26 @@ void winograd_filter(const float *w, float *u, int ci, int co, int transposed, i
   }
 }
 
-/* Tiles per block and the floats of one part's scratch: V (16 x tiles x depth), M (16 x tiles x outc) and
-   the indirection words. The block stays within about WINO_BLOCK_FLOATS so that V and M stay in L2. */
+/* The most tiles per block: V (16 x tiles x depth) and M (16 x tiles x outc) within about WINO_BLOCK_FLOATS, so
+   that they stay in L2 (a multiple of 4, 4 to 64). The caller picks the block (bt, at most this) and gives each
+   part 16 * bt * (depth + outc) + 16 floats of scratch (V, M and the indirection words). */
 #ifndef WINO_BLOCK_FLOATS
 #define WINO_BLOCK_FLOATS (96 * 1024)
 #endif
-INLINE int wino_tiles(int depth, int outc) { return imax(4, imin(64, WINO_BLOCK_FLOATS / (16 * (depth + outc)) / 4 * 4)); }
-EXPORT(winograd_scratch_floats)
-int winograd_scratch_floats(int depth, int outc) { return 16 * wino_tiles(depth, outc) * (depth + outc) + 16; }
+EXPORT(winograd_block_tiles)
+int winograd_block_tiles(int depth, int outc) { return imax(4, imin(64, WINO_BLOCK_FLOATS / (16 * (depth + outc)) / 4 * 4)); }
+
+/* The 16 rows of a's channels under tile (b, ty, tx)'s 4x4 input patch, zeros where the patch leaves a. */
+INLINE void wino_patch(const float *a, const float *zeros, const float *row[4][4], int b, int ty, int tx, int ah, int aw, int depth, int top,
+                       int left) {
+  for (int i = 0; i < 4; i++) {
+    const int ay = 2 * ty - top + i;
+    for (int j = 0; j < 4; j++) {
+      const int ax = 2 * tx - left + j;
+      row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
+    }
+  }
+}
 
 /* V rows of tiles [t0, t0 + nt) of the block: the 4x4 input patch of each tile (zeros outside a), B' d B. */
 static void wino_input(const float *a, const float *zeros, float *v, int bt, int ah, int aw, int depth, int th, int tw, int top, int left,
@@ -759,13 +771,7 @@ static void wino_input(const float *a, const float *zeros, float *v, int bt, int
   for (int t = 0; t < nt; t++) {
     const int u = t0 + t, per = th * tw, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
     const float *row[4][4];
-    for (int i = 0; i < 4; i++) {
-      const int ay = 2 * ty - top + i;
-      for (int j = 0; j < 4; j++) {
-        const int ax = 2 * tx - left + j;
-        row[i][j] = ay >= 0 && ay < ah && ax >= 0 && ax < aw ? a + (((long)b * ah + ay) * aw + ax) * depth : zeros;
-      }
-    }
+    wino_patch(a, zeros, row, b, ty, tx, ah, aw, depth, top, left);
     float *dst = v + (long)t * depth;
     int c = 0;
     for (; c + 4 <= depth; c += 4) {
@@ -862,17 +868,17 @@ static void wino_output(const float *m, const float *bias, float *out, int bt, i
 /*
  * A 3x3 stride-1 convolution through Winograd F(2x2, 3x3): a [n][ah][aw][depth], out [n][oh][ow][outc],
  * padding top/left (zeros outside a), u: winograd_filter's panels, bias: outc floats or 0, relu: clamp at 0.
- * zeros: depth zero floats (rounded up to 4); scratch: winograd_scratch_floats(depth, outc) floats per part.
+ * zeros: depth zero floats (rounded up to 4); bt: tiles per block (a multiple of 4, at most
+ * winograd_block_tiles(depth, outc)); scratch: 16 * bt * (depth + outc) + 16 floats per part.
  * Parts split the tiles of 2x2 outputs; a tile never crosses images and its arithmetic does not depend on the
  * block or part it falls in, so an image's result does not depend on the batch or the thread count.
  */
 EXPORT(conv2d_winograd)
 void conv2d_winograd(const float *a, const float *u, const float *bias, float *out, const float *zeros, float *scratch, int n, int ah, int aw,
-                     int depth, int oh, int ow, int outc, int top, int left, int relu, int part, int parts) {
+                     int depth, int oh, int ow, int outc, int top, int left, int relu, int bt, int part, int parts) {
   const int th = (oh + 1) / 2, tw = (ow + 1) / 2, total = n * th * tw;
-  const int bt = wino_tiles(depth, outc);
   const int groups = (outc + 7) / 8;
-  float *ws = scratch + (long)part * winograd_scratch_floats(depth, outc);
+  float *ws = scratch + (long)part * (16L * bt * (depth + outc) + 16);
   float *v = ws, *m = ws + 16L * bt * depth;
   const float **ind = (const float **)(m + 16L * bt * outc); /* 4 words */
   const float **act_p = ind + 4;                             /* 1 word */
@@ -923,13 +929,7 @@ void winograd_grad_transform(const float *x, const float *dy, float *v, float *m
   for (int t = a0; t < a1; t++) {
     const int u = t0 + t, b = u / per, q = u - b * per, ty = q / tw, tx = q - ty * tw;
     const float *row[4][4];
-    for (int i = 0; i < 4; i++) {
-      const int ay = 2 * ty - top + i;
-      for (int j = 0; j < 4; j++) {
-        const int ax = 2 * tx - left + j;
-        row[i][j] = ay >= 0 && ay < ih && ax >= 0 && ax < iw ? x + (((long)b * ih + ay) * iw + ax) * ci : zeros;
-      }
-    }
+    wino_patch(x, zeros, row, b, ty, tx, ih, iw, ci, top, left);
     for (int g = 0; g < g4; g++) {
       const int c = 4 * g;
       f4 r[4][4];

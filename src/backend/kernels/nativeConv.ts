@@ -14,17 +14,47 @@ type Args = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
 /**
+ * Makes an output of `shape`, allocates scratch blocks of the given byte sizes in the backend's heap (0: none,
+ * address 0) and runs `run` with their addresses; frees every block, and the output if `run` throws.
+ */
+function intoNewOutput(native: Native, backend: tf.KernelBackend, shape: number[], bytes: number[], run: (out: Info, blocks: number[]) => void): Info {
+  const out = (backend as unknown as WasmBackendLike).makeOutput(shape, 'float32');
+  const blocks: number[] = [];
+  try {
+    for (const b of bytes) blocks.push(b > 0 ? native.malloc(b) : 0);
+    run(out, blocks);
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  } finally {
+    for (const block of blocks) if (block) native.free(block);
+  }
+  return out;
+}
+
+/**
  * Whether a conv (or its input gradient) runs through Winograd F(2×2, 3×3): 3×3, stride 1, no dilation, with
- * {@link WINOGRAD_FLAG} on and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
+ * {@link WINOGRAD_FLAG} on, maps of WINOGRAD_MIN_TILES_PER_IMAGE tiles and at least WINOGRAD_MIN_DEPTH reduced channels (the transforms cost O(channels)
  * per tile against the product's O(depth · outputs); below it the direct kernel wins).
  */
 function useWinograd(info: ConvInfo, depth: number): boolean {
+  // the tiles of the conv's output map (the forward's; the input gradient's output, the input map, is as large or larger)
+  const tiles = Math.ceil(info.outHeight / 2) * Math.ceil(info.outWidth / 2);
   return info.filterHeight === 3 && info.filterWidth === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 &&
-    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tf.env().getBool(WINOGRAD_FLAG);
+    info.dilationWidth === 1 && depth >= WINOGRAD_MIN_DEPTH && tiles >= WINOGRAD_MIN_TILES_PER_IMAGE && tf.env().getBool(WINOGRAD_FLAG);
 }
 
 /** Reduced channels from which a 3×3 stride-1 conv runs through Winograd (measured: bench/convFloorKernels.ts). */
 const WINOGRAD_MIN_DEPTH = 16;
+
+/**
+ * Output tiles (2×2) per image from which Winograd runs: maps of at least 13×13 outputs. Its scratch holds the
+ * transformed tiles of a block per part, 4× the data they cover, which on a small map is a transient several
+ * times the layer's own data (and visible to a tight memoryBudget, e.g. test/cli/paperLeak.test.ts's 1 MiB), for
+ * the least gain (edge tiles). Decided per image, never per batch or per thread count, so that chunked and
+ * unchunked runs, and 1 or 2 threads, take the same path and agree bit for bit.
+ */
+const WINOGRAD_MIN_TILES_PER_IMAGE = 49;
 
 /**
  * A 3×3 stride-1 conv (transposed = false) or its input gradient (true, itself a 3×3 stride-1 conv with the
@@ -34,24 +64,18 @@ function runWinograd(native: Native, backend: tf.KernelBackend, a: Info, filter:
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
   const [top, left] = transposed ? [2 - info.padInfo.top, 2 - info.padInfo.left] : [info.padInfo.top, info.padInfo.left];
-  const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
-  const perPart = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_scratch_floats!(depth, outc);
-  const packed = native.malloc(16 * Math.ceil(outc / 8) * 8 * depth * 4);
+  // Tiles per block: what keeps a block in L2 (the module's winograd_block_tiles), no more than a part's share.
+  const maxBlock = (native.exports as unknown as Record<string, (...args: number[]) => number>).winograd_block_tiles!(depth, outc);
+  const tiles = n * Math.ceil(outShape[1]! / 2) * Math.ceil(outShape[2]! / 2);
+  const block = Math.min(maxBlock, 4 * Math.ceil(tiles / native.parts / 4));
+  const perPart = 16 * block * (depth + outc) + 16;
   const zeroBytes = Math.ceil(depth / 4) * 16;
-  const scratch = native.malloc(zeroBytes + native.parts * perPart * 4);
-  try {
-    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
-    native.parallel('winograd_filter', [native.address(filter), packed, ci, co, transposed ? 1 : 0]);
-    native.parallel('conv2d_winograd', [native.address(a), packed, bias ? native.address(bias) : 0, native.address(out), scratch, scratch + zeroBytes, n, ah, aw, depth,
-      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    native.free(scratch);
-    native.free(packed);
-  }
-  return out;
+  return intoNewOutput(native, backend, outShape, [16 * Math.ceil(outc / 8) * 8 * depth * 4, zeroBytes + native.parts * perPart * 4], (out, [packed, scratch]) => {
+    native.module.HEAPU8.fill(0, scratch!, scratch! + zeroBytes);
+    native.parallel('winograd_filter', [native.address(filter), packed!, ci, co, transposed ? 1 : 0]);
+    native.parallel('conv2d_winograd', [native.address(a), packed!, bias ? native.address(bias) : 0, native.address(out), scratch!, scratch! + zeroBytes, n, ah, aw, depth,
+      outShape[1]!, outShape[2]!, outc, top, left, relu ? 1 : 0, block]);
+  });
 }
 
 /** Runs the module's conv2d (forward or transposed) into a new output; frees scratch, and the output on error. */
@@ -60,24 +84,14 @@ function runConv(native: Native, backend: tf.KernelBackend, a: Info, filter: Inf
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const [outShape, ah, aw, depth, outc] = transposed ? [[n, ih, iw, ci], oh, ow, co, ci] : [[n, oh, ow, co], ih, iw, ci, co];
   if (useWinograd(info, depth)) return runWinograd(native, backend, a, filter, bias, relu, info, transposed);
-  const out = (backend as unknown as WasmBackendLike).makeOutput(outShape as number[], 'float32');
-  const packed = native.malloc(kh * kw * Math.ceil(outc / 8) * 8 * depth * 4);
   // A row of `depth` zeros (read where a tap falls outside the input), then 9·kh·kw words per part.
   const zeroBytes = Math.ceil(depth / 4) * 16;
-  const scratch = native.malloc(zeroBytes + native.parts * 9 * kh * kw * 4);
-  try {
-    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
-    native.parallel('pack_filter', [native.address(filter), packed, kh, kw, ci, co, transposed ? 1 : 0]);
-    native.parallel('conv2d', [native.address(a), packed, bias ? native.address(bias) : 0, native.address(out), scratch, scratch + zeroBytes, n, ah, aw, depth, outShape[1]!, outShape[2]!, outc,
+  return intoNewOutput(native, backend, outShape, [kh * kw * Math.ceil(outc / 8) * 8 * depth * 4, zeroBytes + native.parts * 9 * kh * kw * 4], (out, [packed, scratch]) => {
+    native.module.HEAPU8.fill(0, scratch!, scratch! + zeroBytes);
+    native.parallel('pack_filter', [native.address(filter), packed!, kh, kw, ci, co, transposed ? 1 : 0]);
+    native.parallel('conv2d', [native.address(a), packed!, bias ? native.address(bias) : 0, native.address(out), scratch!, scratch! + zeroBytes, n, ah, aw, depth, outShape[1]!, outShape[2]!, outc,
       kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left, transposed ? 1 : 0, relu ? 1 : 0]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    native.free(scratch);
-    native.free(packed);
-  }
-  return out;
+  });
 }
 
 /** The forward conv without bias or activation (a matmul as a 1×1 conv: matMul.ts). */
@@ -108,7 +122,7 @@ const WINOGRAD_GRAD_CHUNK_FLOATS = 1 << 20;
 /**
  * Input × output channels from which the filter gradient runs through Winograd: with 32 and 32 its
  * transforms cost what the 2.25× fewer multiply-adds save (measured 0.97–1.04× the direct kernel), from 32
- * and 64 on it is 1.3–2.2× faster (bench/convFloorKernels.ts layers, one thread).
+ * and 64 on it is 1.3–2.2× faster (bench/winograd.ts, one thread).
  */
 const WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT = 2048;
 
@@ -116,37 +130,27 @@ const WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT = 2048;
  * dW of a 3×3 stride-1 conv through Winograd F(2×2, 3×3): per chunk of 2×2 output tiles, x's and dy's tiles
  * transformed (winograd_grad_transform), their products summed into dU (winograd_grad_gemm, in tile order, so
  * the sum does not depend on the chunking's threads), then dW = Gᵀ dU G. The chunk keeps the transformed
- * tiles within WINOGRAD_GRAD_CHUNK_FLOATS (4× x and dy otherwise).
+ * tiles within WINOGRAD_GRAD_CHUNK_FLOATS and about x's and dy's own size (a quarter of the tiles).
  */
 function winogradFilterGrad(native: Native, backend: tf.KernelBackend, x: Info, dy: Info, info: ConvInfo): Info {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
-  const out = (backend as unknown as WasmBackendLike).makeOutput([3, 3, ci, co], 'float32');
   const g4 = Math.ceil(ci / 4);
   const g8 = Math.ceil(co / 8);
   const tiles = n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
   const perTile = 16 * (g4 * 4 + g8 * 8);
-  const chunk = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_GRAD_CHUNK_FLOATS / perTile)));
+  // a quarter of the tiles per chunk (at least 64: each chunk loads and stores dU once), at most the 4 MiB cap
+  const chunk = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_GRAD_CHUNK_FLOATS / perTile), Math.max(64, Math.ceil(tiles / 4))));
   const zeroBytes = Math.max(g4 * 4, g8 * 8) * 4;
-  const duFloats = 16 * g4 * g8 * 32;
-  const scratch = native.malloc(zeroBytes + (duFloats + chunk * perTile) * 4);
-  const du = scratch + zeroBytes;
-  const v = du + duFloats * 4;
-  const m = v + 16 * g4 * 4 * chunk * 4;
-  try {
-    native.module.HEAPU8.fill(0, scratch, scratch + zeroBytes);
+  // zeros, dU, the chunk's transformed x (v) and dy (m)
+  return intoNewOutput(native, backend, [3, 3, ci, co], [zeroBytes, 16 * g4 * g8 * 32 * 4, 16 * g4 * 4 * chunk * 4, 16 * g8 * 8 * chunk * 4], (out, [zeros, du, v, m]) => {
+    native.module.HEAPU8.fill(0, zeros!, zeros! + zeroBytes);
     for (let t0 = 0; t0 < tiles; t0 += chunk) {
       const nt = Math.min(chunk, tiles - t0);
-      native.parallel('winograd_grad_transform', [native.address(x), native.address(dy), v, m, scratch, n, ih, iw, ci, oh, ow, co, info.padInfo.top, info.padInfo.left, t0, nt]);
-      native.parallel('winograd_grad_gemm', [v, m, du, ci, co, nt, t0 === 0 ? 1 : 0]);
+      native.parallel('winograd_grad_transform', [native.address(x), native.address(dy), v!, m!, zeros!, n, ih, iw, ci, oh, ow, co, info.padInfo.top, info.padInfo.left, t0, nt]);
+      native.parallel('winograd_grad_gemm', [v!, m!, du!, ci, co, nt, t0 === 0 ? 1 : 0]);
     }
-    native.parallel('winograd_grad_filter', [du, native.address(out), ci, co]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    native.free(scratch);
-  }
-  return out;
+    native.parallel('winograd_grad_filter', [du!, native.address(out), ci, co]);
+  });
 }
 
 /** dW of conv2d: direct sums over positions, blocked so that rows stay in cache, dy and x repacked per block. */
@@ -154,24 +158,16 @@ export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: I
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   if (useWinograd(info, Math.min(ci, co)) && ci * co >= WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT) return winogradFilterGrad(native, backend, x, dy, info);
-  const out = (backend as unknown as WasmBackendLike).makeOutput([kh, kw, ci, co], 'float32');
   // Repacking only where the scratch (every part's) is smaller than the dy and x it repacks: the paper nets'
   // layers, where it pays; a small product (a dense layer's weight gradient, a small net's layer) would
   // otherwise pay 64 KiB per part, more than its own data, and a tight memoryBudget would see it. The
   // results are the same with or without it.
   const perPart = filterGradScratchFloats(ow, ci, co);
   const floats = native.parts * perPart <= n * oh * ow * co + n * ih * iw * ci ? perPart : 0;
-  const scratch = floats > 0 ? native.malloc(native.parts * floats * 4) : 0;
-  try {
+  return intoNewOutput(native, backend, [kh, kw, ci, co], [native.parts * floats * 4], (out, [scratch]) => {
     native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left,
-      scratch, floats]);
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  } finally {
-    if (scratch) native.free(scratch);
-  }
-  return out;
+      scratch!, floats]);
+  });
 }
 
 function convInfo(x: Info, filter: Info, attrs: tf.NamedAttrMap): ConvInfo | undefined {
