@@ -764,6 +764,33 @@ INLINE void wino_patch(const float *a, const float *zeros, const float *row[4][4
   }
 }
 
+/* The first n (1..4) floats at p in the low lanes, zeros in the others. */
+INLINE f4 ld_upto(const float *p, int n) {
+  if (n >= 4) return ld(p);
+  f4 v = wasm_f32x4_splat(0.f);
+  v = wasm_f32x4_replace_lane(v, 0, p[0]);
+  if (n > 1) v = wasm_f32x4_replace_lane(v, 1, p[1]);
+  if (n > 2) v = wasm_f32x4_replace_lane(v, 2, p[2]);
+  return v;
+}
+
+/* B' d B for 4 channels of a 4x4 patch d (row-major), into v[4i + j]: B' along the patch's rows, then its columns. */
+INLINE void wino_bt_d_b(const f4 d[4][4], f4 v[16]) {
+  f4 r[4][4];
+  for (int i = 0; i < 4; i++) {
+    r[i][0] = wasm_f32x4_sub(d[i][0], d[i][2]);
+    r[i][1] = wasm_f32x4_add(d[i][1], d[i][2]);
+    r[i][2] = wasm_f32x4_sub(d[i][2], d[i][1]);
+    r[i][3] = wasm_f32x4_sub(d[i][1], d[i][3]);
+  }
+  for (int j = 0; j < 4; j++) {
+    v[0 * 4 + j] = wasm_f32x4_sub(r[0][j], r[2][j]);
+    v[1 * 4 + j] = wasm_f32x4_add(r[1][j], r[2][j]);
+    v[2 * 4 + j] = wasm_f32x4_sub(r[2][j], r[1][j]);
+    v[3 * 4 + j] = wasm_f32x4_sub(r[1][j], r[3][j]);
+  }
+}
+
 /* V rows of tiles [t0, t0 + nt) of the block: the 4x4 input patch of each tile (zeros outside a), B' d B. */
 static void wino_input(const float *a, const float *zeros, float *v, int bt, int ah, int aw, int depth, int th, int tw, int top, int left,
                        int t0, int nt) {
@@ -775,21 +802,11 @@ static void wino_input(const float *a, const float *zeros, float *v, int bt, int
     float *dst = v + (long)t * depth;
     int c = 0;
     for (; c + 4 <= depth; c += 4) {
-      f4 r[4][4];
-      for (int i = 0; i < 4; i++) {
-        /* B' along the rows of the patch: columns j of rows 0..3 */
-        const f4 d0 = ld(row[i][0] + c), d1 = ld(row[i][1] + c), d2 = ld(row[i][2] + c), d3 = ld(row[i][3] + c);
-        r[i][0] = wasm_f32x4_sub(d0, d2);
-        r[i][1] = wasm_f32x4_add(d1, d2);
-        r[i][2] = wasm_f32x4_sub(d2, d1);
-        r[i][3] = wasm_f32x4_sub(d1, d3);
-      }
-      for (int j = 0; j < 4; j++) {
-        st(dst + (0 * 4 + j) * plane + c, wasm_f32x4_sub(r[0][j], r[2][j]));
-        st(dst + (1 * 4 + j) * plane + c, wasm_f32x4_add(r[1][j], r[2][j]));
-        st(dst + (2 * 4 + j) * plane + c, wasm_f32x4_sub(r[2][j], r[1][j]));
-        st(dst + (3 * 4 + j) * plane + c, wasm_f32x4_sub(r[1][j], r[3][j]));
-      }
+      f4 d[4][4], vx[16];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = ld(row[i][j] + c);
+      wino_bt_d_b(d, vx);
+      for (int xi = 0; xi < 16; xi++) st(dst + xi * plane + c, vx[xi]);
     }
     for (; c < depth; c++) {
       float r[4][4];
@@ -932,29 +949,11 @@ void winograd_grad_transform(const float *x, const float *dy, float *v, float *m
     wino_patch(x, zeros, row, b, ty, tx, ih, iw, ci, top, left);
     for (int g = 0; g < g4; g++) {
       const int c = 4 * g;
-      f4 r[4][4];
-      for (int i = 0; i < 4; i++) {
-        f4 d[4];
-        for (int j = 0; j < 4; j++) {
-          if (c + 4 <= ci) {
-            d[j] = ld(row[i][j] + c);
-          } else {
-            float lane[4] = {0.f, 0.f, 0.f, 0.f};
-            for (int l = 0; c + l < ci; l++) lane[l] = row[i][j][c + l];
-            d[j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
-          }
-        }
-        r[i][0] = wasm_f32x4_sub(d[0], d[2]);
-        r[i][1] = wasm_f32x4_add(d[1], d[2]);
-        r[i][2] = wasm_f32x4_sub(d[2], d[1]);
-        r[i][3] = wasm_f32x4_sub(d[1], d[3]);
-      }
-      for (int j = 0; j < 4; j++) {
-        st(v + (((long)(0 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[0][j], r[2][j]));
-        st(v + (((long)(1 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_add(r[1][j], r[2][j]));
-        st(v + (((long)(2 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[2][j], r[1][j]));
-        st(v + (((long)(3 * 4 + j) * g4 + g) * nt + t) * 4, wasm_f32x4_sub(r[1][j], r[3][j]));
-      }
+      f4 d[4][4], vx[16];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = ld_upto(row[i][j] + c, ci - c);
+      wino_bt_d_b(d, vx);
+      for (int xi = 0; xi < 16; xi++) st(v + (((long)xi * g4 + g) * nt + t) * 4, vx[xi]);
     }
     /* dy's 2x2 tile: rows and columns past dy are zeros */
     const int y0 = 2 * ty, x0 = 2 * tx;
@@ -967,15 +966,7 @@ void winograd_grad_transform(const float *x, const float *dy, float *v, float *m
         const int c = 8 * g + 4 * h;
         f4 d[2][2];
         for (int i = 0; i < 2; i++)
-          for (int j = 0; j < 2; j++) {
-            if (c + 4 <= co) {
-              d[i][j] = ld(drow[i][j] + c);
-            } else {
-              float lane[4] = {0.f, 0.f, 0.f, 0.f};
-              for (int l = 0; l < 4 && c + l < co; l++) lane[l] = drow[i][j][c + l];
-              d[i][j] = wasm_f32x4_make(lane[0], lane[1], lane[2], lane[3]);
-            }
-          }
+          for (int j = 0; j < 2; j++) d[i][j] = c < co ? ld_upto(drow[i][j] + c, co - c) : wasm_f32x4_splat(0.f);
         /* A dY A' with A = [1 0; 1 1; 1 -1; 0 -1]: along columns, then rows */
         f4 r[2][4];
         for (int i = 0; i < 2; i++) {
