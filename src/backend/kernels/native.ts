@@ -31,8 +31,9 @@ export const NATIVE_FLAG = 'MEDROBUST_NATIVE_KERNELS';
  */
 export const FMA_FLAG = 'MEDROBUST_FMA';
 /**
- * The flag that runs 3×3 stride-1 convolutions and their input gradients through Winograd F(2×2, 3×3) on the
- * kernel module (default true; 2.25× fewer multiply-adds, results within float rounding of the direct sums);
+ * The flag that runs 3×3 stride-1 convolutions, their input gradients and their filter gradients through
+ * Winograd F(2×2, 3×3) on the kernel module where it pays (nativeConv.ts; default true; 2.25× fewer
+ * multiply-adds, results within float rounding of the direct sums);
  * false: the direct kernels, bit for bit the results of earlier releases. Read on every kernel call.
  */
 export const WINOGRAD_FLAG = 'MEDROBUST_WINOGRAD';
