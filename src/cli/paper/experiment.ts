@@ -90,7 +90,6 @@ function firstBatches<B extends { images: tf.Tensor4D; labels: tf.Tensor }>(sour
   };
 }
 
-/** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
 /**
  * A progress callback that rewrites one stderr line: `<label> <phase> <done>/<total>`, `?` for a total the
  * source cannot know (an iterable's batch count: the trainers report NaN), padded so a shorter line
@@ -105,6 +104,7 @@ function progressLine(label: string): (p: { phase: string; done: number; total: 
   };
 }
 
+/** A whole-number flag of `reproduce`, checked before any work (`--limit abc` is a usage error, not NaN). */
 function countFlag(flag: string, value: string | undefined, min: number): number {
   const text = (value ?? '').trim();
   const v = Number(text);
