@@ -24,7 +24,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { inputGradientOnly } from './inputGradientOnly.js';
+import { inputGradientOnly, withDiscardedConvGradients } from './inputGradientOnly.js';
 
 /**
  * The FusedBatchNorm gradient with per-channel factors kept as `[C]` vectors and broadcast, each input's
@@ -165,7 +165,36 @@ function shapeOnly(t: tf.Tensor): tf.Tensor {
   return Object.freeze({ shape: t.shape, dtype: t.dtype, rank: t.rank, size: t.size, isDisposed: true, dispose: (): void => undefined, medrobustShapeOnly: true }) as unknown as tf.Tensor;
 }
 
+/** tfjs-core's fused convs: custom gradients that compute the input and the filter gradient eagerly, asked for or not. */
+const FUSED_CONVS = new Set<string>(['fusedConv2d__op', 'fusedDepthwiseConv2d__op']);
+
+interface TapeNode {
+  inputs: Record<string, unknown>;
+  gradient?: (dys: tf.Tensor[]) => Record<string, () => tf.Tensor>;
+}
+
+/**
+ * Makes the gradient of a fused conv's tape node (the last one on `tape`) compute only what the tape asks
+ * for. tfjs-core's custom gradient computes dx and dW whatever is wanted; the engine then calls it on a copy
+ * of the node whose inputs are pruned to those the gradient is taken through (tape.ts,
+ * `backpropagateGradients` calls `node.gradient(dys)` on that copy). Input "0" is the conv's x, "1" its
+ * filter: a missing one runs with its kernel marked discarded (zeros instead of a backward conv). A training
+ * step's first conv then skips dx of the images; a generator's training step (GAP) skips dW of the frozen
+ * classifier's convs. Values of what is asked for are unchanged.
+ */
+function discardUnaskedConvGradients(tape: TapeNode[] | undefined): void {
+  const node = tape?.[tape.length - 1];
+  const gradient = node?.gradient;
+  if (!node || !gradient) return;
+  node.gradient = function (this: TapeNode | undefined, dys) {
+    const inputs = this?.inputs;
+    if (!inputs || ('0' in inputs && '1' in inputs)) return gradient(dys);
+    return withDiscardedConvGradients({ input: !('0' in inputs), filter: !('1' in inputs) }, () => gradient(dys));
+  };
+}
+
 interface PatchableEngine {
+  state: { activeTape?: TapeNode[] };
   addTapeNode: (kernelName: string, inputs: Record<string, tf.Tensor | undefined>, ...rest: unknown[]) => void;
   saveTensorsForBackwardMode: (tensors: Array<tf.Tensor | undefined>) => Array<tf.Tensor | undefined>;
   medrobustOptionalInputs?: true;
@@ -212,6 +241,7 @@ function patchEngine(): boolean {
       }
     }
     addTapeNode(kernelName, present, ...rest);
+    if (!stockSaving && FUSED_CONVS.has(kernelName)) discardUnaskedConvGradients(engine.state.activeTape);
   };
   engine.saveTensorsForBackwardMode = (tensors) => {
     if (tensors.every((t) => t != null)) return save(tensors);

@@ -4,7 +4,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { inputGradientOnly } from '../../internal/inputGradientOnly.js';
+import { inputGradientDiscarded, inputGradientOnly } from '../../internal/inputGradientOnly.js';
 import { nativeKernels } from './native.js';
 import { nativeFilterGrad, nativeInputGrad } from './nativeConv.js';
 import { composed, type KernelScope } from './scope.js';
@@ -16,11 +16,13 @@ type Pair = [number, number] | number;
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
 /**
- * The filter gradient while an attack evaluates an input gradient (see internal/inputGradientOnly):
- * zeros of the right shape, which the tape discards, instead of a convolution over the whole batch.
+ * A gradient the tape discards: zeros of the right shape instead of a convolution over the whole batch.
+ * Filter gradients while an attack evaluates an input gradient, or of a conv whose filter the tape does not
+ * ask for (`inputGradientOnly`); input gradients of a conv whose input it does not ask for, such as a
+ * training step's first conv (`inputGradientDiscarded`; both in internal/inputGradientOnly).
  */
-function discardedFilterGradient(backend: tf.KernelBackend, backendName: string, filterShape: number[]): Info {
-  return composed(backend, backendName, (s) => s.run('Fill', {}, { shape: filterShape, value: 0, dtype: 'float32' }));
+function discardedGradient(backend: tf.KernelBackend, backendName: string, shape: number[]): Info {
+  return composed(backend, backendName, (s) => s.run('Fill', {}, { shape, value: 0, dtype: 'float32' }));
 }
 
 function assertNHWC(kernel: string, dataFormat: unknown): void {
@@ -53,6 +55,7 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
     strides: Pair; pad: Pad; dataFormat: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
   };
   assertNHWC('Conv2DBackpropInput', dataFormat);
+  if (inputGradientDiscarded()) return discardedGradient(args.backend, backendName, inputShape);
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight: ih, inWidth: iw, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
@@ -91,7 +94,7 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
     strides: Pair; pad: Pad; dataFormat: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
   };
   assertNHWC('Conv2DBackpropFilter', dataFormat);
-  if (inputGradientOnly()) return discardedFilterGradient(args.backend, backendName, filterShape);
+  if (inputGradientOnly()) return discardedGradient(args.backend, backendName, filterShape);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
@@ -125,6 +128,7 @@ export function depthwiseBackpropInput(args: { inputs: tf.NamedTensorInfoMap; ba
   const { strides, dilations, pad, dimRoundingMode, inputShape } = args.attrs as unknown as {
     strides: Pair; dilations: Pair; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
   };
+  if (inputGradientDiscarded()) return discardedGradient(args.backend, backendName, inputShape);
   const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, dilationHeight: dh, dilationWidth: dw, inHeight: ih, inWidth: iw, inChannels: c } = info;
   const { top, left } = info.padInfo;
@@ -150,7 +154,7 @@ export function depthwiseBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; b
   const { strides, dilations, pad, dimRoundingMode, filterShape } = args.attrs as unknown as {
     strides: Pair; dilations: Pair; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
   };
-  if (inputGradientOnly()) return discardedFilterGradient(args.backend, backendName, filterShape);
+  if (inputGradientOnly()) return discardedGradient(args.backend, backendName, filterShape);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, dilationHeight: dh, dilationWidth: dw, inChannels: c } = info;
   const { top, left } = info.padInfo;
