@@ -22,7 +22,8 @@ await useBackend('wasm', { threads: Number(arg('threads', '1')) });
 const LAYERS: Array<[string, [number, number, number, number], number]> = [
   ['small CNN 32→32 28 px b32', [32, 28, 28, 32], 32], ['small CNN 32→64 14 px b32', [32, 14, 14, 32], 64], ['small CNN 64→64 14 px b32', [32, 14, 14, 64], 64],
   ['ResNet-style 128→128 16 px b16', [16, 16, 16, 128], 128], ['ResNet-style 32→32 64 px b16', [16, 64, 64, 32], 32],
-  ['DenseNet-121 growth 128→32 56 px b2', [2, 56, 56, 128], 32],
+  ['DenseNet-121 growth 128→32 56 px b2', [2, 56, 56, 128], 32], ['DenseNet-121 growth 128→32 28 px b2', [2, 28, 28, 128], 32],
+  ['DenseNet-121 growth 128→32 14 px b2', [2, 14, 14, 128], 32],
   ['AttnVGG 64→64 224 px b2', [2, 224, 224, 64], 64], ['AttnVGG 256→256 56 px b2', [2, 56, 56, 256], 256],
   ['AttnVGG 512→512 28 px b2', [2, 28, 28, 512], 512], ['AttnVGG 512→512 14 px b2', [2, 14, 14, 512], 512],
   ['Inception-v3 32→64 147 px b2', [2, 147, 147, 32], 64], ['Inception-v3 96→96 35 px b2', [2, 35, 35, 96], 96],
