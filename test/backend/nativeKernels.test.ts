@@ -71,6 +71,10 @@ const CONVS: Array<[string, [number, number, number, number], [number, number, n
   // dy and x larger than every part's repacking scratch (nativeConv.ts), so conv2d_filter_grad repacks them
   ['1×1, repacked', [2, 24, 24, 64], [1, 1, 64, 64], 1, 'same'],
   ['ResNet-style 1×1/2 shortcut', [2, 15, 15, 32], [1, 1, 32, 64], 2, 'same'],
+  // a dw over DW_FLOATS_TAP_OUTER floats with dy and x over TAP_BLOCK_FLOATS: one tap at a time, repacked in
+  // blocks of many rows (15 + 1 rows; 1×1: 7 + 1, one loop over each block's positions)
+  ['1×7, long repacked blocks', [1, 16, 16, 512], [1, 7, 512, 24], 1, 'same'],
+  ['1×1 deep, long repacked blocks', [1, 8, 8, 2048], [1, 1, 2048, 32], 1, 'same'],
   ['ResNet-style 3×3', [1, 6, 5, 128], [3, 3, 128, 128], 1, 'same'],
   ['GAP U-Net 4×4/2', [1, 10, 12, 64], [4, 4, 64, 128], 2, 'same'],
   ['odd channels 3×3/2 valid', [2, 10, 9, 5], [3, 3, 5, 7], [2, 1], 'valid'],
