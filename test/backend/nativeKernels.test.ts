@@ -75,6 +75,9 @@ const CONVS: Array<[string, [number, number, number, number], [number, number, n
   // blocks of many rows (15 + 1 rows; 1×1: 7 + 1, one loop over each block's positions)
   ['1×7, long repacked blocks', [1, 16, 16, 512], [1, 7, 512, 24], 1, 'same'],
   ['1×1 deep, long repacked blocks', [1, 8, 8, 2048], [1, 1, 2048, 32], 1, 'same'],
+  // repacked x with zeros where the taps read padding (every edge; channel tails of 2 and 1)
+  ['3×3 repacked, padded edges', [2, 16, 16, 30], [3, 3, 30, 16], 1, 'same'],
+  ['3×3/2 repacked, padded edges', [2, 20, 20, 37], [3, 3, 37, 24], 2, 'same'],
   ['ResNet-style 3×3', [1, 6, 5, 128], [3, 3, 128, 128], 1, 'same'],
   ['GAP U-Net 4×4/2', [1, 10, 12, 64], [4, 4, 64, 128], 2, 'same'],
   ['odd channels 3×3/2 valid', [2, 10, 9, 5], [3, 3, 5, 7], [2, 1], 'valid'],
