@@ -191,13 +191,15 @@ static void fg_pack_dy(FilterGrad *g, int r0, int r1) {
   }
 }
 
-/* Repacks the x that tap (ky, kx) reads for output rows [r0, r1) into g->xpack (see FilterGrad): 16
+/* Repacks the x that tap (ky, kx) reads for output rows [r0, r1), input-channel groups [glo, ghi) (a part's),
+   into g->xpack (see FilterGrad): 16
    consecutive bytes per position instead of 16 from each 4*sw*ci-byte step (the other half of that 30 %). */
-static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1) {
-  const int np = (r1 - r0) * g->ow, ci = g->ci, full = ci >> 2, tail = ci & 3, groups = (ci + 3) >> 2;
+static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1, int glo, int ghi) {
+  const int np = (r1 - r0) * g->ow, ci = g->ci, full = ci >> 2, tail = ci & 3;
   const int xoff = kx * g->dwd - g->left;
   const int ox0 = imax(0, ceildiv(-xoff, g->sw));
   const int ox1 = imin(g->ow, floordiv(g->iw - 1 - xoff, g->sw) + 1);
+  const int vhi = imin(ghi, full);
   const f4 zero = wasm_f32x4_splat(0.f);
   g->pr0 = r0;
   g->pn = np;
@@ -209,16 +211,18 @@ static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1) {
     const int lo = inside ? ox0 : g->ow, hi = inside ? ox1 : g->ow;
     float *row = g->xpack + (r - r0) * g->ow * 4;
     /* zeros where the tap reads padding (fg_tile sums every position of the block) */
-    for (int ox = 0; ox < g->ow; ox = ox + 1 == lo ? hi : ox + 1) {
-      if (ox >= lo && ox < hi) continue;
-      for (int c = 0; c < groups; c++) st(row + ox * 4 + c * np * 4, zero);
+    for (int ox = 0; ox < g->ow; ox++) {
+      if (ox == lo) ox = hi;
+      if (ox >= g->ow) break;
+      for (int c = glo; c < ghi; c++) st(row + ox * 4 + c * np * 4, zero);
     }
     if (!inside) continue;
     const float *src = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * ci;
     float *d = row + ox0 * 4;
     for (int ox = ox0; ox < ox1; ox++, src += g->sw * ci, d += 4) {
-      for (int c = 0; c < full; c++) st(d + c * np * 4, ld(src + 4 * c));
-      for (int m = 0; m < tail; m++) d[full * np * 4 + m] = src[4 * full + m];
+      for (int c = glo; c < vhi; c++) st(d + c * np * 4, ld(src + 4 * c));
+      if (tail && ghi > full)
+        for (int m = 0; m < tail; m++) d[full * np * 4 + m] = src[4 * full + m];
     }
   }
 }
@@ -283,7 +287,7 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
       const int r1 = imin(rows, r0 + block);
       if (pack) {
         fg_pack_dy(&g, r0, r1);
-        if (g.xpack) fg_pack_x(&g, ky, kx, r0, r1);
+        if (g.xpack) fg_pack_x(&g, ky, kx, r0, r1, ua - tap * groups, ub - tap * groups);
       }
       for (int u = ua; u < ub; u++) {
         const int c0 = (u - tap * groups) * 4;
@@ -301,7 +305,7 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
     for (int u = u0; u < u1; u++) {
       const int tap = u / groups, c0 = (u - tap * groups) * 4;
       const int ky = tap / kw, kx = tap - ky * kw;
-      if (g.xpack && tap != g.xtap) fg_pack_x(&g, ky, kx, r0, r1);
+      if (g.xpack && tap != g.xtap) fg_pack_x(&g, ky, kx, r0, r1, imax(u0, tap * groups) - tap * groups, imin(u1, (tap + 1) * groups) - tap * groups);
       fg_tiles(&g, ky, kx, c0, imin(4, ci - c0), r0, r1);
     }
   }
