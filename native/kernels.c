@@ -67,10 +67,11 @@ typedef struct {
      dpack[o0 * pn + ((r - pr0) * ow + ox) * 8 + j] = dy[r][ox][o0 + j] for o0 < co & ~7 (0: read dy itself) */
   float *dpack;
   int pr0, pn;
-  /* x of tap xtap for the same block, by groups of 4 input channels (0: read x itself):
-     xpack[(c0 / 4 * pn + (r - pr0) * ow + ox) * 4 + m] = x[b][iy][ox*sw + xoff][c0 + m] where read */
+  /* x of tap xtap for the same block, by this part's groups of 4 input channels from group xglo on (0: read x
+     itself): xpack[((c0 / 4 - xglo) * pn + (r - pr0) * ow + ox) * 4 + m] = x[b][iy][ox*sw + xoff][c0 + m] where
+     read, 0 where the tap reads padding */
   float *xpack;
-  int xtap;
+  int xtap, xglo;
 } FilterGrad;
 
 /* One tile of MR input channels x NR output channels (NR a multiple of 4) of one tap, accumulated over
@@ -99,7 +100,7 @@ INLINE void fg_tile(const FilterGrad *g, int ky, int kx, int c0, int o0, int r0,
     const float *xp = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * g->ci + c0;
     int xs = xstep;
     if (g->xpack) {
-      xp = g->xpack + ((c0 >> 2) * g->pn + (r - g->pr0) * g->ow + first) * 4;
+      xp = g->xpack + (((c0 >> 2) - g->xglo) * g->pn + (r - g->pr0) * g->ow + first) * 4;
       xs = 4;
     }
     const float *dp = g->dy + (r * g->ow + first) * g->co + o0;
@@ -204,6 +205,7 @@ static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1, int glo, in
   g->pr0 = r0;
   g->pn = np;
   g->xtap = ky * g->kw + kx;
+  g->xglo = glo;
   for (int r = r0; r < r1; r++) {
     const int b = r / g->oh, oy = r - b * g->oh;
     const int iy = oy * g->sh - g->top + ky * g->dh;
@@ -214,15 +216,15 @@ static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1, int glo, in
     for (int ox = 0; ox < g->ow; ox++) {
       if (ox == lo) ox = hi;
       if (ox >= g->ow) break;
-      for (int c = glo; c < ghi; c++) st(row + ox * 4 + c * np * 4, zero);
+      for (int c = 0; c < ghi - glo; c++) st(row + ox * 4 + c * np * 4, zero);
     }
     if (!inside) continue;
     const float *src = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * ci;
     float *d = row + ox0 * 4;
     for (int ox = ox0; ox < ox1; ox++, src += g->sw * ci, d += 4) {
-      for (int c = glo; c < vhi; c++) st(d + c * np * 4, ld(src + 4 * c));
+      for (int c = glo; c < vhi; c++) st(d + (c - glo) * np * 4, ld(src + 4 * c));
       if (tail && ghi > full)
-        for (int m = 0; m < tail; m++) d[full * np * 4 + m] = src[4 * full + m];
+        for (int m = 0; m < tail; m++) d[(full - glo) * np * 4 + m] = src[4 * full + m];
     }
   }
 }
@@ -238,7 +240,7 @@ EXPORT(conv2d_filter_grad)
 void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int ih, int iw, int ci, int oh, int ow, int co,
                         int kh, int kw, int sh, int sw, int dh, int dwd, int top, int left, float *scratch, int scratch_floats,
                         int part, int parts) {
-  FilterGrad g = {x, dy, dw, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left, 0, 0, 0, 0, -1};
+  FilterGrad g = {x, dy, dw, n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dwd, top, left, 0, 0, 0, 0, -1, 0};
   const int groups = (ci + 3) / 4;
   const int units = kh * kw * groups;
   const int u0 = part_lo(units, part, parts), u1 = part_lo(units, part + 1, parts);
@@ -256,12 +258,12 @@ void conv2d_filter_grad(const float *x, const float *dy, float *dw, int n, int i
   if (block < 1) block = 1;
   const int rows = n * oh;
   /* dy and x are repacked when the tiles of 8 output channels run (3 or 4 input channels per group) and a
-     block's fit this part's scratch (at most max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + 4 * groups))
-     floats: nativeConv.ts). */
+     block's fit this part's scratch (nativeConv.ts, filterGradScratchFloats). */
   /* (x only where its positions are more than 8 floats apart: the stem's 3 channels are read in order anyway,
      and packing them cost 6 %) */
   const int tap_outer = kh * kw * ci * co > DW_FLOATS_TAP_OUTER;
-  const int xpos = sw * ci > 8 ? groups * 4 : 0, pos_floats = (co & ~7) + xpos;
+  /* (x: only this part's groups of a tap, at most its unit count) */
+  const int xpos = sw * ci > 8 ? imin(groups, u1 - u0) * 4 : 0, pos_floats = (co & ~7) + xpos;
   /* With a large dw (one tap at a time below) the blocks are as long as TAP_BLOCK_FLOATS of repacked dy and x
      (and the scratch) allow: each tile pass then sums over that many positions before its dw tile goes back
      to memory (blocks of 2 rows had made Inception-v3's 1x1, 1x7 and 3x3 filter gradients at 8-17 px 0.70x

@@ -109,16 +109,18 @@ export function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: I
 }
 
 /**
- * Floats of scratch per part for conv2d_filter_grad's repacked dy and x: a block of output rows, at most
- * max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + ci rounded up to 4)) floats; where dw is large (more than
+ * Floats of scratch per part for conv2d_filter_grad's repacked dy and x (x: the part's input-channel groups,
+ * at most its share of the taps × groups units): a block of output rows, at least
+ * max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + 4 * groups)) floats; where dw is large (more than
  * DW_FLOATS_TAP_OUTER floats: one tap at a time) up to TAP_BLOCK_FLOATS of them, the whole batch's rows at
- * most (native/kernels.c; a smaller scratch only skips the repacking or shortens the blocks).
+ * most, and at most `cap` (native/kernels.c; a smaller scratch only skips the repacking or shortens the blocks).
  */
-export function filterGradScratchFloats(ow: number, ci: number, co: number, taps = 1, rows = 0): number {
-  const perPosition = co + Math.ceil(ci / 4) * 4;
-  const base = Math.max(16 * 1024, (32 + ow) * perPosition);
+export function filterGradScratchFloats(ow: number, ci: number, co: number, taps = 1, rows = 0, cap = Infinity, parts = 1): number {
+  const groups = Math.ceil(ci / 4);
+  const base = Math.max(16 * 1024, (32 + ow) * (co + 4 * groups));
   if (taps * ci * co <= 64 * 1024) return base;
-  return Math.max(base, Math.min(128 * 1024, rows * ow * perPosition));
+  const perPosition = co + 4 * Math.min(groups, Math.ceil((taps * groups) / parts));
+  return Math.max(base, Math.min(128 * 1024, rows * ow * perPosition, cap));
 }
 
 /**
@@ -170,8 +172,10 @@ export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: I
   // layers, where it pays; a small product (a dense layer's weight gradient, a small net's layer) would
   // otherwise pay 64 KiB per part, more than its own data, and a tight memoryBudget would see it. The
   // results are the same with or without it.
-  const perPart = filterGradScratchFloats(ow, ci, co, kh * kw, n * oh);
-  const floats = native.parts * perPart <= n * oh * ow * co + n * ih * iw * ci ? perPart : 0;
+  // (long blocks only as far as every part's scratch stays within that data: two threads run 8 parts)
+  const data = n * oh * ow * co + n * ih * iw * ci;
+  const perPart = filterGradScratchFloats(ow, ci, co, kh * kw, n * oh, Math.floor(data / native.parts), native.parts);
+  const floats = native.parts * perPart <= data ? perPart : 0;
   return intoNewOutput(native, backend, [kh, kw, ci, co], [native.parts * floats * 4], (out, [scratch]) => {
     native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left,
       scratch!, floats]);
