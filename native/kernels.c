@@ -1495,6 +1495,7 @@ void avg_pool_grad(const float *dy, float *dx, int n, int ih, int iw, int c, int
 
 #pragma clang fp contract(off)
 
+
 typedef v128_t d2;
 #define DADD wasm_f64x2_add
 #define DSUB wasm_f64x2_sub
@@ -1633,10 +1634,9 @@ static void fft_radix2(double *re, double *im, int size, int length, int stride)
   }
 }
 
-/* difRows(re, im, size, length, stride, minLen): forward DIF along the first axis, natural order in,
-   bit-reversed out, two radix-2 stages per pass down to length minLen, then a radix-2 stage if one is left. */
-EXPORT(fft_dif_rows)
-void fft_dif_rows(double *re, double *im, int size, int length, int stride, int min_len, const double *cos_t, const double *sin_t) {
+/* The radix-4 passes of difRows from length `size` down to the last of length >= min_len; returns the length
+   left (4 or 2 where passes remain, else below them). */
+static int dif_passes(double *re, double *im, int size, int length, int stride, int min_len, const double *cos_t, const double *sin_t) {
   int len = size;
   for (; len >= min_len; len >>= 2) {
     const int q = len >> 2, step = size / len, qs = q * stride;
@@ -1656,18 +1656,80 @@ void fft_dif_rows(double *re, double *im, int size, int length, int stride, int 
       }
     }
   }
-  if (len == 2) fft_radix2(re, im, size, length, stride);
+  return len;
 }
 
-/* ditRows(re, im, size, length, stride, fromLen, toLen): the unscaled inverse DIT along the first axis,
-   bit-reversed order in, natural out (with an odd number of stages: a radix-2 stage first, then from 8). */
-EXPORT(fft_dit_rows)
-void fft_dit_rows(double *re, double *im, int size, int length, int stride, int from_len, int to_len, const double *cos_t, const double *sin_t) {
-  int len = from_len;
-  if (log2i(size) % 2 == 1) {
-    fft_radix2(re, im, size, length, stride);
-    len = 8;
+/* difRows(re, im, size, length, stride, minLen): forward DIF along the first axis, natural order in,
+   bit-reversed out, two radix-2 stages per pass down to length minLen, then a radix-2 stage if one is left. */
+EXPORT(fft_dif_rows)
+void fft_dif_rows(double *re, double *im, int size, int length, int stride, int min_len, const double *cos_t, const double *sin_t) {
+  if (dif_passes(re, im, size, length, stride, min_len, cos_t, sin_t) == 2) fft_radix2(re, im, size, length, stride);
+}
+
+/* Column pair (j, j + 1) of four consecutive rows r..r + 3 (values y0..y3, lanes j and j + 1) stored transposed:
+   to[j·ts + r + m] = lane 0 of y_m, to[(j + 1)·ts + r + m] = lane 1 (lane 0 only where !full). */
+INLINE void store_t4(double *to, int ts, int j, int r, d2 y0, d2 y1, d2 y2, d2 y3, const int full) {
+  double *a = to + (long)j * ts + r;
+  wasm_v128_store(a, wasm_i64x2_shuffle(y0, y1, 0, 2));
+  wasm_v128_store(a + 2, wasm_i64x2_shuffle(y2, y3, 0, 2));
+  if (full) {
+    wasm_v128_store(a + ts, wasm_i64x2_shuffle(y0, y1, 1, 3));
+    wasm_v128_store(a + ts + 2, wasm_i64x2_shuffle(y2, y3, 1, 3));
   }
+}
+
+INLINE void store_t2(double *to, int ts, int j, int r, d2 y0, d2 y1, const int full) {
+  double *a = to + (long)j * ts + r;
+  wasm_v128_store(a, wasm_i64x2_shuffle(y0, y1, 0, 2));
+  if (full) wasm_v128_store(a + ts, wasm_i64x2_shuffle(y0, y1, 1, 3));
+}
+
+/* difRows' last pass at rows r..r + 3 (length 4: k = 0 only), written transposed into tre/tim. */
+INLINE void dif_last4_t(const double *re, const double *im, int stride, int r, int j, double *tre, double *tim, int ts, const int full) {
+  const double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  d2 x0r = dld(r0 + j, full), x0i = dld(i0 + j, full);
+  d2 x1r = dld(r0 + stride + j, full), x1i = dld(i0 + stride + j, full);
+  d2 x2r = dld(r0 + 2 * stride + j, full), x2i = dld(i0 + 2 * stride + j, full);
+  d2 x3r = dld(r0 + 3 * stride + j, full), x3i = dld(i0 + 3 * stride + j, full);
+  d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
+  d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
+  d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
+  d2 a3r = DSUB(x1i, x3i), a3i = DSUB(x3r, x1r);
+  store_t4(tre, ts, j, r, DADD(a0r, a1r), DSUB(a0r, a1r), DADD(a2r, a3r), DSUB(a2r, a3r), full);
+  store_t4(tim, ts, j, r, DADD(a0i, a1i), DSUB(a0i, a1i), DADD(a2i, a3i), DSUB(a2i, a3i), full);
+}
+
+/* The radix-2 stage at rows r, r + 1, written transposed. */
+INLINE void dif_last2_t(const double *re, const double *im, int stride, int r, int j, double *tre, double *tim, int ts, const int full) {
+  const double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  d2 ar = dld(r0 + j, full), ai = dld(i0 + j, full), br = dld(r0 + stride + j, full), bi = dld(i0 + stride + j, full);
+  store_t2(tre, ts, j, r, DADD(ar, br), DSUB(ar, br), full);
+  store_t2(tim, ts, j, r, DADD(ai, bi), DSUB(ai, bi), full);
+}
+
+/* fft_dif_rows(re, im, size, length, stride, 4) followed by the transpose of its size × length result into
+   tre/tim (row stride ts: tre[j·ts + r] = re[r·stride + j]), the last pass writing there directly (re and im then
+   hold the state before that pass). */
+EXPORT(fft_dif_rows_t)
+void fft_dif_rows_t(double *re, double *im, int size, int length, int stride, double *tre, double *tim, int ts, const double *cos_t, const double *sin_t) {
+  const int len = dif_passes(re, im, size, length, stride, 8, cos_t, sin_t);
+  const int tail = length & 1, even = length - tail;
+  if (len == 4)
+    for (int r = 0; r < size; r += 4)
+      for (int j = 0; j < even; j += 2) dif_last4_t(re, im, stride, r, j, tre, tim, ts, 1);
+  else
+    for (int r = 0; r < size; r += 2)
+      for (int j = 0; j < even; j += 2) dif_last2_t(re, im, stride, r, j, tre, tim, ts, 1);
+  if (tail) {
+    if (len == 4)
+      for (int r = 0; r < size; r += 4) dif_last4_t(re, im, stride, r, even, tre, tim, ts, 0);
+    else
+      for (int r = 0; r < size; r += 2) dif_last2_t(re, im, stride, r, even, tre, tim, ts, 0);
+  }
+}
+
+/* The radix-4 passes of ditRows from length `len` up to `to_len`. */
+static void dit_passes(double *re, double *im, int size, int length, int stride, int len, int to_len, const double *cos_t, const double *sin_t) {
   d2 z[8];
   for (; len <= to_len; len <<= 2) {
     const int q = len >> 2, step = size / len, qs = q * stride;
@@ -1688,6 +1750,82 @@ void fft_dit_rows(double *re, double *im, int size, int length, int stride, int 
       }
     }
   }
+}
+
+/* ditRows(re, im, size, length, stride, fromLen, toLen): the unscaled inverse DIT along the first axis,
+   bit-reversed order in, natural out (with an odd number of stages: a radix-2 stage first, then from 8). */
+EXPORT(fft_dit_rows)
+void fft_dit_rows(double *re, double *im, int size, int length, int stride, int from_len, int to_len, const double *cos_t, const double *sin_t) {
+  int len = from_len;
+  if (log2i(size) % 2 == 1) {
+    fft_radix2(re, im, size, length, stride);
+    len = 8;
+  }
+  dit_passes(re, im, size, length, stride, len, to_len, cos_t, sin_t);
+}
+
+/* Rows r..r + 3 of the transposed source at columns j, j + 1 (lane 0 only where !full): x_m lane l =
+   from[(j + l)·fs + r + m]. */
+INLINE void load_t4(const double *from, int fs, int j, int r, const int full, d2 *x0, d2 *x1, d2 *x2, d2 *x3) {
+  const double *a = from + (long)j * fs + r;
+  d2 a01 = wasm_v128_load(a), a23 = wasm_v128_load(a + 2);
+  d2 b01 = full ? wasm_v128_load(a + fs) : wasm_f64x2_splat(0.0), b23 = full ? wasm_v128_load(a + fs + 2) : wasm_f64x2_splat(0.0);
+  *x0 = wasm_i64x2_shuffle(a01, b01, 0, 2);
+  *x1 = wasm_i64x2_shuffle(a01, b01, 1, 3);
+  *x2 = wasm_i64x2_shuffle(a23, b23, 0, 2);
+  *x3 = wasm_i64x2_shuffle(a23, b23, 1, 3);
+}
+
+/* ditRows' first pass (length 4, k = 0) at rows r..r + 3, read from the transposed tre/tim. */
+INLINE void dit_first4_t(const double *tre, const double *tim, int ts, int r, int j, double *re, double *im, int stride, const int full) {
+  d2 x0r, x1r, x2r, x3r, x0i, x1i, x2i, x3i;
+  load_t4(tre, ts, j, r, full, &x0r, &x1r, &x2r, &x3r);
+  load_t4(tim, ts, j, r, full, &x0i, &x1i, &x2i, &x3i);
+  d2 a0r = DADD(x0r, x1r), a0i = DADD(x0i, x1i);
+  d2 a1r = DSUB(x0r, x1r), a1i = DSUB(x0i, x1i);
+  d2 a2r = DADD(x2r, x3r), a2i = DADD(x2i, x3i);
+  d2 u3r = DSUB(x3i, x2i), u3i = DSUB(x2r, x3r);
+  double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  dst(r0 + j, DADD(a0r, a2r), full); dst(i0 + j, DADD(a0i, a2i), full);
+  dst(r0 + 2 * stride + j, DSUB(a0r, a2r), full); dst(i0 + 2 * stride + j, DSUB(a0i, a2i), full);
+  dst(r0 + stride + j, DADD(a1r, u3r), full); dst(i0 + stride + j, DADD(a1i, u3i), full);
+  dst(r0 + 3 * stride + j, DSUB(a1r, u3r), full); dst(i0 + 3 * stride + j, DSUB(a1i, u3i), full);
+}
+
+/* The radix-2 stage at rows r, r + 1, read from the transposed tre/tim. */
+INLINE void dit_first2_t(const double *tre, const double *tim, int ts, int r, int j, double *re, double *im, int stride, const int full) {
+  const double *a = tre + (long)j * ts + r, *b = tim + (long)j * ts + r;
+  d2 pr = wasm_v128_load(a), pi = wasm_v128_load(b);
+  d2 qr = full ? wasm_v128_load(a + ts) : wasm_f64x2_splat(0.0), qi = full ? wasm_v128_load(b + ts) : wasm_f64x2_splat(0.0);
+  d2 xr = wasm_i64x2_shuffle(pr, qr, 0, 2), yr = wasm_i64x2_shuffle(pr, qr, 1, 3);
+  d2 xi = wasm_i64x2_shuffle(pi, qi, 0, 2), yi = wasm_i64x2_shuffle(pi, qi, 1, 3);
+  double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  dst(r0 + j, DADD(xr, yr), full); dst(i0 + j, DADD(xi, yi), full);
+  dst(r0 + stride + j, DSUB(xr, yr), full); dst(i0 + stride + j, DSUB(xi, yi), full);
+}
+
+/* The transpose of the length × size block of tre/tim (row stride ts) into re/im (row stride stride:
+   re[r·stride + j] = tre[j·ts + r]) followed by fft_dit_rows(re, im, size, length, stride, 4, to_len), its first
+   pass reading the transposed source directly. */
+EXPORT(fft_dit_rows_t)
+void fft_dit_rows_t(const double *tre, const double *tim, int ts, double *re, double *im, int size, int length, int stride, int to_len, const double *cos_t, const double *sin_t) {
+  const int tail = length & 1, even = length - tail;
+  int len;
+  const int odd = log2i(size) % 2 == 1;
+  if (odd)
+    for (int r = 0; r < size; r += 2)
+      for (int j = 0; j < even; j += 2) dit_first2_t(tre, tim, ts, r, j, re, im, stride, 1);
+  else
+    for (int r = 0; r < size; r += 4)
+      for (int j = 0; j < even; j += 2) dit_first4_t(tre, tim, ts, r, j, re, im, stride, 1);
+  if (tail) {
+    if (odd)
+      for (int r = 0; r < size; r += 2) dit_first2_t(tre, tim, ts, r, even, re, im, stride, 0);
+    else
+      for (int r = 0; r < size; r += 4) dit_first4_t(tre, tim, ts, r, even, re, im, stride, 0);
+  }
+  len = odd ? 8 : 16;
+  dit_passes(re, im, size, length, stride, len, to_len, cos_t, sin_t);
 }
 
 /* middle: the last forward pass (length 4), the product with the real spectrum k (same layout) and the
@@ -1741,28 +1879,6 @@ void fft_real_product(double *re, double *im, const double *k, int count) {
     re[i] = re[i] * k[i];
     im[i] = im[i] * k[i];
   }
-}
-
-/* transpose: the rows × cols top-left block of `from` (row stride fs) transposed into `to` (row stride ts),
-   in 2 × 2 blocks of two source rows, on column strips of 64 (copies: any order gives the same values). */
-EXPORT(fft_transpose)
-void fft_transpose(const double *from, double *to, int rows, int cols, int fs, int ts) {
-  const int rows2 = rows & ~1, cols2 = cols & ~1;
-  for (int c0 = 0; c0 < cols2; c0 += 64) {
-    const int c1 = imin(cols2, c0 + 64);
-    for (int r = 0; r < rows2; r += 2) {
-      const double *a = from + (long)r * fs, *b = a + fs;
-      for (int c = c0; c < c1; c += 2) {
-        d2 x = wasm_v128_load(a + c), y = wasm_v128_load(b + c);
-        wasm_v128_store(to + (long)c * ts + r, wasm_i64x2_shuffle(x, y, 0, 2));
-        wasm_v128_store(to + (long)(c + 1) * ts + r, wasm_i64x2_shuffle(x, y, 1, 3));
-      }
-    }
-  }
-  if (cols2 < cols)
-    for (int r = 0; r < rows; r++) to[(long)cols2 * ts + r] = from[(long)r * fs + cols2];
-  if (rows2 < rows)
-    for (int c = 0; c < cols2; c++) to[(long)c * ts + rows2] = from[(long)rows2 * fs + c];
 }
 
 /* loadPlane: padded row y < ph of one plane (pixel (rowOf[y], colOf[x]) of the plane at `base`, channel

@@ -8,7 +8,7 @@ import { nativeKernels } from '../backend/kernels/native.js';
 import { level, type CorruptionFn } from './context.js';
 import { foldIndex, gaussianKernel, gaussianMatrix, type BorderMode } from './linear.js';
 import { correlate2dFft } from './fft.js';
-import { correlate2dFftNative } from './fftNative.js';
+import { correlate2dFftNativeTensor } from './fftNative.js';
 import { diskRuns, diskSums } from './diskSums.js';
 import { motionBlurValues } from './motionBlur.js';
 import { clip01, correlate2d, separable, symmetricSeparable, shapeOf, tensorOf, inputValues, valuesOf, type BatchShape } from './planes.js';
@@ -160,8 +160,8 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
   const values = inputValues(x, ctx);
   if (taps <= (native ? NATIVE_FFT_TAPS : FFT_TAPS)) return tensorOf(clip01(correlate2d(values, shape, kernel, size, size, 'reflect')), shape);
-  const fast = native && correlate2dFftNative(native, values, shape, kernel, size, size, 'reflect', true);
-  return tensorOf(fast || correlate2dFft(values, shape, kernel, size, size, 'reflect', true), shape);
+  const fast = native && correlate2dFftNativeTensor(native, tf.backend(), x, values, kernel, size, size, 'reflect', true);
+  return fast || tensorOf(correlate2dFft(values, shape, kernel, size, size, 'reflect', true), shape);
 };
 
 /** Kernels with more taps than this are applied through the FFT. */
