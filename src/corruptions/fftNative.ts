@@ -2,8 +2,10 @@
  * {@link correlate2dFft} for point-symmetric kernels (defocus_blur's disks) on medrobust's wasm kernel module
  * (native/kernels.c, section "FFT for defocus_blur"): the same passes in the same order, each value through the
  * same IEEE f64 operations, on f64x2 vectors of two adjacent columns, with fft.ts's twiddle tables passed in,
- * so the results are bit-identical to the JavaScript path. The grids, tables, image and output live in one
- * scratch block of the wasm backend's heap, freed on every path. Single-threaded (CPU time is what counts).
+ * so the results are bit-identical to the JavaScript path. The transposes between the two axes are folded into
+ * the passes next to them (the last forward and the first inverse pass along the rows write and read the
+ * transposed grid). Grids, tables and border indices live in one scratch block of the wasm backend's heap, freed
+ * on every path. Single-threaded: the bench measures CPU time, which threads would not lower.
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -47,14 +49,11 @@ function correlateInHeap(native: Native, g: Geometry, s: BatchShape, kernel: Arr
   const fused = Math.round(Math.log2(cols)) % 2 === 0 && cols >= 16;
   const minLen = fused ? 16 : 4;
   const grid = rows * cols;
-  // the transposed grids (cols × rows)
-  const ts = rows;
-  const tGrid = cols * ts;
   const rowPlan = planOf(rows);
   const colPlan = planOf(cols);
   // the block: five grids (re, im, tRe, tIm, the kernel's spectrum), the two plans' tables, the border rule's
   // row and column indices
-  const sizes = [grid * 8, grid * 8, tGrid * 8, tGrid * 8, tGrid * 8, (rows / 2) * 8, (rows / 2) * 8, (cols / 2) * 8, (cols / 2) * 8, ph * 4, pw * 4];
+  const sizes = [grid * 8, grid * 8, grid * 8, grid * 8, grid * 8, (rows / 2) * 8, (rows / 2) * 8, (cols / 2) * 8, (cols / 2) * 8, ph * 4, pw * 4];
   const offsets: number[] = [];
   let total = 0;
   for (const b of sizes) {
@@ -69,8 +68,8 @@ function correlateInHeap(native: Native, g: Geometry, s: BatchShape, kernel: Arr
     const f64 = (at: number, length: number): Float64Array => new Float64Array(buffer, at, length);
     const re = f64(reP, grid);
     const im = f64(imP, grid);
-    const tRe = f64(tReP, tGrid);
-    const tIm = f64(tImP, tGrid);
+    const tRe = f64(tReP, grid);
+    const tIm = f64(tImP, grid);
     f64(cosR, rows / 2).set(rowPlan.cos);
     f64(sinR, rows / 2).set(rowPlan.sin);
     f64(cosC, cols / 2).set(colPlan.cos);
@@ -84,8 +83,8 @@ function correlateInHeap(native: Native, g: Geometry, s: BatchShape, kernel: Arr
     re.fill(0);
     im.fill(0);
     for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) re[((i - ry + rows) % rows) * cols + ((j - rx + cols) % cols)] = kernel[i * kw + j]!;
-    ex.fft_dif_rows_t(reP, imP, rows, cols, cols, kReP, tImP, ts, cosR, sinR);
-    ex.fft_dif_rows(kReP, tImP, cols, rows, ts, 4, cosC, sinC);
+    ex.fft_dif_rows_t(reP, imP, rows, cols, cols, kReP, tImP, rows, cosR, sinR);
+    ex.fft_dif_rows(kReP, tImP, cols, rows, rows, 4, cosC, sinC);
     const scale = 1 / (rows * cols);
     const planes = n * c;
     const baseOf = (p: number): number => Math.floor(p / c) * h * w * c + (p % c);
@@ -98,16 +97,16 @@ function correlateInHeap(native: Native, g: Geometry, s: BatchShape, kernel: Arr
       else im.fill(0, 0, ph * cols);
       // forward2d(re, im, tRe, tIm, rows, cols, pw, minLen)
       // (the transpose in the last pass of the first axis)
-      tRe.fill(0, pw * ts);
-      tIm.fill(0, pw * ts);
-      ex.fft_dif_rows_t(reP, imP, rows, pw, cols, tReP, tImP, ts, cosR, sinR);
-      ex.fft_dif_rows(tReP, tImP, cols, rows, ts, minLen, cosC, sinC);
-      if (fused) ex.fft_middle(tReP, tImP, kReP, cols, rows, ts);
-      else ex.fft_real_product(tReP, tImP, kReP, tGrid);
+      tRe.fill(0, pw * rows);
+      tIm.fill(0, pw * rows);
+      ex.fft_dif_rows_t(reP, imP, rows, pw, cols, tReP, tImP, rows, cosR, sinR);
+      ex.fft_dif_rows(tReP, tImP, cols, rows, rows, minLen, cosC, sinC);
+      if (fused) ex.fft_middle(tReP, tImP, kReP, cols, rows, rows);
+      else ex.fft_real_product(tReP, tImP, kReP, grid);
       // inverse: along the transposed column axis, keep w columns from rx, then along the rows, the last pass storing
-      ex.fft_dit_rows(tReP, tImP, cols, rows, ts, minLen, cols, cosC, sinC);
+      ex.fft_dit_rows(tReP, tImP, cols, rows, rows, minLen, cols, cosC, sinC);
       // (the transpose in the first pass along the rows)
-      ex.fft_dit_rows_t(tReP + rx * ts * 8, tImP + rx * ts * 8, ts, reP, imP, rows, w, cols, rows >> 2, cosR, sinR);
+      ex.fft_dit_rows_t(tReP + rx * rows * 8, tImP + rx * rows * 8, rows, reP, imP, rows, w, cols, rows >> 2, cosR, sinR);
       ex.fft_dit_last_store(reP, imP, rows, w, cols, outP, baseOf(p), p + 1 < planes ? baseOf(p + 1) : -1, ry, h, w, c, scale, clip ? 1 : 0, cosR, sinR);
     }
   } finally {
