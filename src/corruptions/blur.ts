@@ -158,10 +158,9 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   for (const v of kernel) largest = Math.max(largest, v);
   const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
-  const values = inputValues(x, ctx);
-  if (taps <= (native ? NATIVE_FFT_TAPS : FFT_TAPS)) return tensorOf(clip01(correlate2d(values, shape, kernel, size, size, 'reflect')), shape);
-  const fast = native && correlate2dFftNativeTensor(native, tf.backend(), x, values, kernel, size, size, 'reflect', true);
-  return fast || tensorOf(correlate2dFft(values, shape, kernel, size, size, 'reflect', true), shape);
+  if (taps <= (native ? NATIVE_FFT_TAPS : FFT_TAPS)) return tensorOf(clip01(correlate2d(inputValues(x, ctx), shape, kernel, size, size, 'reflect')), shape);
+  const fast = native && correlate2dFftNativeTensor(native, tf.backend(), x, ctx.values, kernel, size, size, 'reflect', true);
+  return fast || tensorOf(correlate2dFft(inputValues(x, ctx), shape, kernel, size, size, 'reflect', true), shape);
 };
 
 /** Kernels with more taps than this are applied through the FFT. */

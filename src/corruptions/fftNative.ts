@@ -134,11 +134,12 @@ export function correlate2dFftNative(native: Native, src: Float32Array, s: Batch
 }
 
 /**
- * {@link correlate2dFftNative} of the images `x` (whose values are `values`) into a new tensor on the wasm
- * backend `backend`: read where the backend keeps `x` when it is there (else from a heap copy of `values`) and
- * written straight into the output tensor's data, no copies out. Undefined where the path does not apply.
+ * {@link correlate2dFftNative} of the images `x` into a new tensor on the wasm backend `backend`: read where the
+ * backend keeps `x` when it is there (else from a heap copy of `values`, x's values when the caller has them,
+ * or of `x.dataSync()`) and written straight into the output tensor's data, no copies out. Undefined where the
+ * path does not apply.
  */
-export function correlate2dFftNativeTensor(native: Native, backend: tf.KernelBackend, x: tf.Tensor4D, values: Float32Array, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode, clip = false): tf.Tensor4D | undefined {
+export function correlate2dFftNativeTensor(native: Native, backend: tf.KernelBackend, x: tf.Tensor4D, values: Float32Array | undefined, kernel: ArrayLike<number>, kh: number, kw: number, mode: BorderMode, clip = false): tf.Tensor4D | undefined {
   const [n, h, w, c] = x.shape;
   const s = { n, h, w, c };
   const g = geometryOf(s, kernel, kh, kw);
@@ -150,8 +151,9 @@ export function correlate2dFftNativeTensor(native: Native, backend: tf.KernelBac
   let copy = 0;
   try {
     if (!onHeap) {
+      const src = values ?? (x.dataSync() as Float32Array);
       copy = native.malloc(count * 4);
-      new Float32Array(native.module.HEAPU8.buffer, copy, count).set(values.subarray(0, count));
+      new Float32Array(native.module.HEAPU8.buffer, copy, count).set(src.subarray(0, count));
     }
     correlateInHeap(native, g, s, kernel, kh, kw, mode, clip, onHeap ? native.address(x) : copy, native.address(out));
   } catch (err) {
