@@ -148,7 +148,8 @@ export function diskKernel64(radius: number, alias: number, pixelScale: number):
 export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   const [radius, alias] = level(DEFOCUS_BLUR, s);
   const shape = shapeOf(x);
-  const native = nativeKernels(tf.backend());
+  const backend = tf.backend();
+  const native = nativeKernels(backend);
   const runs = diskRuns(radius * ctx.pixelScale, alias, ctx.pixelScale);
   // two reads per disk row against the FFT's fixed cost: rows up to ROW_RUNS (on 224-px images 13 rows
   // took 0.65x the FFT's CPU, 17 about as much)
@@ -159,7 +160,7 @@ export const defocusBlur: CorruptionFn = (x, s, ctx) => {
   const taps = kernel.reduce((count, v) => count + (v > 1e-10 * largest ? 1 : 0), 0);
   // direct sums for small disks, the FFT for large ones (the crossing point measured on 224-px images)
   if (taps <= (native ? NATIVE_FFT_TAPS : FFT_TAPS)) return tensorOf(clip01(correlate2d(inputValues(x, ctx), shape, kernel, size, size, 'reflect')), shape);
-  const fast = native && correlate2dFftNativeTensor(native, tf.backend(), x, ctx.values, kernel, size, size, 'reflect', true);
+  const fast = native && correlate2dFftNativeTensor(native, backend, x, ctx.values, kernel, size, size, 'reflect', true);
   return fast || tensorOf(correlate2dFft(inputValues(x, ctx), shape, kernel, size, size, 'reflect', true), shape);
 };
 
