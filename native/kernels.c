@@ -1537,3 +1537,482 @@ void avg_pool_grad(const float *dy, float *dx, int n, int ih, int iw, int c, int
     }
   }
 }
+
+/* ================================================================================================ */
+/* FFT for defocus_blur (src/corruptions/fftNative.ts): the passes of src/corruptions/fft.ts's        */
+/* correlate2dFft on f64x2 vectors, two adjacent columns per vector (each row-wise butterfly combines   */
+/* whole rows, so the lanes are independent butterflies). Every value goes through exactly the         */
+/* JavaScript code's operations in its order (IEEE f64 add, sub, mul; no contraction into FMA, which    */
+/* wasm has only as relaxed SIMD's), with the twiddle tables computed in JavaScript, so the results are */
+/* bit-identical to fft.ts. Grids are row-major Float64 planes: re, im of one complex grid; cos, sin    */
+/* the plan of the transform length (cos[k] = cos(2πk/N), sin[k] = −sin(2πk/N), k < N/2). Single-      */
+/* threaded: these take no part arguments and are called directly, not through the pool.              */
+/* ================================================================================================ */
+
+#pragma clang fp contract(off)
+
+
+typedef v128_t d2;
+#define DADD wasm_f64x2_add
+#define DSUB wasm_f64x2_sub
+#define DMUL wasm_f64x2_mul
+
+/* Two lanes (full) or lane 0 only (the last column of an odd length). */
+INLINE d2 dld(const double *p, const int full) { return full ? wasm_v128_load(p) : wasm_v128_load64_zero(p); }
+INLINE void dst(double *p, d2 v, const int full) {
+  if (full) wasm_v128_store(p, v);
+  else wasm_v128_store64_lane(p, v, 0);
+}
+/* (ar + i·ai)(wr + i·wi) as fft.ts writes it: ar·wr − ai·wi, ar·wi + ai·wr. */
+INLINE void dcmul(d2 ar, d2 ai, d2 wr, d2 wi, d2 *outr, d2 *outi) {
+  *outr = DSUB(DMUL(ar, wr), DMUL(ai, wi));
+  *outi = DADD(DMUL(ar, wi), DMUL(ai, wr));
+}
+
+/* The four rows of a radix-4 group: row pointers of re and im at column j. */
+typedef struct { double *r0, *r1, *r2, *r3, *i0, *i1, *i2, *i3; } Rows4;
+
+INLINE Rows4 rows4(double *re, double *im, int o0, int q) {
+  Rows4 g = { re + o0, re + o0 + q, re + o0 + 2 * q, re + o0 + 3 * q, im + o0, im + o0 + q, im + o0 + 2 * q, im + o0 + 3 * q };
+  return g;
+}
+
+/* difRows' k = 0 butterfly at column j (twiddles 1, −i, 1). */
+INLINE void dif_k0(const Rows4 *g, int j, const int full) {
+  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
+  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
+  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
+  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
+  d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
+  d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
+  d2 a3r = DSUB(x1i, x3i), a3i = DSUB(x3r, x1r);
+  dst(g->r0 + j, DADD(a0r, a1r), full);
+  dst(g->i0 + j, DADD(a0i, a1i), full);
+  dst(g->r1 + j, DSUB(a0r, a1r), full);
+  dst(g->i1 + j, DSUB(a0i, a1i), full);
+  dst(g->r2 + j, DADD(a2r, a3r), full);
+  dst(g->i2 + j, DADD(a2i, a3i), full);
+  dst(g->r3 + j, DSUB(a2r, a3r), full);
+  dst(g->i3 + j, DSUB(a2i, a3i), full);
+}
+
+/* difRows' butterfly for k > 0 at column j. */
+INLINE void dif_k(const Rows4 *g, int j, const int full, d2 w1r, d2 w1i, d2 w2r, d2 w2i, d2 w3r, d2 w3i) {
+  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
+  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
+  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
+  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
+  d2 d2r = DSUB(x0r, x2r), d2i = DSUB(x0i, x2i);
+  d2 a2r, a2i, a3r, a3i, y1r, y1i, y3r, y3i;
+  dcmul(d2r, d2i, w1r, w1i, &a2r, &a2i);
+  d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
+  d2 d3r = DSUB(x1r, x3r), d3i = DSUB(x1i, x3i);
+  dcmul(d3r, d3i, w2r, w2i, &a3r, &a3i);
+  dst(g->r0 + j, DADD(a0r, a1r), full);
+  dst(g->i0 + j, DADD(a0i, a1i), full);
+  dcmul(DSUB(a0r, a1r), DSUB(a0i, a1i), w3r, w3i, &y1r, &y1i);
+  dst(g->r1 + j, y1r, full);
+  dst(g->i1 + j, y1i, full);
+  dst(g->r2 + j, DADD(a2r, a3r), full);
+  dst(g->i2 + j, DADD(a2i, a3i), full);
+  dcmul(DSUB(a2r, a3r), DSUB(a2i, a3i), w3r, w3i, &y3r, &y3i);
+  dst(g->r3 + j, y3r, full);
+  dst(g->i3 + j, y3i, full);
+}
+
+/* ditRows' k = 0 butterfly (twiddles 1, +i, 1); results in z (r0 i0 r1 i1 r2 i2 r3 i3 order). */
+INLINE void dit_k0_values(const Rows4 *g, int j, const int full, d2 *z) {
+  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
+  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
+  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
+  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  d2 a0r = DADD(x0r, x1r), a0i = DADD(x0i, x1i);
+  d2 a1r = DSUB(x0r, x1r), a1i = DSUB(x0i, x1i);
+  d2 a2r = DADD(x2r, x3r), a2i = DADD(x2i, x3i);
+  d2 u3r = DSUB(x3i, x2i), u3i = DSUB(x2r, x3r);
+  z[0] = DADD(a0r, a2r); z[1] = DADD(a0i, a2i);
+  z[4] = DSUB(a0r, a2r); z[5] = DSUB(a0i, a2i);
+  z[2] = DADD(a1r, u3r); z[3] = DADD(a1i, u3i);
+  z[6] = DSUB(a1r, u3r); z[7] = DSUB(a1i, u3i);
+}
+
+/* ditRows' butterfly for k > 0 (twiddles v1, v2, v3 = conjugates of the plan's); results in z. */
+INLINE void dit_k_values(const Rows4 *g, int j, const int full, d2 v1r, d2 v1i, d2 v2r, d2 v2i, d2 v3r, d2 v3i, d2 *z) {
+  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
+  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
+  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
+  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  d2 t1r, t1i, t3r, t3i, u2r, u2i, u3r, u3i;
+  dcmul(x1r, x1i, v3r, v3i, &t1r, &t1i);
+  d2 a0r = DADD(x0r, t1r), a0i = DADD(x0i, t1i);
+  d2 a1r = DSUB(x0r, t1r), a1i = DSUB(x0i, t1i);
+  dcmul(x3r, x3i, v3r, v3i, &t3r, &t3i);
+  d2 a2r = DADD(x2r, t3r), a2i = DADD(x2i, t3i);
+  d2 a3r = DSUB(x2r, t3r), a3i = DSUB(x2i, t3i);
+  dcmul(a2r, a2i, v1r, v1i, &u2r, &u2i);
+  dcmul(a3r, a3i, v2r, v2i, &u3r, &u3i);
+  z[0] = DADD(a0r, u2r); z[1] = DADD(a0i, u2i);
+  z[4] = DSUB(a0r, u2r); z[5] = DSUB(a0i, u2i);
+  z[2] = DADD(a1r, u3r); z[3] = DADD(a1i, u3i);
+  z[6] = DSUB(a1r, u3r); z[7] = DSUB(a1i, u3i);
+}
+
+INLINE void store4(const Rows4 *g, int j, const int full, const d2 *z) {
+  dst(g->r0 + j, z[0], full); dst(g->i0 + j, z[1], full);
+  dst(g->r1 + j, z[2], full); dst(g->i1 + j, z[3], full);
+  dst(g->r2 + j, z[4], full); dst(g->i2 + j, z[5], full);
+  dst(g->r3 + j, z[6], full); dst(g->i3 + j, z[7], full);
+}
+
+INLINE int log2i(int n) {
+  int b = 0;
+  while ((1 << b) < n) b++;
+  return b;
+}
+
+/* radix2Rows: rows (2m, 2m + 1) become their sum and difference, on `length` columns. */
+static void fft_radix2(double *re, double *im, int size, int length, int stride) {
+  for (int start = 0; start < size; start += 2) {
+    double *ar = re + start * stride, *ai = im + start * stride, *br = ar + stride, *bi = ai + stride;
+    int j = 0;
+    for (; j + 2 <= length; j += 2) {
+      d2 xr = dld(ar + j, 1), xi = dld(ai + j, 1), yr = dld(br + j, 1), yi = dld(bi + j, 1);
+      dst(ar + j, DADD(xr, yr), 1); dst(ai + j, DADD(xi, yi), 1);
+      dst(br + j, DSUB(xr, yr), 1); dst(bi + j, DSUB(xi, yi), 1);
+    }
+    if (j < length) {
+      d2 xr = dld(ar + j, 0), xi = dld(ai + j, 0), yr = dld(br + j, 0), yi = dld(bi + j, 0);
+      dst(ar + j, DADD(xr, yr), 0); dst(ai + j, DADD(xi, yi), 0);
+      dst(br + j, DSUB(xr, yr), 0); dst(bi + j, DSUB(xi, yi), 0);
+    }
+  }
+}
+
+/* The radix-4 passes of difRows from length `size` down to the last of length >= min_len; returns the length
+   left (4 or 2 where passes remain, else below them). */
+static int dif_passes(double *re, double *im, int size, int length, int stride, int min_len, const double *cos_t, const double *sin_t) {
+  int len = size;
+  for (; len >= min_len; len >>= 2) {
+    const int q = len >> 2, step = size / len, qs = q * stride;
+    for (int start = 0; start < size; start += len) {
+      Rows4 g = rows4(re, im, start * stride, qs);
+      int j = 0;
+      for (; j + 2 <= length; j += 2) dif_k0(&g, j, 1);
+      if (j < length) dif_k0(&g, j, 0);
+      for (int k = 1; k < q; k++) {
+        const d2 w1r = wasm_f64x2_splat(cos_t[k * step]), w1i = wasm_f64x2_splat(sin_t[k * step]);
+        const d2 w2r = wasm_f64x2_splat(cos_t[(k + q) * step]), w2i = wasm_f64x2_splat(sin_t[(k + q) * step]);
+        const d2 w3r = wasm_f64x2_splat(cos_t[2 * k * step]), w3i = wasm_f64x2_splat(sin_t[2 * k * step]);
+        Rows4 h = rows4(re, im, (start + k) * stride, qs);
+        j = 0;
+        for (; j + 2 <= length; j += 2) dif_k(&h, j, 1, w1r, w1i, w2r, w2i, w3r, w3i);
+        if (j < length) dif_k(&h, j, 0, w1r, w1i, w2r, w2i, w3r, w3i);
+      }
+    }
+  }
+  return len;
+}
+
+/* difRows(re, im, size, length, stride, minLen): forward DIF along the first axis, natural order in,
+   bit-reversed out, two radix-2 stages per pass down to length minLen, then a radix-2 stage if one is left. */
+EXPORT(fft_dif_rows)
+void fft_dif_rows(double *re, double *im, int size, int length, int stride, int min_len, const double *cos_t, const double *sin_t) {
+  if (dif_passes(re, im, size, length, stride, min_len, cos_t, sin_t) == 2) fft_radix2(re, im, size, length, stride);
+}
+
+/* Column pair (j, j + 1) of four consecutive rows r..r + 3 (values y0..y3, lanes j and j + 1) stored transposed:
+   to[j·ts + r + m] = lane 0 of y_m, to[(j + 1)·ts + r + m] = lane 1 (lane 0 only where !full). */
+INLINE void store_t4(double *to, int ts, int j, int r, d2 y0, d2 y1, d2 y2, d2 y3, const int full) {
+  double *a = to + (long)j * ts + r;
+  wasm_v128_store(a, wasm_i64x2_shuffle(y0, y1, 0, 2));
+  wasm_v128_store(a + 2, wasm_i64x2_shuffle(y2, y3, 0, 2));
+  if (full) {
+    wasm_v128_store(a + ts, wasm_i64x2_shuffle(y0, y1, 1, 3));
+    wasm_v128_store(a + ts + 2, wasm_i64x2_shuffle(y2, y3, 1, 3));
+  }
+}
+
+INLINE void store_t2(double *to, int ts, int j, int r, d2 y0, d2 y1, const int full) {
+  double *a = to + (long)j * ts + r;
+  wasm_v128_store(a, wasm_i64x2_shuffle(y0, y1, 0, 2));
+  if (full) wasm_v128_store(a + ts, wasm_i64x2_shuffle(y0, y1, 1, 3));
+}
+
+/* difRows' last pass at rows r..r + 3 (length 4: k = 0 only), written transposed into tre/tim. */
+INLINE void dif_last4_t(const double *re, const double *im, int stride, int r, int j, double *tre, double *tim, int ts, const int full) {
+  const double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  d2 x0r = dld(r0 + j, full), x0i = dld(i0 + j, full);
+  d2 x1r = dld(r0 + stride + j, full), x1i = dld(i0 + stride + j, full);
+  d2 x2r = dld(r0 + 2 * stride + j, full), x2i = dld(i0 + 2 * stride + j, full);
+  d2 x3r = dld(r0 + 3 * stride + j, full), x3i = dld(i0 + 3 * stride + j, full);
+  d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
+  d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
+  d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
+  d2 a3r = DSUB(x1i, x3i), a3i = DSUB(x3r, x1r);
+  store_t4(tre, ts, j, r, DADD(a0r, a1r), DSUB(a0r, a1r), DADD(a2r, a3r), DSUB(a2r, a3r), full);
+  store_t4(tim, ts, j, r, DADD(a0i, a1i), DSUB(a0i, a1i), DADD(a2i, a3i), DSUB(a2i, a3i), full);
+}
+
+/* The radix-2 stage at rows r, r + 1, written transposed. */
+INLINE void dif_last2_t(const double *re, const double *im, int stride, int r, int j, double *tre, double *tim, int ts, const int full) {
+  const double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  d2 ar = dld(r0 + j, full), ai = dld(i0 + j, full), br = dld(r0 + stride + j, full), bi = dld(i0 + stride + j, full);
+  store_t2(tre, ts, j, r, DADD(ar, br), DSUB(ar, br), full);
+  store_t2(tim, ts, j, r, DADD(ai, bi), DSUB(ai, bi), full);
+}
+
+/* fft_dif_rows(re, im, size, length, stride, 4) followed by the transpose of its size × length result into
+   tre/tim (row stride ts: tre[j·ts + r] = re[r·stride + j]), the last pass writing there directly (re and im then
+   hold the state before that pass). */
+EXPORT(fft_dif_rows_t)
+void fft_dif_rows_t(double *re, double *im, int size, int length, int stride, double *tre, double *tim, int ts, const double *cos_t, const double *sin_t) {
+  const int len = dif_passes(re, im, size, length, stride, 8, cos_t, sin_t);
+  const int tail = length & 1, even = length - tail;
+  if (len == 4)
+    for (int r = 0; r < size; r += 4)
+      for (int j = 0; j < even; j += 2) dif_last4_t(re, im, stride, r, j, tre, tim, ts, 1);
+  else
+    for (int r = 0; r < size; r += 2)
+      for (int j = 0; j < even; j += 2) dif_last2_t(re, im, stride, r, j, tre, tim, ts, 1);
+  if (tail) {
+    if (len == 4)
+      for (int r = 0; r < size; r += 4) dif_last4_t(re, im, stride, r, even, tre, tim, ts, 0);
+    else
+      for (int r = 0; r < size; r += 2) dif_last2_t(re, im, stride, r, even, tre, tim, ts, 0);
+  }
+}
+
+/* The radix-4 passes of ditRows from length `len` up to `to_len`. */
+static void dit_passes(double *re, double *im, int size, int length, int stride, int len, int to_len, const double *cos_t, const double *sin_t) {
+  d2 z[8];
+  for (; len <= to_len; len <<= 2) {
+    const int q = len >> 2, step = size / len, qs = q * stride;
+    for (int start = 0; start < size; start += len) {
+      Rows4 g = rows4(re, im, start * stride, qs);
+      int j = 0;
+      for (; j + 2 <= length; j += 2) { dit_k0_values(&g, j, 1, z); store4(&g, j, 1, z); }
+      if (j < length) { dit_k0_values(&g, j, 0, z); store4(&g, j, 0, z); }
+      for (int k = 1; k < q; k++) {
+        /* −sin[·]: a negation, exact (0 − x would turn −0 into +0; JS's unary minus does not) */
+        const d2 v1r = wasm_f64x2_splat(cos_t[k * step]), v1i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[k * step]));
+        const d2 v2r = wasm_f64x2_splat(cos_t[(k + q) * step]), v2i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[(k + q) * step]));
+        const d2 v3r = wasm_f64x2_splat(cos_t[2 * k * step]), v3i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[2 * k * step]));
+        Rows4 h = rows4(re, im, (start + k) * stride, qs);
+        j = 0;
+        for (; j + 2 <= length; j += 2) { dit_k_values(&h, j, 1, v1r, v1i, v2r, v2i, v3r, v3i, z); store4(&h, j, 1, z); }
+        if (j < length) { dit_k_values(&h, j, 0, v1r, v1i, v2r, v2i, v3r, v3i, z); store4(&h, j, 0, z); }
+      }
+    }
+  }
+}
+
+/* ditRows(re, im, size, length, stride, fromLen, toLen): the unscaled inverse DIT along the first axis,
+   bit-reversed order in, natural out (with an odd number of stages: a radix-2 stage first, then from 8). */
+EXPORT(fft_dit_rows)
+void fft_dit_rows(double *re, double *im, int size, int length, int stride, int from_len, int to_len, const double *cos_t, const double *sin_t) {
+  int len = from_len;
+  if (log2i(size) % 2 == 1) {
+    fft_radix2(re, im, size, length, stride);
+    len = 8;
+  }
+  dit_passes(re, im, size, length, stride, len, to_len, cos_t, sin_t);
+}
+
+/* Rows r..r + 3 of the transposed source at columns j, j + 1 (lane 0 only where !full): x_m lane l =
+   from[(j + l)·fs + r + m]. */
+INLINE void load_t4(const double *from, int fs, int j, int r, const int full, d2 *x0, d2 *x1, d2 *x2, d2 *x3) {
+  const double *a = from + (long)j * fs + r;
+  d2 a01 = wasm_v128_load(a), a23 = wasm_v128_load(a + 2);
+  d2 b01 = full ? wasm_v128_load(a + fs) : wasm_f64x2_splat(0.0), b23 = full ? wasm_v128_load(a + fs + 2) : wasm_f64x2_splat(0.0);
+  *x0 = wasm_i64x2_shuffle(a01, b01, 0, 2);
+  *x1 = wasm_i64x2_shuffle(a01, b01, 1, 3);
+  *x2 = wasm_i64x2_shuffle(a23, b23, 0, 2);
+  *x3 = wasm_i64x2_shuffle(a23, b23, 1, 3);
+}
+
+/* ditRows' first pass (length 4, k = 0) at rows r..r + 3, read from the transposed tre/tim. */
+INLINE void dit_first4_t(const double *tre, const double *tim, int ts, int r, int j, double *re, double *im, int stride, const int full) {
+  d2 x0r, x1r, x2r, x3r, x0i, x1i, x2i, x3i;
+  load_t4(tre, ts, j, r, full, &x0r, &x1r, &x2r, &x3r);
+  load_t4(tim, ts, j, r, full, &x0i, &x1i, &x2i, &x3i);
+  d2 a0r = DADD(x0r, x1r), a0i = DADD(x0i, x1i);
+  d2 a1r = DSUB(x0r, x1r), a1i = DSUB(x0i, x1i);
+  d2 a2r = DADD(x2r, x3r), a2i = DADD(x2i, x3i);
+  d2 u3r = DSUB(x3i, x2i), u3i = DSUB(x2r, x3r);
+  double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  dst(r0 + j, DADD(a0r, a2r), full); dst(i0 + j, DADD(a0i, a2i), full);
+  dst(r0 + 2 * stride + j, DSUB(a0r, a2r), full); dst(i0 + 2 * stride + j, DSUB(a0i, a2i), full);
+  dst(r0 + stride + j, DADD(a1r, u3r), full); dst(i0 + stride + j, DADD(a1i, u3i), full);
+  dst(r0 + 3 * stride + j, DSUB(a1r, u3r), full); dst(i0 + 3 * stride + j, DSUB(a1i, u3i), full);
+}
+
+/* The radix-2 stage at rows r, r + 1, read from the transposed tre/tim. */
+INLINE void dit_first2_t(const double *tre, const double *tim, int ts, int r, int j, double *re, double *im, int stride, const int full) {
+  const double *a = tre + (long)j * ts + r, *b = tim + (long)j * ts + r;
+  d2 pr = wasm_v128_load(a), pi = wasm_v128_load(b);
+  d2 qr = full ? wasm_v128_load(a + ts) : wasm_f64x2_splat(0.0), qi = full ? wasm_v128_load(b + ts) : wasm_f64x2_splat(0.0);
+  d2 xr = wasm_i64x2_shuffle(pr, qr, 0, 2), yr = wasm_i64x2_shuffle(pr, qr, 1, 3);
+  d2 xi = wasm_i64x2_shuffle(pi, qi, 0, 2), yi = wasm_i64x2_shuffle(pi, qi, 1, 3);
+  double *r0 = re + (long)r * stride, *i0 = im + (long)r * stride;
+  dst(r0 + j, DADD(xr, yr), full); dst(i0 + j, DADD(xi, yi), full);
+  dst(r0 + stride + j, DSUB(xr, yr), full); dst(i0 + stride + j, DSUB(xi, yi), full);
+}
+
+/* The transpose of the length × size block of tre/tim (row stride ts) into re/im (row stride stride:
+   re[r·stride + j] = tre[j·ts + r]) followed by fft_dit_rows(re, im, size, length, stride, 4, to_len), its first
+   pass reading the transposed source directly. */
+EXPORT(fft_dit_rows_t)
+void fft_dit_rows_t(const double *tre, const double *tim, int ts, double *re, double *im, int size, int length, int stride, int to_len, const double *cos_t, const double *sin_t) {
+  const int tail = length & 1, even = length - tail;
+  int len;
+  const int odd = log2i(size) % 2 == 1;
+  if (odd)
+    for (int r = 0; r < size; r += 2)
+      for (int j = 0; j < even; j += 2) dit_first2_t(tre, tim, ts, r, j, re, im, stride, 1);
+  else
+    for (int r = 0; r < size; r += 4)
+      for (int j = 0; j < even; j += 2) dit_first4_t(tre, tim, ts, r, j, re, im, stride, 1);
+  if (tail) {
+    if (odd)
+      for (int r = 0; r < size; r += 2) dit_first2_t(tre, tim, ts, r, even, re, im, stride, 0);
+    else
+      for (int r = 0; r < size; r += 4) dit_first4_t(tre, tim, ts, r, even, re, im, stride, 0);
+  }
+  len = odd ? 8 : 16;
+  dit_passes(re, im, size, length, stride, len, to_len, cos_t, sin_t);
+}
+
+/* middle: the last forward pass (length 4), the product with the real spectrum k (same layout) and the
+   first inverse pass (length 4), four rows at a time. */
+INLINE void middle_at(const Rows4 *g, const double *k0p, const double *k1p, const double *k2p, const double *k3p, int j, const int full) {
+  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
+  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
+  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
+  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
+  d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
+  d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
+  d2 a3r = DSUB(x1i, x3i), a3i = DSUB(x3r, x1r);
+  d2 k0 = dld(k0p + j, full), k1 = dld(k1p + j, full), k2 = dld(k2p + j, full), k3 = dld(k3p + j, full);
+  d2 y0r = DMUL(DADD(a0r, a1r), k0), y0i = DMUL(DADD(a0i, a1i), k0);
+  d2 y1r = DMUL(DSUB(a0r, a1r), k1), y1i = DMUL(DSUB(a0i, a1i), k1);
+  d2 y2r = DMUL(DADD(a2r, a3r), k2), y2i = DMUL(DADD(a2i, a3i), k2);
+  d2 y3r = DMUL(DSUB(a2r, a3r), k3), y3i = DMUL(DSUB(a2i, a3i), k3);
+  d2 b0r = DADD(y0r, y1r), b0i = DADD(y0i, y1i);
+  d2 b1r = DSUB(y0r, y1r), b1i = DSUB(y0i, y1i);
+  d2 b2r = DADD(y2r, y3r), b2i = DADD(y2i, y3i);
+  d2 u3r = DSUB(y3i, y2i), u3i = DSUB(y2r, y3r);
+  dst(g->r0 + j, DADD(b0r, b2r), full); dst(g->i0 + j, DADD(b0i, b2i), full);
+  dst(g->r2 + j, DSUB(b0r, b2r), full); dst(g->i2 + j, DSUB(b0i, b2i), full);
+  dst(g->r1 + j, DADD(b1r, u3r), full); dst(g->i1 + j, DADD(b1i, u3i), full);
+  dst(g->r3 + j, DSUB(b1r, u3r), full); dst(g->i3 + j, DSUB(b1i, u3i), full);
+}
+
+EXPORT(fft_middle)
+void fft_middle(double *re, double *im, const double *k, int size, int length, int stride) {
+  for (int start = 0; start < size; start += 4) {
+    const int o0 = start * stride;
+    Rows4 g = rows4(re, im, o0, stride);
+    const double *k0 = k + o0, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+    int j = 0;
+    for (; j + 2 <= length; j += 2) middle_at(&g, k0, k1, k2, k3, j, 1);
+    if (j < length) middle_at(&g, k0, k1, k2, k3, j, 0);
+  }
+}
+
+/* re[i] *= k[i], im[i] *= k[i] for i < count (the real product where it is not fused). */
+EXPORT(fft_real_product)
+void fft_real_product(double *re, double *im, const double *k, int count) {
+  int i = 0;
+  for (; i + 2 <= count; i += 2) {
+    d2 kv = dld(k + i, 1);
+    dst(re + i, DMUL(dld(re + i, 1), kv), 1);
+    dst(im + i, DMUL(dld(im + i, 1), kv), 1);
+  }
+  for (; i < count; i++) {
+    re[i] = re[i] * k[i];
+    im[i] = im[i] * k[i];
+  }
+}
+
+/* loadPlane: padded row y < ph of one plane (pixel (rowOf[y], colOf[x]) of the plane at `base`, channel
+   stride c, row stride w·c; zero where an index is −1) into row y of `into` (row stride cols), columns < pw. */
+EXPORT(fft_load_plane)
+void fft_load_plane(const float *src, double *into, int base, int w, int c, int pw, int cols, const int *row_of, int ph, const int *col_of, int rx) {
+  const int left = imin(rx, pw), right = imin(pw, rx + w);
+  for (int y = 0; y < ph; y++) {
+    double *to = into + (long)y * cols;
+    const int sy = row_of[y];
+    if (sy < 0) {
+      for (int x = 0; x < pw; x++) to[x] = 0.0;
+      continue;
+    }
+    const float *from = src + base + (long)sy * w * c;
+    for (int x = 0; x < left; x++) to[x] = col_of[x] < 0 ? 0.0 : (double)from[col_of[x] * c];
+    const float *inner = from - rx * c;
+    for (int x = left; x < right; x++) to[x] = (double)inner[x * c];
+    for (int x = right; x < pw; x++) to[x] = col_of[x] < 0 ? 0.0 : (double)from[col_of[x] * c];
+  }
+}
+
+/* scaled(): v·scale, clipped to [0, 1] as Math.min(1, Math.max(0, ·)) (f64x2 max/min order −0 below +0 and
+   propagate NaN, as Math.max/min do), rounded to float32 (round to nearest even, as a Float32Array store). */
+INLINE v128_t scaled2(d2 v, d2 scale, const int clip) {
+  d2 s = DMUL(v, scale);
+  if (clip) s = wasm_f64x2_min(wasm_f64x2_splat(1.0), wasm_f64x2_max(wasm_f64x2_splat(0.0), s));
+  return wasm_f32x4_demote_f64x2_zero(s);
+}
+
+/* One output row of ditLastStore's values z (re lanes zr, im lanes zi) at columns j, j + 1 (full) or j. */
+INLINE void last_store(float *out, long t, long base_re, long base_im, int j, int c, d2 zr, d2 zi, d2 scale, const int full, const int clip) {
+  v128_t fr = scaled2(zr, scale, clip);
+  out[base_re + t + (long)j * c] = wasm_f32x4_extract_lane(fr, 0);
+  if (full) out[base_re + t + (long)(j + 1) * c] = wasm_f32x4_extract_lane(fr, 1);
+  if (base_im >= 0) {
+    v128_t fi = scaled2(zi, scale, clip);
+    out[base_im + t + (long)j * c] = wasm_f32x4_extract_lane(fi, 0);
+    if (full) out[base_im + t + (long)(j + 1) * c] = wasm_f32x4_extract_lane(fi, 1);
+  }
+}
+
+INLINE void last_group(const Rows4 *g, float *out, const long *t, long base_re, long base_im, int j, int c, d2 scale, const int full, const int clip,
+                       int k0, d2 v1r, d2 v1i, d2 v2r, d2 v2i, d2 v3r, d2 v3i) {
+  d2 z[8];
+  if (k0) dit_k0_values(g, j, full, z);
+  else dit_k_values(g, j, full, v1r, v1i, v2r, v2i, v3r, v3i, z);
+  for (int r = 0; r < 4; r++)
+    if (t[r] >= 0) last_store(out, t[r], base_re, base_im, j, c, z[2 * r], z[2 * r + 1], scale, full, clip);
+}
+
+/* ditLastStore: the last pass of ditRows (length size) on `length` columns with the store: grid row r of the
+   result, when y0 <= r < y0 + h, goes to output row r − y0 of the plane at base_re (re) and base_im (im; none
+   when −1), times scale, clipped with clip. */
+EXPORT(fft_dit_last_store)
+void fft_dit_last_store(double *re, double *im, int size, int length, int stride, float *out, int base_re, int base_im, int y0, int h, int w, int c,
+                        double scale, int clip, const double *cos_t, const double *sin_t) {
+  const int q = size >> 2;
+  const long row = (long)w * c;
+  const d2 sv = wasm_f64x2_splat(scale);
+  for (int k = 0; k < q; k++) {
+    const d2 v1r = wasm_f64x2_splat(cos_t[k]), v1i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[k]));
+    const d2 v2r = wasm_f64x2_splat(cos_t[k + q]), v2i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[k + q]));
+    const d2 v3r = wasm_f64x2_splat(cos_t[2 * k]), v3i = wasm_f64x2_neg(wasm_f64x2_splat(sin_t[2 * k]));
+    Rows4 g = rows4(re, im, k * stride, q * stride);
+    long t[4];
+    for (int r = 0; r < 4; r++) {
+      const int y = k - y0 + r * q;
+      t[r] = y >= 0 && y < h ? (long)y * row : -1;
+    }
+    const int k0 = k == 0;
+    int j = 0;
+    if (clip) {
+      for (; j + 2 <= length; j += 2) last_group(&g, out, t, base_re, base_im, j, c, sv, 1, 1, k0, v1r, v1i, v2r, v2i, v3r, v3i);
+      if (j < length) last_group(&g, out, t, base_re, base_im, j, c, sv, 0, 1, k0, v1r, v1i, v2r, v2i, v3r, v3i);
+    } else {
+      for (; j + 2 <= length; j += 2) last_group(&g, out, t, base_re, base_im, j, c, sv, 1, 0, k0, v1r, v1i, v2r, v2i, v3r, v3i);
+      if (j < length) last_group(&g, out, t, base_re, base_im, j, c, sv, 0, 0, k0, v1r, v1i, v2r, v2i, v3r, v3i);
+    }
+  }
+}

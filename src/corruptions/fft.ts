@@ -8,7 +8,7 @@
 import type { BatchShape } from './planes.js';
 import { foldIndex, type BorderMode } from './linear.js';
 
-interface Plan {
+export interface Plan {
   readonly size: number;
   readonly reverse: Uint32Array;
   readonly cos: Float64Array;
@@ -18,7 +18,7 @@ interface Plan {
 const PLANS = new Map<number, Plan>();
 
 /** Bit-reversal permutation and twiddles for a power-of-two size. */
-function planOf(size: number): Plan {
+export function planOf(size: number): Plan {
   let plan = PLANS.get(size);
   if (plan) return plan;
   const bits = Math.round(Math.log2(size));
@@ -84,7 +84,7 @@ export function fft(re: Float64Array, im: Float64Array, offset: number, size: nu
 }
 
 /** The smallest power of two ≥ n. */
-function pow2(n: number): number {
+export function pow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
@@ -519,7 +519,7 @@ function storePlanes(out: Float32Array, re: Float64Array, im: Float64Array, base
 }
 
 /** Whether a `kh × kw` kernel is unchanged by a half turn (k[i][j] = k[kh−1−i][kw−1−j]), exactly. */
-function pointSymmetric(kernel: ArrayLike<number>, kh: number, kw: number): boolean {
+export function pointSymmetric(kernel: ArrayLike<number>, kh: number, kw: number): boolean {
   const last = kh * kw - 1;
   for (let i = 0; i < kh * kw; i++) if (kernel[i] !== kernel[last - i]) return false;
   return true;

@@ -18,6 +18,9 @@ export const KERNEL_NAMES = [
   'batch_norm_stats', 'batch_norm_grad_sums', 'batch_norm_grad_apply', 'copy_rows', 'relu_grad', 'binary_broadcast', 'relu',
   'avg_pool_grad', 'winograd_filter', 'conv2d_winograd',
   'winograd_grad_transform', 'winograd_grad_gemm', 'winograd_grad_filter',
+  // defocus_blur's FFT (src/corruptions/fftNative.ts; single-threaded, called directly, not through the pool)
+  'fft_dif_rows', 'fft_dif_rows_t', 'fft_dit_rows', 'fft_dit_rows_t', 'fft_middle', 'fft_real_product', 'fft_load_plane',
+  'fft_dit_last_store',
 ] as const;
 const KERNELS = KERNEL_NAMES;
 
