@@ -21,6 +21,8 @@
  *      its custom gradient. The output is dropped when the activation is linear (the gradient does not
  *      read it: training steps too); while an attack takes an input gradient, the input is dropped too
  *      when the backend's filter gradient is medrobust's (it returns discarded zeros without reading it).
+ * 4. **Less computed for the backward pass**: a fused conv's custom gradient runs with the input or filter
+ *    gradient that the tape does not ask for marked discarded ({@link discardUnaskedConvGradients}).
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
