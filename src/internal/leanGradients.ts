@@ -124,7 +124,9 @@ export function backpropagate(engine: Pick<EngineLike, 'tidy'>, tape: readonly T
     const names = Object.keys(node.inputs);
     // One scope per node: the zeros for absent dys and a custom gradient's eager results go with it.
     const dxs = engine.tidy(`backward:${node.kernelName}`, () => {
-      const fns = gradient(dys);
+      // called on the pruned node, as tfjs-core's tape does: a fused conv's gradient reads which inputs are asked
+      // for from it (gradientFixes.ts, discardUnaskedConvGradients)
+      const fns = gradient.call(node, dys);
       return names.map((name) => {
         const fn = fns[name];
         if (fn === undefined) throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(fns)}.`);

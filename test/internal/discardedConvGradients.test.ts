@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withStockSaving } from '../../src/internal/gradientFixes.js';
 import { ensureGradientFixes } from '../../src/internal/gradientFixes.js';
 import { inputGradientDiscarded, inputGradientOnly, withDiscardedConvGradients } from '../../src/internal/inputGradientOnly.js';
+import { leanVariableGrads } from '../../src/internal/leanGradients.js';
 import { BACKENDS, useTestBackend } from '../helpers/backends.js';
 import { expectNoLeak } from '../helpers/expectNoLeak.js';
 
@@ -91,6 +92,27 @@ describe.each(BACKENDS)('conv gradients the tape does not ask for, on %s', (back
     const stock = withStockSaving(() => weightGrads());
     for (let i = 0; i < grads.length; i++) expect(Array.from(grads[i]!.dataSync())).toEqual(Array.from(stock[i]!.dataSync()));
     expect(tf.max(tf.abs(grads[0]!)).dataSync()[0]).toBeGreaterThan(0);
+    tf.dispose([...grads, ...stock]);
+  });
+
+  it('the training loops\' own backward pass (leanVariableGrads) skips the images\' input gradient too, values bit for bit', () => {
+    const lean = () => {
+      const { value, grads } = leanVariableGrads(() => loss(x, true), weights());
+      value.dispose();
+      return weights().map((w) => grads[w.name]!);
+    };
+    const spy = spyConvGradients(backend);
+    let grads: tf.Tensor[];
+    try {
+      grads = lean();
+    } finally {
+      spy.restore();
+    }
+    const inputs = spy.calls.filter((c) => c.kernel === 'Conv2DBackpropInput');
+    expect(inputs.filter((c) => c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 3]]);
+    expect(inputs.filter((c) => !c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 4]]);
+    const stock = withStockSaving(() => weightGrads());
+    for (let i = 0; i < grads.length; i++) expect(Array.from(grads[i]!.dataSync())).toEqual(Array.from(stock[i]!.dataSync()));
     tf.dispose([...grads, ...stock]);
   });
 
