@@ -1396,6 +1396,31 @@ void copy_rows(const float *src, float *dst, int rows, int width, int src_stride
 /* (tfjs-core's dy * cast(step(y)), with the same IEEE products).                                    */
 /* ------------------------------------------------------------------------------------------------ */
 
+/*
+ * acc[part] += the sum of x - x over this part of n floats: 0 while every value is finite, NaN once one is
+ * NaN or infinite (the training loops' one flag for loss, gradients and weights: nativeOps.ts).
+ */
+EXPORT(nonfinite_flag)
+void nonfinite_flag(const float *x, int n, float *acc, int part, int parts) {
+  const int q = (n + 3) / 4;
+  const int i0 = part_lo(q, part, parts) * 4, i1 = imin(n, part_lo(q, part + 1, parts) * 4);
+  f4 a = wasm_f32x4_splat(0.f), b = a;
+  int i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const f4 u = ld(x + i), v = ld(x + i + 4);
+    a = wasm_f32x4_add(a, wasm_f32x4_sub(u, u));
+    b = wasm_f32x4_add(b, wasm_f32x4_sub(v, v));
+  }
+  for (; i + 4 <= i1; i += 4) {
+    const f4 u = ld(x + i);
+    a = wasm_f32x4_add(a, wasm_f32x4_sub(u, u));
+  }
+  a = wasm_f32x4_add(a, b);
+  float s = wasm_f32x4_extract_lane(a, 0) + wasm_f32x4_extract_lane(a, 1) + wasm_f32x4_extract_lane(a, 2) + wasm_f32x4_extract_lane(a, 3);
+  for (; i < i1; i++) s += x[i] - x[i];
+  acc[part] += s;
+}
+
 EXPORT(relu_grad)
 void relu_grad(const float *dy, const float *y, float *dx, int n, int part, int parts) {
   const int q = (n + 3) / 4;

@@ -14,6 +14,7 @@ import type { Rng } from '../internal/random.js';
 import type { ClipRange, ModelFn, Task } from '../types.js';
 import { reattribute, releaseStaleTape } from '../internal/scope.js';
 import { leanVariableGrads } from '../internal/leanGradients.js';
+import { nonFiniteFlag } from '../internal/nonFiniteFlag.js';
 
 /** What a method sees for one micro-batch when it makes adversarial images. */
 export interface ChunkContext {
@@ -145,9 +146,6 @@ function sumEach(tensors: readonly tf.Tensor[], f: (t: tf.Tensor) => tf.Tensor):
   return tensors.map((t) => tf.tidy(() => tf.sum(f(t))));
 }
 
-/** t·0: 0 where t is finite, NaN where it is not (summed, one flag for a whole tensor). */
-const zeroed = (t: tf.Tensor): tf.Tensor => tf.mul(t, 0);
-
 function describeNonFinite(v: number): string {
   return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
 }
@@ -233,10 +231,7 @@ export async function trainingStep(
       }
     }
     const total = lossTotal!;
-    const status = tf.tidy(() => {
-      const zeros = [tf.mul(total, 0), ...sumEach([...grads.values()], zeroed), ...sumEach(s.vars, zeroed), ...advChecks];
-      return tf.stack([total, addAll(zeros)]);
-    });
+    const status = tf.tidy(() => tf.stack([total, nonFiniteFlag([total, ...grads.values(), ...s.vars, ...advChecks])]));
     const [loss, flag] = await status.data();
     status.dispose();
     if (!Number.isFinite(flag!)) throw await diagnose(s, total, grads, advChecks, where);
@@ -304,7 +299,7 @@ async function diagnose(s: StepSetup, loss: tf.Tensor, grads: Map<string, tf.Ten
 
 /** One reduction over the weights after an epoch's last update (the per-step check sees them before each update). */
 export async function assertFiniteWeights(fn: string, vars: readonly tf.Variable[], where: string): Promise<void> {
-  const flag = tf.tidy(() => addAll(sumEach(vars, zeroed)));
+  const flag = nonFiniteFlag(vars);
   const value = (await flag.data())[0]!;
   flag.dispose();
   if (Number.isFinite(value)) return;

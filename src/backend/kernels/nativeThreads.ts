@@ -21,6 +21,7 @@ export const KERNEL_NAMES = [
   // defocus_blur's FFT (src/corruptions/fftNative.ts; single-threaded, called directly, not through the pool)
   'fft_dif_rows', 'fft_dif_rows_t', 'fft_dit_rows', 'fft_dit_rows_t', 'fft_middle', 'fft_real_product', 'fft_load_plane',
   'fft_dit_last_store',
+  'nonfinite_flag',
 ] as const;
 const KERNELS = KERNEL_NAMES;
 

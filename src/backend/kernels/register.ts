@@ -9,7 +9,7 @@ import { BN_GRAD, BN_STATS, batchNormGrad, batchNormStats } from './batchNormTra
 import { batchMatMul, saveOriginalMatMul } from './matMul.js';
 import { maxPoolGrad } from './maxPoolGrad.js';
 import { conv2d, fusedConv2d } from './nativeConv.js';
-import { avgPoolGrad, binary, concat, fusedBatchNorm, mean, relu, RELU_GRAD, reluGrad, saveStock, slice, splitV, sum } from './nativeOps.js';
+import { avgPoolGrad, binary, concat, fusedBatchNorm, mean, NONFINITE_FLAG, nonFiniteFlag, relu, RELU_GRAD, reluGrad, saveStock, slice, splitV, sum } from './nativeOps.js';
 
 type Composed = (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }, backendName: string) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -50,6 +50,7 @@ export const COMPOSED_KERNELS: Readonly<Record<string, Composed>> = {
   AvgPoolGrad: avgPoolGrad,
   Slice: slice,
   [RELU_GRAD]: reluGrad,
+  [NONFINITE_FLAG]: nonFiniteFlag,
   [BN_STATS]: batchNormStats,
   [BN_GRAD]: batchNormGrad,
 };
