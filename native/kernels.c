@@ -1602,12 +1602,16 @@ INLINE Rows4 rows4(double *re, double *im, int o0, int q) {
   return g;
 }
 
+/* Declares x0r, x0i … x3r, x3i: column j (two lanes) of the four rows of g. */
+#define LOAD_ROWS4(g, j, full)                                                                            \
+  d2 x0r = dld((g)->r0 + (j), full), x0i = dld((g)->i0 + (j), full);                                      \
+  d2 x1r = dld((g)->r1 + (j), full), x1i = dld((g)->i1 + (j), full);                                      \
+  d2 x2r = dld((g)->r2 + (j), full), x2i = dld((g)->i2 + (j), full);                                      \
+  d2 x3r = dld((g)->r3 + (j), full), x3i = dld((g)->i3 + (j), full)
+
 /* difRows' k = 0 butterfly at column j (twiddles 1, −i, 1). */
 INLINE void dif_k0(const Rows4 *g, int j, const int full) {
-  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
-  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
-  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
-  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  LOAD_ROWS4(g, j, full);
   d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
   d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
   d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);
@@ -1624,10 +1628,7 @@ INLINE void dif_k0(const Rows4 *g, int j, const int full) {
 
 /* difRows' butterfly for k > 0 at column j. */
 INLINE void dif_k(const Rows4 *g, int j, const int full, d2 w1r, d2 w1i, d2 w2r, d2 w2i, d2 w3r, d2 w3i) {
-  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
-  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
-  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
-  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  LOAD_ROWS4(g, j, full);
   d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
   d2 d2r = DSUB(x0r, x2r), d2i = DSUB(x0i, x2i);
   d2 a2r, a2i, a3r, a3i, y1r, y1i, y3r, y3i;
@@ -1649,10 +1650,7 @@ INLINE void dif_k(const Rows4 *g, int j, const int full, d2 w1r, d2 w1i, d2 w2r,
 
 /* ditRows' k = 0 butterfly (twiddles 1, +i, 1); results in z (r0 i0 r1 i1 r2 i2 r3 i3 order). */
 INLINE void dit_k0_values(const Rows4 *g, int j, const int full, d2 *z) {
-  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
-  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
-  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
-  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  LOAD_ROWS4(g, j, full);
   d2 a0r = DADD(x0r, x1r), a0i = DADD(x0i, x1i);
   d2 a1r = DSUB(x0r, x1r), a1i = DSUB(x0i, x1i);
   d2 a2r = DADD(x2r, x3r), a2i = DADD(x2i, x3i);
@@ -1665,10 +1663,7 @@ INLINE void dit_k0_values(const Rows4 *g, int j, const int full, d2 *z) {
 
 /* ditRows' butterfly for k > 0 (twiddles v1, v2, v3 = conjugates of the plan's); results in z. */
 INLINE void dit_k_values(const Rows4 *g, int j, const int full, d2 v1r, d2 v1i, d2 v2r, d2 v2i, d2 v3r, d2 v3i, d2 *z) {
-  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
-  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
-  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
-  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  LOAD_ROWS4(g, j, full);
   d2 t1r, t1i, t3r, t3i, u2r, u2i, u3r, u3i;
   dcmul(x1r, x1i, v3r, v3i, &t1r, &t1i);
   d2 a0r = DADD(x0r, t1r), a0i = DADD(x0i, t1i);
@@ -1912,10 +1907,7 @@ void fft_dit_rows_t(const double *tre, const double *tim, int ts, double *re, do
 /* middle: the last forward pass (length 4), the product with the real spectrum k (same layout) and the
    first inverse pass (length 4), four rows at a time. */
 INLINE void middle_at(const Rows4 *g, const double *k0p, const double *k1p, const double *k2p, const double *k3p, int j, const int full) {
-  d2 x0r = dld(g->r0 + j, full), x0i = dld(g->i0 + j, full);
-  d2 x1r = dld(g->r1 + j, full), x1i = dld(g->i1 + j, full);
-  d2 x2r = dld(g->r2 + j, full), x2i = dld(g->i2 + j, full);
-  d2 x3r = dld(g->r3 + j, full), x3i = dld(g->i3 + j, full);
+  LOAD_ROWS4(g, j, full);
   d2 a0r = DADD(x0r, x2r), a0i = DADD(x0i, x2i);
   d2 a2r = DSUB(x0r, x2r), a2i = DSUB(x0i, x2i);
   d2 a1r = DADD(x1r, x3r), a1i = DADD(x1i, x3i);

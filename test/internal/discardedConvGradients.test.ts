@@ -11,8 +11,8 @@ import { expectNoLeak } from '../helpers/expectNoLeak.js';
 /** One call of a conv-gradient kernel: its output shape and the discard flags it ran under. */
 interface Call { kernel: string; shape: number[]; inputDiscarded: boolean; filterDiscarded: boolean }
 
-/** Wraps the backend's two conv-gradient kernels to record each call; returns the log and an undo. */
-function spyConvGradients(backend: string): { calls: Call[]; restore: () => void } {
+/** Runs `fn` with the backend's two conv-gradient kernels wrapped to record each call; returns its result and the log. */
+function recordConvGradients<T>(backend: string, fn: () => T): { result: T; calls: Call[] } {
   const calls: Call[] = [];
   const originals: tf.KernelConfig[] = [];
   for (const kernel of ['Conv2DBackpropInput', 'Conv2DBackpropFilter']) {
@@ -28,13 +28,14 @@ function spyConvGradients(backend: string): { calls: Call[]; restore: () => void
       }) as unknown as tf.KernelFunc,
     });
   }
-  const restore = (): void => {
+  try {
+    return { result: fn(), calls };
+  } finally {
     for (const config of originals) {
       tf.unregisterKernel(config.kernelName, backend);
       tf.registerKernel(config);
     }
-  };
-  return { calls, restore };
+  }
 }
 
 /** conv 3→4 (the images' conv) → batch norm → ReLU → conv 4→4 → global pool → dense: tfjs-layers' fused convs. */
@@ -68,22 +69,17 @@ describe.each(BACKENDS)('conv gradients the tape does not ask for, on %s', (back
 
   const weights = () => model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = (input: tf.Tensor, training: boolean) => tf.sum(tf.square(model.apply(input, { training }) as tf.Tensor)) as tf.Scalar;
-  const weightGrads = () => {
-    const { value, grads } = tf.variableGrads(() => loss(x, true), weights());
+  /** The weights' gradients of a training-mode loss through `variableGrads` (tfjs-core's tape or leanVariableGrads). */
+  const weightGrads = (variableGrads: typeof leanVariableGrads = tf.variableGrads as typeof leanVariableGrads) => {
+    const { value, grads } = variableGrads(() => loss(x, true), weights());
     value.dispose();
     return weights().map((w) => grads[w.name]!);
   };
 
   it("a training step skips the images' input gradient and computes every other, values bit for bit tfjs-core's", () => {
-    const spy = spyConvGradients(backend);
-    let grads: tf.Tensor[];
-    try {
-      grads = weightGrads();
-    } finally {
-      spy.restore();
-    }
-    const inputs = spy.calls.filter((c) => c.kernel === 'Conv2DBackpropInput');
-    const filters = spy.calls.filter((c) => c.kernel === 'Conv2DBackpropFilter');
+    const { result: grads, calls } = recordConvGradients(backend, () => weightGrads());
+    const inputs = calls.filter((c) => c.kernel === 'Conv2DBackpropInput');
+    const filters = calls.filter((c) => c.kernel === 'Conv2DBackpropFilter');
     // the images' dx is marked discarded (zeros on medrobust's kernels), the second conv's dx is computed
     expect(inputs.filter((c) => c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 3]]);
     expect(inputs.filter((c) => !c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 4]]);
@@ -96,19 +92,8 @@ describe.each(BACKENDS)('conv gradients the tape does not ask for, on %s', (back
   });
 
   it('the training loops\' own backward pass (leanVariableGrads) skips the images\' input gradient too, values bit for bit', () => {
-    const lean = () => {
-      const { value, grads } = leanVariableGrads(() => loss(x, true), weights());
-      value.dispose();
-      return weights().map((w) => grads[w.name]!);
-    };
-    const spy = spyConvGradients(backend);
-    let grads: tf.Tensor[];
-    try {
-      grads = lean();
-    } finally {
-      spy.restore();
-    }
-    const inputs = spy.calls.filter((c) => c.kernel === 'Conv2DBackpropInput');
+    const { result: grads, calls } = recordConvGradients(backend, () => weightGrads(leanVariableGrads));
+    const inputs = calls.filter((c) => c.kernel === 'Conv2DBackpropInput');
     expect(inputs.filter((c) => c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 3]]);
     expect(inputs.filter((c) => !c.inputDiscarded).map((c) => c.shape)).toEqual([[2, 8, 8, 4]]);
     const stock = withStockSaving(() => weightGrads());
@@ -118,17 +103,11 @@ describe.each(BACKENDS)('conv gradients the tape does not ask for, on %s', (back
 
   it('an input gradient through frozen weights skips every filter gradient, values bit for bit', () => {
     const dx = () => tf.grad((t: tf.Tensor) => loss(t, false))(x);
-    const spy = spyConvGradients(backend);
-    let got: tf.Tensor;
-    try {
-      got = dx();
-    } finally {
-      spy.restore();
-    }
-    const filters = spy.calls.filter((c) => c.kernel === 'Conv2DBackpropFilter');
+    const { result: got, calls } = recordConvGradients(backend, dx);
+    const filters = calls.filter((c) => c.kernel === 'Conv2DBackpropFilter');
     expect(filters).toHaveLength(2);
     expect(filters.every((c) => c.filterDiscarded)).toBe(true);
-    expect(spy.calls.filter((c) => c.kernel === 'Conv2DBackpropInput').every((c) => !c.inputDiscarded)).toBe(true);
+    expect(calls.filter((c) => c.kernel === 'Conv2DBackpropInput').every((c) => !c.inputDiscarded)).toBe(true);
     const stock = withStockSaving(dx);
     expect(Array.from(got.dataSync())).toEqual(Array.from(stock.dataSync()));
     expect(tf.max(tf.abs(got)).dataSync()[0]).toBeGreaterThan(0);
