@@ -12,6 +12,7 @@
  * convolution / time). Builds other than the shipped one come from `scripts/build-wasm.sh OUT_DIR` or
  * `clang ... -DNAME=...` by hand. `--relaxed` adds the shipped FMA build (below).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { moduleBytes, relaxedSimdSupported } from '../src/backend/kernels/native.js';
@@ -85,7 +86,8 @@ for (const [label, [n, ih, iw, ci], [kh, kw, , co], s, pad] of layers) {
   const zeros = alloc(Math.ceil(maxc / 4) * 4);
   new Float32Array(memory.buffer, zeros, Math.ceil(maxc / 4) * 4).fill(0);
   const scratch = alloc(9 * kh * kw);
-  const fgFloats = filterGradScratchFloats(ow, ci, co);
+  // the library's repacking scratch for one part (0: none), from the same conv shape
+  const fgFloats = filterGradScratchFloats(tf.backend_util.computeConv2DInfo([n, ih, iw, ci], [kh, kw, ci, co], s, 1, pad, undefined, false, 'channelsLast'), 1);
   const fgScratch = alloc(fgFloats);
   const outs = builds.map(() => alloc(Math.max(n * oh * ow * co, n * ih * iw * ci, kh * kw * ci * co)));
   const run: Record<string, (b: Exports, out: number) => void> = {

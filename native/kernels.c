@@ -213,11 +213,9 @@ static void fg_pack_x(FilterGrad *g, int ky, int kx, int r0, int r1, int glo, in
     const int lo = inside ? ox0 : g->ow, hi = inside ? ox1 : g->ow;
     float *row = g->xpack + (r - r0) * g->ow * 4;
     /* zeros where the tap reads padding (fg_tile sums every position of the block) */
-    for (int ox = 0; ox < g->ow; ox++) {
-      if (ox == lo) ox = hi;
-      if (ox >= g->ow) break;
-      for (int c = 0; c < ghi - glo; c++) st(row + ox * 4 + c * np * 4, zero);
-    }
+    for (int ox = 0; ox < g->ow; ox++)
+      if (ox < lo || ox >= hi)
+        for (int c = 0; c < ghi - glo; c++) st(row + ox * 4 + c * np * 4, zero);
     if (!inside) continue;
     const float *src = g->x + ((b * g->ih + iy) * g->iw + ox0 * g->sw + xoff) * ci;
     float *d = row + ox0 * 4;

@@ -51,7 +51,8 @@ export interface EmscriptenLike {
 export interface WasmBackendLike {
   wasm: EmscriptenLike;
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  /** A new output; with `values` (and no `memoryOffset`) written into fresh heap memory. */
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
 }
 
 /**

@@ -109,18 +109,25 @@ export function nativeInputGrad(native: Native, backend: tf.KernelBackend, dy: I
 }
 
 /**
- * Floats of scratch per part for conv2d_filter_grad's repacked dy and x (x: the part's input-channel groups,
- * at most its share of the taps × groups units): a block of output rows, at least
+ * Floats of scratch per part for conv2d_filter_grad's repacked dy and x (x: the part's input-channel groups, at
+ * most its share of the taps × groups units), or 0 for no repacking. A block of output rows takes at least
  * max(BLOCK_FLOATS, (MIN_POSITIONS + ow) * (co + 4 * groups)) floats; where dw is large (more than
- * DW_FLOATS_TAP_OUTER floats: one tap at a time) up to TAP_BLOCK_FLOATS of them, the whole batch's rows at
- * most, and at most `cap` (native/kernels.c; a smaller scratch only skips the repacking or shortens the blocks).
+ * DW_FLOATS_TAP_OUTER floats: one tap at a time) up to TAP_BLOCK_FLOATS, the whole batch's rows at most
+ * (native/kernels.c; a smaller scratch only shortens the blocks). Repacking only where every part's scratch stays
+ * within the dy and x it repacks: the paper nets' layers, where it pays; a small product (a dense layer's weight
+ * gradient, a small net's layer) would otherwise pay 64 KiB per part, more than its own data, and a tight
+ * memoryBudget would see it (two threads run 8 parts). The results are the same with or without it.
  */
-export function filterGradScratchFloats(ow: number, ci: number, co: number, taps = 1, rows = 0, cap = Infinity, parts = 1): number {
+export function filterGradScratchFloats(info: ConvInfo, parts: number): number {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw } = info;
+  const data = n * oh * ow * co + n * ih * iw * ci;
   const groups = Math.ceil(ci / 4);
-  const base = Math.max(16 * 1024, (32 + ow) * (co + 4 * groups));
-  if (taps * ci * co <= 64 * 1024) return base;
-  const perPosition = co + 4 * Math.min(groups, Math.ceil((taps * groups) / parts));
-  return Math.max(base, Math.min(128 * 1024, rows * ow * perPosition, cap));
+  let perPart = Math.max(16 * 1024, (32 + ow) * (co + 4 * groups));
+  if (kh * kw * ci * co > 64 * 1024) {
+    const perPosition = co + 4 * Math.min(groups, Math.ceil((kh * kw * groups) / parts));
+    perPart = Math.max(perPart, Math.min(128 * 1024, n * oh * ow * perPosition, Math.floor(data / parts)));
+  }
+  return parts * perPart <= data ? perPart : 0;
 }
 
 /**
@@ -168,14 +175,7 @@ export function nativeFilterGrad(native: Native, backend: tf.KernelBackend, x: I
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw,
     strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   if (useWinograd(info, Math.min(ci, co)) && ci * co >= WINOGRAD_GRAD_MIN_CHANNELS_PRODUCT) return winogradFilterGrad(native, backend, x, dy, info);
-  // Repacking only where the scratch (every part's) is smaller than the dy and x it repacks: the paper nets'
-  // layers, where it pays; a small product (a dense layer's weight gradient, a small net's layer) would
-  // otherwise pay 64 KiB per part, more than its own data, and a tight memoryBudget would see it. The
-  // results are the same with or without it.
-  // (long blocks only as far as every part's scratch stays within that data: two threads run 8 parts)
-  const data = n * oh * ow * co + n * ih * iw * ci;
-  const perPart = filterGradScratchFloats(ow, ci, co, kh * kw, n * oh, Math.floor(data / native.parts), native.parts);
-  const floats = native.parts * perPart <= data ? perPart : 0;
+  const floats = filterGradScratchFloats(info, native.parts);
   return intoNewOutput(native, backend, [kh, kw, ci, co], [native.parts * floats * 4], (out, [scratch]) => {
     native.parallel('conv2d_filter_grad', [native.address(x), native.address(dy), native.address(out), n, ih, iw, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left,
       scratch!, floats]);

@@ -20,6 +20,7 @@
  * @internal
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { NONFINITE_FLAG_KERNEL } from '../../internal/nonFiniteFlag.js';
 import { nativeKernels, type Native, type WasmBackendLike } from './native.js';
 
 type Info = tf.TensorInfo;
@@ -219,8 +220,8 @@ export function reluGrad(args: Args, backendName: string): Info {
   return nativeOutput(native, args.backend, [...dy.shape], (out) => native.parallel('relu_grad', [native.address(dy), native.address(y), out, size(dy.shape)]));
 }
 
-/** The kernel name of medrobust's finiteness flag (inputs: any number of float32 tensors, by index; internal/nonFiniteFlag.ts). */
-export const NONFINITE_FLAG = 'MedrobustNonFiniteFlag';
+/** The kernel name of medrobust's finiteness flag (inputs: any number of float32 tensors, by index). */
+export const NONFINITE_FLAG = NONFINITE_FLAG_KERNEL;
 
 /**
  * A float32 scalar: 0 when every value of every input is finite, NaN otherwise (the sum of x·0 over all of
@@ -229,36 +230,23 @@ export const NONFINITE_FLAG = 'MedrobustNonFiniteFlag';
 export function nonFiniteFlag(args: Args): Info {
   const inputs = Object.values(args.inputs) as Info[];
   const native = nativeKernels(args.backend);
-  const out = output(args.backend, []);
   let flag = 0;
-  try {
-    if (native) {
-      const acc = native.malloc(16);
-      try {
-        const cell = new Float32Array(native.module.HEAPU8.buffer, acc, 1);
-        cell[0] = 0;
-        for (const t of inputs) if (t.dtype === 'float32' && size(t.shape) > 0) native.exports.nonfinite_flag(native.address(t), size(t.shape), acc, 0, 1);
-        flag = new Float32Array(native.module.HEAPU8.buffer, acc, 1)[0]!;
-      } finally {
-        native.free(acc);
-      }
-    } else {
-      for (const t of inputs) {
-        const values = args.backend.readSync(t.dataId) as Float32Array;
-        for (let i = 0; i < values.length && flag === 0; i++) flag += values[i]! - values[i]!;
-      }
+  if (native) {
+    const acc = native.malloc(16);
+    try {
+      new Float32Array(native.module.HEAPU8.buffer, acc, 1)[0] = 0;
+      for (const t of inputs) if (t.dtype === 'float32' && size(t.shape) > 0) native.exports.nonfinite_flag(native.address(t), size(t.shape), acc, 0, 1);
+      flag = new Float32Array(native.module.HEAPU8.buffer, acc, 1)[0]!;
+    } finally {
+      native.free(acc);
     }
-    new Float32Array((args.backend as unknown as WasmBackendLike).wasm.HEAPU8.buffer, addressOf(args.backend, out), 1)[0] = flag;
-  } catch (err) {
-    args.backend.disposeData(out.dataId);
-    throw err;
+  } else {
+    for (const t of inputs) {
+      const values = args.backend.readSync(t.dataId) as Float32Array;
+      for (let i = 0; i < values.length && flag === 0; i++) flag += values[i]! - values[i]!;
+    }
   }
-  return out;
-}
-
-/** Heap address of a wasm tensor (without the module). */
-function addressOf(backend: tf.KernelBackend, info: Info): number {
-  return (backend as unknown as WasmBackendLike).dataIdMap.get(info.dataId)!.memoryOffset;
+  return (args.backend as unknown as WasmBackendLike).makeOutput([], 'float32', undefined, Float32Array.of(flag));
 }
 
 /** The module's op codes of `binary_broadcast`, by the tfjs kernel they implement. */
